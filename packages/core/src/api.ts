@@ -1,0 +1,173 @@
+/**
+ * The options and message shapes users see, shared by the Effect service
+ * (./effect.ts) and the Promise facade (./promise.ts).
+ */
+import type { Duration, Schedule } from "effect"
+import type { Codec } from "./codec.ts"
+import type { IdempotencyStore } from "./idempotency.ts"
+
+export interface PublishOptions {
+  /** Ordering / partition key. */
+  readonly key?: string
+  readonly headers?: Readonly<Record<string, string>>
+  /** Message id; defaults to a fresh UUID v7. Same id = same message (dedup). */
+  readonly id?: string
+  readonly correlationId?: string
+}
+
+export interface PublishReceipt {
+  readonly id: string
+}
+
+export interface BatchEntry<T = unknown> {
+  readonly key: string
+  readonly payload: T
+  readonly options?: PublishOptions
+  readonly codec?: Codec<T>
+}
+
+export type BatchResult =
+  | { readonly ok: true; readonly id: string }
+  | { readonly ok: false; readonly error: import("./errors.ts").PublishError }
+
+/** What a handler receives. */
+export interface Message<T> {
+  readonly id: string
+  /** The concrete key the message was published with (also through wildcards). */
+  readonly routingKey: string
+  readonly key: string | undefined
+  readonly payload: T
+  readonly body: Uint8Array
+  readonly contentType: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly correlationId: string | undefined
+  readonly timestamp: number
+  /** 1 on the first try; the same number on every broker. */
+  readonly attempt: number
+  readonly group: string
+}
+
+export type Handler<T> = (message: Message<T>) => Promise<void> | void
+
+export interface BackoffOptions {
+  /** First retry delay, e.g. "200 millis" or 200 (ms). */
+  readonly initial?: Duration.Input
+  readonly factor?: number
+  /** Cap on a single delay. */
+  readonly max?: Duration.Input
+  /** Spread each delay randomly (×0.8–1.2) so retries do not stampede. */
+  readonly jitter?: boolean
+}
+
+export interface RetryOptions {
+  /** Total handler attempts, including the first (default 5). */
+  readonly attempts?: number
+  /** Backoff options, or any effect Schedule (its delays are used; its end means "dead-letter"). */
+  readonly backoff?: BackoffOptions | Schedule.Schedule<unknown, unknown>
+}
+
+export interface IdempotencyOptions {
+  readonly store: IdempotencyStore
+  /** How long a "handled" mark is kept (default 24 h). */
+  readonly ttl?: Duration.Input
+  /** How long an in-progress claim lasts before another consumer may take over (default 30 s). */
+  readonly lease?: Duration.Input
+}
+
+export interface SubscribeOptions<T = unknown> {
+  /** Same group = competing consumers; another group = its own copy. Omit for a broadcast (ephemeral) subscription. */
+  readonly group?: string
+  /** Handlers running at once (default 1). */
+  readonly concurrency?: number
+  /** Unsettled deliveries the broker may hand over (default: concurrency; 4 × concurrency when ordered). */
+  readonly prefetch?: number
+  /** Retry policy (default 5 attempts, 200 ms × 2, max 30 s, jitter); false = no retries. */
+  readonly retry?: RetryOptions | false
+  /** Send exhausted or permanent failures to the group's dead-letter destination (default true). false = drop them. */
+  readonly deadLetter?: boolean
+  /** "key": per-key FIFO with concurrency > 1; retries then happen in place. */
+  readonly orderBy?: "key"
+  /** Handle each message id once per group. */
+  readonly idempotency?: IdempotencyStore | IdempotencyOptions
+  /** Payload codec; default: chosen by each message's content type. */
+  readonly codec?: Codec<T>
+}
+
+export interface RequestOptions<Res = unknown> {
+  readonly timeout?: Duration.Input
+  readonly headers?: Readonly<Record<string, string>>
+  readonly codec?: Codec<unknown>
+  readonly responseCodec?: Codec<Res>
+}
+
+export interface HandleOptions<Req = unknown> {
+  /** Servers in one group share the requests (default: the method name). */
+  readonly group?: string
+  readonly concurrency?: number
+  readonly codec?: Codec<Req>
+  readonly responseCodec?: Codec<unknown>
+}
+
+export interface Request<T> {
+  readonly id: string
+  readonly method: string
+  readonly payload: T
+  readonly headers: Readonly<Record<string, string>>
+  readonly correlationId: string | undefined
+}
+
+export interface Subscription {
+  readonly group: string
+  /** Stops taking messages, waits for running handlers, acks what succeeded. */
+  close(): Promise<void>
+}
+
+export interface Reply<T> {
+  readonly payload: T
+  readonly headers: Readonly<Record<string, string>>
+  readonly correlationId: string | undefined
+  readonly contentType: string
+}
+
+/** A dead letter as users see it: the original message plus why it failed. */
+export interface DeadLetterRecord {
+  readonly id: string
+  readonly routingKey: string
+  readonly key: string | undefined
+  readonly body: Uint8Array
+  readonly contentType: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly timestamp: number
+  readonly failure: import("./transport.ts").FailureMetadata
+}
+
+export interface DeadLetters {
+  list(group: string, options?: { readonly limit?: number }): Promise<ReadonlyArray<DeadLetterRecord>>
+  replay(group: string, options?: { readonly ids?: ReadonlyArray<string>; readonly limit?: number }): Promise<number>
+  purge(group: string): Promise<number>
+}
+
+type EventContract<T> = import("./contract.ts").EventContract<T>
+type RpcContract<Req, Res> = import("./contract.ts").RpcContract<Req, Res>
+
+/** The Promise API (`connect()` returns it); a thin shell over the Effect `Bus` service. */
+export interface Bus {
+  /** The adapter's name ("memory", "rabbitmq", ...). */
+  readonly transport: string
+  publish<T>(contract: EventContract<T>, payload: T, options?: PublishOptions): Promise<PublishReceipt>
+  publish(key: string, payload: unknown, options?: PublishOptions & { readonly codec?: Codec<unknown> }): Promise<PublishReceipt>
+  /** One outcome per entry; valid entries are delivered even when others are rejected. */
+  publishBatch(entries: ReadonlyArray<BatchEntry>): Promise<ReadonlyArray<BatchResult>>
+  subscribe<T>(contract: EventContract<T>, handler: Handler<T>, options?: Omit<SubscribeOptions<T>, "codec">): Promise<Subscription>
+  subscribe<T = unknown>(patterns: string | ReadonlyArray<string>, handler: Handler<T>, options?: SubscribeOptions<T>): Promise<Subscription>
+  request<Req, Res>(contract: RpcContract<Req, Res>, payload: Req, options?: Omit<RequestOptions<Res>, "codec" | "responseCodec">): Promise<Res>
+  request<Res = unknown>(method: string, payload: unknown, options?: RequestOptions<Res>): Promise<Res>
+  /** Like request, with the reply's headers and correlation id. */
+  requestReply<Res = unknown>(method: string, payload: unknown, options?: RequestOptions<Res>): Promise<Reply<Res>>
+  handle<Req, Res>(contract: RpcContract<Req, Res>, handler: (request: Request<Req>) => Res | Promise<Res>, options?: Omit<HandleOptions<Req>, "codec" | "responseCodec">): Promise<Subscription>
+  handle<Req = unknown>(method: string, handler: (request: Request<Req>) => unknown, options?: HandleOptions<Req>): Promise<Subscription>
+  readonly deadLetters: DeadLetters
+  health(): Promise<import("./transport.ts").Health>
+  /** Drains running handlers, flushes publishes, disconnects. */
+  close(): Promise<void>
+}

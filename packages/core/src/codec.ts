@@ -1,0 +1,80 @@
+/**
+ * Codecs turn typed payloads into bytes and back. A codec's `decode` throws
+ * DecodeFailed (or anything, which core wraps) on bad input; core then sends
+ * the message to the dead-letter destination at once, since retrying a
+ * payload that cannot be decoded never helps.
+ */
+import { Schema } from "effect"
+import { DecodeFailed } from "./errors.ts"
+
+export interface Codec<T> {
+  readonly contentType: string
+  encode(value: T): Uint8Array
+  decode(bytes: Uint8Array): T
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder("utf-8", { fatal: true })
+
+export const json: Codec<unknown> = {
+  contentType: "application/json",
+  encode: (value) => encoder.encode(JSON.stringify(value === undefined ? null : value)),
+  decode: (bytes) => {
+    try {
+      return JSON.parse(decoder.decode(bytes)) as unknown
+    } catch (e) {
+      throw new DecodeFailed({ contentType: "application/json", reason: e instanceof Error ? e.message : String(e) })
+    }
+  },
+}
+
+/** JSON typed by assertion only: use `schema` when the input is untrusted. */
+export const jsonOf = <T>(): Codec<T> => json as Codec<T>
+
+export const bytes: Codec<Uint8Array> = {
+  contentType: "application/octet-stream",
+  encode: (value) => value,
+  decode: (b) => b,
+}
+
+export const text: Codec<string> = {
+  contentType: "text/plain; charset=utf-8",
+  encode: (value) => encoder.encode(value),
+  decode: (b) => {
+    try {
+      return decoder.decode(b)
+    } catch (e) {
+      throw new DecodeFailed({ contentType: "text/plain", reason: e instanceof Error ? e.message : String(e) })
+    }
+  },
+}
+
+/** JSON validated by an effect Schema on decode (and checked on encode). */
+export const schema = <T, E>(s: Schema.Codec<T, E>): Codec<T> => {
+  const decodeUnknown = Schema.decodeUnknownSync(s)
+  const encodeSync = Schema.encodeSync(s)
+  return {
+    contentType: "application/json",
+    encode: (value) => json.encode(encodeSync(value)),
+    decode: (b) => {
+      const raw = json.decode(b)
+      try {
+        return decodeUnknown(raw)
+      } catch (e) {
+        throw new DecodeFailed({ contentType: "application/json", reason: e instanceof Error ? e.message : String(e) })
+      }
+    },
+  }
+}
+
+/** Default decoding when a subscription names no codec: by the message's content type. */
+export const byContentType = (contentType: string): Codec<unknown> => {
+  const base = contentType.split(";")[0]!.trim().toLowerCase()
+  if (base === "application/json" || base.endsWith("+json")) return json
+  if (base.startsWith("text/")) return text as Codec<unknown>
+  return bytes as Codec<unknown>
+}
+
+/** Does a message's content type fit what the codec expects? */
+export const contentTypeFits = (codec: Codec<unknown>, contentType: string): boolean =>
+  codec.contentType.split(";")[0]!.trim().toLowerCase() === contentType.split(";")[0]!.trim().toLowerCase()

@@ -1,0 +1,204 @@
+/**
+ * The consumer engine: what happens to a delivery between the broker and the
+ * user's handler, written once for every adapter. Decode (failure is
+ * permanent), idempotency claim, handler, then exactly one settlement: ack,
+ * retry later (through the broker, so it survives restarts and never blocks
+ * the group), retry in place (ordered subscriptions keep per-key order), or
+ * dead-letter with failure metadata.
+ */
+import { Effect, Semaphore } from "effect"
+import type { Message } from "./api.ts"
+import { byContentType, contentTypeFits, type Codec } from "./codec.ts"
+import { DecodeFailed, PermanentError } from "./errors.ts"
+import type { IdempotencyStore } from "./idempotency.ts"
+import { toMessage } from "./message.ts"
+import { KeyedSerializer } from "./ordering.ts"
+import type { RetryPolicy } from "./retry.ts"
+import type { Delivery, FailureMetadata } from "./transport.ts"
+
+export type HandlerEventType = "handled" | "retry" | "dead-letter" | "dropped" | "duplicate" | "released"
+
+/** Emitted after each outcome; `observe` on a subscription receives them (metrics, logs, test spies). */
+export interface HandlerEvent {
+  readonly type: HandlerEventType
+  readonly group: string
+  readonly id: string
+  readonly routingKey: string
+  readonly attempt: number
+  readonly error?: unknown
+  readonly delayMs?: number
+}
+
+export interface EngineConfig {
+  readonly group: string
+  readonly concurrency: number
+  readonly ordered: boolean
+  readonly retry: RetryPolicy
+  readonly deadLetter: boolean
+  readonly idempotency: { readonly store: IdempotencyStore; readonly ttlMs: number; readonly leaseMs: number } | undefined
+  readonly codec: Codec<unknown> | undefined
+  readonly handler: (message: Message<unknown>) => Effect.Effect<void, unknown>
+  readonly observe: ((event: HandlerEvent) => void) | undefined
+}
+
+export interface Engine {
+  readonly onDelivery: (delivery: Delivery) => void
+  /** Stop starting handlers (queued deliveries are released) and wait for running ones. */
+  readonly drain: Effect.Effect<void>
+}
+
+export const isPermanent = (error: unknown): boolean =>
+  error instanceof PermanentError ||
+  error instanceof DecodeFailed ||
+  (typeof error === "object" && error !== null && ((error as { _tag?: unknown })._tag === "PermanentError" || (error as { permanent?: unknown }).permanent === true))
+
+export const describeError = (error: unknown): { readonly name: string; readonly message: string; readonly code: string | undefined } => {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code
+    return { name: error.name, message: error.message, code: code === undefined || code === null ? undefined : String(code) }
+  }
+  return { name: typeof error, message: String(error), code: undefined }
+}
+
+const decodeWith = (codec: Codec<unknown> | undefined, delivery: Delivery): unknown => {
+  const e = delivery.envelope
+  if (codec && !contentTypeFits(codec, e.contentType)) {
+    throw new DecodeFailed({ contentType: e.contentType, reason: `subscription expects ${codec.contentType}` })
+  }
+  try {
+    return (codec ?? byContentType(e.contentType)).decode(e.payload)
+  } catch (err) {
+    if (err instanceof DecodeFailed) throw err
+    throw new DecodeFailed({ contentType: e.contentType, reason: err instanceof Error ? err.message : String(err) })
+  }
+}
+
+const settle = (what: string, p: () => Promise<void>) =>
+  Effect.tryPromise({ try: p, catch: (e) => e }).pipe(
+    // A failed settlement (connection lost) leaves the message unacked on the broker, which redelivers it.
+    Effect.catch((e) => Effect.logWarning(`omnibus: ${what} failed; the broker will redeliver`, describeError(e).message)),
+  )
+
+export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
+  Effect.gen(function* () {
+    const permits = yield* Semaphore.make(config.concurrency)
+    const keyed = new KeyedSerializer()
+    let closing = false
+    let running = 0
+    let idle: Array<() => void> = []
+    const emit = (delivery: Delivery, type: HandlerEventType, attempt: number, extra?: { error?: unknown; delayMs?: number }) =>
+      config.observe?.({ type, group: config.group, id: delivery.envelope.id, routingKey: delivery.envelope.routingKey, attempt, ...extra })
+
+    const release = (delivery: Delivery) =>
+      settle("release", () => delivery.release()).pipe(Effect.tap(() => Effect.sync(() => emit(delivery, "released", delivery.attempt))))
+
+    const deadLetter = (delivery: Delivery, error: unknown, attempt: number, firstFailureAt: number) => {
+      const info = describeError(error)
+      const failure: FailureMetadata = {
+        error: info.message,
+        errorName: info.name,
+        errorCode: info.code,
+        attempts: attempt,
+        firstFailureAt,
+        lastFailureAt: Date.now(),
+        group: config.group,
+      }
+      return config.deadLetter
+        ? settle("dead-letter", () => delivery.deadLetter(failure)).pipe(Effect.tap(() => Effect.sync(() => emit(delivery, "dead-letter", attempt, { error }))))
+        : settle("ack", () => delivery.ack()).pipe(Effect.tap(() => Effect.sync(() => emit(delivery, "dropped", attempt, { error }))))
+    }
+
+    // Waits while another consumer holds the claim: its lease either ends in "done" or runs out.
+    const claim = (store: IdempotencyStore, key: string, leaseMs: number) =>
+      Effect.gen(function* () {
+        const deadline = Date.now() + leaseMs + 1_000
+        for (;;) {
+          // An unreachable store must not lose the message: handle it (at-least-once) and log.
+          const r = yield* Effect.tryPromise({ try: () => store.claim(key, leaseMs), catch: (e) => e }).pipe(
+            Effect.catch((e) => Effect.as(Effect.logWarning("omnibus: idempotency store failed; handling anyway", describeError(e).message), "acquired" as const)),
+          )
+          if (r !== "in-progress" || Date.now() > deadline) return r
+          yield* Effect.sleep("50 millis")
+        }
+      })
+
+    const process = (delivery: Delivery): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        const env = delivery.envelope
+        let attempt = delivery.attempt
+        let firstFailureAt = delivery.firstFailureAt
+        let payload: unknown
+        try {
+          payload = decodeWith(config.codec, delivery)
+        } catch (decodeError) {
+          return yield* deadLetter(delivery, decodeError, attempt, firstFailureAt ?? Date.now())
+        }
+        const idem = config.idempotency
+        const idemKey = `${config.group}:${env.id}`
+        if (idem) {
+          const r = yield* claim(idem.store, idemKey, idem.leaseMs)
+          if (r === "done") {
+            yield* settle("ack", () => delivery.ack())
+            return emit(delivery, "duplicate", attempt)
+          }
+        }
+        for (;;) {
+          const outcome = yield* Effect.result(config.handler(toMessage(env, payload, attempt, config.group)))
+          if (outcome._tag === "Success") {
+            if (idem) yield* Effect.tryPromise({ try: () => idem.store.complete(idemKey, idem.ttlMs), catch: (e) => e }).pipe(Effect.ignore)
+            yield* settle("ack", () => delivery.ack())
+            return emit(delivery, "handled", attempt)
+          }
+          const error = outcome.failure
+          const now = Date.now()
+          firstFailureAt ??= now
+          const delayMs = isPermanent(error) ? undefined : config.retry.delayAfter(attempt)
+          if (delayMs === undefined) {
+            if (idem) yield* Effect.tryPromise({ try: () => idem.store.complete(idemKey, idem.ttlMs), catch: (e) => e }).pipe(Effect.ignore)
+            return yield* deadLetter(delivery, error, attempt, firstFailureAt)
+          }
+          if (!config.ordered) {
+            if (idem) yield* Effect.tryPromise({ try: () => idem.store.release(idemKey), catch: (e) => e }).pipe(Effect.ignore)
+            yield* settle("retry", () => delivery.retry({ delayMs, firstFailureAt: firstFailureAt! }))
+            return emit(delivery, "retry", attempt, { error, delayMs })
+          }
+          // Ordered by key: retry in place so later messages of this key wait.
+          emit(delivery, "retry", attempt, { error, delayMs })
+          yield* Effect.sleep(delayMs)
+          if (closing) {
+            if (idem) yield* Effect.tryPromise({ try: () => idem.store.release(idemKey), catch: (e) => e }).pipe(Effect.ignore)
+            return yield* release(delivery)
+          }
+          attempt++
+        }
+      })
+
+    const runOne = (delivery: Delivery): Promise<void> =>
+      Effect.runPromise(
+        closing ? release(delivery) : permits.withPermits(1)(Effect.suspend(() => (closing ? release(delivery) : process(delivery)))),
+      )
+
+    const onDelivery = (delivery: Delivery): void => {
+      running++
+      const task = () => runOne(delivery)
+      const done = config.ordered && delivery.envelope.key !== undefined ? keyed.run(delivery.envelope.key, task) : task()
+      void done.finally(() => {
+        running--
+        if (running === 0) {
+          const waiters = idle
+          idle = []
+          for (const w of waiters) w()
+        }
+      })
+    }
+
+    const drain = Effect.suspend(() => {
+      closing = true
+      if (running === 0) return Effect.void
+      return Effect.callback<void>((resume) => {
+        idle.push(() => resume(Effect.void))
+      })
+    })
+
+    return { onDelivery, drain }
+  })

@@ -1,0 +1,45 @@
+/**
+ * Typed contracts: a routing key (or RPC method) bound to its codecs, so that
+ * publish/subscribe/request/handle are typed without casts.
+ */
+import type { Codec } from "./codec.ts"
+import { InvalidRoutingKey } from "./errors.ts"
+import { routingKeyProblem } from "./routing.ts"
+
+export interface EventContract<T> {
+  readonly _tag: "EventContract"
+  readonly key: string
+  readonly codec: Codec<T>
+}
+
+export interface RpcContract<Req, Res> {
+  readonly _tag: "RpcContract"
+  readonly method: string
+  readonly request: Codec<Req>
+  readonly response: Codec<Res>
+}
+
+const checked = (key: string): string => {
+  const reason = routingKeyProblem(key)
+  if (reason !== undefined) throw new InvalidRoutingKey({ key, reason })
+  return key
+}
+
+export const defineEvent = <T>(key: string, codec: Codec<T>): EventContract<T> => ({
+  _tag: "EventContract",
+  key: checked(key),
+  codec,
+})
+
+export const defineRpc = <Req, Res>(method: string, request: Codec<Req>, response: Codec<Res>): RpcContract<Req, Res> => ({
+  _tag: "RpcContract",
+  method: checked(method),
+  request,
+  response,
+})
+
+export const isEventContract = (u: unknown): u is EventContract<unknown> =>
+  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "EventContract"
+
+export const isRpcContract = (u: unknown): u is RpcContract<unknown, unknown> =>
+  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "RpcContract"

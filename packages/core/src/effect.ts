@@ -1,0 +1,51 @@
+/**
+ * Omnibus for Effect users: the `Bus` service, Layers that connect it, typed
+ * errors in the error channel, scoped subscriptions (closed with their Scope).
+ *
+ *   const program = Effect.gen(function* () {
+ *     const bus = yield* Bus
+ *     yield* bus.subscribe("employee.*", (m) => Effect.log(m.routingKey), { group: "audit" })
+ *     yield* bus.publish("employee.created", { guid })
+ *   })
+ *   program.pipe(Effect.scoped, Effect.provide(Bus.layerFromUrl("amqp://localhost")))
+ */
+import { Context, Effect, Layer } from "effect"
+import { makeBus, type BusShape } from "./bus.ts"
+import { ConnectionFailed, InvalidUrl, redactUrl, type ConnectError } from "./errors.ts"
+import { resolveAdapter } from "./registry.ts"
+import type { Transport, TransportOptions } from "./transport.ts"
+
+export class Bus extends Context.Service<Bus, BusShape>()("@omnibus/core/Bus") {
+  /** A Bus over a transport you built; closed (drained) when the layer's scope ends. */
+  static readonly layerFromTransport = (transport: Effect.Effect<Transport, ConnectError>) =>
+    Layer.effect(
+      Bus,
+      Effect.acquireRelease(Effect.flatMap(transport, makeBus), (bus) => bus.close),
+    )
+
+  /** A Bus for a URL: memory://, amqp(s)://, nats://, kafka://, redis(s)://. */
+  static readonly layerFromUrl = (url: string, options: TransportOptions = {}) => Bus.layerFromTransport(openTransport(url, options))
+}
+
+const connectErrorTags = new Set(["InvalidUrl", "ConnectionFailed", "AuthenticationFailed", "InvalidOptions"])
+
+/** Resolves the adapter for a URL's scheme and connects it, with typed errors. */
+export const openTransport = (url: string, options: TransportOptions = {}): Effect.Effect<Transport, ConnectError> =>
+  Effect.tryPromise({
+    try: async () => {
+      if (typeof url !== "string" || url.length === 0) throw new InvalidUrl({ url: String(url), reason: "is empty" })
+      const factory = await resolveAdapter(url)
+      return factory.create(url, options)
+    },
+    catch: (e): ConnectError => {
+      const tag = (e as { _tag?: unknown })?._tag
+      if (typeof tag === "string" && connectErrorTags.has(tag)) return e as ConnectError
+      return new ConnectionFailed({ url: redactUrl(String(url)), reason: e instanceof Error ? e.message : String(e), cause: e })
+    },
+  })
+
+/** Connects and builds a Bus in one effect (the caller closes it). */
+export const connectEffect = (url: string, options: TransportOptions = {}): Effect.Effect<BusShape, ConnectError> =>
+  Effect.flatMap(openTransport(url, options), makeBus)
+
+export type { BusShape }

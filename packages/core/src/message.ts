@@ -1,0 +1,57 @@
+/** Builds envelopes for publishing and messages for handlers. */
+import type { Message, PublishOptions } from "./api.ts"
+import type { Codec } from "./codec.ts"
+import { newMessageId, RESERVED_PREFIX, type Envelope } from "./envelope.ts"
+import { InvalidOptions, PayloadTooLarge, PublishFailed } from "./errors.ts"
+import { validateRoutingKey } from "./routing.ts"
+
+/** Validates and encodes one publish; returns the envelope or the typed error naming the problem. */
+export const buildEnvelope = (
+  key: string,
+  payload: unknown,
+  codec: Codec<unknown>,
+  options: PublishOptions | undefined,
+  maxPayloadBytes: number,
+): Envelope | InvalidOptions | PayloadTooLarge | PublishFailed | import("./errors.ts").InvalidRoutingKey => {
+  const bad = validateRoutingKey(key)
+  if (bad) return bad
+  if (options?.key !== undefined && (typeof options.key !== "string" || options.key.length === 0)) {
+    return new InvalidOptions({ option: "key", reason: "must be a non-empty string" })
+  }
+  const headers = options?.headers ?? {}
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.toLowerCase().startsWith(RESERVED_PREFIX)) return new InvalidOptions({ option: `headers.${name}`, reason: `names starting with ${RESERVED_PREFIX} are reserved` })
+    if (typeof value !== "string") return new InvalidOptions({ option: `headers.${name}`, reason: "header values must be strings" })
+  }
+  let body: Uint8Array
+  try {
+    body = codec.encode(payload)
+  } catch (e) {
+    return new PublishFailed({ key, reason: `payload could not be encoded as ${codec.contentType}: ${e instanceof Error ? e.message : String(e)}` })
+  }
+  if (body.byteLength > maxPayloadBytes) return new PayloadTooLarge({ key, size: body.byteLength, max: maxPayloadBytes })
+  return {
+    id: options?.id ?? newMessageId(),
+    routingKey: key,
+    key: options?.key,
+    payload: body,
+    contentType: codec.contentType,
+    headers,
+    correlationId: options?.correlationId,
+    timestamp: Date.now(),
+  }
+}
+
+export const toMessage = <T>(e: Envelope, payload: T, attempt: number, group: string): Message<T> => ({
+  id: e.id,
+  routingKey: e.routingKey,
+  key: e.key,
+  payload,
+  body: e.payload,
+  contentType: e.contentType,
+  headers: e.headers,
+  correlationId: e.correlationId,
+  timestamp: e.timestamp,
+  attempt,
+  group,
+})

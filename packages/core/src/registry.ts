@@ -1,0 +1,49 @@
+/**
+ * Broker selection from a URL: adapters register the schemes they serve.
+ * When a scheme has no registered adapter yet, core imports the first-party
+ * package that serves it, so `connect(process.env.OMNIBUS_URL)` switches
+ * brokers by config alone (the package must be installed).
+ */
+import { InvalidUrl, redactUrl } from "./errors.ts"
+import type { AdapterFactory } from "./transport.ts"
+
+const factories = new Map<string, AdapterFactory>()
+
+const FIRST_PARTY: Readonly<Record<string, string>> = {
+  memory: "@omnibus/memory",
+  amqp: "@omnibus/rabbitmq",
+  amqps: "@omnibus/rabbitmq",
+  nats: "@omnibus/nats",
+  tls: "@omnibus/nats",
+  kafka: "@omnibus/kafka",
+  redis: "@omnibus/redis",
+  rediss: "@omnibus/redis",
+}
+
+export const registerAdapter = (factory: AdapterFactory): void => {
+  for (const s of factory.schemes) factories.set(s.replace(/:$/, "").toLowerCase(), factory)
+}
+
+export const schemeOf = (url: string): string => {
+  const m = /^([a-z][a-z0-9+.-]*):/i.exec(url)
+  if (!m) throw new InvalidUrl({ url: redactUrl(url), reason: "has no scheme (expected e.g. memory://, amqp://, nats://, kafka://, redis://)" })
+  return m[1]!.toLowerCase()
+}
+
+export const resolveAdapter = async (url: string): Promise<AdapterFactory> => {
+  const scheme = schemeOf(url)
+  const known = factories.get(scheme)
+  if (known) return known
+  const pkg = FIRST_PARTY[scheme]
+  if (pkg === undefined) {
+    throw new InvalidUrl({ url: redactUrl(url), reason: `no adapter for scheme "${scheme}:" (registered: ${[...factories.keys(), ...Object.keys(FIRST_PARTY)].filter((v, i, a) => a.indexOf(v) === i).join(", ")})` })
+  }
+  try {
+    await import(pkg)
+  } catch (e) {
+    throw new InvalidUrl({ url: redactUrl(url), reason: `scheme "${scheme}:" needs the package ${pkg}, which could not be loaded (${e instanceof Error ? e.message : String(e)})` })
+  }
+  const loaded = factories.get(scheme)
+  if (!loaded) throw new InvalidUrl({ url: redactUrl(url), reason: `${pkg} did not register scheme "${scheme}:"` })
+  return loaded
+}
