@@ -91,6 +91,8 @@ export interface SubscribeOptions<T = unknown> {
   readonly idempotency?: IdempotencyStore | IdempotencyOptions
   /** Payload codec; default: chosen by each message's content type. */
   readonly codec?: Codec<T>
+  /** Receives every outcome (handled, retry, dead-letter, duplicate, ...): metrics, logs, test spies. */
+  readonly observe?: (event: import("./consumer.ts").HandlerEvent) => void
 }
 
 export interface RequestOptions<Res = unknown> {

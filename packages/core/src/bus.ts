@@ -20,7 +20,7 @@ import type {
 } from "./api.ts"
 import { json, byContentType, contentTypeFits, type Codec } from "./codec.ts"
 import { isEventContract, isRpcContract, type EventContract, type RpcContract } from "./contract.ts"
-import { makeEngine, describeError, type HandlerEvent } from "./consumer.ts"
+import { makeEngine, describeError } from "./consumer.ts"
 import { toMillis } from "./duration.ts"
 import { newMessageId, Wire, type Envelope } from "./envelope.ts"
 import {
@@ -50,10 +50,7 @@ import type { Health, Transport } from "./transport.ts"
 export type EffectHandler<T> = (message: Message<T>) => Effect.Effect<void, unknown>
 export type EffectRpcHandler<Req, Res> = (request: Request<Req>) => Effect.Effect<Res, unknown>
 
-export interface SubscribeEffectOptions<T> extends SubscribeOptions<T> {
-  /** Receives every outcome (handled, retry, dead-letter, ...). */
-  readonly observe?: (event: HandlerEvent) => void
-}
+export type SubscribeEffectOptions<T> = SubscribeOptions<T>
 
 export interface BusShape {
   readonly transport: Transport

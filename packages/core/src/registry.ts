@@ -4,6 +4,9 @@
  * package that serves it, so `connect(process.env.OMNIBUS_URL)` switches
  * brokers by config alone (the package must be installed).
  */
+import { createRequire } from "node:module"
+import { join } from "node:path"
+import { pathToFileURL } from "node:url"
 import { InvalidUrl, redactUrl } from "./errors.ts"
 import type { AdapterFactory } from "./transport.ts"
 
@@ -39,11 +42,25 @@ export const resolveAdapter = async (url: string): Promise<AdapterFactory> => {
     throw new InvalidUrl({ url: redactUrl(url), reason: `no adapter for scheme "${scheme}:" (registered: ${[...factories.keys(), ...Object.keys(FIRST_PARTY)].filter((v, i, a) => a.indexOf(v) === i).join(", ")})` })
   }
   try {
-    await import(pkg)
+    await importFromApp(pkg)
   } catch (e) {
     throw new InvalidUrl({ url: redactUrl(url), reason: `scheme "${scheme}:" needs the package ${pkg}, which could not be loaded (${e instanceof Error ? e.message : String(e)})` })
   }
   const loaded = factories.get(scheme)
   if (!loaded) throw new InvalidUrl({ url: redactUrl(url), reason: `${pkg} did not register scheme "${scheme}:"` })
   return loaded
+}
+
+/**
+ * Imports an adapter package as the application would: resolved from the
+ * working directory (the app's node_modules), since core itself does not
+ * depend on any adapter.
+ */
+const importFromApp = async (pkg: string): Promise<unknown> => {
+  try {
+    return await import(pkg)
+  } catch {
+    const resolved = createRequire(join(process.cwd(), "package.json")).resolve(pkg)
+    return import(pathToFileURL(resolved).href)
+  }
 }

@@ -1,0 +1,13 @@
+import { connect } from "@omnibus/core"
+import { describeConformance } from "@omnibus/conformance"
+import { MemoryTransport } from "../src/index.ts"
+
+// Every bus of the run talks to one named in-process broker, like processes sharing a server.
+const broker = `conformance-${process.pid}`
+
+describeConformance("memory", {
+  connect: (options) => connect(`memory://${broker}`, { leaseMs: options?.leaseMs }),
+  residue: async (group) => MemoryTransport.residue(broker, group),
+  leaseMs: 300,
+  publishDedup: true,
+})

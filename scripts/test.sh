@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The one test command (README: `npm test`): installs what is missing (Node 22,
+# pnpm, dependencies, brokers), type-checks the whole repo, runs every test
+# against real brokers, then regenerates docs/guarantees.md from the
+# conformance results of this run.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+ensure_deps
+cd "$ROOT"
+export PATH="$ROOT/node_modules/.bin:$PATH"
+BROKERS=()
+for b in rabbitmq nats redis kafka; do [ -d "adapters/$b/test" ] && [ -n "$(ls adapters/$b/test 2>/dev/null)" ] && BROKERS+=("$b"); done
+source scripts/brokers.sh "${BROKERS[@]}"
+echo "== typecheck"
+tsc -p tsconfig.json
+echo "== tests"
+rm -f conformance/results/*.json
+vitest run "$@"
+echo "== guarantees"
+node conformance/src/guarantees.ts
