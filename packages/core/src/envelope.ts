@@ -109,3 +109,37 @@ export const toCloudEventAttributes = (e: Envelope, source: string): Record<stri
   if (e.correlationId !== undefined) out["ce-correlationid"] = e.correlationId
   return out
 }
+
+/** Failure metadata as flat headers on a dead letter (one layout for every adapter). */
+export const failureToHeaders = (f: import("./transport.ts").FailureMetadata): Record<string, string> => {
+  const out: Record<string, string> = {
+    [Wire.error]: f.error,
+    [Wire.errorName]: f.errorName,
+    [Wire.attempts]: String(f.attempts),
+    [Wire.firstFailure]: String(f.firstFailureAt),
+    [Wire.lastFailure]: String(f.lastFailureAt),
+    [Wire.group]: f.group,
+  }
+  if (f.errorCode !== undefined) out[Wire.errorCode] = f.errorCode
+  return out
+}
+
+/** Reads failure metadata back from dead-letter headers; `group` fills in when the header is missing. */
+export const failureFromHeaders = (h: Readonly<Record<string, string | undefined>>, group: string): import("./transport.ts").FailureMetadata => {
+  const num = (name: string): number => {
+    const n = Number(h[name])
+    return Number.isFinite(n) ? n : 0
+  }
+  return {
+    error: h[Wire.error] ?? "",
+    errorName: h[Wire.errorName] ?? "Error",
+    errorCode: h[Wire.errorCode],
+    attempts: num(Wire.attempts),
+    firstFailureAt: num(Wire.firstFailure),
+    lastFailureAt: num(Wire.lastFailure),
+    group: h[Wire.group] ?? group,
+  }
+}
+
+/** Names of the failure-metadata headers (to strip them when replaying). */
+export const FAILURE_HEADERS: ReadonlySet<string> = new Set([Wire.error, Wire.errorName, Wire.errorCode, Wire.attempts, Wire.firstFailure, Wire.lastFailure, Wire.group])

@@ -1,0 +1,67 @@
+/**
+ * The case registry: every case of CONFORMANCE.md with its section and a short
+ * title. The suite names its tests from it and guarantees.ts prints every row,
+ * also for cases an adapter has not run (the fault suite, section G).
+ * Plain data and erasable syntax only: `node conformance/src/guarantees.ts`
+ * imports this file with Node's type stripping.
+ */
+export type SectionId = "A" | "B" | "C" | "D" | "E" | "F" | "G"
+
+export interface CaseInfo {
+  readonly id: number
+  readonly section: SectionId
+  readonly title: string
+}
+
+export const SECTIONS: Readonly<Record<SectionId, string>> = {
+  A: "Delivery and routing",
+  B: "Durability and at-least-once",
+  C: "Retry and backoff",
+  D: "Dead letters",
+  E: "Ordering and idempotency",
+  F: "Request / reply",
+  G: "Connection faults (fault suite)",
+}
+
+export const CASES: ReadonlyArray<CaseInfo> = [
+  { id: 1, section: "A", title: "round trip of payload bytes, headers, content type, ids and timestamp" },
+  { id: 2, section: "A", title: "AMQP topic routing (* and # in every position)" },
+  { id: 3, section: "A", title: "invalid keys and patterns rejected before sending" },
+  { id: 4, section: "A", title: "fan-out: 5 groups each receive all 1,000 messages once" },
+  { id: 5, section: "A", title: "broadcast: ephemeral subscriptions get everything and leave nothing behind" },
+  { id: 6, section: "A", title: "competing consumers share 2,000 messages, each handled once" },
+  { id: 7, section: "A", title: "no handler runs after close; later messages wait for the group" },
+  { id: 8, section: "B", title: "publish resolves after a durable confirm; closed bus rejects with a typed error" },
+  { id: 9, section: "B", title: "offline group receives the 1,000 messages published meanwhile" },
+  { id: 10, section: "B", title: "crash redelivery: 500 messages, consumer dies at ~half, none lost" },
+  { id: 11, section: "B", title: "backpressure: never more than N handlers running" },
+  { id: 12, section: "B", title: "graceful close drains handlers; nothing lost, nothing processed redelivered" },
+  { id: 13, section: "C", title: "retry with attempt numbers; fail twice then succeed = 3 calls, then acked" },
+  { id: 14, section: "C", title: "exponential backoff gaps match the policy (jitter off and on)" },
+  { id: 15, section: "C", title: "a waiting retry does not block the group" },
+  { id: 16, section: "C", title: "attempt numbers survive a consumer crash" },
+  { id: 17, section: "D", title: "exhausted message dead-lettered with original data and failure metadata" },
+  { id: 18, section: "D", title: "permanent errors and undecodable payloads dead-lettered at once" },
+  { id: 19, section: "D", title: "dead letters listed, inspected, replayed (100, none lost) and purged" },
+  { id: 20, section: "E", title: "ordering by key: 2,000 messages over 20 keys, concurrency 8, with retries" },
+  { id: 21, section: "E", title: "idempotency store: duplicates and crash redeliveries handled once" },
+  { id: 22, section: "E", title: "publish-side dedup by message id" },
+  { id: 23, section: "F", title: "request/reply round trip with payload, headers and correlation" },
+  { id: 24, section: "F", title: "500 concurrent requests, 3 servers, no crossed replies" },
+  { id: 25, section: "F", title: "remote error carries name, message and code; server keeps serving" },
+  { id: 26, section: "F", title: "request timeout at the requested time; late reply dropped" },
+  { id: 27, section: "F", title: "no responders reported well before the timeout" },
+  { id: 28, section: "G", title: "broker restart mid-stream: 10,000 messages, none lost" },
+  { id: 29, section: "G", title: "broker down at start: connect retries, then a typed error" },
+  { id: 30, section: "B", title: "leases: a handler running 3x the broker deadline is not redelivered" },
+  { id: 31, section: "B", title: "close flushes 10,000 in-flight publishes; closing 10 subscriptions loses nothing" },
+  { id: 32, section: "E", title: "no head-of-line blocking across keys in an ordered subscription" },
+  { id: 33, section: "E", title: "batch publish with partial failure reports per entry" },
+  { id: 34, section: "G", title: "model check: seeded random schedule against the memory model" },
+]
+
+export const caseInfo = (id: number): CaseInfo => {
+  const info = CASES.find((c) => c.id === id)
+  if (info === undefined) throw new Error(`no conformance case ${id}`)
+  return info
+}

@@ -1,0 +1,46 @@
+/**
+ * What an adapter gives the conformance suite: a way to open buses on the
+ * broker under test, a crash simulation, and a probe of broker-side leftovers.
+ */
+import type { Bus } from "@omnibus/core"
+
+export interface ConformanceTiming {
+  /** Bound of every "eventually" wait (default 10_000; Kafka passes 30_000 for group rebalances). */
+  readonly eventuallyMs?: number
+  /** Allowed lateness of a retry against its backoff delay (default 250; Kafka 1000). */
+  readonly backoffToleranceMs?: number
+}
+
+export interface ConformanceHarness {
+  /** Opens a new independent Bus on the broker under test (think: another process). */
+  connect(options?: { readonly leaseMs?: number }): Promise<Bus>
+  /** Simulated crash of one bus; default: crash(bus) from @omnibus/core/testing. */
+  crash?(bus: Bus): Promise<void>
+  /**
+   * How many broker objects (queues, consumers, streams, keys) still exist for a
+   * group name; used by case 5 to prove an ephemeral subscription leaves nothing behind.
+   */
+  residue(group: string): Promise<number>
+  /**
+   * Deletes what the run left on the broker for these durable groups (queues,
+   * consumers, streams), so shared brokers do not accumulate test groups that
+   * keep receiving messages. Runs once after all cases.
+   */
+  cleanup?(groups: ReadonlyArray<string>): Promise<void>
+  /**
+   * The broker's redelivery deadline used when connect({leaseMs}) is passed
+   * (case 30 runs a handler for 3x this). The crash cases (10, 16, 21) connect
+   * with it too, so that a crashed consumer's messages come back within the
+   * "eventually" bound; keep it well below timing.eventuallyMs.
+   */
+  readonly leaseMs: number
+  readonly timing?: ConformanceTiming
+  /** Case id -> one-line reason. Printed in the guarantees table. */
+  readonly unsupported?: Partial<Record<number, string>>
+  /**
+   * Case 22: whether the broker offers publish-side dedup (memory: yes, NATS
+   * JetStream msg id: yes, Kafka idempotent producer: yes). If not, the case is
+   * reported "n/a" with this reason string.
+   */
+  readonly publishDedup: true | { readonly reason: string }
+}

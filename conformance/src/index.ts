@@ -1,0 +1,45 @@
+/**
+ * @omnibus/conformance: the one suite every adapter runs (CONFORMANCE.md).
+ *
+ *   describeConformance("memory", { connect: () => connect("memory://"), ... })
+ *
+ * Registers cases 1–27 and 30–33 as vitest tests (28, 29 and 34 belong to the
+ * fault suite) and writes conformance/results/<name>.json when they are done.
+ */
+import { afterAll, describe } from "vitest"
+import { CASES, SECTIONS } from "./cases.ts"
+import { registerDeadLetters } from "./cases/dead-letters.ts"
+import { registerDelivery } from "./cases/delivery.ts"
+import { registerDurability } from "./cases/durability.ts"
+import { registerOrdering } from "./cases/ordering.ts"
+import { registerRetry } from "./cases/retry.ts"
+import { registerRpc } from "./cases/rpc.ts"
+import { defineCase, makeSuite } from "./context.ts"
+import type { ConformanceHarness } from "./harness.ts"
+import { ResultRecorder, writeResults } from "./results.ts"
+
+export type { ConformanceHarness, ConformanceTiming } from "./harness.ts"
+export type { CaseResult, CaseStatus, RunResults } from "./results.ts"
+export { CASES, SECTIONS, type CaseInfo, type SectionId } from "./cases.ts"
+export { Collector, eventually, type EventuallyOptions } from "./wait.ts"
+
+export const describeConformance = (name: string, harness: ConformanceHarness): void => {
+  describe(`conformance: ${name}`, () => {
+    const recorder = new ResultRecorder(name)
+    const suite = makeSuite(harness, recorder)
+    afterAll(async () => {
+      const file = await writeResults(recorder, suite.registered.size)
+      console.log(`conformance results for ${name}: ${file}`)
+      await harness.cleanup?.([...suite.groups])
+    })
+    describe(`A. ${SECTIONS.A}`, () => registerDelivery(suite))
+    describe(`B. ${SECTIONS.B}`, () => registerDurability(suite))
+    describe(`C. ${SECTIONS.C}`, () => registerRetry(suite))
+    describe(`D. ${SECTIONS.D}`, () => registerDeadLetters(suite))
+    describe(`E. ${SECTIONS.E}`, () => registerOrdering(suite))
+    describe(`F. ${SECTIONS.F}`, () => registerRpc(suite))
+    // Fault-suite cases run elsewhere; one the adapter declares unsupported is still reported here.
+    const declared = CASES.filter((c) => c.section === "G" && harness.unsupported?.[c.id] !== undefined)
+    if (declared.length > 0) describe(`G. ${SECTIONS.G}`, () => declared.forEach((c) => defineCase(suite, c.id, async () => undefined)))
+  })
+}

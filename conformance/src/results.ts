@@ -1,0 +1,71 @@
+/**
+ * Per-run results: each case records pass / fail / unsupported / n/a with its
+ * duration, and the run is written to conformance/results/<adapter>.json, which
+ * guarantees.ts turns into docs/guarantees.md.
+ */
+import { mkdir, rename, writeFile } from "node:fs/promises"
+import { fileURLToPath } from "node:url"
+import type { SectionId } from "./cases.ts"
+
+export type CaseStatus = "pass" | "fail" | "unsupported" | "n/a"
+
+export interface CaseResult {
+  readonly id: number
+  readonly section: SectionId
+  readonly title: string
+  readonly status: CaseStatus
+  readonly reason?: string
+  readonly durationMs: number
+}
+
+export interface RunResults {
+  readonly adapter: string
+  readonly runAt: string
+  readonly node: string
+  readonly cases: ReadonlyArray<CaseResult>
+}
+
+export class ResultRecorder {
+  private readonly results = new Map<number, CaseResult>()
+  readonly runAt = new Date().toISOString()
+
+  readonly adapter: string
+
+  constructor(adapter: string) {
+    this.adapter = adapter
+  }
+
+  record(result: CaseResult): void {
+    this.results.set(result.id, result)
+  }
+
+  get size(): number {
+    return this.results.size
+  }
+
+  toJSON(): RunResults {
+    return {
+      adapter: this.adapter,
+      runAt: this.runAt,
+      node: process.version,
+      cases: [...this.results.values()].sort((a, b) => a.id - b.id),
+    }
+  }
+}
+
+export const resultsDir = fileURLToPath(new URL("../results/", import.meta.url))
+
+/** File-name-safe adapter name; a partial run (filtered with -t) goes to <name>.partial.json, which the table ignores. */
+export const resultsFileName = (adapter: string, partial = false): string =>
+  `${adapter.replace(/[^A-Za-z0-9._-]+/g, "_")}${partial ? ".partial" : ""}.json`
+
+/** Writes atomically (tmp + rename) so guarantees.ts never reads half a file. */
+export const writeResults = async (recorder: ResultRecorder, registered: number): Promise<string> => {
+  const run = recorder.toJSON()
+  await mkdir(resultsDir, { recursive: true })
+  const file = `${resultsDir}${resultsFileName(run.adapter, recorder.size < registered)}`
+  const tmp = `${file}.${process.pid}.tmp`
+  await writeFile(tmp, `${JSON.stringify(run, null, 2)}\n`)
+  await rename(tmp, file)
+  return file
+}
