@@ -1,0 +1,252 @@
+/**
+ * One consumption of a group: competing consumers on the group's stream.
+ *
+ * - New entries: XREADGROUP COUNT <free prefetch slots> BLOCK on a dedicated
+ *   connection, so at most `prefetch` deliveries are unsettled at once.
+ * - Crash redelivery: every `sweepMs` the loop claims entries idle for longer
+ *   than the lease (XAUTOCLAIM, in the CLAIM script with their delivery counts).
+ * - Leases: while deliveries are unsettled, XCLAIM ... JUSTID on them every
+ *   leaseMs/3 resets their idle time (JUSTID leaves the delivery count alone).
+ * - Attempt = x-omnibus-attempt header (default 1) + delivery count - 1, so a
+ *   crash redelivery (count + 1) and a retry (header + 1, fresh entry) both add one.
+ * - Delayed retries wait in a sorted set; the PROMOTE script moves due ones
+ *   back into the stream (timer at the next due time, plus every sweep).
+ * - Acked entries are XDELeted at once (one consumer group per stream), so the
+ *   stream holds only unacked and undelivered entries.
+ */
+import { randomUUID } from "node:crypto"
+import { hostname } from "node:os"
+import { BusClosed, Wire } from "@omnibus/core"
+import type { ConsumeSpec, Consumption, Delivery, FailureMetadata } from "@omnibus/core/transport"
+import type { Redis } from "ioredis"
+import { describe } from "./connection.ts"
+import { Signal, sleep, trackClientId, unblock, type AdapterContext } from "./context.ts"
+import { failureFields, parseFields, toEnvelope } from "./fields.ts"
+import { declareGroup, removeGroup } from "./topology.ts"
+
+/** Idle time given to a released entry so the next sweep of any consumer claims it. */
+const RELEASED_IDLE_MS = 1_000_000_000
+
+const str = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString("utf8") : String(v))
+
+interface Unsettled {
+  settled: boolean
+}
+
+export class StreamConsumer implements Consumption {
+  private readonly ctx: AdapterContext
+  private readonly spec: ConsumeSpec
+  private readonly onDelivery: (delivery: Delivery) => void
+  private readonly consumer = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`
+  private readonly stream: string
+  private readonly unsettled = new Map<string, Unsettled>()
+  private readonly slotFreed = new Signal()
+  private free: number
+  private stopped = false
+  private closed = false
+  private blocker: Redis | undefined
+  private blockerId: number | undefined
+  private loopDone: Promise<void> = Promise.resolve()
+  private cursor = "0-0"
+  private nextSweep = 0
+  private keepAlive: NodeJS.Timeout | undefined
+  private promoteTimer: NodeJS.Timeout | undefined
+  private promoteAt = Infinity
+  private promoteEvery: NodeJS.Timeout | undefined
+
+  constructor(ctx: AdapterContext, spec: ConsumeSpec, onDelivery: (delivery: Delivery) => void) {
+    this.ctx = ctx
+    this.spec = spec
+    this.onDelivery = onDelivery
+    this.free = Math.max(1, spec.prefetch)
+    this.stream = ctx.keys.group(spec.group)
+  }
+
+  async start(): Promise<void> {
+    await declareGroup(this.ctx.cmd, this.ctx.keys, this.spec)
+    this.ctx.declared.set(this.spec.group, this.spec)
+    const blocker = await this.ctx.openBlocker(`omnibus:consumer:${this.spec.group}`)
+    this.blocker = blocker
+    trackClientId(blocker, (id) => { this.blockerId = id })
+    this.keepAlive = setInterval(() => void this.extendLeases(), Math.max(10, Math.floor(this.ctx.leaseMs / 3)))
+    this.promoteEvery = setInterval(() => void this.promote(), this.ctx.sweepMs)
+    void this.promote()
+    this.loopDone = this.loop()
+  }
+
+  private async loop(): Promise<void> {
+    let failures = 0
+    while (!this.stopped && this.ctx.isOpen()) {
+      if (this.free <= 0) {
+        await this.slotFreed.wait(this.ctx.sweepMs)
+        continue
+      }
+      try {
+        if (Date.now() >= this.nextSweep) {
+          await this.sweep()
+          this.nextSweep = Date.now() + this.ctx.sweepMs
+          continue
+        }
+        await this.read(Math.max(1, this.nextSweep - Date.now()))
+        failures = 0
+      } catch (e) {
+        if (this.stopped || !this.ctx.isOpen()) break
+        if (/NOGROUP/.test(describe(e))) {
+          // the server lost the group (restart without persistence): declare it again
+          await declareGroup(this.ctx.cmd, this.ctx.keys, this.spec).catch(() => {})
+        } else {
+          await sleep(Math.min(50 * 2 ** failures++, 1_000))
+        }
+      }
+    }
+  }
+
+  private async read(blockMs: number): Promise<void> {
+    const blocker = this.blocker!
+    const reply = (await blocker.callBuffer(
+      "XREADGROUP", "GROUP", this.spec.group, this.consumer, "COUNT", this.free, "BLOCK", blockMs, "STREAMS", this.stream, ">",
+    )) as Array<[Buffer, Array<[Buffer, Array<Buffer> | null]>]> | null
+    if (!reply) return
+    for (const [, entries] of reply) {
+      for (const [id, fields] of entries) {
+        if (fields) this.deliver(str(id), fields, 1)
+      }
+    }
+  }
+
+  /** Claims entries whose lease ran out (their consumer crashed or released them). */
+  private async sweep(): Promise<void> {
+    const reply = (await this.ctx.cmd.omnibusClaimBuffer(
+      this.stream, this.spec.group, this.consumer, this.ctx.leaseMs, this.free, this.cursor,
+    )) as [Buffer, Array<[Buffer, Array<Buffer>, number]>]
+    this.cursor = str(reply[0])
+    for (const [id, fields, count] of reply[1]) this.deliver(str(id), fields, Number(count))
+  }
+
+  private deliver(entryId: string, fields: ReadonlyArray<Buffer>, deliveryCount: number): void {
+    if (this.stopped) {
+      // read raced with stop(): hand it straight back
+      void this.release(entryId)
+      return
+    }
+    const parsed = parseFields(fields)
+    const base = Number(parsed.headers[Wire.attempt] ?? 1)
+    const attempt = (Number.isFinite(base) && base > 0 ? base : 1) + Math.max(1, deliveryCount) - 1
+    const ff = Number(parsed.headers[Wire.firstFailure])
+    const envelope = toEnvelope(entryId, parsed, this.stream)
+    const state: Unsettled = { settled: false }
+    this.unsettled.set(entryId, state)
+    this.free--
+    const settle = async (op: () => Promise<unknown>): Promise<void> => {
+      if (state.settled) return
+      if (!this.ctx.isOpen()) throw new BusClosed({ operation: "settle" })
+      state.settled = true
+      try {
+        await op()
+      } finally {
+        this.unsettled.delete(entryId)
+        this.free++
+        this.slotFreed.notify()
+      }
+    }
+    const { cmd, keys } = this.ctx
+    const group = this.spec.group
+    const delivery: Delivery = {
+      envelope,
+      attempt,
+      firstFailureAt: Number.isFinite(ff) && ff > 0 ? ff : undefined,
+      ack: () => settle(() => cmd.omnibusAck(this.stream, group, entryId)),
+      retry: ({ delayMs, firstFailureAt }) =>
+        settle(async () => {
+          const delay = Math.max(0, Math.round(delayMs))
+          await cmd.omnibusRetry(this.stream, keys.waiting(group), keys.due(group), group, entryId, delay, attempt + 1, Math.round(firstFailureAt))
+          if (delay > 0) this.schedulePromote(delay)
+        }),
+      release: () => settle(() => this.release(entryId)),
+      deadLetter: (failure: FailureMetadata) =>
+        settle(() => cmd.omnibusDeadLetter(this.stream, keys.deadLetters(group), group, entryId, ...failureFields(failure))),
+    }
+    this.onDelivery(delivery)
+  }
+
+  /** Marks the entry long idle, so the next sweep (of any consumer) redelivers it, keeping its place in the stream. */
+  private release(entryId: string): Promise<unknown> {
+    return this.ctx.cmd.call("XCLAIM", this.stream, this.spec.group, this.consumer, 0, entryId, "IDLE", RELEASED_IDLE_MS, "JUSTID")
+  }
+
+  private async extendLeases(): Promise<void> {
+    if (this.unsettled.size === 0 || !this.ctx.isOpen()) return
+    const ids = [...this.unsettled.keys()]
+    try {
+      await this.ctx.cmd.call("XCLAIM", this.stream, this.spec.group, this.consumer, 0, ...ids, "JUSTID")
+    } catch {
+      // next tick tries again; a lost lease means at-least-once redelivery, never loss
+    }
+  }
+
+  private schedulePromote(inMs: number): void {
+    const at = Date.now() + inMs
+    if (at >= this.promoteAt) return
+    if (this.promoteTimer) clearTimeout(this.promoteTimer)
+    this.promoteAt = at
+    this.promoteTimer = setTimeout(() => {
+      this.promoteTimer = undefined
+      this.promoteAt = Infinity
+      void this.promote()
+    }, Math.max(0, inMs))
+  }
+
+  private async promote(): Promise<void> {
+    if (this.closed || !this.ctx.isOpen()) return
+    const { cmd, keys } = this.ctx
+    const g = this.spec.group
+    try {
+      for (;;) {
+        const [moved, wait] = (await cmd.omnibusPromote(keys.group(g), keys.waiting(g), keys.due(g), 100)) as [number, number]
+        if (moved < 100) {
+          if (wait >= 0) this.schedulePromote(wait)
+          return
+        }
+      }
+    } catch {
+      // retried by the periodic promotion
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return this.loopDone
+    this.stopped = true
+    this.slotFreed.notify()
+    await unblock(this.ctx.cmd, this.blockerId)
+    await this.loopDone
+  }
+
+  async close(): Promise<void> {
+    await this.stop()
+    if (this.closed) return
+    this.closed = true
+    clearInterval(this.keepAlive)
+    clearInterval(this.promoteEvery)
+    if (this.promoteTimer) clearTimeout(this.promoteTimer)
+    this.blocker?.disconnect(false)
+    if (!this.ctx.isOpen()) return
+    const { cmd, keys } = this.ctx
+    if (this.spec.ephemeral) {
+      this.ctx.declared.delete(this.spec.group)
+      await removeGroup(cmd, keys, this.spec.group)
+    } else {
+      await cmd.omnibusDropConsumer(this.stream, this.spec.group, this.consumer).catch(() => {})
+    }
+  }
+
+  /** Transport abort: stop everything locally, touch nothing on the server. */
+  abort(): void {
+    this.stopped = true
+    this.closed = true
+    clearInterval(this.keepAlive)
+    clearInterval(this.promoteEvery)
+    if (this.promoteTimer) clearTimeout(this.promoteTimer)
+    this.slotFreed.notify()
+    this.blocker?.disconnect(false)
+  }
+}

@@ -1,0 +1,64 @@
+/** What the transport shares with its consumers, RPC servers and stores. */
+import type { GroupSpec } from "@omnibus/core/transport"
+import type { Redis } from "ioredis"
+import type { Keys } from "./keys.ts"
+import type { ScriptedRedis } from "./scripts.ts"
+
+export interface AdapterContext {
+  readonly keys: Keys
+  /** The command connection (publishes, acks, scripts). Never blocked. */
+  readonly cmd: ScriptedRedis
+  /** Claim idle time: an entry unacked and not kept alive this long is redelivered. */
+  readonly leaseMs: number
+  /** Period of crash-redelivery sweeps and delayed-retry promotion. */
+  readonly sweepMs: number
+  readonly isOpen: () => boolean
+  /** A dedicated connection for blocking reads (XREADGROUP BLOCK, BLPOP). */
+  openBlocker(name: string): Promise<Redis>
+  /** Groups declared through this transport, re-declared after a reconnect (a restarted server may have lost them). */
+  readonly declared: Map<string, GroupSpec>
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/** A one-shot wake-up for loops that wait for a free slot. */
+export class Signal {
+  private waiters: Array<() => void> = []
+  wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== done)
+        resolve()
+      }, ms)
+      this.waiters.push(done)
+    })
+  }
+  notify(): void {
+    const ws = this.waiters
+    this.waiters = []
+    for (const w of ws) w()
+  }
+}
+
+/** Asks the server to end a blocking command of `blocker` (it returns as on timeout). */
+export const unblock = async (cmd: Redis, blockerId: number | undefined): Promise<void> => {
+  if (blockerId === undefined) return
+  try {
+    await cmd.call("CLIENT", "UNBLOCK", blockerId, "TIMEOUT")
+  } catch {
+    // the blocker is gone already
+  }
+}
+
+/** Tracks a blocking connection's server-side client id across reconnects. */
+export const trackClientId = (blocker: Redis, set: (id: number) => void): void => {
+  const refresh = () => {
+    blocker.client("ID").then((id) => set(Number(id)), () => {})
+  }
+  blocker.on("ready", refresh)
+  refresh()
+}

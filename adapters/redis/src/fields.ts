@@ -1,0 +1,102 @@
+/**
+ * How an envelope is laid out in a stream entry: the first field is always
+ * `payload` (raw bytes), followed by core's flat wire headers
+ * (`toWireHeaders`: x-omnibus-id, x-omnibus-routing-key, content-type,
+ * x-omnibus-timestamp, optional x-omnibus-key / -correlation-id / -reply-to,
+ * then user headers). Retries add x-omnibus-attempt and
+ * x-omnibus-first-failure; dead letters add the failure metadata.
+ * Readers take the first field as the payload, so a user header that happens
+ * to be named "payload" survives.
+ */
+import { fromWireHeaders, toWireHeaders, Wire, type Envelope } from "@omnibus/core"
+import type { FailureMetadata } from "@omnibus/core/transport"
+
+export const PAYLOAD_FIELD = "payload"
+
+export const toFields = (e: Envelope): Array<string | Buffer> => {
+  const out: Array<string | Buffer> = [PAYLOAD_FIELD, Buffer.from(e.payload.buffer, e.payload.byteOffset, e.payload.byteLength)]
+  for (const [k, v] of Object.entries(toWireHeaders(e))) out.push(k, v)
+  return out
+}
+
+export interface ParsedEntry {
+  readonly payload: Buffer
+  /** Every field but the payload, as strings. */
+  readonly headers: Record<string, string>
+}
+
+const asBuffer = (v: unknown): Buffer => (Buffer.isBuffer(v) ? v : Buffer.from(String(v ?? "")))
+
+/** Parses a flat [name, value, ...] field array (Buffers or strings). */
+export const parseFields = (fields: ReadonlyArray<unknown>): ParsedEntry => {
+  const headers: Record<string, string> = {}
+  let payload: Buffer = Buffer.alloc(0)
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (i === 0) {
+      payload = asBuffer(fields[1])
+      continue
+    }
+    headers[asBuffer(fields[i]).toString("utf8")] = asBuffer(fields[i + 1]).toString("utf8")
+  }
+  return { payload, headers }
+}
+
+const FAILURE_FIELDS = new Set<string>([Wire.error, Wire.errorName, Wire.errorCode, Wire.attempts, Wire.firstFailure, Wire.lastFailure, Wire.group, Wire.attempt])
+
+/** Envelope of an entry; bookkeeping fields never leak into user headers. */
+export const toEnvelope = (entryId: string, parsed: ParsedEntry, fallbackRoutingKey: string): Envelope => {
+  const clean: Record<string, string> = {}
+  for (const [k, v] of Object.entries(parsed.headers)) if (!FAILURE_FIELDS.has(k)) clean[k] = v
+  const ms = Number(entryId.split("-")[0])
+  return fromWireHeaders(clean, new Uint8Array(parsed.payload.buffer, parsed.payload.byteOffset, parsed.payload.byteLength), {
+    id: entryId,
+    routingKey: fallbackRoutingKey,
+    timestamp: Number.isFinite(ms) ? ms : undefined,
+  })
+}
+
+export const failureFields = (f: FailureMetadata): Array<string> => {
+  const out = [
+    Wire.error, f.error,
+    Wire.errorName, f.errorName,
+    Wire.attempts, String(f.attempts),
+    Wire.firstFailure, String(f.firstFailureAt),
+    Wire.lastFailure, String(f.lastFailureAt),
+    Wire.group, f.group,
+  ]
+  if (f.errorCode !== undefined) out.push(Wire.errorCode, f.errorCode)
+  return out
+}
+
+export const failureFromHeaders = (h: Readonly<Record<string, string>>, group: string): FailureMetadata => ({
+  error: h[Wire.error] ?? "",
+  errorName: h[Wire.errorName] ?? "Error",
+  errorCode: h[Wire.errorCode],
+  attempts: Number(h[Wire.attempts] ?? 0),
+  firstFailureAt: Number(h[Wire.firstFailure] ?? 0),
+  lastFailureAt: Number(h[Wire.lastFailure] ?? 0),
+  group: h[Wire.group] ?? group,
+})
+
+/**
+ * RPC frames travel as one list element: a 4-byte big-endian length, the JSON
+ * of the wire headers plus a deadline, then the raw payload.
+ */
+export const encodeFrame = (e: Envelope, deadline: number): Buffer => {
+  const head = Buffer.from(JSON.stringify({ h: toWireHeaders(e), d: deadline }), "utf8")
+  const len = Buffer.alloc(4)
+  len.writeUInt32BE(head.length, 0)
+  return Buffer.concat([len, head, Buffer.from(e.payload.buffer, e.payload.byteOffset, e.payload.byteLength)])
+}
+
+export const decodeFrame = (frame: Buffer): { readonly envelope: Envelope; readonly deadline: number } | undefined => {
+  try {
+    const len = frame.readUInt32BE(0)
+    const head = JSON.parse(frame.subarray(4, 4 + len).toString("utf8")) as { h: Record<string, string>; d: number }
+    const body = frame.subarray(4 + len)
+    const payload = new Uint8Array(body.buffer, body.byteOffset, body.byteLength)
+    return { envelope: fromWireHeaders(head.h, payload, { id: "", routingKey: "" }), deadline: head.d }
+  } catch {
+    return undefined
+  }
+}

@@ -1,0 +1,241 @@
+/**
+ * The Redis transport: Redis Streams + consumer groups for events, lists for
+ * RPC, Lua scripts for every multi-key step. See README.md for the key layout.
+ */
+import { BusClosed, InvalidOptions } from "@omnibus/core"
+import type { Envelope } from "@omnibus/core"
+import type {
+  ConsumeSpec, Consumption, DeadLetterStore, Delivery, GroupSpec, Health, IncomingRequest, PublishOutcome,
+  ServeSpec, Transport, TransportLimits, TransportOptions,
+} from "@omnibus/core/transport"
+import type { ConnectionOptions as TlsOptions } from "node:tls"
+import type { Redis } from "ioredis"
+import { describe, guard, openClient, parseRedisUrl, type ConnectionSettings } from "./connection.ts"
+import { StreamConsumer } from "./consumer.ts"
+import type { AdapterContext } from "./context.ts"
+import { RedisDeadLetters } from "./dead-letters.ts"
+import { Keys } from "./keys.ts"
+import { publishBatch, type PublisherOptions } from "./publisher.ts"
+import { RpcClient, RpcServer } from "./rpc.ts"
+import { withScripts, type ScriptedRedis } from "./scripts.ts"
+import { declareGroup } from "./topology.ts"
+
+/** Options of the Redis adapter (besides core's TransportOptions). */
+export interface RedisTransportOptions extends TransportOptions {
+  /** Literal start of every key (default "omnibus:"); ACLs can scope users to `~<prefix>*`. */
+  readonly prefix?: string
+  /** Hash-tagged namespace (default "default"): separate namespaces never see each other's messages. */
+  readonly namespace?: string
+  /** Publish-side dedup window per message id, ms (default 120000; 0 disables it). */
+  readonly dedupWindowMs?: number
+  /** How long a publish keeps trying through a reconnect before PublishFailed (default 30000). */
+  readonly publishTimeoutMs?: number
+  /** RPC server heartbeat period, ms (default 1000; a server is dead after 3 missed beats). */
+  readonly rpcHeartbeatMs?: number
+  /** Extra TLS settings for rediss:// (e.g. `{ ca }` for a private CA, client cert and key). */
+  readonly tls?: TlsOptions
+}
+
+export const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024
+
+const positive = (options: TransportOptions, name: string, fallback: number, allowZero = false): number => {
+  const v = options[name]
+  if (v === undefined) return fallback
+  if (typeof v !== "number" || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
+    throw new InvalidOptions({ option: name, reason: `must be a ${allowZero ? "non-negative" : "positive"} number of ms` })
+  }
+  return v
+}
+
+const word = (options: TransportOptions, name: string, fallback: string): string => {
+  const v = options[name]
+  if (v === undefined) return fallback
+  if (typeof v !== "string" || /[\s{}]/.test(v)) throw new InvalidOptions({ option: name, reason: "must be a string without whitespace or braces" })
+  return v
+}
+
+export class RedisTransport implements Transport {
+  readonly name = "redis"
+  readonly limits: TransportLimits
+  readonly deadLetters: DeadLetterStore
+
+  private readonly settings: ConnectionSettings
+  private readonly cmd: ScriptedRedis
+  private readonly ctx: AdapterContext
+  private readonly publisher: PublisherOptions
+  private readonly rpcHeartbeatMs: number
+  private readonly connectTimeoutMs: number
+  private readonly consumptions = new Set<StreamConsumer | RpcServer>()
+  private readonly blockers = new Set<Redis>()
+  private readonly inFlight = new Set<Promise<unknown>>()
+  private readonly rpc: RpcClient
+  private closing = false
+  private ended = false
+  private fatal: Error | undefined
+
+  static async create(url: string, options: RedisTransportOptions): Promise<RedisTransport> {
+    const connectTimeoutMs = positive(options, "connectTimeoutMs", 10_000)
+    const tls = options.tls
+    if (tls !== undefined && (typeof tls !== "object" || tls === null)) throw new InvalidOptions({ option: "tls", reason: "must be a node:tls options object" })
+    const settings = parseRedisUrl(url, connectTimeoutMs, tls)
+    const leaseMs = positive(options, "leaseMs", 30_000)
+    const maxPayloadBytes = positive(options, "maxPayloadBytes", DEFAULT_MAX_PAYLOAD)
+    const keys = new Keys({ prefix: word(options, "prefix", "omnibus:"), namespace: word(options, "namespace", "default") })
+    const publisher: PublisherOptions = {
+      maxPayloadBytes,
+      dedupWindowMs: Math.round(positive(options, "dedupWindowMs", 120_000, true)),
+      publishTimeoutMs: positive(options, "publishTimeoutMs", 30_000),
+    }
+    const rpcHeartbeatMs = positive(options, "rpcHeartbeatMs", 1_000)
+    const cmd = withScripts(await openClient(settings, connectTimeoutMs, "omnibus"))
+    return new RedisTransport(settings, cmd, keys, { leaseMs, connectTimeoutMs, publisher, rpcHeartbeatMs })
+  }
+
+  private constructor(
+    settings: ConnectionSettings,
+    cmd: ScriptedRedis,
+    keys: Keys,
+    o: { leaseMs: number; connectTimeoutMs: number; publisher: PublisherOptions; rpcHeartbeatMs: number },
+  ) {
+    this.settings = settings
+    this.cmd = cmd
+    this.publisher = o.publisher
+    this.rpcHeartbeatMs = o.rpcHeartbeatMs
+    this.connectTimeoutMs = o.connectTimeoutMs
+    this.limits = { maxPayloadBytes: o.publisher.maxPayloadBytes }
+    this.ctx = {
+      keys,
+      cmd,
+      leaseMs: o.leaseMs,
+      sweepMs: Math.max(50, Math.min(1_000, Math.floor(o.leaseMs / 4))),
+      isOpen: () => !this.ended,
+      openBlocker: (name) => this.openBlocker(name),
+      declared: new Map<string, GroupSpec>(),
+    }
+    this.deadLetters = new RedisDeadLetters(this.ctx)
+    this.rpc = new RpcClient(this.ctx)
+    guard(cmd, (e) => { this.fatal = e })
+    // A restarted server may have lost groups and bindings: declare them again.
+    cmd.on("ready", () => {
+      for (const spec of this.ctx.declared.values()) void declareGroup(cmd, keys, spec).catch(() => {})
+    })
+  }
+
+  private async openBlocker(name: string): Promise<Redis> {
+    if (this.ended) throw new BusClosed({ operation: "consume" })
+    const client = await openClient(this.settings, this.connectTimeoutMs, name)
+    guard(client, () => {})
+    client.on("error", () => {})
+    this.blockers.add(client)
+    client.once("end", () => this.blockers.delete(client))
+    if (this.ended) {
+      client.disconnect(false)
+      throw new BusClosed({ operation: "consume" })
+    }
+    return client
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.inFlight.add(p)
+    const done = () => { this.inFlight.delete(p) }
+    p.then(done, done)
+    return p
+  }
+
+  publish(batch: ReadonlyArray<Envelope>): Promise<ReadonlyArray<PublishOutcome>> {
+    if (this.closing || this.ended) return Promise.reject(new BusClosed({ operation: "publish" }))
+    return this.track(publishBatch(this.cmd, this.ctx.keys, this.publisher, batch, () => !this.ended))
+  }
+
+  async consume(spec: ConsumeSpec, onDelivery: (delivery: Delivery) => void): Promise<Consumption> {
+    if (this.closing || this.ended) throw new BusClosed({ operation: "consume" })
+    const consumer = new StreamConsumer(this.ctx, spec, onDelivery)
+    this.consumptions.add(consumer)
+    try {
+      await consumer.start()
+    } catch (e) {
+      this.consumptions.delete(consumer)
+      await consumer.close().catch(() => {})
+      throw e
+    }
+    return this.wrap(consumer)
+  }
+
+  private wrap(c: StreamConsumer | RpcServer): Consumption {
+    return {
+      stop: () => c.stop(),
+      close: async () => {
+        try {
+          await c.close()
+        } finally {
+          this.consumptions.delete(c)
+        }
+      },
+    }
+  }
+
+  async declareGroup(spec: GroupSpec): Promise<void> {
+    if (this.closing || this.ended) throw new BusClosed({ operation: "declareGroup" })
+    await declareGroup(this.cmd, this.ctx.keys, spec)
+    if (!spec.ephemeral) this.ctx.declared.set(spec.group, spec)
+  }
+
+  async serve(spec: ServeSpec, onRequest: (request: IncomingRequest) => void): Promise<Consumption> {
+    if (this.closing || this.ended) throw new BusClosed({ operation: "serve" })
+    const server = new RpcServer(this.ctx, spec, { heartbeatMs: this.rpcHeartbeatMs }, onRequest)
+    this.consumptions.add(server)
+    try {
+      await server.start()
+    } catch (e) {
+      this.consumptions.delete(server)
+      await server.close().catch(() => {})
+      throw e
+    }
+    return this.wrap(server)
+  }
+
+  request(request: Envelope, options: { readonly timeoutMs: number; readonly signal: AbortSignal }): Promise<Envelope> {
+    if (this.closing || this.ended) return Promise.reject(new BusClosed({ operation: "request" }))
+    return this.rpc.request(request, options)
+  }
+
+  async health(): Promise<Health> {
+    if (this.ended) return { ready: false, detail: "closed" }
+    if (this.fatal) return { ready: false, detail: describe(this.fatal) }
+    if (this.cmd.status !== "ready") return { ready: false, detail: `connection ${this.cmd.status} (${this.settings.safeUrl})` }
+    try {
+      let timer: NodeJS.Timeout | undefined
+      const pong = await Promise.race([
+        this.cmd.ping(),
+        new Promise<string>((r) => { timer = setTimeout(() => r("timeout"), 2_000) }),
+      ])
+      clearTimeout(timer)
+      return pong === "PONG" ? { ready: true } : { ready: false, detail: `ping: ${pong}` }
+    } catch (e) {
+      return { ready: false, detail: describe(e) }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closing || this.ended) return
+    this.closing = true
+    for (const c of [...this.consumptions]) await c.close().catch(() => {})
+    this.consumptions.clear()
+    await Promise.allSettled([...this.inFlight])
+    this.rpc.close()
+    this.ended = true
+    for (const b of [...this.blockers]) b.disconnect(false)
+    await this.cmd.quit().catch(() => this.cmd.disconnect(false))
+  }
+
+  async abort(): Promise<void> {
+    if (this.ended) return
+    this.ended = true
+    this.closing = true
+    for (const c of this.consumptions) c.abort()
+    this.consumptions.clear()
+    this.rpc.close()
+    for (const b of [...this.blockers]) b.disconnect(false)
+    this.cmd.disconnect(false)
+  }
+}

@@ -1,0 +1,25 @@
+import { connect } from "@omnibus/core"
+import { describeConformance } from "@omnibus/conformance"
+import { Redis } from "ioredis"
+import { afterAll } from "vitest"
+import "../src/index.ts"
+import { Keys } from "../src/keys.ts"
+import { residue } from "../src/topology.ts"
+import { dropNamespace, REDIS_URL, testNamespace } from "./helpers.ts"
+
+// One namespace per run: the run's bindings never route into other runs' groups.
+const namespace = testNamespace()
+const probe = new Redis(REDIS_URL)
+const LEASE_MS = 1_000
+
+afterAll(async () => {
+  probe.disconnect()
+  await dropNamespace(namespace)
+})
+
+describeConformance("redis", {
+  connect: (options) => connect(REDIS_URL, { namespace, leaseMs: options?.leaseMs ?? LEASE_MS }),
+  residue: (group) => residue(probe, new Keys({ prefix: "omnibus:", namespace }), group),
+  leaseMs: LEASE_MS,
+  publishDedup: true,
+})
