@@ -1,0 +1,137 @@
+/**
+ * URL + TransportOptions → nats.js connection options and the adapter's
+ * naming settings. Credentials are read here and never logged: every message
+ * that names the server uses `redactUrl`.
+ */
+import { readFileSync } from "node:fs"
+import { credsAuthenticator, nkeyAuthenticator } from "@nats-io/nats-core"
+import type { Authenticator } from "@nats-io/nats-core"
+import type { NodeConnectionOptions } from "@nats-io/transport-node"
+
+type NodeTlsOptions = NonNullable<NodeConnectionOptions["tls"]>
+import { InvalidOptions, InvalidUrl, redactUrl } from "@omnibus/core"
+import type { TransportOptions } from "@omnibus/core"
+
+export interface NatsSettings {
+  /** The URL with credentials removed, for messages. */
+  readonly safeUrl: string
+  readonly connection: NodeConnectionOptions
+  readonly connectTimeoutMs: number
+  /** Ack wait of every group consumer (the lease). */
+  readonly leaseMs: number
+  readonly maxPayloadBytes: number
+  /** Events stream name; its subjects are `<stream>.>`. */
+  readonly stream: string
+  readonly deadLetterStream: string
+  readonly replayStream: string
+  readonly failureStream: string
+  readonly blobStream: string
+  readonly rpcPrefix: string
+  /** How long one pull request waits on the server. */
+  readonly pullExpiresMs: number
+  /** How long a publish keeps retrying (same msg id) across a reconnect. */
+  readonly publishTimeoutMs: number
+  readonly blobMaxAgeMs: number
+  readonly duplicateWindowMs: number
+}
+
+const str = (options: TransportOptions, name: string): string | undefined => {
+  const v = options[name]
+  if (v === undefined) return undefined
+  if (typeof v !== "string" || v.length === 0) throw new InvalidOptions({ option: name, reason: "must be a non-empty string" })
+  return v
+}
+
+const num = (options: TransportOptions, name: string, fallback: number, min = 1): number => {
+  const v = options[name]
+  if (v === undefined) return fallback
+  if (typeof v !== "number" || !Number.isFinite(v) || v < min) throw new InvalidOptions({ option: name, reason: `must be a number >= ${min}` })
+  return v
+}
+
+const NAME = /^[A-Za-z0-9_-]+$/
+
+const name = (options: TransportOptions, option: string, fallback: string): string => {
+  const v = str(options, option) ?? fallback
+  if (!NAME.test(v)) throw new InvalidOptions({ option, reason: "must match [A-Za-z0-9_-]+ (it names a stream and a subject word)" })
+  return v
+}
+
+export const parseSettings = (url: string, options: TransportOptions): NatsSettings => {
+  const safeUrl = redactUrl(url)
+  let u: URL
+  try {
+    u = new URL(url)
+  } catch {
+    throw new InvalidUrl({ url: safeUrl, reason: "cannot be parsed" })
+  }
+  const scheme = u.protocol.replace(/:$/, "").toLowerCase()
+  if (scheme !== "nats" && scheme !== "tls") throw new InvalidUrl({ url: safeUrl, reason: `scheme "${scheme}:" is not nats: or tls:` })
+  const host = u.hostname || "127.0.0.1"
+  const port = u.port || "4222"
+  const connection: NodeConnectionOptions & { authenticator?: Authenticator } = {
+    servers: `${host.includes(":") && !host.startsWith("[") ? `[${host}]` : host}:${port}`,
+    name: str(options, "connectionName") ?? "omnibus",
+    // We loop on the first connect ourselves (typed errors, deadline); later drops reconnect forever.
+    reconnect: true,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: num(options, "reconnectTimeWaitMs", 250),
+    reconnectJitter: 100,
+    pingInterval: num(options, "pingIntervalMs", 10_000),
+    maxPingOut: 3,
+  }
+  const q = u.searchParams
+  const user = decodeURIComponent(u.username)
+  const pass = decodeURIComponent(u.password)
+  const token = str(options, "token") ?? q.get("token") ?? (user && !pass ? user : undefined)
+  if (token !== undefined && token !== "") connection.token = token
+  else if (user) {
+    connection.user = user
+    connection.pass = pass
+  }
+  if (str(options, "user") !== undefined) {
+    connection.user = str(options, "user")
+    connection.pass = str(options, "pass") ?? ""
+  }
+  const seed = str(options, "nkeySeed") ?? q.get("nkey") ?? undefined
+  const credsFile = str(options, "credsFile") ?? q.get("creds") ?? undefined
+  if (seed) connection.authenticator = nkeyAuthenticator(new TextEncoder().encode(seed))
+  else if (credsFile) {
+    let creds: Uint8Array
+    try {
+      creds = readFileSync(credsFile)
+    } catch {
+      throw new InvalidOptions({ option: "credsFile", reason: "cannot be read" })
+    }
+    connection.authenticator = credsAuthenticator(creds)
+  }
+  const tlsOption = options["tls"]
+  if (tlsOption !== undefined && (typeof tlsOption !== "object" || tlsOption === null)) {
+    throw new InvalidOptions({ option: "tls", reason: "must be an object ({ caFile, certFile, keyFile, ca, cert, key, rejectUnauthorized })" })
+  }
+  const tls: NodeTlsOptions = { ...(tlsOption as NodeTlsOptions | undefined) }
+  for (const [param, key] of [["tls_ca", "caFile"], ["tls_cert", "certFile"], ["tls_key", "keyFile"]] as const) {
+    const v = q.get(param)
+    if (v) tls[key] = v
+  }
+  if (scheme === "tls" || tlsOption !== undefined || Object.keys(tls).length > 0) connection.tls = tls
+  const stream = name(options, "stream", "events")
+  const leaseMs = num(options, "leaseMs", 30_000, 100)
+  return {
+    safeUrl,
+    connection,
+    connectTimeoutMs: num(options, "connectTimeoutMs", 10_000),
+    leaseMs,
+    maxPayloadBytes: num(options, "maxPayloadBytes", 8 * 1024 * 1024),
+    stream,
+    deadLetterStream: name(options, "deadLetterStream", "omnibus-dlq"),
+    replayStream: name(options, "replayStream", "omnibus-replay"),
+    failureStream: name(options, "failureStream", "omnibus-failures"),
+    blobStream: name(options, "blobStream", "omnibus-blobs"),
+    rpcPrefix: name(options, "rpcPrefix", "rpc"),
+    pullExpiresMs: num(options, "pullExpiresMs", 5_000, 1_000),
+    publishTimeoutMs: num(options, "publishTimeoutMs", 30_000),
+    blobMaxAgeMs: num(options, "blobMaxAgeMs", 7 * 24 * 3600_000),
+    duplicateWindowMs: num(options, "duplicateWindowMs", 120_000, 100),
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * @omnibus/nats: Omnibus over NATS (JetStream events, core NATS RPC).
+ * URLs: nats://[user:pass@|token@]host:port, tls://host:port.
+ */
+import { registerAdapter } from "@omnibus/core"
+import type { AdapterFactory, Transport, TransportOptions } from "@omnibus/core"
+import { NatsTransport } from "./transport.ts"
+
+export const natsAdapter: AdapterFactory = {
+  name: "nats",
+  schemes: ["nats", "tls"],
+  create: (url: string, options: TransportOptions): Promise<Transport> => NatsTransport.create(url, options),
+}
+
+registerAdapter(natsAdapter)
+
+/**
+ * How many broker objects (consumers named after the group, durable or
+ * ephemeral, on the events and replay streams) exist for a group.
+ */
+export const groupResidue = async (url: string, group: string, options: TransportOptions = {}): Promise<number> => {
+  const t = await NatsTransport.create(url, options)
+  try {
+    return await t.countGroupConsumers(group)
+  } finally {
+    await t.close()
+  }
+}
+
+/** Deletes what durable groups left on the server (tests, decommissioned consumers). */
+export const deleteGroups = async (url: string, groups: ReadonlyArray<string>, options: TransportOptions = {}): Promise<void> => {
+  const t = await NatsTransport.create(url, options)
+  try {
+    for (const g of groups) {
+      await t.deadLetters.purge(g)
+      await t.deleteGroup(g)
+    }
+  } finally {
+    await t.close()
+  }
+}
+
+export { NatsTransport } from "./transport.ts"
+export { planFilter, encodeGroup } from "./topology.ts"
+export type { FilterPlan } from "./topology.ts"
+export { parseAckSubject } from "./consumer.ts"

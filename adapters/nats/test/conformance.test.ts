@@ -1,0 +1,16 @@
+import { connect } from "@omnibus/core"
+import { describeConformance } from "@omnibus/conformance"
+import { deleteGroups, groupResidue } from "../src/index.ts"
+import { NATS_URL } from "./helpers.ts"
+
+// The broker's redelivery deadline (consumer ack_wait) for every bus of the run: crash cases wait
+// for redelivery after it, and case 30 runs handlers for 3x it while in-progress acks keep the lease.
+const LEASE_MS = 1_000
+
+describeConformance("nats", {
+  connect: (options) => connect(NATS_URL, { connectTimeoutMs: 5_000, leaseMs: options?.leaseMs ?? LEASE_MS }),
+  residue: (group) => groupResidue(NATS_URL, group),
+  cleanup: (groups) => deleteGroups(NATS_URL, groups),
+  leaseMs: LEASE_MS,
+  publishDedup: true,
+})
