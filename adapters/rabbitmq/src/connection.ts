@@ -1,0 +1,246 @@
+/**
+ * One AMQP connection with reconnect: the first connect retries with backoff
+ * until connectTimeoutMs (ConnectionFailed), refused credentials fail at once
+ * (AuthenticationFailed). After a drop it reconnects with capped exponential
+ * backoff forever (until close) and runs the registered hooks in order:
+ * topology, consumers, RPC, publisher (which republishes unconfirmed messages).
+ */
+import * as amqp from "amqplib"
+import type { Channel, ChannelModel, ConfirmChannel } from "amqplib"
+import type { ConnectionOptions } from "node:tls"
+import { AuthenticationFailed, BrokerError, BusClosed, ConnectionFailed, redactUrl } from "@omnibus/core"
+import type { RabbitSettings } from "./options.ts"
+
+export interface ConnectionHook {
+  /** Lower runs first. */
+  readonly order: number
+  /** Called on every (re)connect. Throwing makes the manager drop and retry the connection. */
+  connected(model: ChannelModel): Promise<void>
+  /** Called when the connection is lost (channels are already dead). */
+  disconnected(): void
+}
+
+export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed"
+
+/** Removes anything URL-like from a client error message before it is shown. */
+export const safeReason = (e: unknown): string => {
+  const text = e instanceof Error ? e.message : String(e)
+  return text.replace(/[a-z][a-z0-9+.-]*:\/\/\S+/gi, (m) => redactUrl(m))
+}
+
+/** Refused login (403 during the handshake) or refused vhost (530 on connection.open). */
+const isAuthFailure = (e: unknown): boolean => /Handshake terminated by server: 403|ACCESS[-_]REFUSED - Login|NOT[-_]ALLOWED - access to vhost/.test(safeReason(e))
+
+/** Channel-level refusals: retrying the connection cannot help. */
+const isRefusal = (e: unknown): boolean => {
+  const code = replyCode(e)
+  return code === 403 || code === 404 || code === 405 || code === 406
+}
+
+/** AMQP reply code of a channel/connection error raised by amqplib, if any. */
+export const replyCode = (e: unknown): number | undefined => {
+  const code = (e as { code?: unknown } | null)?.code
+  return typeof code === "number" ? code : undefined
+}
+
+/** Maps a broker refusal (channel closed with 406, 404, 405...) to a typed error. */
+export const brokerError = (operation: string, e: unknown): BrokerError | BusClosed => {
+  if (e instanceof BrokerError || e instanceof BusClosed) return e
+  return new BrokerError({ operation, reason: safeReason(e), cause: e })
+}
+
+const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    const t = setTimeout(resolve, ms)
+    signal?.addEventListener("abort", () => { clearTimeout(t); resolve() }, { once: true })
+  })
+
+export class ConnectionManager {
+  readonly settings: RabbitSettings
+  private readonly tls: ConnectionOptions | undefined
+  private model: ChannelModel | undefined
+  private hooks: Array<ConnectionHook> = []
+  private waiters: Array<{ resolve: (m: ChannelModel) => void; reject: (e: unknown) => void }> = []
+  private readonly stopping = new AbortController()
+  state: ConnectionState = "connecting"
+  lastError: string | undefined
+
+  constructor(settings: RabbitSettings, tls: ConnectionOptions | undefined) {
+    this.settings = settings
+    this.tls = tls
+  }
+
+  addHook(hook: ConnectionHook): void {
+    this.hooks.push(hook)
+    this.hooks.sort((a, b) => a.order - b.order)
+  }
+  removeHook(hook: ConnectionHook): void {
+    this.hooks = this.hooks.filter((h) => h !== hook)
+  }
+
+  private async open(timeoutMs: number): Promise<ChannelModel> {
+    const model = await amqp.connect(this.settings.amqpUrl, {
+      ...this.tls,
+      timeout: Math.max(1, Math.round(timeoutMs)),
+      clientProperties: { connection_name: this.settings.connectionName },
+    })
+    model.on("error", (e: Error) => { this.lastError = safeReason(e) })
+    model.on("close", () => this.onClose(model))
+    return model
+  }
+
+  /** First connection: retries until connectTimeoutMs, then ConnectionFailed. */
+  async start(): Promise<void> {
+    const deadline = Date.now() + this.settings.connectTimeoutMs
+    let delay = 100
+    for (;;) {
+      try {
+        const model = await this.open(Math.min(10_000, deadline - Date.now()))
+        this.model = model
+        await this.runHooks(model)
+        if (this.model !== model) throw new Error("connection lost while declaring topology")
+        this.state = "open"
+        this.flushWaiters()
+        return
+      } catch (e) {
+        if (isAuthFailure(e)) {
+          this.state = "closed"
+          throw new AuthenticationFailed({ url: this.settings.safeUrl, reason: safeReason(e) })
+        }
+        this.model = undefined
+        if (e instanceof BrokerError || isRefusal(e)) {
+          this.state = "closed"
+          throw brokerError("connect", e)
+        }
+        this.lastError = safeReason(e)
+        if (Date.now() + delay >= deadline || this.stopping.signal.aborted) {
+          this.state = "closed"
+          throw new ConnectionFailed({ url: this.settings.safeUrl, reason: `${this.lastError} (gave up after ${this.settings.connectTimeoutMs} ms)` })
+        }
+        await sleep(delay)
+        delay = Math.min(delay * 2, 2_000)
+      }
+    }
+  }
+
+  /**
+   * On the first connect every failure counts; on a reconnect a broker refusal
+   * of one hook (say, a queue redeclared elsewhere with other arguments) is
+   * recorded in health() and must not keep the whole connection down.
+   */
+  private async runHooks(model: ChannelModel, tolerateRefusals = false): Promise<void> {
+    try {
+      for (const hook of [...this.hooks]) {
+        try {
+          await hook.connected(model)
+        } catch (e) {
+          if (!tolerateRefusals || !isRefusal(e)) throw e
+          this.lastError = safeReason(e)
+        }
+      }
+    } catch (e) {
+      // A half-initialised connection is useless: drop it; the caller retries.
+      await model.close().catch(() => {})
+      throw e
+    }
+  }
+
+  private onClose(model: ChannelModel): void {
+    if (this.model !== model) return
+    this.model = undefined
+    for (const hook of [...this.hooks]) hook.disconnected()
+    if (this.state === "closed" || this.state === "connecting") return
+    this.state = "reconnecting"
+    void this.reconnect()
+  }
+
+  private async reconnect(): Promise<void> {
+    let attempt = 0
+    while (this.state === "reconnecting") {
+      const base = Math.min(this.settings.reconnectMaxDelayMs, 100 * 2 ** attempt++)
+      await sleep(base * (0.8 + Math.random() * 0.4), this.stopping.signal)
+      if (this.state !== "reconnecting") return
+      let model: ChannelModel | undefined
+      try {
+        model = await this.open(10_000)
+        if (this.state !== "reconnecting") { await model.close().catch(() => {}); return }
+        this.model = model
+        await this.runHooks(model, true)
+        if (this.model !== model) continue // dropped again while re-declaring
+        this.state = "open"
+        this.flushWaiters()
+        return
+      } catch (e) {
+        if (model !== undefined && this.model === model) this.model = undefined
+        // Refused credentials: keep trying at the slowest pace, never a storm.
+        if (isAuthFailure(e)) attempt = 64
+        this.lastError = safeReason(e)
+      }
+    }
+  }
+
+  private flushWaiters(): void {
+    const model = this.model
+    if (!model) return
+    const ws = this.waiters
+    this.waiters = []
+    for (const w of ws) w.resolve(model)
+  }
+
+  /** The open connection, waiting through a reconnect; BusClosed once closed. */
+  ready(operation: string): Promise<ChannelModel> {
+    if (this.state === "closed") return Promise.reject(new BusClosed({ operation }))
+    if (this.state === "open" && this.model) return Promise.resolve(this.model)
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }))
+  }
+
+  current(): ChannelModel | undefined {
+    return this.state === "open" ? this.model : undefined
+  }
+
+  /** Runs `fn` on a fresh short-lived channel (a broker refusal kills only that channel). */
+  async withChannel<A>(operation: string, fn: (ch: Channel) => Promise<A>): Promise<A> {
+    const model = await this.ready(operation)
+    let ch: Channel
+    try {
+      ch = await model.createChannel()
+    } catch (e) {
+      throw this.state === "closed" ? new BusClosed({ operation }) : brokerError(operation, e)
+    }
+    ch.on("error", () => {}) // surfaced through the rejected operation
+    try {
+      return await fn(ch)
+    } catch (e) {
+      throw brokerError(operation, e)
+    } finally {
+      await ch.close().catch(() => {})
+    }
+  }
+
+  async createConfirmChannel(model: ChannelModel): Promise<ConfirmChannel> {
+    const ch = await model.createConfirmChannel()
+    ch.on("error", () => {})
+    return ch
+  }
+
+  async close(): Promise<void> {
+    if (this.state === "closed") return
+    this.state = "closed"
+    this.stopping.abort()
+    for (const w of this.waiters.splice(0)) w.reject(new BusClosed({ operation: "connect" }))
+    const model = this.model
+    this.model = undefined
+    if (model) await model.close().catch(() => {})
+  }
+
+  /** Crash simulation: destroy the socket, no AMQP close handshake. */
+  abort(): void {
+    this.state = "closed"
+    this.stopping.abort()
+    for (const w of this.waiters.splice(0)) w.reject(new BusClosed({ operation: "connect" }))
+    const model = this.model
+    this.model = undefined
+    const stream = (model?.connection as unknown as { stream?: { destroy(): void } } | undefined)?.stream
+    stream?.destroy()
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * A group consumer: one channel with basic.qos = prefetch on the group queue.
+ * Attempt = the x-omnibus-attempt header (1 if absent) plus the broker's own
+ * redelivery count: x-delivery-count on quorum queues, the redelivered flag
+ * on classic ones. Retries are republished (confirmed) to a shared delay queue
+ * whose TTL dead-letters them through the retry exchange back to this group's
+ * queue only; then the original is acked.
+ */
+import type { Channel, ChannelModel, ConsumeMessage } from "amqplib"
+import { Wire } from "@omnibus/core"
+import type { ConsumeSpec, Consumption, Delivery, FailureMetadata, GroupSpec } from "@omnibus/core"
+import { brokerError, replyCode } from "./connection.ts"
+import type { ConnectionHook, ConnectionManager } from "./connection.ts"
+import { attemptHeader, bodyOf, envelopeOf, failureHeaders, firstFailureOf, publishOptions, wireHeadersOf } from "./mapping.ts"
+import type { Publisher } from "./publisher.ts"
+import { delayBucket, RETRY_TO } from "./topology.ts"
+import type { Declarer } from "./topology.ts"
+
+export interface ConsumerDeps {
+  readonly manager: ConnectionManager
+  readonly declarer: Declarer
+  readonly publisher: Publisher
+}
+
+/** Broker redeliveries of this message beyond what the attempt header says. */
+const redeliveries = (msg: ConsumeMessage): number => {
+  const count = msg.properties.headers?.["x-delivery-count"]
+  if (typeof count === "number" && count > 0) return count
+  return msg.fields.redelivered ? 1 : 0
+}
+
+const isConnectionLoss = (e: unknown): boolean => {
+  const code = replyCode(e)
+  return code === undefined || code === 320 || code >= 500
+}
+
+export class GroupConsumer implements ConnectionHook, Consumption {
+  readonly order = 20
+  private readonly deps: ConsumerDeps
+  private readonly spec: ConsumeSpec
+  private readonly onDelivery: (delivery: Delivery) => void
+  private readonly queue: string
+  private model: ChannelModel | undefined
+  private ch: Channel | undefined
+  private consumerTag: string | undefined
+  private stopped = false
+  private closed = false
+
+  constructor(deps: ConsumerDeps, spec: ConsumeSpec, onDelivery: (delivery: Delivery) => void) {
+    this.deps = deps
+    this.spec = spec
+    this.onDelivery = onDelivery
+    this.queue = deps.declarer.topology.groupQueue(spec.group)
+  }
+
+  /** Declares and starts consuming; a broker refusal rejects, a lost connection resumes on reconnect. */
+  async start(): Promise<void> {
+    const model = await this.deps.manager.ready("subscribe")
+    this.deps.manager.addHook(this)
+    try {
+      await this.connected(model)
+    } catch (e) {
+      if (!isConnectionLoss(e)) {
+        this.deps.manager.removeHook(this)
+        this.closed = true
+        throw brokerError(`subscribe ${this.spec.group}`, e)
+      }
+    }
+  }
+
+  async connected(model: ChannelModel): Promise<void> {
+    if (this.stopped || this.closed) return
+    this.model = model
+    const ch = await model.createChannel()
+    ch.on("error", () => {})
+    ch.on("close", () => {
+      if (this.ch !== ch) return
+      this.ch = undefined
+      this.consumerTag = undefined
+      // Only this channel died (e.g. the queue was deleted): start over on the same connection.
+      if (!this.stopped && !this.closed && this.model === model && this.deps.manager.current() === model) {
+        setTimeout(() => void this.connected(model).catch(() => {}), 200)
+      }
+    })
+    try {
+      await this.deps.declarer.topology.declareGroup(ch, this.spec)
+      await ch.prefetch(this.spec.prefetch)
+      if (this.model !== model || this.stopped || this.closed) {
+        await ch.close().catch(() => {})
+        return
+      }
+      this.ch = ch
+      const ok = await ch.consume(this.queue, (msg) => {
+        if (msg === null) {
+          // Consumer cancelled by the broker (queue deleted): reopen.
+          void ch.close().catch(() => {})
+          return
+        }
+        this.deliver(ch, msg)
+      }, { noAck: false })
+      this.consumerTag = ok.consumerTag
+    } catch (e) {
+      if (this.ch === ch) this.ch = undefined
+      await ch.close().catch(() => {})
+      throw e
+    }
+  }
+
+  disconnected(): void {
+    this.model = undefined
+    this.ch = undefined
+    this.consumerTag = undefined
+  }
+
+  private deliver(ch: Channel, msg: ConsumeMessage): void {
+    const wire = wireHeadersOf(msg)
+    const envelope = envelopeOf(msg, wire)
+    const attempt = attemptHeader(wire) + redeliveries(msg)
+    let settled = false
+    // The delivery belongs to its channel: once that channel is gone the broker
+    // has already put the message back, so settling becomes a no-op.
+    const live = (): boolean => !settled && this.ch === ch
+    const ack = (): void => {
+      settled = true
+      try { ch.ack(msg) } catch { /* channel closed: the broker redelivers */ }
+    }
+    const { publisher, declarer } = this.deps
+    const delivery: Delivery = {
+      envelope,
+      attempt,
+      firstFailureAt: firstFailureOf(wire),
+      ack: async () => {
+        if (live()) ack()
+      },
+      release: async () => {
+        if (!live()) return
+        settled = true
+        try { ch.nack(msg, false, true) } catch { /* closed: requeued anyway */ }
+      },
+      retry: async ({ delayMs, firstFailureAt }) => {
+        if (!live()) return
+        const extra: Record<string, string> = { [Wire.attempt]: String(attempt + 1), [Wire.firstFailure]: String(firstFailureAt) }
+        let routingKey = this.queue
+        if (delayMs > 0) {
+          routingKey = await declarer.delayQueue(delayBucket(delayMs))
+          extra[RETRY_TO] = this.queue
+        }
+        const [outcome] = await publisher.send([{ exchange: "", routingKey, content: bodyOf(envelope), options: publishOptions(envelope, extra), key: envelope.routingKey }])
+        if (!outcome?.ok) {
+          if (live()) { settled = true; try { ch.nack(msg, false, true) } catch { /* closed */ } }
+          throw outcome?.error ?? new Error("retry publish failed")
+        }
+        if (live()) ack()
+      },
+      deadLetter: async (failure: FailureMetadata) => {
+        if (!live()) return
+        const dlq = await declarer.deadLetterQueue(this.spec.group, this.spec.ephemeral)
+        const [outcome] = await publisher.send([{ exchange: "", routingKey: dlq, content: bodyOf(envelope), options: publishOptions(envelope, failureHeaders(failure)), key: envelope.routingKey }])
+        if (!outcome?.ok) {
+          if (live()) { settled = true; try { ch.nack(msg, false, true) } catch { /* closed */ } }
+          throw outcome?.error ?? new Error("dead-letter publish failed")
+        }
+        if (live()) ack()
+      },
+    }
+    this.onDelivery(delivery)
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    const ch = this.ch
+    const tag = this.consumerTag
+    if (ch && tag) await ch.cancel(tag).catch(() => {})
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    await this.stop()
+    this.closed = true
+    this.deps.manager.removeHook(this)
+    const ch = this.ch
+    this.ch = undefined
+    if (this.spec.ephemeral && this.deps.manager.current()) {
+      // Exclusive queues vanish with the connection anyway; delete them now so nothing outlives the subscription.
+      const { topology } = this.deps.declarer
+      await this.deps.manager.withChannel("delete ephemeral queues", async (c) => {
+        await c.deleteQueue(this.queue)
+        await c.deleteQueue(topology.deadLetterQueue(this.spec.group))
+      }).catch(() => {})
+      this.deps.declarer.forgetDeadLetterQueue(this.spec.group)
+    }
+    if (ch) await ch.close().catch(() => {})
+  }
+}
+
+/** declareGroup: the group's queue and bindings, no consumer. */
+export const declareGroup = (deps: ConsumerDeps, spec: GroupSpec): Promise<void> =>
+  deps.manager.withChannel(`declare group ${spec.group}`, async (ch) => {
+    await deps.declarer.topology.declareGroup(ch, spec)
+  })

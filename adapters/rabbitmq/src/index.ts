@@ -1,0 +1,24 @@
+/**
+ * @omnibus/rabbitmq: the RabbitMQ adapter (amqp://, amqps://). Importing this
+ * module registers it, so `connect("amqp://...")` finds it.
+ */
+import { registerAdapter } from "@omnibus/core"
+import type { AdapterFactory, Transport, TransportOptions } from "@omnibus/core"
+import { RabbitTransport } from "./transport.ts"
+
+export { RabbitTransport, type RabbitOptions } from "./transport.ts"
+export { delayBucket, Topology } from "./topology.ts"
+export { deleteGroups, residue } from "./residue.ts"
+export { parseSettings, type QueueType, type RabbitSettings } from "./options.ts"
+
+export const rabbitmqAdapter: AdapterFactory = {
+  name: "rabbitmq",
+  schemes: ["amqp", "amqps"],
+  async create(url: string, options: TransportOptions): Promise<Transport> {
+    const transport = new RabbitTransport(url, options)
+    await transport.start()
+    return transport
+  },
+}
+
+registerAdapter(rabbitmqAdapter)

@@ -1,0 +1,107 @@
+/**
+ * Envelope <-> AMQP message. Every envelope field travels twice: as a native
+ * AMQP property (message_id, content_type, correlation_id, timestamp in
+ * seconds) so plain AMQP clients understand it, and in the flat `Wire` header
+ * layout of core, which is the one read back (it keeps the original routing
+ * key across retries and the millisecond timestamp).
+ */
+import type { Message, Options } from "amqplib"
+import { fromWireHeaders, newMessageId, toWireHeaders, Wire } from "@omnibus/core"
+import type { Envelope, FailureMetadata } from "@omnibus/core"
+import { RETRY_TO } from "./topology.ts"
+
+/** Failure metadata headers: carried on dead letters, never shown as user headers. */
+const FAILURE_HEADERS: ReadonlyArray<string> = [Wire.error, Wire.errorName, Wire.errorCode, Wire.attempts, Wire.firstFailure, Wire.lastFailure, Wire.group]
+
+/** Broker bookkeeping headers dropped on the way in. */
+const isBrokerHeader = (name: string): boolean =>
+  name === "x-death" || name === "x-delivery-count" || name === RETRY_TO || name.startsWith("x-first-death-") || name.startsWith("x-last-death-")
+
+const headerText = (value: unknown): string | undefined => {
+  if (typeof value === "string") return value
+  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") return String(value)
+  if (Buffer.isBuffer(value)) return value.toString("utf8")
+  return undefined // tables, arrays, timestamps of foreign producers
+}
+
+/** All string-valued headers of a message, native properties filled in where the Wire header is missing. */
+export const wireHeadersOf = (msg: Message): Record<string, string> => {
+  const out: Record<string, string> = {}
+  const p = msg.properties
+  if (typeof p.messageId === "string") out[Wire.id] = p.messageId
+  if (typeof p.contentType === "string") out[Wire.contentType] = p.contentType
+  if (typeof p.correlationId === "string") out[Wire.correlationId] = p.correlationId
+  if (typeof p.timestamp === "number" && p.timestamp > 0) out[Wire.timestamp] = String(p.timestamp * 1000)
+  for (const [k, v] of Object.entries(p.headers ?? {})) {
+    if (isBrokerHeader(k)) continue
+    const s = headerText(v)
+    if (s !== undefined) out[k] = s
+  }
+  return out
+}
+
+/** The envelope of a received message, without failure metadata in its headers. */
+export const envelopeOf = (msg: Message, wire: Record<string, string> = wireHeadersOf(msg)): Envelope => {
+  const env = fromWireHeaders(wire, new Uint8Array(msg.content), {
+    // AMQP has no broker sequence: a foreign message without message_id gets a fresh id.
+    id: newMessageId(),
+    routingKey: msg.fields.routingKey,
+  })
+  const headers: Record<string, string> = {}
+  for (const [k, v] of Object.entries(env.headers)) if (!FAILURE_HEADERS.includes(k)) headers[k] = v
+  return { ...env, headers }
+}
+
+export const attemptHeader = (wire: Record<string, string>): number => {
+  const n = Number(wire[Wire.attempt])
+  return Number.isInteger(n) && n >= 1 ? n : 1
+}
+
+export const firstFailureOf = (wire: Record<string, string>): number | undefined => {
+  const n = Number(wire[Wire.firstFailure])
+  return Number.isFinite(n) && n > 0 ? n : undefined
+}
+
+export const bodyOf = (env: Envelope): Buffer => Buffer.from(env.payload.buffer, env.payload.byteOffset, env.payload.byteLength)
+
+/** Publish properties of an envelope; `extra` headers (attempt, failure metadata) are added on top. */
+export const publishOptions = (env: Envelope, extra: Record<string, string> = {}, persistent = true): Options.Publish => {
+  const opts: Options.Publish = {
+    persistent,
+    messageId: env.id,
+    contentType: env.contentType,
+    timestamp: Math.floor(env.timestamp / 1000),
+    headers: { ...toWireHeaders(env), ...extra },
+  }
+  if (env.correlationId !== undefined) opts.correlationId = env.correlationId
+  return opts
+}
+
+export const failureHeaders = (f: FailureMetadata): Record<string, string> => {
+  const out: Record<string, string> = {
+    [Wire.error]: f.error,
+    [Wire.errorName]: f.errorName,
+    [Wire.attempts]: String(f.attempts),
+    [Wire.firstFailure]: String(f.firstFailureAt),
+    [Wire.lastFailure]: String(f.lastFailureAt),
+    [Wire.group]: f.group,
+  }
+  if (f.errorCode !== undefined) out[Wire.errorCode] = f.errorCode
+  return out
+}
+
+export const failureOf = (wire: Record<string, string>, group: string): FailureMetadata => {
+  const num = (name: string): number => {
+    const n = Number(wire[name])
+    return Number.isFinite(n) ? n : 0
+  }
+  return {
+    error: wire[Wire.error] ?? "",
+    errorName: wire[Wire.errorName] ?? "Error",
+    errorCode: wire[Wire.errorCode],
+    attempts: num(Wire.attempts),
+    firstFailureAt: num(Wire.firstFailure),
+    lastFailureAt: num(Wire.lastFailure),
+    group: wire[Wire.group] ?? group,
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * Settings of the RabbitMQ adapter, from the URL's query and TransportOptions
+ * (options win). Omnibus' own query parameters are removed from the URL before
+ * amqplib sees it; amqplib's (heartbeat, frameMax, vhost path...) stay.
+ */
+import { InvalidOptions, InvalidUrl, redactUrl } from "@omnibus/core"
+import type { TransportOptions } from "@omnibus/core"
+
+export type QueueType = "classic" | "quorum"
+
+export interface RabbitSettings {
+  /** The URL handed to amqplib (own query parameters removed; holds credentials: never log it). */
+  readonly amqpUrl: string
+  /** Safe to log. */
+  readonly safeUrl: string
+  readonly exchange: string
+  readonly rpcExchange: string
+  readonly retryExchange: string
+  readonly queuePrefix: string
+  readonly queueType: QueueType
+  readonly connectTimeoutMs: number
+  readonly maxPayloadBytes: number
+  /** How long a publish may wait for a reconnect before it fails. */
+  readonly publishTimeoutMs: number
+  readonly reconnectMaxDelayMs: number
+  /** Shown by the broker (client property connection_name). */
+  readonly connectionName: string
+}
+
+/** Query parameters / option names this adapter understands. */
+const OWN = ["connectionName", "exchange", "rpcExchange", "retryExchange", "queuePrefix", "queueType", "publishTimeoutMs", "reconnectMaxDelayMs"] as const
+
+const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024
+/** RabbitMQ 3.10's default max_message_size is 128 MiB; beyond it the broker closes the channel. */
+const BROKER_MAX_PAYLOAD = 128 * 1024 * 1024
+
+const positive = (option: string, value: unknown, fallback: number): number => {
+  if (value === undefined || value === null || value === "") return fallback
+  const n = typeof value === "string" ? Number(value) : value
+  if (typeof n !== "number" || !Number.isFinite(n) || n <= 0) throw new InvalidOptions({ option, reason: `must be a positive number, got ${JSON.stringify(value)}` })
+  return n
+}
+
+const text = (option: string, value: unknown, fallback: string, allowEmpty = false): string => {
+  if (value === undefined || value === null) return fallback
+  if (typeof value !== "string" || (!allowEmpty && value.length === 0) || Buffer.byteLength(value) > 200) {
+    throw new InvalidOptions({ option, reason: `must be a non-empty string of at most 200 bytes, got ${JSON.stringify(value)}` })
+  }
+  return value
+}
+
+export const parseSettings = (url: string, options: TransportOptions): RabbitSettings => {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw new InvalidUrl({ url: redactUrl(url), reason: "is not a valid URL" })
+  }
+  if (parsed.protocol !== "amqp:" && parsed.protocol !== "amqps:") {
+    throw new InvalidUrl({ url: redactUrl(url), reason: `scheme ${parsed.protocol} is not amqp: or amqps:` })
+  }
+  const query: Record<string, string> = {}
+  for (const name of OWN) {
+    const v = parsed.searchParams.get(name)
+    if (v !== null) query[name] = v
+    parsed.searchParams.delete(name)
+  }
+  const pick = (name: (typeof OWN)[number]): unknown => options[name] ?? query[name]
+  const queueType = text("queueType", pick("queueType"), "classic")
+  if (queueType !== "classic" && queueType !== "quorum") throw new InvalidOptions({ option: "queueType", reason: `must be "classic" or "quorum", got ${JSON.stringify(queueType)}` })
+  const maxPayloadBytes = positive("maxPayloadBytes", options.maxPayloadBytes, DEFAULT_MAX_PAYLOAD)
+  if (maxPayloadBytes > BROKER_MAX_PAYLOAD) throw new InvalidOptions({ option: "maxPayloadBytes", reason: `RabbitMQ's default max_message_size is ${BROKER_MAX_PAYLOAD} bytes` })
+  const prefix = text("queuePrefix", pick("queuePrefix"), "omnibus.", true)
+  return {
+    amqpUrl: parsed.toString(),
+    safeUrl: redactUrl(parsed.toString()),
+    exchange: text("exchange", pick("exchange"), "events"),
+    rpcExchange: text("rpcExchange", pick("rpcExchange"), `${prefix}rpc`),
+    retryExchange: text("retryExchange", pick("retryExchange"), `${prefix}retry`),
+    queuePrefix: prefix,
+    queueType,
+    connectTimeoutMs: positive("connectTimeoutMs", options.connectTimeoutMs, 15_000),
+    maxPayloadBytes,
+    publishTimeoutMs: positive("publishTimeoutMs", pick("publishTimeoutMs"), 60_000),
+    reconnectMaxDelayMs: positive("reconnectMaxDelayMs", pick("reconnectMaxDelayMs"), 5_000),
+    connectionName: text("connectionName", pick("connectionName"), "omnibus"),
+  }
+}

@@ -1,0 +1,25 @@
+/**
+ * The shared conformance suite against the machine's RabbitMQ, once with
+ * classic group queues and once with quorum ones (separate queue prefixes, so
+ * the two runs never redeclare each other's queues with another type).
+ */
+import { connect } from "@omnibus/core"
+import { describeConformance } from "@omnibus/conformance"
+import type { ConformanceHarness } from "@omnibus/conformance"
+import { deleteGroups, residue } from "../src/index.ts"
+import { URL_ } from "./helpers.ts"
+
+// RabbitMQ 3.10's lease is consumer_timeout (server config, 30 min default):
+// leaseMs is accepted and ignored, so a handler running 3 x 1 s is safe.
+const LEASE_MS = 1_000
+
+const harness = (options: Record<string, string>): ConformanceHarness => ({
+  connect: (o) => connect(URL_, { ...options, leaseMs: o?.leaseMs }),
+  residue: (group) => residue(URL_, group, options),
+  cleanup: (groups) => deleteGroups(URL_, groups, options),
+  leaseMs: LEASE_MS,
+  publishDedup: { reason: "RabbitMQ has no publish-side deduplication (without a third-party plugin); use an idempotency store" },
+})
+
+describeConformance("rabbitmq", harness({ queueType: "classic" }))
+describeConformance("rabbitmq-quorum", harness({ queueType: "quorum", queuePrefix: "omnibus.q." }))
