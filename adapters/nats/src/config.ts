@@ -9,7 +9,7 @@ import type { Authenticator } from "@nats-io/nats-core"
 import type { NodeConnectionOptions } from "@nats-io/transport-node"
 
 type NodeTlsOptions = NonNullable<NodeConnectionOptions["tls"]>
-import { InvalidOptions, InvalidUrl, redactUrl } from "@omnibus/core"
+import { InvalidOptions, InvalidUrl, parseBrokerUrl, redactUrl } from "@omnibus/core"
 import type { TransportOptions } from "@omnibus/core"
 
 export interface NatsSettings {
@@ -59,14 +59,8 @@ const name = (options: TransportOptions, option: string, fallback: string): stri
 
 export const parseSettings = (url: string, options: TransportOptions): NatsSettings => {
   const safeUrl = redactUrl(url)
-  let u: URL
-  try {
-    u = new URL(url)
-  } catch {
-    throw new InvalidUrl({ url: safeUrl, reason: "cannot be parsed" })
-  }
+  const u = parseBrokerUrl(url, ["nats", "tls"])
   const scheme = u.protocol.replace(/:$/, "").toLowerCase()
-  if (scheme !== "nats" && scheme !== "tls") throw new InvalidUrl({ url: safeUrl, reason: `scheme "${scheme}:" is not nats: or tls:` })
   const host = u.hostname || "127.0.0.1"
   const port = u.port || "4222"
   const connection: NodeConnectionOptions & { authenticator?: Authenticator } = {

@@ -19,7 +19,7 @@
  */
 import { createInbox, nanos, nuid } from "@nats-io/nats-core"
 import type { Msg, Subscription } from "@nats-io/nats-core"
-import { BrokerError, BusClosed, Wire, matchesAny } from "@omnibus/core"
+import { BrokerError, BusClosed, Wire, failureToHeaders, matchesAny } from "@omnibus/core"
 import type { ConsumeSpec, Consumption, Delivery, Envelope, FailureMetadata } from "@omnibus/core"
 import { reasonOf } from "./connection.ts"
 import type { Ctx } from "./context.ts"
@@ -458,15 +458,7 @@ export class NatsDelivery implements Delivery {
   async deadLetter(failure: FailureMetadata): Promise<void> {
     this.begin("deadLetter")
     try {
-      const extra: Record<string, string> = {
-        [Wire.error]: failure.error,
-        [Wire.errorName]: failure.errorName,
-        [Wire.attempts]: String(failure.attempts),
-        [Wire.firstFailure]: String(failure.firstFailureAt),
-        [Wire.lastFailure]: String(failure.lastFailureAt),
-        [Wire.group]: failure.group,
-      }
-      if (failure.errorCode !== undefined) extra[Wire.errorCode] = failure.errorCode
+      const extra = failureToHeaders(failure)
       const { headers, data } = await this.ctx.wire.encode(this.envelope, extra)
       const ack = parseAckSubject(this.reply)
       await this.ctx.publisher.send(

@@ -6,7 +6,7 @@
  * replay consumer reads it), then deletes it from the dead-letter stream.
  */
 import type { MsgRequest, StoredMsg } from "@nats-io/jetstream"
-import { BrokerError, Wire, fromWireHeaders } from "@omnibus/core"
+import { BrokerError, FAILURE_HEADERS, Wire, failureFromHeaders, fromWireHeaders } from "@omnibus/core"
 import type { DeadLetter, DeadLetterStore, FailureMetadata } from "@omnibus/core"
 import { reasonOf } from "./connection.ts"
 import type { Ctx } from "./context.ts"
@@ -14,7 +14,6 @@ import { replayNotifySubject } from "./context.ts"
 import { encodeGroup } from "./topology.ts"
 import { toHeaders, toRecord, withoutInternal } from "./wire.ts"
 
-const FAILURE_HEADERS = [Wire.error, Wire.errorName, Wire.errorCode, Wire.attempts, Wire.firstFailure, Wire.lastFailure, Wire.group] as const
 
 export class NatsDeadLetters implements DeadLetterStore {
   private readonly ctx: Ctx
@@ -52,19 +51,7 @@ export class NatsDeadLetters implements DeadLetterStore {
     for (const k of FAILURE_HEADERS) delete meta[k]
     const payload = await this.ctx.wire.payload(record, m.data)
     const envelope = fromWireHeaders(meta, payload, { id: `${this.ctx.settings.deadLetterStream}-${m.seq}`, routingKey: "", timestamp: m.time.getTime() })
-    const num = (k: string): number => {
-      const v = Number(record[k])
-      return Number.isFinite(v) ? v : 0
-    }
-    const failure: FailureMetadata = {
-      error: record[Wire.error] ?? "",
-      errorName: record[Wire.errorName] ?? "Error",
-      errorCode: record[Wire.errorCode],
-      attempts: num(Wire.attempts),
-      firstFailureAt: num(Wire.firstFailure),
-      lastFailureAt: num(Wire.lastFailure),
-      group: record[Wire.group] ?? group,
-    }
+    const failure = failureFromHeaders(record, group)
     return { envelope, failure }
   }
 

@@ -11,7 +11,8 @@ import { Wire } from "@omnibus/core"
 import type { ConsumeSpec, Consumption, Delivery, FailureMetadata, GroupSpec } from "@omnibus/core"
 import { brokerError, replyCode } from "./connection.ts"
 import type { ConnectionHook, ConnectionManager } from "./connection.ts"
-import { attemptHeader, bodyOf, envelopeOf, failureHeaders, firstFailureOf, publishOptions, wireHeadersOf } from "./mapping.ts"
+import { failureToHeaders } from "@omnibus/core"
+import { attemptHeader, bodyOf, envelopeOf, firstFailureOf, publishOptions, wireHeadersOf } from "./mapping.ts"
 import type { Publisher } from "./publisher.ts"
 import { delayBucket, RETRY_TO } from "./topology.ts"
 import type { Declarer } from "./topology.ts"
@@ -155,7 +156,7 @@ export class GroupConsumer implements ConnectionHook, Consumption {
       deadLetter: async (failure: FailureMetadata) => {
         if (!live()) return
         const dlq = await declarer.deadLetterQueue(this.spec.group, this.spec.ephemeral)
-        const [outcome] = await publisher.send([{ exchange: "", routingKey: dlq, content: bodyOf(envelope), options: publishOptions(envelope, failureHeaders(failure)), key: envelope.routingKey }])
+        const [outcome] = await publisher.send([{ exchange: "", routingKey: dlq, content: bodyOf(envelope), options: publishOptions(envelope, failureToHeaders(failure)), key: envelope.routingKey }])
         if (!outcome?.ok) {
           if (live()) { settled = true; try { ch.nack(msg, false, true) } catch { /* closed */ } }
           throw outcome?.error ?? new Error("dead-letter publish failed")

@@ -15,7 +15,8 @@ import { BrokerError } from "@omnibus/core"
 import type { DeadLetter, DeadLetterStore } from "@omnibus/core"
 import type { ConnectionManager } from "./connection.ts"
 import { replyCode } from "./connection.ts"
-import { bodyOf, envelopeOf, failureOf, publishOptions, wireHeadersOf } from "./mapping.ts"
+import { failureFromHeaders } from "@omnibus/core"
+import { bodyOf, envelopeOf, publishOptions, wireHeadersOf } from "./mapping.ts"
 import type { Publisher } from "./publisher.ts"
 import type { Topology } from "./topology.ts"
 
@@ -76,7 +77,7 @@ export class RabbitDeadLetters implements DeadLetterStore {
         const msgs = (await this.take(ch, queue, depth)).slice(0, limit)
         return msgs.map((msg) => {
           const wire = wireHeadersOf(msg)
-          return { envelope: envelopeOf(msg, wire), failure: failureOf(wire, group) }
+          return { envelope: envelopeOf(msg, wire), failure: failureFromHeaders(wire, group) }
         })
       })
     })

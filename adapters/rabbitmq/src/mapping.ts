@@ -6,12 +6,11 @@
  * key across retries and the millisecond timestamp).
  */
 import type { Message, Options } from "amqplib"
-import { fromWireHeaders, newMessageId, toWireHeaders, Wire } from "@omnibus/core"
+import { FAILURE_HEADERS, fromWireHeaders, newMessageId, toWireHeaders, Wire } from "@omnibus/core"
 import type { Envelope, FailureMetadata } from "@omnibus/core"
 import { RETRY_TO } from "./topology.ts"
 
 /** Failure metadata headers: carried on dead letters, never shown as user headers. */
-const FAILURE_HEADERS: ReadonlyArray<string> = [Wire.error, Wire.errorName, Wire.errorCode, Wire.attempts, Wire.firstFailure, Wire.lastFailure, Wire.group]
 
 /** Broker bookkeeping headers dropped on the way in. */
 const isBrokerHeader = (name: string): boolean =>
@@ -48,7 +47,7 @@ export const envelopeOf = (msg: Message, wire: Record<string, string> = wireHead
     routingKey: msg.fields.routingKey,
   })
   const headers: Record<string, string> = {}
-  for (const [k, v] of Object.entries(env.headers)) if (!FAILURE_HEADERS.includes(k)) headers[k] = v
+  for (const [k, v] of Object.entries(env.headers)) if (!FAILURE_HEADERS.has(k)) headers[k] = v
   return { ...env, headers }
 }
 
@@ -77,31 +76,3 @@ export const publishOptions = (env: Envelope, extra: Record<string, string> = {}
   return opts
 }
 
-export const failureHeaders = (f: FailureMetadata): Record<string, string> => {
-  const out: Record<string, string> = {
-    [Wire.error]: f.error,
-    [Wire.errorName]: f.errorName,
-    [Wire.attempts]: String(f.attempts),
-    [Wire.firstFailure]: String(f.firstFailureAt),
-    [Wire.lastFailure]: String(f.lastFailureAt),
-    [Wire.group]: f.group,
-  }
-  if (f.errorCode !== undefined) out[Wire.errorCode] = f.errorCode
-  return out
-}
-
-export const failureOf = (wire: Record<string, string>, group: string): FailureMetadata => {
-  const num = (name: string): number => {
-    const n = Number(wire[name])
-    return Number.isFinite(n) ? n : 0
-  }
-  return {
-    error: wire[Wire.error] ?? "",
-    errorName: wire[Wire.errorName] ?? "Error",
-    errorCode: wire[Wire.errorCode],
-    attempts: num(Wire.attempts),
-    firstFailureAt: num(Wire.firstFailure),
-    lastFailureAt: num(Wire.lastFailure),
-    group: wire[Wire.group] ?? group,
-  }
-}

@@ -3,7 +3,7 @@
  * (options win). Omnibus' own query parameters are removed from the URL before
  * amqplib sees it; amqplib's (heartbeat, frameMax, vhost path...) stay.
  */
-import { InvalidOptions, InvalidUrl, redactUrl } from "@omnibus/core"
+import { InvalidOptions, InvalidUrl, parseBrokerUrl, redactUrl } from "@omnibus/core"
 import type { TransportOptions } from "@omnibus/core"
 
 export type QueueType = "classic" | "quorum"
@@ -50,15 +50,7 @@ const text = (option: string, value: unknown, fallback: string, allowEmpty = fal
 }
 
 export const parseSettings = (url: string, options: TransportOptions): RabbitSettings => {
-  let parsed: URL
-  try {
-    parsed = new URL(url)
-  } catch {
-    throw new InvalidUrl({ url: redactUrl(url), reason: "is not a valid URL" })
-  }
-  if (parsed.protocol !== "amqp:" && parsed.protocol !== "amqps:") {
-    throw new InvalidUrl({ url: redactUrl(url), reason: `scheme ${parsed.protocol} is not amqp: or amqps:` })
-  }
+  const parsed = parseBrokerUrl(url, ["amqp", "amqps"])
   const query: Record<string, string> = {}
   for (const name of OWN) {
     const v = parsed.searchParams.get(name)

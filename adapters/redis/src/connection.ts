@@ -6,7 +6,7 @@
  */
 import type { ConnectionOptions as TlsOptions } from "node:tls"
 import { Redis, type RedisOptions } from "ioredis"
-import { AuthenticationFailed, ConnectionFailed, InvalidUrl, redactUrl } from "@omnibus/core"
+import { AuthenticationFailed, ConnectionFailed, InvalidUrl, parseBrokerUrl, redactUrl } from "@omnibus/core"
 
 export interface ConnectionSettings {
   readonly options: RedisOptions
@@ -15,14 +15,8 @@ export interface ConnectionSettings {
 
 export const parseRedisUrl = (url: string, connectTimeoutMs: number, tls?: TlsOptions): ConnectionSettings => {
   const safeUrl = redactUrl(url)
-  let u: URL
-  try {
-    u = new URL(url)
-  } catch {
-    throw new InvalidUrl({ url: safeUrl, reason: "cannot be parsed" })
-  }
+  const u = parseBrokerUrl(url, ["redis", "rediss"])
   const scheme = u.protocol.replace(/:$/, "").toLowerCase()
-  if (scheme !== "redis" && scheme !== "rediss") throw new InvalidUrl({ url: safeUrl, reason: `scheme "${scheme}:" is not redis: or rediss:` })
   const port = u.port === "" ? 6379 : Number(u.port)
   const dbText = u.pathname.replace(/^\//, "")
   const db = dbText === "" ? 0 : Number(dbText)

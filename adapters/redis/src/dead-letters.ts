@@ -9,7 +9,8 @@ import { BusClosed } from "@omnibus/core"
 import type { DeadLetter, DeadLetterStore } from "@omnibus/core/transport"
 import { Wire } from "@omnibus/core"
 import type { AdapterContext } from "./context.ts"
-import { failureFromHeaders, parseFields, toEnvelope } from "./fields.ts"
+import { failureFromHeaders } from "@omnibus/core"
+import { parseFields, toEnvelope } from "./fields.ts"
 
 type Entries = Array<[Buffer, Array<Buffer>]>
 

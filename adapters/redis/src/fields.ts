@@ -8,7 +8,7 @@
  * Readers take the first field as the payload, so a user header that happens
  * to be named "payload" survives.
  */
-import { fromWireHeaders, toWireHeaders, Wire, type Envelope } from "@omnibus/core"
+import { failureToHeaders, fromWireHeaders, toWireHeaders, Wire, type Envelope } from "@omnibus/core"
 import type { FailureMetadata } from "@omnibus/core/transport"
 
 export const PAYLOAD_FIELD = "payload"
@@ -55,28 +55,8 @@ export const toEnvelope = (entryId: string, parsed: ParsedEntry, fallbackRouting
   })
 }
 
-export const failureFields = (f: FailureMetadata): Array<string> => {
-  const out = [
-    Wire.error, f.error,
-    Wire.errorName, f.errorName,
-    Wire.attempts, String(f.attempts),
-    Wire.firstFailure, String(f.firstFailureAt),
-    Wire.lastFailure, String(f.lastFailureAt),
-    Wire.group, f.group,
-  ]
-  if (f.errorCode !== undefined) out.push(Wire.errorCode, f.errorCode)
-  return out
-}
-
-export const failureFromHeaders = (h: Readonly<Record<string, string>>, group: string): FailureMetadata => ({
-  error: h[Wire.error] ?? "",
-  errorName: h[Wire.errorName] ?? "Error",
-  errorCode: h[Wire.errorCode],
-  attempts: Number(h[Wire.attempts] ?? 0),
-  firstFailureAt: Number(h[Wire.firstFailure] ?? 0),
-  lastFailureAt: Number(h[Wire.lastFailure] ?? 0),
-  group: h[Wire.group] ?? group,
-})
+/** Failure metadata as XADD field/value pairs, in core's header layout. */
+export const failureFields = (f: FailureMetadata): Array<string> => Object.entries(failureToHeaders(f)).flat()
 
 /**
  * RPC frames travel as one list element: a 4-byte big-endian length, the JSON
