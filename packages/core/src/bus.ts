@@ -201,6 +201,7 @@ export const makeBus = (transport: Transport): Effect.Effect<BusShape> =>
                 codec,
                 handler: handler as EffectHandler<unknown>,
                 observe: options.observe,
+                maxPayloadBytes: max,
               })
               const consumption = yield* call("consume", () =>
                 transport.consume({ group, patterns, ephemeral, prefetch, orderedByKey: ordered }, engine.onDelivery),

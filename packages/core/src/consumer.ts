@@ -39,7 +39,12 @@ export interface EngineConfig {
   readonly codec: Codec<unknown> | undefined
   readonly handler: (message: Message<unknown>) => Effect.Effect<void, unknown>
   readonly observe: ((event: HandlerEvent) => void) | undefined
+  /** Deliveries bigger than this (written by a non-Omnibus producer) are dead-lettered unread. */
+  readonly maxPayloadBytes: number
 }
+
+/** Total size of user headers a delivery may carry before it is treated as malformed. */
+export const MAX_HEADER_BYTES = 64 * 1024
 
 export interface Engine {
   readonly onDelivery: (delivery: Delivery) => void
@@ -60,8 +65,16 @@ export const describeError = (error: unknown): { readonly name: string; readonly
   return { name: typeof error, message: String(error), code: undefined }
 }
 
-const decodeWith = (codec: Codec<unknown> | undefined, delivery: Delivery): unknown => {
+const decodeWith = (codec: Codec<unknown> | undefined, delivery: Delivery, maxPayloadBytes: number): unknown => {
   const e = delivery.envelope
+  if (e.payload.byteLength > maxPayloadBytes) {
+    throw new DecodeFailed({ contentType: e.contentType, reason: `payload of ${e.payload.byteLength} bytes is over the maximum of ${maxPayloadBytes}` })
+  }
+  let headerBytes = 0
+  for (const [k, v] of Object.entries(e.headers)) headerBytes += k.length + (typeof v === "string" ? v.length : 0)
+  if (headerBytes > MAX_HEADER_BYTES) {
+    throw new DecodeFailed({ contentType: e.contentType, reason: `headers of ${headerBytes} bytes are over the maximum of ${MAX_HEADER_BYTES}` })
+  }
   if (codec && !contentTypeFits(codec, e.contentType)) {
     throw new DecodeFailed({ contentType: e.contentType, reason: `subscription expects ${codec.contentType}` })
   }
@@ -129,7 +142,7 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
         let firstFailureAt = delivery.firstFailureAt
         let payload: unknown
         try {
-          payload = decodeWith(config.codec, delivery)
+          payload = decodeWith(config.codec, delivery, config.maxPayloadBytes)
         } catch (decodeError) {
           return yield* deadLetter(delivery, decodeError, attempt, firstFailureAt ?? Date.now())
         }
