@@ -1,3 +1,4 @@
+import { Bus as BusLayer } from "@omnibus/core/effect"
 import { registerAdapter } from "@omnibus/core"
 import { memoryAdapter } from "./transport.ts"
 
@@ -5,3 +6,9 @@ registerAdapter(memoryAdapter)
 
 export { memoryAdapter, MemoryTransport } from "./transport.ts"
 export { MemoryBroker, brokerNamed } from "./broker.ts"
+
+/**
+ * For Effect users: a Layer providing the `Bus` service (from @omnibus/core/effect)
+ * on this broker, drained and closed when the Layer's scope ends.
+ */
+export const layer = (url = "memory://", options: import("@omnibus/core").TransportOptions = {}) => BusLayer.layerFromUrl(url, options)

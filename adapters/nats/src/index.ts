@@ -1,3 +1,4 @@
+import { Bus as BusLayer } from "@omnibus/core/effect"
 /**
  * @omnibus/nats: Omnibus over NATS (JetStream events, core NATS RPC).
  * URLs: nats://[user:pass@|token@]host:port, tls://host:port.
@@ -44,3 +45,9 @@ export { NatsTransport } from "./transport.ts"
 export { planFilter, encodeGroup } from "./topology.ts"
 export type { FilterPlan } from "./topology.ts"
 export { parseAckSubject } from "./consumer.ts"
+
+/**
+ * For Effect users: a Layer providing the `Bus` service (from @omnibus/core/effect)
+ * on this broker, drained and closed when the Layer's scope ends.
+ */
+export const layer = (url = "nats://127.0.0.1:4222", options: import("@omnibus/core").TransportOptions = {}) => BusLayer.layerFromUrl(url, options)

@@ -1,3 +1,4 @@
+import { Bus as BusLayer } from "@omnibus/core/effect"
 /**
  * @omnibus/rabbitmq: the RabbitMQ adapter (amqp://, amqps://). Importing this
  * module registers it, so `connect("amqp://...")` finds it.
@@ -22,3 +23,9 @@ export const rabbitmqAdapter: AdapterFactory = {
 }
 
 registerAdapter(rabbitmqAdapter)
+
+/**
+ * For Effect users: a Layer providing the `Bus` service (from @omnibus/core/effect)
+ * on this broker, drained and closed when the Layer's scope ends.
+ */
+export const layer = (url = "amqp://guest:guest@127.0.0.1:5672", options: import("@omnibus/core").TransportOptions = {}) => BusLayer.layerFromUrl(url, options)

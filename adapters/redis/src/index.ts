@@ -1,3 +1,4 @@
+import { Bus as BusLayer } from "@omnibus/core/effect"
 /**
  * @omnibus/redis: Omnibus over Redis Streams (redis://, rediss://).
  * Importing the package registers the adapter with core.
@@ -18,3 +19,9 @@ export { RedisTransport, DEFAULT_MAX_PAYLOAD, type RedisTransportOptions } from 
 export { RedisIdempotencyStore, type RedisIdempotencyStoreOptions } from "./idempotency.ts"
 export { Keys, type KeyOptions } from "./keys.ts"
 export { PAYLOAD_FIELD } from "./fields.ts"
+
+/**
+ * For Effect users: a Layer providing the `Bus` service (from @omnibus/core/effect)
+ * on this broker, drained and closed when the Layer's scope ends.
+ */
+export const layer = (url = "redis://127.0.0.1:6379", options: import("@omnibus/core").TransportOptions = {}) => BusLayer.layerFromUrl(url, options)
