@@ -39,7 +39,7 @@ export interface ConformanceHarness {
   readonly unsupported?: Partial<Record<number, string>>
   /**
    * Case 22: whether the broker offers publish-side dedup (memory: yes, NATS
-   * JetStream msg id: yes, Kafka idempotent producer: yes). If not, the case is
+   * JetStream msg id: yes, Kafka: no — its idempotent producer drops only its own retried batches, not a re-published id). If not, the case is
    * reported "n/a" with this reason string.
    */
   readonly publishDedup: true | { readonly reason: string }

@@ -1,0 +1,124 @@
+/**
+ * URL + options → connection settings, and the naming of every topic and
+ * consumer group the adapter creates (one place, so residue checks and
+ * cleanup agree with creation).
+ *
+ *   kafka://[user:pass@]host:port[,host:port...][?sasl=plain|scram-sha-256|scram-sha-512&tls=true&prefix=omnibus&partitions=6]
+ */
+import { createHash } from "node:crypto"
+import { InvalidOptions, InvalidUrl, redactUrl } from "@omnibus/core"
+import type { TransportOptions } from "@omnibus/core/transport"
+
+export interface ConnectionConfig {
+  readonly brokers: ReadonlyArray<string>
+  readonly clientId: string
+  readonly ssl: boolean | Readonly<Record<string, unknown>> | undefined
+  readonly sasl: { readonly mechanism: "plain" | "scram-sha-256" | "scram-sha-512"; readonly username: string; readonly password: string } | undefined
+}
+
+export interface AdapterConfig {
+  readonly connection: ConnectionConfig
+  readonly redacted: string
+  readonly prefix: string
+  readonly partitions: number
+  readonly connectTimeoutMs: number
+  readonly leaseMs: number
+  readonly maxPayloadBytes: number
+}
+
+const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024
+
+const positiveInt = (option: string, v: unknown, fallback: number): number => {
+  if (v === undefined || v === null || v === "") return fallback
+  const n = typeof v === "string" ? Number(v) : v
+  if (typeof n !== "number" || !Number.isInteger(n) || n <= 0) throw new InvalidOptions({ option, reason: "must be a positive integer" })
+  return n
+}
+
+export const parseConfig = (url: string, options: TransportOptions): AdapterConfig => {
+  const redacted = redactUrl(url)
+  // URL() rejects "host:port,host:port", so split the authority by hand.
+  const m = /^kafka:\/\/(?:([^@/]*)@)?([^/?#]+)\/?(?:\?([^#]*))?$/i.exec(url)
+  if (!m) throw new InvalidUrl({ url: redacted, reason: "expected kafka://[user:pass@]host:port[,host:port]" })
+  const userinfo = m[1]
+  const hosts = m[2]!.split(",").map((h) => h.trim()).filter((h) => h.length > 0)
+  for (const h of hosts) {
+    if (!/^[^:]+:\d+$/.test(h) && !/^\[[^\]]+\]:\d+$/.test(h)) throw new InvalidUrl({ url: redacted, reason: `broker "${h}" needs host:port` })
+  }
+  const query = new URLSearchParams(m[3] ?? "")
+  let sasl: ConnectionConfig["sasl"]
+  if (userinfo !== undefined && userinfo.length > 0) {
+    const [u, p] = userinfo.split(":")
+    const mech = (query.get("sasl") ?? (options.sasl as string | undefined) ?? "plain").toLowerCase()
+    if (mech !== "plain" && mech !== "scram-sha-256" && mech !== "scram-sha-512") {
+      throw new InvalidOptions({ option: "sasl", reason: "must be plain, scram-sha-256 or scram-sha-512" })
+    }
+    sasl = { mechanism: mech, username: decodeURIComponent(u ?? ""), password: decodeURIComponent(p ?? "") }
+  }
+  const tlsParam = query.get("tls") ?? query.get("ssl")
+  let ssl: ConnectionConfig["ssl"]
+  if (typeof options.tls === "object" && options.tls !== null) ssl = options.tls as Record<string, unknown>
+  else if (tlsParam === "true" || tlsParam === "1" || options.tls === true) ssl = true
+  const prefix = query.get("prefix") ?? (typeof options.topicPrefix === "string" ? options.topicPrefix : "omnibus")
+  if (!/^[A-Za-z0-9-]+$/.test(prefix)) throw new InvalidOptions({ option: "topicPrefix", reason: "letters, digits and - only" })
+  const maxPayloadBytes = positiveInt("maxPayloadBytes", options.maxPayloadBytes, DEFAULT_MAX_PAYLOAD)
+  return {
+    connection: {
+      brokers: hosts,
+      clientId: typeof options.clientId === "string" ? options.clientId : "omnibus",
+      ssl,
+      sasl,
+    },
+    redacted,
+    prefix,
+    partitions: positiveInt("partitions", query.get("partitions") ?? options.partitions, 6),
+    connectTimeoutMs: positiveInt("connectTimeoutMs", options.connectTimeoutMs, 10_000),
+    // Kafka's session timeout: a member silent this long loses its partitions.
+    leaseMs: positiveInt("leaseMs", options.leaseMs, 10_000),
+    maxPayloadBytes,
+  }
+}
+
+/**
+ * Kafka topic names allow [A-Za-z0-9._-] only, group names more (":", "+",
+ * "@", "$", any letter). Escape everything else (and "_" itself) as _xx hex
+ * bytes: injective, so two groups never share a topic. Long names keep a hash.
+ */
+export const topicWord = (name: string): string => {
+  let out = ""
+  for (const ch of name) {
+    if (/[A-Za-z0-9.-]/.test(ch)) out += ch
+    else for (const b of Buffer.from(ch, "utf8")) out += "_" + b.toString(16).padStart(2, "0")
+  }
+  if (out.length > 180) out = out.slice(0, 140) + "_" + createHash("sha256").update(name).digest("hex").slice(0, 32)
+  return out
+}
+
+export interface Names {
+  readonly events: string
+  retry(group: string): string
+  dlq(group: string): string
+  rpc(method: string): string
+  reply(clientId: string): string
+  /** Consumer groups (group ids accept any string). */
+  groupId(group: string): string
+  retryGroupId(group: string): string
+  dlqGroupId(group: string): string
+  rpcGroupPrefix(method: string): string
+  rpcGroupId(method: string, group: string): string
+  replyGroupId(clientId: string): string
+}
+
+export const names = (prefix: string): Names => ({
+  events: `${prefix}.events`,
+  retry: (g) => `${prefix}.g.${topicWord(g)}.retry`,
+  dlq: (g) => `${prefix}.g.${topicWord(g)}.dlq`,
+  rpc: (m) => `${prefix}.rpc.${topicWord(m)}`,
+  reply: (id) => `${prefix}.reply.${id}`,
+  groupId: (g) => `${prefix}/${g}`,
+  retryGroupId: (g) => `${prefix}/${g}/retry`,
+  dlqGroupId: (g) => `${prefix}/${g}/dlq`,
+  rpcGroupPrefix: (m) => `${prefix}/rpc/${m}/`,
+  rpcGroupId: (m, g) => `${prefix}/rpc/${m}/${g}`,
+  replyGroupId: (id) => `${prefix}/reply/${id}`,
+})

@@ -1,0 +1,164 @@
+/**
+ * Event groups. One topic carries every event (routing key in a header);
+ * a group is a Kafka consumer group on it that filters with core's
+ * `matchesAny`. Retries go to the group's own retry topic, read by a second
+ * consumer group of the same members (so a waiting retry never holds back the
+ * event partitions); dead letters to the group's DLQ topic.
+ */
+import { matchesAny, type Envelope } from "@omnibus/core"
+import type { ConsumeSpec, Consumption, Delivery, FailureMetadata, GroupSpec } from "@omnibus/core/transport"
+import { BatchRunner, newRunState, Slots, wakeAll, type RunState } from "./batch.ts"
+import type { GroupConsumer, InRecord, KafkaClient } from "./client.ts"
+import type { Names } from "./config.ts"
+import type { Topology } from "./topology.ts"
+import { DUE_HEADER, failureHeaders, fromRecord, recordAttempt, recordDue, recordFirstFailure, toRecord } from "./wire.ts"
+import { Wire } from "@omnibus/core"
+
+export interface ConsumerDeps {
+  readonly client: KafkaClient
+  readonly topology: Topology
+  readonly names: Names
+  readonly leaseMs: number
+  readonly partitions: number
+  /** Transport-wide: set on abort(). */
+  readonly transportState: RunState
+  /** Every open consumption, so abort()/close() reach them. */
+  readonly registry: Set<{ readonly state: RunState; close(): Promise<void> }>
+}
+
+export const timings = (leaseMs: number) => {
+  const heartbeatIntervalMs = Math.max(100, Math.floor(leaseMs / 5))
+  return { sessionTimeoutMs: leaseMs, heartbeatIntervalMs, maxWaitMs: Math.min(1_000, heartbeatIntervalMs) }
+}
+
+export const declareGroup = async (deps: ConsumerDeps, spec: GroupSpec): Promise<void> => {
+  const { names, topology } = deps
+  await Promise.all([topology.ensureTopics([names.events, names.retry(spec.group)]), topology.ensureTopics([names.dlq(spec.group)], 1)])
+  await topology.startAtEnd(names.groupId(spec.group), names.events)
+}
+
+export const consume = async (deps: ConsumerDeps, spec: ConsumeSpec, onDelivery: (d: Delivery) => void): Promise<Consumption> => {
+  const { client, names, topology } = deps
+  await declareGroup(deps, spec)
+  const retryTopic = names.retry(spec.group)
+  const dlqTopic = names.dlq(spec.group)
+  const state = newRunState()
+  const slots = new Slots(spec.prefetch)
+  const t = timings(deps.leaseMs)
+  const dead = () => state.aborted || deps.transportState.aborted
+
+  const makeDelivery = (topic: string, partition: number, rec: InRecord, extra: number, settle: () => void): Delivery => {
+    const envelope: Envelope = fromRecord(topic, partition, rec)
+    const attempt = recordAttempt(rec) + extra
+    let done = false
+    const finish = async (work?: () => Promise<void>) => {
+      if (done || dead()) return
+      if (work) await work()
+      done = true
+      slots.release()
+      settle()
+    }
+    const toRetry = (delayMs: number, firstFailureAt: number | undefined) => {
+      const extraHeaders: Record<string, string> = { [Wire.attempt]: String(attempt + 1), [DUE_HEADER]: String(Date.now() + delayMs) }
+      if (firstFailureAt !== undefined) extraHeaders[Wire.firstFailure] = String(firstFailureAt)
+      return client.send(retryTopic, [toRecord(envelope, extraHeaders)])
+    }
+    return {
+      envelope,
+      attempt,
+      firstFailureAt: recordFirstFailure(rec),
+      ack: () => finish(),
+      retry: ({ delayMs, firstFailureAt }) => finish(() => toRetry(delayMs, firstFailureAt)),
+      // Back through the retry topic (due now) rather than left uncommitted: later records of the partition stay settled.
+      release: () => finish(() => toRetry(0, recordFirstFailure(rec))),
+      deadLetter: (failure: FailureMetadata) => finish(() => client.send(dlqTopic, [toRecord(envelope, failureHeaders(failure))])),
+    }
+  }
+
+  const committedMeta = (groupId: string) => async (topic: string, partition: number) => {
+    const c = await client.committed(groupId, topic)
+    return c.find((p) => p.partition === partition)?.metadata ?? null
+  }
+
+  const mainRunner = new BatchRunner({
+    state,
+    heartbeatMs: t.heartbeatIntervalMs,
+    committedMeta: committedMeta(names.groupId(spec.group)),
+    dispatch: async (rec, extra, settle, from) => {
+      const env = fromRecord(from.topic, from.partition, rec)
+      if (!matchesAny(spec.patterns, env.routingKey)) return "skipped"
+      return handOut(from, rec, extra, settle)
+    },
+  })
+  const handOut = async (from: { readonly topic: string; readonly partition: number }, rec: InRecord, extra: number, settle: () => void): Promise<"handed" | "refused"> => {
+    if (!(await slots.acquire(state))) return "refused"
+    if (state.stopped || dead()) {
+      slots.release()
+      return "refused"
+    }
+    onDelivery(makeDelivery(from.topic, from.partition, rec, extra, settle))
+    return "handed"
+  }
+  const retryRunner = new BatchRunner({
+    state,
+    heartbeatMs: t.heartbeatIntervalMs,
+    committedMeta: committedMeta(names.retryGroupId(spec.group)),
+    dueAt: recordDue,
+    dispatch: (rec, extra, settle, from) => handOut(from, rec, extra, settle),
+  })
+
+  const consumers: Array<GroupConsumer> = [
+    client.consumer({
+      groupId: names.groupId(spec.group),
+      topics: [names.events],
+      ...t,
+      concurrency: deps.partitions,
+      onBatch: (batch, ctx) => mainRunner.run(batch, ctx),
+    }),
+    client.consumer({
+      groupId: names.retryGroupId(spec.group),
+      topics: [retryTopic],
+      ...t,
+      concurrency: deps.partitions,
+      onBatch: (batch, ctx) => retryRunner.run(batch, ctx),
+    }),
+  ]
+  const onTransportAbort = () => {
+    state.aborted = true
+    wakeAll(state)
+  }
+  deps.transportState.wake.addEventListener("wake", onTransportAbort)
+
+  let closed: Promise<void> | undefined
+  const entry = {
+    state,
+    close: () => {
+      closed ??= (async () => {
+        state.stopped = true
+        wakeAll(state)
+        deps.transportState.wake.removeEventListener("wake", onTransportAbort)
+        await Promise.allSettled(consumers.map((c) => c.disconnect()))
+        deps.registry.delete(entry)
+        if (spec.ephemeral && !deps.transportState.aborted) {
+          await topology.deleteGroups([names.groupId(spec.group), names.retryGroupId(spec.group)])
+          await topology.deleteTopics([retryTopic, dlqTopic])
+        }
+      })()
+      return closed
+    },
+  }
+  deps.registry.add(entry)
+  try {
+    await Promise.all(consumers.map((c) => c.start()))
+  } catch (e) {
+    await entry.close().catch(() => undefined)
+    throw e
+  }
+  return {
+    stop: async () => {
+      state.stopped = true
+      wakeAll(state)
+    },
+    close: () => entry.close(),
+  }
+}

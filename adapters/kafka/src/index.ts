@@ -1,0 +1,7 @@
+import { registerAdapter } from "@omnibus/core"
+import { kafkaAdapter } from "./transport.ts"
+
+registerAdapter(kafkaAdapter)
+
+export { kafkaAdapter, kafkaResidue, KafkaTransport } from "./transport.ts"
+export { parseConfig, topicWord } from "./config.ts"

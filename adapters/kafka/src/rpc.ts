@@ -1,0 +1,188 @@
+/**
+ * RPC over topics: requests on `<prefix>.rpc.<method>`, consumed by the
+ * consumer group `<prefix>/rpc/<method>/<group>` (servers of one group share
+ * them); replies on a per-transport reply topic read by a private consumer,
+ * matched by correlation id. NoResponders: no consumer group of the method
+ * has a member (admin DescribeGroups), checked before sending.
+ */
+import { randomUUID } from "node:crypto"
+import { BusClosed, NoResponders, RequestTimeout, type Envelope } from "@omnibus/core"
+import type { Consumption, IncomingRequest, ServeSpec } from "@omnibus/core/transport"
+import { BatchRunner, newRunState, Slots, wakeAll } from "./batch.ts"
+import type { GroupConsumer } from "./client.ts"
+import { timings, type ConsumerDeps } from "./consumer.ts"
+import { fromRecord, toRecord } from "./wire.ts"
+
+export const serve = async (deps: ConsumerDeps, spec: ServeSpec, onRequest: (r: IncomingRequest) => void): Promise<Consumption> => {
+  const { client, names, topology } = deps
+  const topic = names.rpc(spec.method)
+  const groupId = names.rpcGroupId(spec.method, spec.group)
+  await topology.ensureTopics([topic])
+  await topology.startAtEnd(groupId, topic)
+  const state = newRunState()
+  const slots = new Slots(Math.max(1, spec.concurrency))
+  const t = timings(deps.leaseMs)
+  const runner = new BatchRunner({
+    state,
+    heartbeatMs: t.heartbeatIntervalMs,
+    committedMeta: async (tp, partition) => (await client.committed(groupId, tp)).find((p) => p.partition === partition)?.metadata ?? null,
+    dispatch: async (rec, _extra, settle, from) => {
+      if (!(await slots.acquire(state))) return "refused"
+      const envelope = fromRecord(from.topic, from.partition, rec)
+      let done = false
+      onRequest({
+        envelope,
+        reply: async (reply: Envelope) => {
+          const to = envelope.replyTo
+          if (to === undefined || state.aborted || deps.transportState.aborted) return
+          await client.send(to, [toRecord(reply)])
+        },
+        done: async () => {
+          if (done || state.aborted || deps.transportState.aborted) return
+          done = true
+          slots.release()
+          settle()
+        },
+      })
+      return "handed"
+    },
+  })
+  const consumer = client.consumer({ groupId, topics: [topic], ...t, concurrency: deps.partitions, onBatch: (b, ctx) => runner.run(b, ctx) })
+  const onAbort = () => {
+    state.aborted = true
+    wakeAll(state)
+  }
+  deps.transportState.wake.addEventListener("wake", onAbort)
+  let closed: Promise<void> | undefined
+  const entry = {
+    state,
+    close: () => {
+      closed ??= (async () => {
+        state.stopped = true
+        wakeAll(state)
+        deps.transportState.wake.removeEventListener("wake", onAbort)
+        await consumer.disconnect().catch(() => undefined)
+        deps.registry.delete(entry)
+      })()
+      return closed
+    },
+  }
+  deps.registry.add(entry)
+  try {
+    await consumer.start()
+  } catch (e) {
+    await entry.close()
+    throw e
+  }
+  return {
+    stop: async () => {
+      state.stopped = true
+      wakeAll(state)
+    },
+    close: () => entry.close(),
+  }
+}
+
+export class Requester {
+  private readonly deps: ConsumerDeps
+  private readonly id = randomUUID()
+  private readonly pending = new Map<string, (e: Envelope) => void>()
+  private started: Promise<void> | undefined
+  private consumer: GroupConsumer | undefined
+  private readonly checks = new Map<string, Promise<boolean>>()
+
+  constructor(deps: ConsumerDeps) {
+    this.deps = deps
+  }
+
+  private get replyTopic(): string {
+    return this.deps.names.reply(this.id)
+  }
+
+  private start(): Promise<void> {
+    this.started ??= (async () => {
+      const { client, names, topology } = this.deps
+      await topology.ensureTopics([this.replyTopic], 1)
+      const t = timings(this.deps.leaseMs)
+      this.consumer = client.consumer({
+        groupId: names.replyGroupId(this.id),
+        topics: [this.replyTopic],
+        ...t,
+        concurrency: 1,
+        onBatch: async (batch) => {
+          for (const rec of batch.records) {
+            const env = fromRecord(batch.topic, batch.partition, rec)
+            const waiter = env.correlationId === undefined ? undefined : this.pending.get(env.correlationId)
+            // A late reply (nobody waiting) is dropped.
+            if (waiter) waiter(env)
+          }
+        },
+      })
+      await this.consumer.start()
+    })().catch((e: unknown) => {
+      this.started = undefined
+      throw e
+    })
+    return this.started
+  }
+
+  /** Concurrent requests for one method share one check; nothing is cached (a server may just have left). */
+  private hasResponders(method: string): Promise<boolean> {
+    let p = this.checks.get(method)
+    if (!p) {
+      const { client, names } = this.deps
+      const prefix = names.rpcGroupPrefix(method)
+      p = (async () => {
+        const groups = (await client.listGroups()).filter((g) => g.startsWith(prefix))
+        const members = await client.groupMembers(groups)
+        return [...members.values()].some((n) => n > 0)
+      })().finally(() => this.checks.delete(method))
+      this.checks.set(method, p)
+    }
+    return p
+  }
+
+  async request(request: Envelope, options: { readonly timeoutMs: number; readonly signal: AbortSignal }): Promise<Envelope> {
+    if (this.deps.transportState.aborted || this.deps.transportState.stopped) throw new BusClosed({ operation: "request" })
+    const method = request.routingKey
+    const deadline = Date.now() + options.timeoutMs
+    const correlationId = request.correlationId ?? randomUUID()
+    let settle: ((e: Envelope) => void) | undefined
+    const reply = new Promise<Envelope>((resolve) => {
+      settle = resolve
+    })
+    const timeLeft = () => deadline - Date.now()
+    const bounded = <T>(p: Promise<T>): Promise<T> =>
+      new Promise<T>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new RequestTimeout({ method, timeoutMs: options.timeoutMs })), Math.max(0, timeLeft()))
+        const onAbort = () => reject(options.signal.reason ?? new RequestTimeout({ method, timeoutMs: options.timeoutMs }))
+        if (options.signal.aborted) onAbort()
+        options.signal.addEventListener("abort", onAbort, { once: true })
+        p.then(resolve, reject).finally(() => {
+          clearTimeout(timer)
+          options.signal.removeEventListener("abort", onAbort)
+        })
+      })
+    this.pending.set(correlationId, (e) => settle?.(e))
+    try {
+      await bounded(Promise.all([this.start(), this.hasResponders(method).then((ok) => {
+        if (!ok) throw new NoResponders({ method })
+      })]))
+      await bounded(this.deps.topology.ensureTopics([this.deps.names.rpc(method)]))
+      await bounded(this.deps.client.send(this.deps.names.rpc(method), [toRecord({ ...request, correlationId, replyTo: this.replyTopic })]))
+      return await bounded(reply)
+    } finally {
+      this.pending.delete(correlationId)
+    }
+  }
+
+  async close(removeState: boolean): Promise<void> {
+    if (!this.started) return
+    await this.started.catch(() => undefined)
+    await this.consumer?.disconnect().catch(() => undefined)
+    if (removeState) {
+      await this.deps.topology.deleteGroups([this.deps.names.replyGroupId(this.id)]).catch(() => undefined)
+      await this.deps.topology.deleteTopics([this.replyTopic]).catch(() => undefined)
+    }
+  }
+}

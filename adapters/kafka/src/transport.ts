@@ -1,0 +1,178 @@
+/**
+ * The Kafka Transport: wires the client, topology, consumers, RPC and dead
+ * letters together; owns publish (one produce request per batch, idempotent
+ * producer) and the lifecycle (close flushes, abort drops).
+ */
+import { AuthenticationFailed, BusClosed, ConnectionFailed, PayloadTooLarge, PublishFailed, type Envelope } from "@omnibus/core"
+import type { AdapterFactory, ConsumeSpec, Consumption, DeadLetterStore, Delivery, GroupSpec, Health, IncomingRequest, PublishOutcome, ServeSpec, Transport, TransportLimits, TransportOptions } from "@omnibus/core/transport"
+import { newRunState, wakeAll, type RunState } from "./batch.ts"
+import { errorKind, makeKafkaClient, type KafkaClient } from "./client.ts"
+import { names, parseConfig, type AdapterConfig, type Names } from "./config.ts"
+import { consume, declareGroup, type ConsumerDeps } from "./consumer.ts"
+import { makeDeadLetterStore } from "./dead-letters.ts"
+import { Requester, serve } from "./rpc.ts"
+import { Topology } from "./topology.ts"
+import { toRecord } from "./wire.ts"
+
+const describe = (e: unknown): string => (e instanceof Error ? e.message : String(e))
+
+export class KafkaTransport implements Transport {
+  readonly name = "kafka"
+  readonly limits: TransportLimits
+  readonly deadLetters: DeadLetterStore
+  private readonly client: KafkaClient
+  private readonly names: Names
+  private readonly topology: Topology
+  private readonly deps: ConsumerDeps
+  private readonly requester: Requester
+  private readonly state: RunState = newRunState()
+  private readonly registry = new Set<{ readonly state: RunState; close(): Promise<void> }>()
+  private readonly inflight = new Set<Promise<unknown>>()
+  private closing: Promise<void> | undefined
+
+  constructor(config: AdapterConfig, client: KafkaClient) {
+    this.client = client
+    this.names = names(config.prefix)
+    this.topology = new Topology(client, config.partitions, config.maxPayloadBytes)
+    this.limits = { maxPayloadBytes: config.maxPayloadBytes }
+    this.deps = {
+      client,
+      topology: this.topology,
+      names: this.names,
+      leaseMs: config.leaseMs,
+      partitions: config.partitions,
+      transportState: this.state,
+      registry: this.registry,
+    }
+    this.deadLetters = makeDeadLetterStore(this.deps)
+    this.requester = new Requester(this.deps)
+  }
+
+  private get closed(): boolean {
+    return this.closing !== undefined || this.state.aborted
+  }
+
+  publish(batch: ReadonlyArray<Envelope>): Promise<ReadonlyArray<PublishOutcome>> {
+    if (this.closed) return Promise.reject(new BusClosed({ operation: "publish" }))
+    const p = this.doPublish(batch)
+    this.inflight.add(p)
+    void p.finally(() => this.inflight.delete(p)).catch(() => undefined)
+    return p
+  }
+
+  private async doPublish(batch: ReadonlyArray<Envelope>): Promise<ReadonlyArray<PublishOutcome>> {
+    const outcomes: Array<PublishOutcome | undefined> = batch.map((e) =>
+      e.payload.byteLength > this.limits.maxPayloadBytes
+        ? { ok: false, error: new PayloadTooLarge({ key: e.routingKey, size: e.payload.byteLength, max: this.limits.maxPayloadBytes }) }
+        : undefined,
+    )
+    const sendable = batch.filter((_, i) => outcomes[i] === undefined)
+    if (sendable.length > 0) {
+      try {
+        await this.topology.ensureTopics([this.names.events])
+        // One produce request for the whole batch; acks=all.
+        await this.client.send(this.names.events, sendable.map((e) => toRecord(e)))
+        for (let i = 0; i < outcomes.length; i++) outcomes[i] ??= { ok: true }
+      } catch (cause) {
+        for (let i = 0; i < outcomes.length; i++) {
+          outcomes[i] ??= { ok: false, error: new PublishFailed({ key: batch[i]!.routingKey, reason: describe(cause), cause }) }
+        }
+      }
+    }
+    return outcomes as ReadonlyArray<PublishOutcome>
+  }
+
+  consume(spec: ConsumeSpec, onDelivery: (delivery: Delivery) => void): Promise<Consumption> {
+    if (this.closed) return Promise.reject(new BusClosed({ operation: "consume" }))
+    return consume(this.deps, spec, onDelivery)
+  }
+
+  declareGroup(spec: GroupSpec): Promise<void> {
+    if (this.closed) return Promise.reject(new BusClosed({ operation: "declareGroup" }))
+    return declareGroup(this.deps, spec)
+  }
+
+  serve(spec: ServeSpec, onRequest: (request: IncomingRequest) => void): Promise<Consumption> {
+    if (this.closed) return Promise.reject(new BusClosed({ operation: "serve" }))
+    return serve(this.deps, spec, onRequest)
+  }
+
+  request(request: Envelope, options: { readonly timeoutMs: number; readonly signal: AbortSignal }): Promise<Envelope> {
+    if (this.closed) return Promise.reject(new BusClosed({ operation: "request" }))
+    return this.requester.request(request, options)
+  }
+
+  async health(): Promise<Health> {
+    if (this.closed) return { ready: false, detail: "closed" }
+    try {
+      await this.client.ping()
+      return { ready: true }
+    } catch (e) {
+      return { ready: false, detail: describe(e) }
+    }
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      // In-flight publishes settle (confirmed or failed) before the producer goes.
+      await Promise.allSettled([...this.inflight])
+      await Promise.allSettled([...this.registry].map((c) => c.close()))
+      await this.requester.close(true).catch(() => undefined)
+      await this.client.disconnect()
+    })()
+    return this.closing
+  }
+
+  async abort(): Promise<void> {
+    this.state.aborted = true
+    wakeAll(this.state)
+    // Leaves the groups without committing anything: the broker hands the
+    // uncommitted records to the remaining members.
+    await this.client.disconnect()
+  }
+}
+
+const connectError = (config: AdapterConfig, e: unknown): Error => {
+  const reason = describe(e).replaceAll(/\/\/[^@/\s]*@/g, "//***@")
+  return errorKind(e) === "auth"
+    ? new AuthenticationFailed({ url: config.redacted, reason })
+    : new ConnectionFailed({ url: config.redacted, reason, cause: e })
+}
+
+export const kafkaAdapter: AdapterFactory = {
+  name: "kafka",
+  schemes: ["kafka"],
+  async create(url: string, options: TransportOptions): Promise<Transport> {
+    const config = parseConfig(url, options)
+    const client = makeKafkaClient(config.connection)
+    try {
+      await client.connect(config.connectTimeoutMs)
+    } catch (e) {
+      await client.disconnect().catch(() => undefined)
+      throw connectError(config, e)
+    }
+    return new KafkaTransport(config, client)
+  },
+}
+
+/**
+ * Broker objects left for a group (consumer groups and topics); 0 after an
+ * ephemeral subscription closed. Used by the conformance residue check.
+ */
+export const kafkaResidue = async (url: string, group: string, options: TransportOptions = {}): Promise<number> => {
+  const config = parseConfig(url, options)
+  const client = makeKafkaClient(config.connection)
+  const n = names(config.prefix)
+  try {
+    await client.connect(config.connectTimeoutMs)
+    const [groups, topics] = await Promise.all([client.listGroups(), client.listTopics()])
+    const g = new Set(groups)
+    const t = new Set(topics)
+    return (
+      [n.groupId(group), n.retryGroupId(group), n.dlqGroupId(group)].filter((x) => g.has(x)).length +
+      [n.retry(group), n.dlq(group)].filter((x) => t.has(x)).length
+    )
+  } finally {
+    await client.disconnect()
+  }
+}
