@@ -35,8 +35,12 @@ running() {
 
 fetch() {
   if [ -f "$LIB/.complete" ]; then return 0; fi
-  command -v java >/dev/null || { log "java not found (Kafka $VERSION needs Java 17+)"; exit 1; }
-  command -v mvn >/dev/null || { log "mvn not found"; exit 1; }
+  # Debian's packages where the machine lacks them (the jars themselves come from Maven Central only).
+  if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
+    command -v apt-get >/dev/null || { log "java 17+ and mvn are needed (no apt-get to install them)"; exit 1; }
+    log "installing openjdk-17-jre-headless and maven"
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless maven >&2
+  fi
   local build="$HOME_DIR/$VERSION/build"
   mkdir -p "$build"
   cat >"$build/pom.xml" <<EOF

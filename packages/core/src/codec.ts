@@ -75,6 +75,26 @@ export const byContentType = (contentType: string): Codec<unknown> => {
   return bytes as Codec<unknown>
 }
 
-/** Does a message's content type fit what the codec expects? */
-export const contentTypeFits = (codec: Codec<unknown>, contentType: string): boolean =>
-  codec.contentType.split(";")[0]!.trim().toLowerCase() === contentType.split(";")[0]!.trim().toLowerCase()
+const parseContentType = (ct: string): { readonly base: string; readonly params: ReadonlyMap<string, string> } => {
+  const [base, ...rest] = ct.split(";")
+  const params = new Map<string, string>()
+  for (const p of rest) {
+    const i = p.indexOf("=")
+    if (i > 0) params.set(p.slice(0, i).trim().toLowerCase(), p.slice(i + 1).trim().replace(/^"|"$/g, ""))
+  }
+  return { base: base!.trim().toLowerCase(), params }
+}
+
+/**
+ * Does a message's content type fit what the codec expects? The media types
+ * must be equal, and every parameter the codec names other than charset
+ * (e.g. a protobuf `messageType`) must be present with the same value, so a
+ * codec for one message type never decodes another by accident.
+ */
+export const contentTypeFits = (codec: Codec<unknown>, contentType: string): boolean => {
+  const want = parseContentType(codec.contentType)
+  const got = parseContentType(contentType)
+  if (want.base !== got.base) return false
+  for (const [k, v] of want.params) if (k !== "charset" && got.params.get(k) !== v) return false
+  return true
+}

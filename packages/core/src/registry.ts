@@ -59,9 +59,17 @@ export const resolveAdapter = async (url: string): Promise<AdapterFactory> => {
 const importFromApp = async (pkg: string): Promise<unknown> => {
   try {
     return await import(pkg)
-  } catch {
-    const resolved = createRequire(join(process.cwd(), "package.json")).resolve(pkg)
-    return import(pathToFileURL(resolved).href)
+  } catch (first) {
+    // The app's entry script and the working directory are where the app's node_modules are.
+    const bases = [process.argv[1], join(process.cwd(), "package.json")].filter((b): b is string => typeof b === "string" && b.length > 0)
+    for (const base of bases) {
+      try {
+        return await import(pathToFileURL(createRequire(base).resolve(pkg)).href)
+      } catch {
+        // try the next base
+      }
+    }
+    throw first
   }
 }
 
