@@ -5,4 +5,4 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 ensure_deps
 cd "$ROOT/examples/employee"
-exec node src/main.ts "$@"
+exec node --disable-warning=ExperimentalWarning src/main.ts "$@"

@@ -1,0 +1,149 @@
+/**
+ * The platform as a user sees it, per config: create, edit and delete an
+ * employee through the web pages in Chromium, and check that the audit
+ * logger and payroll (separate processes except on all-memory) saw each event.
+ */
+import type { Page } from "playwright-core"
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
+import { TESTED_CONFIGS } from "./configs.ts"
+import { launchBrowser, type Browser } from "./support/browser.ts"
+import { auditedEvents, employeeCount, payrollInstances, payrollRow, serviceRow } from "./support/databases.ts"
+import { startPlatform, type RunningPlatform } from "./support/platform.ts"
+import { waitFor } from "./support/wait.ts"
+
+const EVENT_DEADLINE_MS = 20_000
+
+describe.each(TESTED_CONFIGS)("employee platform on %s", (config) => {
+  let platform: RunningPlatform
+  let browser: Browser
+  let page: Page
+  const dialogs: Array<string> = []
+
+  beforeAll(async () => {
+    browser = await launchBrowser()
+    platform = await startPlatform(config)
+    page = await browser.context.newPage()
+    // Only Destroy's "Are you sure?" may open a dialog; anything else (alert from injected script) is recorded and fails a test.
+    page.on("dialog", (d) => {
+      dialogs.push(d.message())
+      void (d.message() === "Are you sure?" ? d.accept() : d.dismiss())
+    })
+  }, 300_000)
+
+  // A failure on a real broker is easier to read with what the platform's processes printed.
+  beforeEach(({ onTestFailed }) => onTestFailed(() => console.error(`--- ${config} platform output ---\n${platform.output()}`)))
+
+  afterAll(async () => {
+    await browser?.close()
+    await platform?.stop()
+  })
+
+  const createEmployee = async (firstName: string, lastName: string): Promise<string> => {
+    await page.goto(platform.url)
+    await page.getByRole("link", { name: "New Employee" }).click()
+    const guid = await page.locator("#employee_guid").inputValue()
+    expect(guid).toMatch(/^[0-9a-f-]{36}$/)
+    expect(await page.locator("#employee_guid").getAttribute("readonly")).not.toBeNull()
+    await page.getByLabel("First name").fill(firstName)
+    await page.getByLabel("Last name").fill(lastName)
+    await page.getByRole("button", { name: "Create Employee" }).click()
+    await expect.poll(() => page.locator("#notice").textContent(), { timeout: EVENT_DEADLINE_MS }).toBe("Employee was successfully created.")
+    return guid
+  }
+
+  it("creates, edits and deletes an employee; audit and payroll see every event", async () => {
+    const guid = await createEmployee("Grace", "Hopper")
+    expect(await page.locator("#first_name").textContent()).toBe("Grace")
+    expect(await page.locator("#last_name").textContent()).toBe("Hopper")
+    await waitFor("payroll to add Grace Hopper", () => (payrollRow(platform.dataDir, guid)?.lastName === "Hopper" ? true : undefined), EVENT_DEADLINE_MS)
+
+    await page.getByRole("link", { name: "Edit" }).click()
+    await page.getByLabel("Last name").fill("Murray Hopper")
+    await page.getByRole("button", { name: "Update Employee" }).click()
+    await expect.poll(() => page.locator("#notice").textContent(), { timeout: EVENT_DEADLINE_MS }).toBe("Employee was successfully updated.")
+    expect(await page.locator("#last_name").textContent()).toBe("Murray Hopper")
+    await waitFor("payroll to apply the update", () => (payrollRow(platform.dataDir, guid)?.lastName === "Murray Hopper" ? true : undefined), EVENT_DEADLINE_MS)
+
+    await page.getByRole("link", { name: "Back" }).click()
+    const row = page.locator(`tr[data-guid="${guid}"]`)
+    expect(await row.locator("td").nth(1).textContent()).toBe("Murray Hopper")
+    await row.getByRole("button", { name: "Destroy" }).click()
+    await expect.poll(() => page.locator("#notice").textContent(), { timeout: EVENT_DEADLINE_MS }).toBe("Employee was successfully destroyed.")
+    expect(await page.locator(`tr[data-guid="${guid}"]`).count()).toBe(0)
+    expect(dialogs).toEqual(["Are you sure?"])
+    await waitFor("payroll to remove the employee", () => (payrollRow(platform.dataDir, guid) === undefined ? true : undefined), EVENT_DEADLINE_MS)
+
+    const audited = await waitFor("the audit log to hold all three events", () => {
+      const events = auditedEvents(platform.dataDir, guid)
+      return events.length >= 3 ? events : undefined
+    }, EVENT_DEADLINE_MS)
+    expect([...audited].sort()).toEqual(["employee.created", "employee.destroyed", "employee.updated"])
+    expect(platform.output()).toContain(`[audit] received employee.created: {"guid":"${guid}","firstName":"Grace","lastName":"Hopper"}`)
+    expect(platform.output()).toContain(`[audit] received employee.updated: {"guid":"${guid}","firstName":"Grace","lastName":"Murray Hopper"}`)
+    expect(platform.output()).toContain(`[audit] received employee.destroyed: {"guid":"${guid}"`)
+  })
+
+  it("renders an XSS payload as text and stores an SQL-injection payload verbatim", async () => {
+    const xss = `<img src=x onerror="alert('xss')"><script>alert("xss")</script>`
+    const sql = `Robert'); DROP TABLE employees;--`
+    const before = employeeCount(platform.dataDir)
+    const guid = await createEmployee(xss, sql)
+
+    expect(await page.locator("#first_name").textContent()).toBe(xss)
+    expect(await page.locator("#last_name").textContent()).toBe(sql)
+    expect(await page.locator("main img, main script").count()).toBe(0)
+    await page.goto(platform.url)
+    const row = page.locator(`tr[data-guid="${guid}"]`)
+    expect(await row.locator("td").first().textContent()).toBe(xss)
+    expect(await page.locator("main img, main script").count()).toBe(0)
+    expect(dialogs.filter((d) => d !== "Are you sure?")).toEqual([])
+
+    // Stored exactly as typed, the table survived, and payroll got the same text through protobuf.
+    expect(serviceRow(platform.dataDir, guid)).toEqual({ firstName: xss, lastName: sql })
+    expect(employeeCount(platform.dataDir)).toBe(before + 1)
+    await waitFor("payroll to get the payloads verbatim", () => {
+      const r = payrollRow(platform.dataDir, guid)
+      return r?.firstName === xss && r.lastName === sql ? true : undefined
+    }, EVENT_DEADLINE_MS)
+  })
+
+  it("searches like the book's scopes: by first and last name", async () => {
+    const g1 = await createEmployee("Ada", "Lovelace")
+    const g2 = await createEmployee("Ada", "Byron")
+    await page.goto(platform.url)
+    await page.getByLabel("First name").fill("Ada")
+    await page.getByLabel("Last name").fill("Lovelace")
+    await page.getByRole("button", { name: "Search" }).click()
+    await expect.poll(() => page.locator("tbody tr").count(), { timeout: EVENT_DEADLINE_MS }).toBe(1)
+    expect(await page.locator(`tr[data-guid="${g1}"]`).count()).toBe(1)
+    await page.goto(`${platform.url}?first_name=Ada`)
+    expect(await page.locator(`tr[data-guid="${g1}"], tr[data-guid="${g2}"]`).count()).toBe(2)
+  })
+
+  it("shares payroll work between two competing instances while the audit logger gets every event", async () => {
+    // Enough events that both payroll instances take some (the broker spreads a group's messages).
+    const guids: Array<string> = []
+    for (let i = 0; i < 10; i++) guids.push(await createEmployee(`Worker${i}`, "Competing"))
+    for (const guid of guids) {
+      await waitFor(`payroll to add ${guid}`, () => payrollRow(platform.dataDir, guid), EVENT_DEADLINE_MS)
+      await waitFor(`audit to log ${guid}`, () => (auditedEvents(platform.dataDir, guid).length === 1 ? true : undefined), EVENT_DEADLINE_MS)
+    }
+    expect(payrollInstances(platform.dataDir)).toEqual(["payroll-1", "payroll-2"])
+  })
+
+  it("stops every process it started on SIGTERM (as on Ctrl-C)", async () => {
+    const pids = [...platform.output().matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1]))
+    if (config !== "all-memory") expect(pids.length).toBe(5) // service, audit, payroll ×2, web
+    await platform.stop()
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0)
+        return true
+      } catch {
+        return false
+      }
+    }
+    await waitFor("every component process to exit", () => (pids.every((p) => !alive(p)) ? true : undefined), 15_000)
+    expect(platform.output()).not.toMatch(/did not stop within|could not close/)
+  })
+})
