@@ -55,7 +55,7 @@ export type SubscribeEffectOptions<T> = SubscribeOptions<T>
 export interface BusShape {
   readonly transport: Transport
   readonly publish: (key: string | EventContract<unknown>, payload: unknown, options?: PublishOptions & { readonly codec?: Codec<unknown> }) => Effect.Effect<PublishReceipt, PublishError>
-  readonly publishBatch: (entries: ReadonlyArray<BatchEntry>) => Effect.Effect<ReadonlyArray<BatchResult>, BusClosed>
+  readonly publishBatch: (entries: ReadonlyArray<BatchEntry>) => Effect.Effect<ReadonlyArray<BatchResult>, BusClosed | InvalidOptions>
   readonly subscribe: <T>(
     patterns: string | ReadonlyArray<string> | EventContract<T>,
     handler: EffectHandler<T>,
@@ -68,9 +68,9 @@ export interface BusShape {
     options?: HandleOptions<Req>,
   ) => Effect.Effect<Subscription, SubscribeError, Scope.Scope>
   readonly deadLetters: {
-    readonly list: (group: string, options?: { readonly limit?: number }) => Effect.Effect<ReadonlyArray<DeadLetterRecord>, BrokerError>
-    readonly replay: (group: string, options?: { readonly ids?: ReadonlyArray<string>; readonly limit?: number }) => Effect.Effect<number, BrokerError>
-    readonly purge: (group: string) => Effect.Effect<number, BrokerError>
+    readonly list: (group: string, options?: { readonly limit?: number }) => Effect.Effect<ReadonlyArray<DeadLetterRecord>, BrokerError | InvalidOptions>
+    readonly replay: (group: string, options?: { readonly ids?: ReadonlyArray<string>; readonly limit?: number }) => Effect.Effect<number, BrokerError | InvalidOptions>
+    readonly purge: (group: string) => Effect.Effect<number, BrokerError | InvalidOptions>
   }
   readonly health: Effect.Effect<Health>
   readonly close: Effect.Effect<void>
@@ -95,6 +95,17 @@ const positiveInt = (option: string, value: number | undefined, fallback: number
 const groupProblem = (group: string): InvalidOptions | undefined => {
   const reason = typeof group === "string" ? routingKeyProblem(group) : "is not a string"
   return reason === undefined ? undefined : new InvalidOptions({ option: "group", reason: `${JSON.stringify(group)} ${reason}` })
+}
+
+const isCodec = (c: unknown): boolean =>
+  typeof c === "object" && c !== null && typeof (c as Codec<unknown>).contentType === "string" && typeof (c as Codec<unknown>).encode === "function" && typeof (c as Codec<unknown>).decode === "function"
+
+/** Dead-letter admin calls name a group and maybe a limit: both checked before the broker is asked. */
+const checkAdmin = (group: string, limit: number | undefined): Effect.Effect<void, InvalidOptions> => {
+  const bad = groupProblem(group)
+  if (bad) return Effect.fail(bad)
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) return Effect.fail(new InvalidOptions({ option: "limit", reason: "must be an integer >= 1" }))
+  return Effect.void
 }
 
 const DEFAULT_TIMEOUT_MS = 5_000
@@ -130,8 +141,10 @@ export const makeBus = (transport: Transport): Effect.Effect<BusShape> =>
       })
 
     const publishBatch: BusShape["publishBatch"] = (entries) =>
-      Effect.suspend((): Effect.Effect<ReadonlyArray<BatchResult>, BusClosed> => {
+      Effect.suspend((): Effect.Effect<ReadonlyArray<BatchResult>, BusClosed | InvalidOptions> => {
         if (closed) return Effect.fail(new BusClosed({ operation: "publishBatch" }))
+        if (!Array.isArray(entries)) return Effect.fail(new InvalidOptions({ option: "entries", reason: "publishBatch takes an array of { key, payload, options? }" }))
+        if (entries.some((e) => typeof e !== "object" || e === null)) return Effect.fail(new InvalidOptions({ option: "entries", reason: "every entry must be an object { key, payload, options? }" }))
         const built = entries.map((e) => buildEnvelope(e.key, e.payload, (e.codec as Codec<unknown> | undefined) ?? json, e.options, max))
         const valid = built.filter((b): b is Envelope => "payload" in b)
         return Effect.promise(() => publisher.sendBatch(valid)).pipe(
@@ -164,9 +177,14 @@ export const makeBus = (transport: Transport): Effect.Effect<BusShape> =>
     const subscribe: BusShape["subscribe"] = (patternsOrContract, handler, options = {}) =>
       Effect.suspend(() => {
         if (closed) return Effect.fail(new BusClosed({ operation: "subscribe" }))
+        if (typeof patternsOrContract !== "string" && !Array.isArray(patternsOrContract) && !isEventContract(patternsOrContract)) {
+          return Effect.fail(new InvalidPattern({ pattern: String(patternsOrContract), reason: "patterns must be a string, an array of strings or an event contract" }))
+        }
+        if (typeof handler !== "function") return Effect.fail(new InvalidOptions({ option: "handler", reason: "must be a function" }))
+        if (options.codec !== undefined && !isCodec(options.codec)) return Effect.fail(new InvalidOptions({ option: "codec", reason: "must have contentType, encode and decode" }))
         const [patterns, codec] = isEventContract(patternsOrContract)
           ? [[patternsOrContract.key], patternsOrContract.codec as Codec<unknown>]
-          : [typeof patternsOrContract === "string" ? [patternsOrContract] : [...patternsOrContract], options.codec as Codec<unknown> | undefined]
+          : [typeof patternsOrContract === "string" ? [patternsOrContract] : [...(patternsOrContract as ReadonlyArray<string>)], options.codec as Codec<unknown> | undefined]
         if (patterns.length === 0) return Effect.fail(new InvalidPattern({ pattern: "", reason: "no pattern given" }))
         for (const p of patterns) {
           const bad = validatePattern(p)
@@ -229,13 +247,12 @@ export const makeBus = (transport: Transport): Effect.Effect<BusShape> =>
         let timeoutMs: number
         try {
           timeoutMs = options.timeout === undefined ? DEFAULT_TIMEOUT_MS : toMillis("timeout", options.timeout)
+          if (timeoutMs <= 0) throw new InvalidOptions({ option: "timeout", reason: "must be positive" })
         } catch (e) {
-          return Effect.fail(new PublishFailed({ key: method, reason: (e as Error).message }))
+          return Effect.fail(e as InvalidOptions)
         }
         const env = buildEnvelope(method, payload, codec, { headers: options.headers }, max)
-        if (!("payload" in env)) {
-          return Effect.fail(env instanceof InvalidRoutingKey || env instanceof PublishFailed ? env : new PublishFailed({ key: method, reason: env.message }))
-        }
+        if (!("payload" in env)) return Effect.fail(env)
         const request: Envelope = { ...env, correlationId: env.id }
         const timeout = new RequestTimeout({ method, timeoutMs })
         return Effect.tryPromise({
@@ -279,7 +296,8 @@ export const makeBus = (transport: Transport): Effect.Effect<BusShape> =>
           ? [methodOrContract.method, methodOrContract.request as Codec<unknown>, methodOrContract.response as Codec<unknown>]
           : [methodOrContract, options.codec as Codec<unknown> | undefined, options.responseCodec ?? json]
         const bad = validateRoutingKey(method)
-        if (bad) return Effect.fail(new InvalidPattern({ pattern: bad.key, reason: bad.reason }))
+        if (bad) return Effect.fail(bad)
+        if (typeof handler !== "function") return Effect.fail(new InvalidOptions({ option: "handler", reason: "must be a function" }))
         const group = options.group ?? method
         const badGroup = groupProblem(group)
         if (badGroup) return Effect.fail(badGroup)
@@ -372,9 +390,10 @@ export const makeBus = (transport: Transport): Effect.Effect<BusShape> =>
       requestReply,
       handle,
       deadLetters: {
-        list: (group, options) => call("list dead letters", () => transport.deadLetters.list(group, options)).pipe(Effect.map((l) => l.map(toRecord))),
-        replay: (group, options) => call("replay dead letters", () => transport.deadLetters.replay(group, options)),
-        purge: (group) => call("purge dead letters", () => transport.deadLetters.purge(group)),
+        list: (group, options) =>
+          checkAdmin(group, options?.limit).pipe(Effect.andThen(call("list dead letters", () => transport.deadLetters.list(group, options))), Effect.map((l) => l.map(toRecord))),
+        replay: (group, options) => checkAdmin(group, options?.limit).pipe(Effect.andThen(call("replay dead letters", () => transport.deadLetters.replay(group, options)))),
+        purge: (group) => checkAdmin(group, undefined).pipe(Effect.andThen(call("purge dead letters", () => transport.deadLetters.purge(group)))),
       },
       health: Effect.suspend(() =>
         closed ? Effect.succeed({ ready: false, detail: "closed" }) : call("health", () => transport.health()).pipe(Effect.catch((e) => Effect.succeed({ ready: false, detail: e.message }))),

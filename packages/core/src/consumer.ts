@@ -43,8 +43,14 @@ export interface EngineConfig {
   readonly maxPayloadBytes: number
 }
 
-/** Total size of user headers a delivery may carry before it is treated as malformed. */
+/** Total size (UTF-8 bytes of names and values) of user headers a message may carry. */
 export const MAX_HEADER_BYTES = 64 * 1024
+
+export const headersSize = (headers: Readonly<Record<string, string>>): number => {
+  let n = 0
+  for (const [k, v] of Object.entries(headers)) n += Buffer.byteLength(k) + (typeof v === "string" ? Buffer.byteLength(v) : 0)
+  return n
+}
 
 export interface Engine {
   readonly onDelivery: (delivery: Delivery) => void
@@ -70,8 +76,7 @@ const decodeWith = (codec: Codec<unknown> | undefined, delivery: Delivery, maxPa
   if (e.payload.byteLength > maxPayloadBytes) {
     throw new DecodeFailed({ contentType: e.contentType, reason: `payload of ${e.payload.byteLength} bytes is over the maximum of ${maxPayloadBytes}` })
   }
-  let headerBytes = 0
-  for (const [k, v] of Object.entries(e.headers)) headerBytes += k.length + (typeof v === "string" ? v.length : 0)
+  const headerBytes = headersSize(e.headers)
   if (headerBytes > MAX_HEADER_BYTES) {
     throw new DecodeFailed({ contentType: e.contentType, reason: `headers of ${headerBytes} bytes are over the maximum of ${MAX_HEADER_BYTES}` })
   }
@@ -86,10 +91,17 @@ const decodeWith = (codec: Codec<unknown> | undefined, delivery: Delivery, maxPa
   }
 }
 
-const settle = (what: string, p: () => Promise<void>) =>
+/**
+ * Settles a delivery; `then` (the outcome event) runs only when the broker took it.
+ * A failed settlement (connection lost) leaves the message unacked on the broker,
+ * which redelivers it: that is logged, and no outcome is reported.
+ */
+const settle = (what: string, p: () => Promise<void>, then?: () => void) =>
   Effect.tryPromise({ try: p, catch: (e) => e }).pipe(
-    // A failed settlement (connection lost) leaves the message unacked on the broker, which redelivers it.
-    Effect.catch((e) => Effect.logWarning(`omnibus: ${what} failed; the broker will redeliver`, describeError(e).message)),
+    Effect.matchEffect({
+      onFailure: (e) => Effect.logWarning(`omnibus: ${what} failed; the broker will redeliver`, describeError(e).message),
+      onSuccess: () => Effect.sync(() => then?.()),
+    }),
   )
 
 export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
@@ -103,7 +115,7 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
       config.observe?.({ type, group: config.group, id: delivery.envelope.id, routingKey: delivery.envelope.routingKey, attempt, ...extra })
 
     const release = (delivery: Delivery) =>
-      settle("release", () => delivery.release()).pipe(Effect.tap(() => Effect.sync(() => emit(delivery, "released", delivery.attempt))))
+      settle("release", () => delivery.release(), () => emit(delivery, "released", delivery.attempt))
 
     const deadLetter = (delivery: Delivery, error: unknown, attempt: number, firstFailureAt: number) => {
       const info = describeError(error)
@@ -117,8 +129,8 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
         group: config.group,
       }
       return config.deadLetter
-        ? settle("dead-letter", () => delivery.deadLetter(failure)).pipe(Effect.tap(() => Effect.sync(() => emit(delivery, "dead-letter", attempt, { error }))))
-        : settle("ack", () => delivery.ack()).pipe(Effect.tap(() => Effect.sync(() => emit(delivery, "dropped", attempt, { error }))))
+        ? settle("dead-letter", () => delivery.deadLetter(failure), () => emit(delivery, "dead-letter", attempt, { error }))
+        : settle("ack", () => delivery.ack(), () => emit(delivery, "dropped", attempt, { error }))
     }
 
     // Waits while another consumer holds the claim: its lease either ends in "done" or runs out.
@@ -151,16 +163,14 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
         if (idem) {
           const r = yield* claim(idem.store, idemKey, idem.leaseMs)
           if (r === "done") {
-            yield* settle("ack", () => delivery.ack())
-            return emit(delivery, "duplicate", attempt)
+            return yield* settle("ack", () => delivery.ack(), () => emit(delivery, "duplicate", attempt))
           }
         }
         for (;;) {
           const outcome = yield* Effect.result(config.handler(toMessage(env, payload, attempt, config.group)))
           if (outcome._tag === "Success") {
             if (idem) yield* Effect.tryPromise({ try: () => idem.store.complete(idemKey, idem.ttlMs), catch: (e) => e }).pipe(Effect.ignore)
-            yield* settle("ack", () => delivery.ack())
-            return emit(delivery, "handled", attempt)
+            return yield* settle("ack", () => delivery.ack(), () => emit(delivery, "handled", attempt))
           }
           const error = outcome.failure
           const now = Date.now()
@@ -172,8 +182,8 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
           }
           if (!config.ordered) {
             if (idem) yield* Effect.tryPromise({ try: () => idem.store.release(idemKey), catch: (e) => e }).pipe(Effect.ignore)
-            yield* settle("retry", () => delivery.retry({ delayMs, firstFailureAt: firstFailureAt! }))
-            return emit(delivery, "retry", attempt, { error, delayMs })
+            const first = firstFailureAt
+            return yield* settle("retry", () => delivery.retry({ delayMs, firstFailureAt: first }), () => emit(delivery, "retry", attempt, { error, delayMs }))
           }
           // Ordered by key: retry in place so later messages of this key wait.
           emit(delivery, "retry", attempt, { error, delayMs })

@@ -11,7 +11,7 @@
  */
 import { Context, Effect, Layer } from "effect"
 import { makeBus, type BusShape } from "./bus.ts"
-import { ConnectionFailed, InvalidUrl, redactUrl, type ConnectError } from "./errors.ts"
+import { ConnectionFailed, InvalidOptions, InvalidUrl, redactUrl, type ConnectError } from "./errors.ts"
 import { resolveAdapter } from "./registry.ts"
 import type { Transport, TransportOptions } from "./transport.ts"
 
@@ -33,7 +33,15 @@ const connectErrorTags = new Set(["InvalidUrl", "ConnectionFailed", "Authenticat
 export const openTransport = (url: string, options: TransportOptions = {}): Effect.Effect<Transport, ConnectError> =>
   Effect.tryPromise({
     try: async () => {
-      if (typeof url !== "string" || url.length === 0) throw new InvalidUrl({ url: String(url), reason: "is empty" })
+      if (typeof url !== "string" || url.length === 0) {
+        throw new InvalidUrl({ url: String(url), reason: `must be a non-empty string such as "memory://" or "amqp://host" (got ${typeof url === "string" ? "an empty string" : typeof url})` })
+      }
+      for (const option of ["connectTimeoutMs", "leaseMs", "maxPayloadBytes"] as const) {
+        const v = options[option]
+        if (v !== undefined && (typeof v !== "number" || !Number.isFinite(v) || v <= 0)) {
+          throw new InvalidOptions({ option, reason: `must be a positive number of ${option === "maxPayloadBytes" ? "bytes" : "milliseconds"} (got ${JSON.stringify(v)})` })
+        }
+      }
       const factory = await resolveAdapter(url)
       return factory.create(url, options)
     },

@@ -138,9 +138,9 @@ export class PermanentError extends Error {
 /** Errors a caller of `publish` can see. */
 export type PublishError = InvalidRoutingKey | PayloadTooLarge | PublishFailed | BusClosed | InvalidOptions
 /** Errors a caller of `request` can see. */
-export type RequestError = InvalidRoutingKey | RequestTimeout | NoResponders | RemoteError | DecodeFailed | PublishFailed | BusClosed
+export type RequestError = InvalidRoutingKey | InvalidOptions | PayloadTooLarge | RequestTimeout | NoResponders | RemoteError | DecodeFailed | PublishFailed | BusClosed
 /** Errors opening a subscription or a server. */
-export type SubscribeError = InvalidPattern | InvalidOptions | BrokerError | BusClosed
+export type SubscribeError = InvalidPattern | InvalidRoutingKey | InvalidOptions | BrokerError | BusClosed
 /** Errors from `connect`. */
 export type ConnectError = InvalidUrl | ConnectionFailed | AuthenticationFailed | InvalidOptions
 

@@ -3,6 +3,7 @@ import type { Message, PublishOptions } from "./api.ts"
 import type { Codec } from "./codec.ts"
 import { newMessageId, RESERVED_PREFIX, type Envelope } from "./envelope.ts"
 import { InvalidOptions, PayloadTooLarge, PublishFailed } from "./errors.ts"
+import { headersSize, MAX_HEADER_BYTES } from "./consumer.ts"
 import { validateRoutingKey } from "./routing.ts"
 
 /** Validates and encodes one publish; returns the envelope or the typed error naming the problem. */
@@ -18,11 +19,21 @@ export const buildEnvelope = (
   if (options?.key !== undefined && (typeof options.key !== "string" || options.key.length === 0)) {
     return new InvalidOptions({ option: "key", reason: "must be a non-empty string" })
   }
+  if (options?.id !== undefined && (typeof options.id !== "string" || options.id.length === 0 || options.id.length > 255)) {
+    return new InvalidOptions({ option: "id", reason: "must be a non-empty string of at most 255 characters" })
+  }
+  if (options?.correlationId !== undefined && typeof options.correlationId !== "string") {
+    return new InvalidOptions({ option: "correlationId", reason: "must be a string" })
+  }
   const headers = options?.headers ?? {}
+  if (typeof headers !== "object" || headers === null) return new InvalidOptions({ option: "headers", reason: "must be an object of string values" })
   for (const [name, value] of Object.entries(headers)) {
+    if (name.length === 0 || /[\s:]/.test(name)) return new InvalidOptions({ option: `headers.${name}`, reason: "header names must be non-empty, without whitespace or ':'" })
     if (name.toLowerCase().startsWith(RESERVED_PREFIX)) return new InvalidOptions({ option: `headers.${name}`, reason: `names starting with ${RESERVED_PREFIX} are reserved` })
     if (typeof value !== "string") return new InvalidOptions({ option: `headers.${name}`, reason: "header values must be strings" })
   }
+  const size = headersSize(headers)
+  if (size > MAX_HEADER_BYTES) return new InvalidOptions({ option: "headers", reason: `${size} bytes of headers are over the maximum of ${MAX_HEADER_BYTES}` })
   let body: Uint8Array
   try {
     body = codec.encode(payload)
