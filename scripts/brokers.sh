@@ -57,7 +57,8 @@ ensure_redis() {
 ensure_kafka() {
   [ -n "${OMNIBUS_KAFKA_URL:-}" ] && return 0
   bash "$ROOT/scripts/kafka.sh" start >&2 || return 1
-  OMNIBUS_KAFKA_URL="$(cat "$ROOT/.omnibus/kafka/url")"
+  # the file holds one line: OMNIBUS_KAFKA_URL=kafka://127.0.0.1:<port>
+  OMNIBUS_KAFKA_URL="$(sed -n 's/^OMNIBUS_KAFKA_URL=//p' "$ROOT/.omnibus/kafka/url")"
   export OMNIBUS_KAFKA_URL
 }
 

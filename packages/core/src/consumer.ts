@@ -6,13 +6,13 @@
  * the group), retry in place (ordered subscriptions keep per-key order), or
  * dead-letter with failure metadata.
  */
-import { Effect, Semaphore } from "effect"
+import { Effect } from "effect"
 import type { Message } from "./api.ts"
 import { byContentType, contentTypeFits, type Codec } from "./codec.ts"
 import { DecodeFailed, PermanentError } from "./errors.ts"
 import type { IdempotencyStore } from "./idempotency.ts"
 import { toMessage } from "./message.ts"
-import { KeyedSerializer } from "./ordering.ts"
+import { KeyedSerializer, Permits } from "./ordering.ts"
 import type { RetryPolicy } from "./retry.ts"
 import type { Delivery, FailureMetadata } from "./transport.ts"
 
@@ -106,7 +106,7 @@ const settle = (what: string, p: () => Promise<void>, then?: () => void) =>
 
 export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
   Effect.gen(function* () {
-    const permits = yield* Semaphore.make(config.concurrency)
+    const permits = new Permits(config.concurrency)
     const keyed = new KeyedSerializer()
     let closing = false
     let running = 0
@@ -196,10 +196,15 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
         }
       })
 
-    const runOne = (delivery: Delivery): Promise<void> =>
-      Effect.runPromise(
-        closing ? release(delivery) : permits.withPermits(1)(Effect.suspend(() => (closing ? release(delivery) : process(delivery)))),
-      )
+    const runOne = async (delivery: Delivery): Promise<void> => {
+      if (closing) return Effect.runPromise(release(delivery))
+      await permits.acquire()
+      try {
+        await Effect.runPromise(closing ? release(delivery) : process(delivery))
+      } finally {
+        permits.release()
+      }
+    }
 
     const onDelivery = (delivery: Delivery): void => {
       running++

@@ -31,3 +31,26 @@ describe("KeyedSerializer", () => {
     expect(log).toEqual([2])
   })
 })
+
+import { Permits } from "../src/ordering.ts"
+
+describe("Permits", () => {
+  it("never lets more than its size run, and serves waiters first in, first out", async () => {
+    const p = new Permits(2)
+    let running = 0
+    let peak = 0
+    const order: Array<number> = []
+    const task = async (i: number) => {
+      await p.acquire()
+      running++
+      peak = Math.max(peak, running)
+      order.push(i)
+      await new Promise<void>((r) => setImmediate(r))
+      running--
+      p.release()
+    }
+    await Promise.all(Array.from({ length: 5000 }, (_, i) => task(i)))
+    expect(peak).toBe(2)
+    expect(order).toEqual(Array.from({ length: 5000 }, (_, i) => i))
+  })
+})
