@@ -14,7 +14,12 @@ source scripts/brokers.sh "${BROKERS[@]}"
 echo "== typecheck"
 tsc -p tsconfig.json
 echo "== tests"
-rm -f conformance/results/*.json
+rm -f conformance/results/*.json conformance/results/faults/*.json
 vitest run "$@"
 echo "== guarantees"
 node conformance/src/guarantees.ts
+# The benchmark harness runs once in quick mode so it cannot rot; its figures are not asserted.
+if [ -z "${OMNIBUS_SKIP_BENCH:-}" ]; then
+  echo "== bench --quick"
+  node bench/src/main.ts --quick
+fi

@@ -1,0 +1,124 @@
+/**
+ * Raw amqplib the way its docs and the RabbitMQ tutorials write it: a durable
+ * topic exchange, one durable queue per group, persistent messages on a
+ * ConfirmChannel (callback per message while a window is open;
+ * waitForConfirms for a batch), consumers with prefetch and explicit acks,
+ * RPC with direct reply-to (amq.rabbitmq.reply-to).
+ */
+import * as amqp from "amqplib"
+import type { Body, Contender, Session } from "../types.ts"
+import { cleanupAmqp } from "./cleanup.ts"
+
+const RK = "bench.msg"
+
+class AmqpSession implements Session {
+  private readonly conn: amqp.ChannelModel
+  private readonly pub: amqp.ConfirmChannel
+  private readonly ns: string
+  private drainWait: Promise<void> | undefined
+  private rpc: Promise<{ ch: amqp.Channel; waiting: Map<string, () => void>; next: number }> | undefined
+
+  constructor(conn: amqp.ChannelModel, pub: amqp.ConfirmChannel, ns: string) {
+    this.conn = conn
+    this.pub = pub
+    this.ns = ns
+  }
+
+  static async open(url: string, ns: string): Promise<AmqpSession> {
+    const conn = await amqp.connect(url, { noDelay: true }) // as the adapter: no Nagle delay on RPC
+    const pub = await conn.createConfirmChannel()
+    await pub.assertExchange(`${ns}.x`, "topic", { durable: true })
+    return new AmqpSession(conn, pub, ns)
+  }
+
+  /** publish() returns false when the socket buffer is full: wait for 'drain' as the docs say. */
+  private async write(body: Body, cb?: (err: unknown) => void): Promise<void> {
+    while (this.drainWait) await this.drainWait
+    const ok = this.pub.publish(`${this.ns}.x`, RK, Buffer.from(JSON.stringify(body)), { persistent: true, contentType: "application/json" }, cb)
+    if (!ok) this.drainWait ??= new Promise<void>((r) => this.pub.once("drain", () => { this.drainWait = undefined; r() }))
+  }
+
+  publish(body: Body): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      void this.write(body, (err) => (err ? reject(err as Error) : resolve()))
+    })
+  }
+
+  async publishBatch(bodies: ReadonlyArray<Body>): Promise<void> {
+    for (const b of bodies) await this.write(b)
+    await this.pub.waitForConfirms()
+  }
+
+  async declareGroup(group: string): Promise<void> {
+    const q = `${this.ns}.${group}`
+    await this.pub.assertQueue(q, { durable: true })
+    await this.pub.bindQueue(q, `${this.ns}.x`, RK)
+  }
+
+  async consume(group: string, onMessage: (b: Body) => void, o: { prefetch: number }) {
+    await this.declareGroup(group)
+    const ch = await this.conn.createChannel()
+    await ch.prefetch(o.prefetch)
+    const { consumerTag } = await ch.consume(`${this.ns}.${group}`, (msg) => {
+      if (!msg) return
+      onMessage(JSON.parse(msg.content.toString()) as Body)
+      ch.ack(msg)
+    })
+    return {
+      close: async () => {
+        await ch.cancel(consumerTag).catch(() => {})
+        await ch.close().catch(() => {})
+      },
+    }
+  }
+
+  async serve() {
+    const ch = await this.conn.createChannel()
+    const q = `${this.ns}.rpc`
+    await ch.assertQueue(q, { durable: false, autoDelete: true })
+    await ch.prefetch(64)
+    const { consumerTag } = await ch.consume(q, (msg) => {
+      if (!msg) return
+      const req = JSON.parse(msg.content.toString()) as { seq: number }
+      ch.sendToQueue(msg.properties.replyTo as string, Buffer.from(JSON.stringify({ seq: req.seq })), { correlationId: msg.properties.correlationId as string, contentType: "application/json" })
+      ch.ack(msg)
+    })
+    return { close: async () => { await ch.cancel(consumerTag).catch(() => {}); await ch.close().catch(() => {}) } }
+  }
+
+  private replies() {
+    return (this.rpc ??= (async () => {
+      const ch = await this.conn.createChannel()
+      const waiting = new Map<string, () => void>()
+      await ch.consume("amq.rabbitmq.reply-to", (msg) => {
+        if (!msg) return
+        JSON.parse(msg.content.toString())
+        const id = msg.properties.correlationId as string
+        waiting.get(id)?.()
+        waiting.delete(id)
+      }, { noAck: true })
+      return { ch, waiting, next: 0 }
+    })())
+  }
+
+  async request(seq: number): Promise<void> {
+    const rpc = await this.replies()
+    const id = String(rpc.next++)
+    return new Promise<void>((resolve) => {
+      rpc.waiting.set(id, resolve)
+      rpc.ch.sendToQueue(`${this.ns}.rpc`, Buffer.from(JSON.stringify({ seq })), { correlationId: id, replyTo: "amq.rabbitmq.reply-to", contentType: "application/json" })
+    })
+  }
+
+  async close(): Promise<void> {
+    await this.conn.close().catch(() => {})
+  }
+}
+
+export const amqplibRaw = (url: string): Contender => ({
+  name: "amqplib",
+  kind: "raw",
+  skips: {},
+  open: (ns) => AmqpSession.open(url, ns),
+  cleanup: (ns, groups) => cleanupAmqp(url, { exchanges: [`${ns}.x`], queues: [...groups.map((g) => `${ns}.${g}`), `${ns}.rpc`] }),
+})

@@ -1,0 +1,37 @@
+/**
+ * Who runs against each broker: Omnibus, the raw client(s), the peer
+ * framework. Loaded lazily so a memory-workload child process only loads the
+ * one client it measures.
+ */
+import type { Broker, Contender } from "../types.ts"
+
+export const CONTENDERS: Record<Broker, ReadonlyArray<string>> = {
+  memory: ["omnibus"],
+  rabbitmq: ["omnibus", "amqplib", "moleculer"],
+  nats: ["omnibus", "nats.js", "moleculer"],
+  redis: ["omnibus", "ioredis", "moleculer"],
+  kafka: ["omnibus", "kafkajs", "platformatic-kafka", "moleculer"],
+}
+
+export const load = async (broker: Broker, url: string, name: string): Promise<Contender> => {
+  switch (name) {
+    case "omnibus":
+      return (await import("./omnibus.ts")).omnibus(broker, url)
+    case "amqplib":
+      return (await import("./amqplib.ts")).amqplibRaw(url)
+    case "nats.js":
+      return (await import("./natsjs.ts")).natsRaw(url)
+    case "ioredis":
+      return (await import("./ioredis.ts")).ioredisRaw(url)
+    case "kafkajs":
+      return (await import("./kafkajs.ts")).kafkajsRaw(url)
+    case "platformatic-kafka":
+      return (await import("./platformatic.ts")).platformaticRaw(url)
+    case "moleculer":
+      return (await import("./moleculer.ts")).moleculerPeer(broker, url)
+    default:
+      throw new Error(`bench: no contender "${name}"`)
+  }
+}
+
+export const contenders = (broker: Broker, url: string): Promise<Array<Contender>> => Promise.all(CONTENDERS[broker].map((n) => load(broker, url, n)))

@@ -1,0 +1,141 @@
+/**
+ * Raw kafkajs as its docs write it: producer.send() per message (many in
+ * flight) or with a 1,000-message array, acks=all; a consumer group with
+ * run({ eachBatch }) (the docs' high-throughput mode, offsets resolved and
+ * committed by kafkajs); RPC over a request topic and a reply topic with a
+ * correlation-id header (no built-in request/reply in Kafka).
+ */
+import kafkajs from "kafkajs"
+import type { Consumer, Kafka, Producer } from "kafkajs"
+import type { Body, Contender, Session } from "../types.ts"
+import { hostPort } from "../env.ts"
+import { cleanupKafka } from "./cleanup.ts"
+
+export const PARTITIONS = 6
+
+const joined = (consumer: Consumer): Promise<void> =>
+  new Promise((resolve) => {
+    const off = consumer.on(consumer.events.GROUP_JOIN, () => { off(); resolve() })
+  })
+
+class KafkajsSession implements Session {
+  private readonly kafka: Kafka
+  private readonly producer: Producer
+  private readonly ns: string
+  private readonly consumers: Array<Consumer> = []
+  private rpc: Promise<{ waiting: Map<string, () => void>; next: number }> | undefined
+
+  constructor(kafka: Kafka, producer: Producer, ns: string) {
+    this.kafka = kafka
+    this.producer = producer
+    this.ns = ns
+  }
+
+  static async open(url: string, ns: string): Promise<KafkajsSession> {
+    const { host, port } = hostPort(url)
+    const kafka = new kafkajs.Kafka({ clientId: `bench-${ns}`, brokers: [`${host}:${port}`], logLevel: kafkajs.logLevel.NOTHING })
+    const admin = kafka.admin()
+    await admin.connect()
+    const topics = [`${ns}-events`, `${ns}-rpc`, `${ns}-reply`]
+    await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: PARTITIONS, replicationFactor: 1 })), waitForLeaders: true })
+    // The broker propagates new partitions' leadership asynchronously: wait until every partition has a leader.
+    for (let i = 0; i < 100; i++) {
+      const { topics: meta } = await admin.fetchTopicMetadata({ topics }).catch(() => ({ topics: [] as Array<{ partitions: Array<{ leader: number }> }> }))
+      if (meta.length === topics.length && meta.every((t) => t.partitions.length === PARTITIONS && t.partitions.every((p) => p.leader >= 0))) break
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    await admin.disconnect()
+    const producer = kafka.producer()
+    await producer.connect()
+    return new KafkajsSession(kafka, producer, ns)
+  }
+
+  async publish(body: Body): Promise<void> {
+    await this.producer.send({ topic: `${this.ns}-events`, acks: -1, messages: [{ value: JSON.stringify(body) }] })
+  }
+
+  async publishBatch(bodies: ReadonlyArray<Body>): Promise<void> {
+    await this.producer.send({ topic: `${this.ns}-events`, acks: -1, messages: bodies.map((b) => ({ value: JSON.stringify(b) })) })
+  }
+
+  /** A consumer group that has never committed starts from the beginning (fromBeginning): nothing to create. */
+  async declareGroup(): Promise<void> {}
+
+  async consume(group: string, onMessage: (b: Body) => void) {
+    const consumer = this.kafka.consumer({ groupId: `${this.ns}-${group}`, sessionTimeout: 10_000 })
+    this.consumers.push(consumer)
+    await consumer.connect()
+    await consumer.subscribe({ topic: `${this.ns}-events`, fromBeginning: true })
+    const join = joined(consumer)
+    await consumer.run({
+      partitionsConsumedConcurrently: PARTITIONS,
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) onMessage(JSON.parse(m.value!.toString()) as Body)
+      },
+    })
+    await join
+    return { close: () => consumer.disconnect() }
+  }
+
+  async serve() {
+    const consumer = this.kafka.consumer({ groupId: `${this.ns}-rpc-server`, sessionTimeout: 10_000, maxWaitTimeInMs: 100 })
+    this.consumers.push(consumer)
+    await consumer.connect()
+    await consumer.subscribe({ topic: `${this.ns}-rpc`, fromBeginning: false })
+    const join = joined(consumer)
+    await consumer.run({
+      partitionsConsumedConcurrently: PARTITIONS,
+      eachMessage: async ({ message }) => {
+        const req = JSON.parse(message.value!.toString()) as { seq: number }
+        await this.producer.send({ topic: `${this.ns}-reply`, acks: 1, messages: [{ value: JSON.stringify({ seq: req.seq }), headers: { "correlation-id": message.headers!["correlation-id"]! } }] })
+      },
+    })
+    await join
+    return { close: () => consumer.disconnect() }
+  }
+
+  private replies() {
+    return (this.rpc ??= (async () => {
+      const waiting = new Map<string, () => void>()
+      const consumer = this.kafka.consumer({ groupId: `${this.ns}-rpc-client`, sessionTimeout: 10_000, maxWaitTimeInMs: 100 })
+      this.consumers.push(consumer)
+      await consumer.connect()
+      await consumer.subscribe({ topic: `${this.ns}-reply`, fromBeginning: false })
+      const join = joined(consumer)
+      await consumer.run({
+        partitionsConsumedConcurrently: PARTITIONS,
+        eachMessage: async ({ message }) => {
+          JSON.parse(message.value!.toString())
+          const id = message.headers!["correlation-id"]!.toString()
+          waiting.get(id)?.()
+          waiting.delete(id)
+        },
+      })
+      await join
+      return { waiting, next: 0 }
+    })())
+  }
+
+  async request(seq: number): Promise<void> {
+    const rpc = await this.replies()
+    const id = String(rpc.next++)
+    await new Promise<void>((resolve, reject) => {
+      rpc.waiting.set(id, resolve)
+      this.producer.send({ topic: `${this.ns}-rpc`, acks: 1, messages: [{ value: JSON.stringify({ seq }), headers: { "correlation-id": id } }] }).catch(reject)
+    })
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.consumers.map((c) => c.disconnect()))
+    await this.producer.disconnect().catch(() => {})
+  }
+}
+
+export const kafkajsRaw = (url: string): Contender => ({
+  name: "kafkajs",
+  kind: "raw",
+  skips: {},
+  notes: "not an idempotent producer (the kafkajs default); Omnibus' Kafka adapter uses idempotent: true, maxInFlightRequests: 1",
+  open: (ns) => KafkajsSession.open(url, ns),
+  cleanup: (ns) => cleanupKafka(url, ns),
+})

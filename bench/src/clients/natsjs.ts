@@ -1,0 +1,97 @@
+/**
+ * Raw nats.js (v3: @nats-io/transport-node + @nats-io/jetstream) as its docs
+ * write it: a file-backed stream, js.publish() with many publishes in flight
+ * (pipelining; each resolves on its PubAck), a durable pull consumer read with
+ * consume() and explicit acks, RPC with core NATS request / queue-group
+ * subscription.
+ */
+import { connect, type NatsConnection } from "@nats-io/transport-node"
+import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream"
+import type { Body, Contender, Session } from "../types.ts"
+import { hostPort } from "../env.ts"
+import { cleanupNats } from "./cleanup.ts"
+
+const enc = new TextEncoder()
+
+class NatsSession implements Session {
+  private readonly nc: NatsConnection
+  private readonly js: JetStreamClient
+  private readonly jsm: JetStreamManager
+  private readonly ns: string
+  constructor(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, ns: string) {
+    this.nc = nc
+    this.js = js
+    this.jsm = jsm
+    this.ns = ns
+  }
+
+  static async open(url: string, ns: string): Promise<NatsSession> {
+    const { host, port } = hostPort(url)
+    const nc = await connect({ servers: `${host}:${port}`, name: `bench-${ns}` })
+    const jsm = await jetstreamManager(nc)
+    // Interest retention, as a stream with durable consumers per group would be
+    // configured for "every group gets each message once".
+    await jsm.streams.add({ name: ns, subjects: [`${ns}.>`], storage: StorageType.File, retention: RetentionPolicy.Interest })
+    return new NatsSession(nc, jetstream(nc), jsm, ns)
+  }
+
+  async publish(body: Body): Promise<void> {
+    await this.js.publish(`${this.ns}.msg`, enc.encode(JSON.stringify(body)))
+  }
+
+  async publishBatch(bodies: ReadonlyArray<Body>): Promise<void> {
+    // JetStream has no batch publish (2.9): pipeline them and wait for every PubAck.
+    await Promise.all(bodies.map((b) => this.js.publish(`${this.ns}.msg`, enc.encode(JSON.stringify(b)))))
+  }
+
+  async declareGroup(group: string): Promise<void> {
+    await this.jsm.consumers.add(this.ns, { durable_name: group, ack_policy: AckPolicy.Explicit, max_ack_pending: 10_000 })
+  }
+
+  async consume(group: string, onMessage: (b: Body) => void, o: { prefetch: number }) {
+    await this.declareGroup(group)
+    const c = await this.js.consumers.get(this.ns, group)
+    const messages = await c.consume({ max_messages: o.prefetch })
+    const loop = (async () => {
+      for await (const m of messages) {
+        onMessage(m.json<Body>())
+        m.ack()
+      }
+    })()
+    return {
+      close: async () => {
+        await messages.close().catch(() => {})
+        await loop.catch(() => {})
+      },
+    }
+  }
+
+  async serve() {
+    const sub = this.nc.subscribe(`${this.ns}.rpc`, {
+      queue: "echo",
+      callback: (err, msg) => {
+        if (err) return
+        const req = msg.json<{ seq: number }>()
+        msg.respond(enc.encode(JSON.stringify({ seq: req.seq })))
+      },
+    })
+    return { close: async () => { sub.unsubscribe() } }
+  }
+
+  async request(seq: number): Promise<void> {
+    const m = await this.nc.request(`${this.ns}.rpc`, enc.encode(JSON.stringify({ seq })), { timeout: 30_000 })
+    m.json()
+  }
+
+  async close(): Promise<void> {
+    await this.nc.drain().catch(() => {})
+  }
+}
+
+export const natsRaw = (url: string): Contender => ({
+  name: "nats.js",
+  kind: "raw",
+  skips: {},
+  open: (ns) => NatsSession.open(url, ns),
+  cleanup: (ns) => cleanupNats(url, ns),
+})

@@ -1,0 +1,111 @@
+/**
+ * Omnibus through its public Promise API, exactly as users write it:
+ * connect(url, options), publish / publishBatch, subscribe with a group,
+ * handle / request. The options only give each run its own namespace.
+ */
+import { connect, type Bus } from "@omnibus/core"
+import type { Body, Broker, Contender, Session } from "../types.ts"
+import { cleanupAmqp, cleanupKafka, cleanupNats, cleanupRedis } from "./cleanup.ts"
+
+/**
+ * connect() finds an adapter by the URL's scheme and imports it from the
+ * working directory's package (core's registry.ts importFromApp): run from the
+ * repository root, whose package.json lists no adapter, that import fails. An
+ * application importing its adapter package once (which registers the scheme)
+ * always works, so the bench does that.
+ */
+const ADAPTERS: Record<Broker, () => Promise<unknown>> = {
+  memory: () => import("@omnibus/memory"),
+  rabbitmq: () => import("@omnibus/rabbitmq"),
+  nats: () => import("@omnibus/nats"),
+  redis: () => import("@omnibus/redis"),
+  kafka: () => import("@omnibus/kafka"),
+}
+
+const KEY = "bench.msg"
+const METHOD = "bench.echo"
+
+/** Per-namespace adapter options (documented options of each adapter). */
+const target = (broker: Broker, url: string, ns: string): { url: string; options: Record<string, unknown> } => {
+  switch (broker) {
+    case "memory":
+      // memory://<name> is a separate in-process broker per name.
+      return { url: `memory://${ns}`, options: {} }
+    case "rabbitmq":
+      return { url, options: { exchange: `${ns}.events`, queuePrefix: `${ns}.`, connectionName: `bench-${ns}` } }
+    case "nats":
+      return {
+        url,
+        options: {
+          stream: ns,
+          deadLetterStream: `${ns}-dlq`,
+          replayStream: `${ns}-replay`,
+          failureStream: `${ns}-fail`,
+          blobStream: `${ns}-blob`,
+          rpcPrefix: `${ns}-rpc`,
+          connectionName: `bench-${ns}`,
+        },
+      }
+    case "redis":
+      return { url, options: { prefix: "omnibus-bench:", namespace: ns } }
+    case "kafka":
+      return { url: `${url}${url.includes("?") ? "&" : "?"}prefix=${ns}`, options: { clientId: `bench-${ns}` } }
+  }
+}
+
+class OmnibusSession implements Session {
+  private readonly bus: Bus
+  constructor(bus: Bus) {
+    this.bus = bus
+  }
+  async publish(body: Body): Promise<void> {
+    await this.bus.publish(KEY, body)
+  }
+  async publishBatch(bodies: ReadonlyArray<Body>): Promise<void> {
+    const results = await this.bus.publishBatch(bodies.map((payload) => ({ key: KEY, payload })))
+    for (const r of results) if (!r.ok) throw r.error
+  }
+  async declareGroup(group: string): Promise<void> {
+    // The public API has no declareGroup: a subscription creates the group's
+    // broker state; closing it keeps the (durable) group and its messages.
+    const sub = await this.bus.subscribe(KEY, () => {}, { group, prefetch: 1 })
+    await sub.close()
+  }
+  consume(group: string, onMessage: (b: Body) => void, o: { prefetch: number; concurrency: number }) {
+    return this.bus.subscribe<Body>(KEY, (m) => onMessage(m.payload), { group, prefetch: o.prefetch, concurrency: o.concurrency, retry: false })
+  }
+  serve() {
+    return this.bus.handle<{ seq: number }>(METHOD, (r) => ({ seq: r.payload.seq }), { concurrency: 64 })
+  }
+  async request(seq: number): Promise<void> {
+    await this.bus.request(METHOD, { seq }, { timeout: "30 seconds" })
+  }
+  close(): Promise<void> {
+    return this.bus.close()
+  }
+}
+
+export const omnibus = (broker: Broker, url: string): Contender => ({
+  name: "omnibus",
+  kind: "omnibus",
+  skips: broker === "memory" ? { memory: "the in-process broker keeps the backlog inside the consumer's own process" } : {},
+  async open(ns) {
+    await ADAPTERS[broker]()
+    const t = target(broker, url, ns)
+    return new OmnibusSession(await connect(t.url, t.options))
+  },
+  async cleanup(ns, groups) {
+    switch (broker) {
+      case "memory":
+        return
+      case "rabbitmq":
+        return cleanupAmqp(url, { exchanges: [`${ns}.events`, `${ns}.rpc`, `${ns}.retry`], queues: groups.flatMap((g) => [`${ns}.${g}`, `${ns}.${g}/dlq`]) })
+      case "nats":
+        return cleanupNats(url, ns)
+      case "redis":
+        return cleanupRedis(url, `omnibus-bench:{${ns}}:`)
+      case "kafka":
+        return cleanupKafka(url, ns)
+    }
+  },
+})

@@ -1,0 +1,92 @@
+/** Sizes of the full run and of --quick; --size N scales the message counts. */
+export interface Sizes {
+  readonly mode: "full" | "quick"
+  readonly reps: number
+  /** Confirmed publishes (one-by-one and batched). */
+  readonly publishMessages: number
+  readonly window: number
+  readonly batch: number
+  readonly e2eMessages: number
+  readonly e2ePrefetch: number
+  readonly e2eConcurrency: number
+  readonly latencyRate: number
+  readonly latencySeconds: number
+  readonly rpcInFlight: number
+  readonly rpcRequests: number
+  readonly rpcSerial: number
+  readonly rpcSerialCapMs: number
+  readonly fanoutGroups: number
+  readonly fanoutMessages: number
+  /** Backlog sizes of the memory workload (the last is the headline). */
+  readonly memoryBacklogs: ReadonlyArray<number>
+  readonly memoryPrefetch: number
+  /** Time cap of one throughput measurement: it stops at its count or here, whichever comes first. */
+  readonly capMs: number
+  /** Repetitions of the memory workload (peak RSS varies little; each costs a 100k fill and drain). */
+  readonly memoryReps: number
+  readonly fillCapMs: number
+  readonly drainCapMs: number
+}
+
+export const sizes = (quick: boolean, size?: number): Sizes => {
+  const base: Sizes = quick
+    ? {
+        mode: "quick",
+        reps: 1,
+        publishMessages: 3_000,
+        window: 1_000,
+        batch: 1_000,
+        e2eMessages: 3_000,
+        e2ePrefetch: 1_000,
+        e2eConcurrency: 100,
+        latencyRate: 2_000,
+        latencySeconds: 5,
+        rpcInFlight: 64,
+        rpcRequests: 1_000,
+        rpcSerial: 100,
+        rpcSerialCapMs: 1_000,
+        fanoutGroups: 5,
+        fanoutMessages: 1_000,
+        memoryBacklogs: [5_000],
+        memoryPrefetch: 100,
+        capMs: 1_200,
+        memoryReps: 1,
+        fillCapMs: 10_000,
+        drainCapMs: 10_000,
+      }
+    : {
+        mode: "full",
+        reps: 3,
+        publishMessages: 100_000,
+        window: 1_000,
+        batch: 1_000,
+        e2eMessages: 100_000,
+        e2ePrefetch: 1_000,
+        e2eConcurrency: 100,
+        latencyRate: 2_000,
+        latencySeconds: 20,
+        rpcInFlight: 64,
+        rpcRequests: 20_000,
+        rpcSerial: 300,
+        rpcSerialCapMs: 1_500,
+        fanoutGroups: 5,
+        fanoutMessages: 20_000,
+        memoryBacklogs: [10_000, 100_000],
+        memoryPrefetch: 100,
+        capMs: 2_000,
+        memoryReps: 1,
+        fillCapMs: 30_000,
+        drainCapMs: 40_000,
+      }
+  if (size === undefined) return base
+  const k = size / base.publishMessages
+  const scale = (n: number) => Math.max(base.batch, Math.round((n * k) / base.batch) * base.batch)
+  return {
+    ...base,
+    publishMessages: scale(base.publishMessages),
+    e2eMessages: scale(base.e2eMessages),
+    fanoutMessages: scale(base.fanoutMessages),
+    rpcRequests: Math.max(100, Math.round(base.rpcRequests * k)),
+    memoryBacklogs: base.memoryBacklogs.map(scale),
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * The benchmark: every workload against every broker, three ways (Omnibus,
+ * the raw client, the peer framework), interleaved repetitions, results to
+ * bench/results/<timestamp>.json + latest.json and docs/benchmarks.md.
+ *
+ *   bash scripts/run.sh node bench/src/main.ts [--quick] [--brokers rabbitmq,nats] [--size N]
+ *                                              [--workloads publish,rpc] [--contenders omnibus,amqplib] [--reps N]
+ *                                              [--no-report] [--report]
+ *
+ * --quick writes bench/results/<timestamp>-quick.json and latest-quick.json and leaves
+ * docs/benchmarks.md alone unless --report is given.
+ */
+import { mkdirSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { parseArgs } from "node:util"
+import { randomBytes } from "node:crypto"
+import { contenders } from "./clients/index.ts"
+import { sizes as sizesFor } from "./config.ts"
+import { describeMachine, locate, ROOT } from "./env.ts"
+import { spread, type Spread } from "./stats.ts"
+import type { Broker, Kind } from "./types.ts"
+import { brokerVersion } from "./versions.ts"
+import { describeError, runWorkload, WORKLOADS, type Workload } from "./workloads.ts"
+
+// memory last: its named in-process brokers are never released (adapters/memory/src/broker.ts), so what
+// its runs leave behind must not sit in this process's heap while the other brokers are measured.
+const BROKERS: ReadonlyArray<Broker> = ["rabbitmq", "nats", "redis", "kafka", "memory"]
+
+/** --quick keeps under 3 minutes by measuring the peer framework (≈2.5 s of node start-up and discovery per measurement) on two workloads only. */
+const QUICK_PEER_WORKLOADS: ReadonlyArray<Workload> = ["end-to-end", "rpc"]
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    brokers: { type: "string" },
+    size: { type: "string" },
+    workloads: { type: "string" },
+    contenders: { type: "string" },
+    reps: { type: "string" },
+    "no-report": { type: "boolean", default: false },
+    report: { type: "boolean", default: false },
+  },
+})
+
+const list = <T extends string>(v: string | undefined, all: ReadonlyArray<T>, what: string): Array<T> => {
+  if (v === undefined) return [...all]
+  const picked = v.split(",").map((x) => x.trim()).filter(Boolean)
+  for (const p of picked) if (!all.includes(p as T)) throw new Error(`bench: unknown ${what} "${p}" (one of ${all.join(", ")})`)
+  return picked as Array<T>
+}
+
+const brokers = list(args.brokers, BROKERS, "broker")
+const workloads = list(args.workloads, WORKLOADS, "workload")
+const size = args.size === undefined ? undefined : Number(args.size)
+if (size !== undefined && (!Number.isInteger(size) || size < 1_000)) throw new Error("bench: --size must be an integer >= 1000")
+const base = sizesFor(args.quick ?? false, size)
+const sizes = args.reps === undefined ? base : { ...base, reps: Math.max(1, Number(args.reps)) }
+
+export interface Run {
+  readonly metrics: Record<string, number>
+  readonly partial?: string
+  readonly error?: string
+  readonly seconds: number
+}
+
+export interface Cell {
+  readonly broker: Broker
+  readonly workload: Workload
+  /** Memory workload: the backlog size. */
+  readonly backlog?: number
+  readonly contender: string
+  readonly kind: Kind
+  readonly status: "ok" | "partial" | "failed" | "skipped"
+  readonly reason?: string
+  readonly notes?: string
+  readonly runs: Array<Run>
+  readonly summary: Record<string, Spread>
+}
+
+export interface Results {
+  readonly version: 1
+  readonly startedAt: string
+  readonly finishedAt: string
+  readonly durationSeconds: number
+  readonly command: string
+  readonly sizes: typeof sizes
+  readonly machine: Awaited<ReturnType<typeof describeMachine>>
+  readonly brokers: Record<string, { readonly available: boolean; readonly version?: string; readonly reason?: string }>
+  readonly cells: Array<Cell>
+}
+
+const started = new Date()
+const t0 = performance.now()
+const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(0).padStart(4)}s`
+const log = (line: string) => process.stdout.write(`[${elapsed()}] ${line}\n`)
+const runId = randomBytes(3).toString("hex")
+let nsCounter = 0
+const nextNs = () => `bench-${runId}-${++nsCounter}`
+
+/** Latency runs once per contender (its three windows give the spread); the rest `reps` times. */
+const repsOf = (w: Workload): number => (w === "latency" ? 1 : w === "memory" ? sizes.memoryReps : sizes.reps)
+
+const skipOf = (c: { kind: Kind; skips: Readonly<Record<string, string>> }, w: Workload): string | undefined =>
+  c.skips[w] ?? (sizes.mode === "quick" && c.kind === "peer" && !QUICK_PEER_WORKLOADS.includes(w) ? "--quick measures the peer on end-to-end and RPC only" : undefined)
+
+const within = <A>(p: Promise<A>, ms: number): Promise<A | "timeout"> => {
+  let t: NodeJS.Timeout | undefined
+  return Promise.race([p, new Promise<"timeout">((r) => (t = setTimeout(() => r("timeout"), ms)))]).finally(() => clearTimeout(t))
+}
+
+const fmt = (m: Record<string, number>): string =>
+  Object.entries(m)
+    .filter(([k]) => !/^w\d/.test(k))
+    .map(([k, v]) => `${k}=${v >= 100 ? Math.round(v) : v.toFixed(2)}`)
+    .join(" ")
+
+const main = async () => {
+  log(`omnibus bench (${sizes.mode}): brokers ${brokers.join(", ")}; workloads ${workloads.join(", ")}; ${sizes.reps} repetition(s)`)
+  const cells: Array<Cell> = []
+  const brokerInfo: Results["brokers"] = {}
+  const versions: Record<string, string> = {}
+  for (const broker of brokers) {
+    const target = await locate(broker)
+    if (!target.available) {
+      log(`${broker}: not available (${target.reason}); skipped`)
+      brokerInfo[broker] = { available: false, reason: target.reason }
+      continue
+    }
+    const version = await brokerVersion(broker, target.url)
+    versions[broker] = version
+    brokerInfo[broker] = { available: true, version }
+    log(`${broker}: ${version}`)
+    const only = args.contenders?.split(",").map((x) => x.trim())
+    const cs = (await contenders(broker, target.url)).filter((c) => !only || only.includes(c.name))
+    for (const workload of workloads) {
+      const backlogs: Array<number | undefined> = workload === "memory" ? [...sizes.memoryBacklogs] : [undefined]
+      for (const backlog of backlogs) {
+        const runs = new Map<string, Array<Run>>(cs.map((c) => [c.name, []]))
+        const reps = repsOf(workload)
+        for (let rep = 0; rep < reps; rep++) {
+          // Rotate the order each repetition so no contender always runs first (warm broker, page cache).
+          const order = cs.map((_, i) => cs[(i + rep) % cs.length]!)
+          for (const c of order) {
+            if (skipOf(c, workload)) continue
+            const ts = performance.now()
+            const ctx = { broker, url: target.url, sizes, ns: nextNs(), log }
+            const r = await within(runWorkload(workload, c, ctx, backlog), Math.max(sizes.capMs * 3, sizes.fillCapMs + sizes.drainCapMs, sizes.latencySeconds * 1000) + 90_000).catch((e: unknown) => ({ error: describeError(e) }))
+            const seconds = (performance.now() - ts) / 1000
+            const run: Run =
+              r === "timeout"
+                ? { metrics: {}, error: "did not finish (hard timeout)", seconds }
+                : "error" in r
+                  ? { metrics: {}, error: r.error, seconds }
+                  : r.metrics.n === 0
+                    ? { metrics: {}, error: r.partial ?? "nothing measured", seconds }
+                    : { metrics: r.metrics, partial: r.partial, seconds }
+            runs.get(c.name)!.push(run)
+            const label = `${broker} ${workload}${backlog ? ` (backlog ${backlog})` : ""} #${rep + 1} ${c.name}`
+            log(`  ${label.padEnd(52)} ${run.error ? `FAILED ${run.error}` : fmt(run.metrics)}${run.partial ? `  [partial: ${run.partial}]` : ""}  (${seconds.toFixed(1)}s)`)
+          }
+        }
+        for (const c of cs) {
+          const rs = runs.get(c.name)!
+          const skip = skipOf(c, workload)
+          const good = rs.filter((r) => !r.error)
+          const keys = [...new Set(good.flatMap((r) => Object.keys(r.metrics)))]
+          const summary = Object.fromEntries(keys.map((k) => [k, spread(good.map((r) => r.metrics[k] ?? Number.NaN))]))
+          const status: Cell["status"] = skip ? "skipped" : good.length === 0 ? "failed" : good.some((r) => r.partial) ? "partial" : "ok"
+          const reason = skip ?? (good.length === 0 ? rs[0]?.error : good.find((r) => r.partial)?.partial)
+          cells.push({ broker, workload, backlog, contender: c.name, kind: c.kind, status, reason, notes: c.notes, runs: rs, summary })
+        }
+      }
+    }
+  }
+  const machine = await describeMachine(versions)
+  const results: Results = {
+    version: 1,
+    startedAt: started.toISOString(),
+    finishedAt: new Date().toISOString(),
+    durationSeconds: Math.round((performance.now() - t0) / 1000),
+    command: `node bench/src/main.ts ${process.argv.slice(2).join(" ")}`.trim(),
+    sizes,
+    machine,
+    brokers: brokerInfo,
+    cells,
+  }
+  const dir = join(ROOT, "bench/results")
+  mkdirSync(dir, { recursive: true })
+  const stamp = started.toISOString().replace(/[:.]/g, "-")
+  const file = join(dir, `${stamp}${sizes.mode === "quick" ? "-quick" : ""}.json`)
+  writeFileSync(file, JSON.stringify(results, null, 2) + "\n")
+  // A quick run is a smoke test: it does not replace the full run's latest.json and docs unless asked (--report).
+  const latest = sizes.mode === "quick" ? "latest-quick.json" : "latest.json"
+  writeFileSync(join(dir, latest), JSON.stringify(results, null, 2) + "\n")
+  log(`results: ${file} (+ ${latest})`)
+  if (sizes.mode === "quick" ? args.report : !args["no-report"]) {
+    const { writeReport } = await import("./report.ts")
+    const written = await writeReport(results)
+    log(`report: ${written.join(", ")}`)
+  }
+  log(`done in ${results.durationSeconds}s`)
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error(e)
+    process.exit(1)
+  },
+)

@@ -1,0 +1,353 @@
+/**
+ * The six workloads, written once against `Session` (types.ts). Each
+ * measurement opens a fresh session in a fresh namespace, is bounded by a
+ * message count and by a time cap (a contender that does not finish in time
+ * is recorded as partial with what it did), then closes and removes every
+ * broker object it created.
+ */
+import { fork } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import type { Sizes } from "./config.ts"
+import { percentile, summarize } from "./stats.ts"
+import { DATA, body, type Body, type Broker, type Contender, type Session } from "./types.ts"
+
+export const WORKLOADS = ["publish", "publish-batch", "end-to-end", "latency", "rpc", "fan-out", "memory"] as const
+export type Workload = (typeof WORKLOADS)[number]
+
+/** One measurement's numbers (metric name → value) and whether it finished. */
+export interface Measurement {
+  readonly metrics: Record<string, number>
+  readonly partial?: string
+}
+
+export interface Ctx {
+  readonly broker: Broker
+  readonly url: string
+  readonly sizes: Sizes
+  readonly ns: string
+  readonly log: (line: string) => void
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+/** Resolves with the value, or with undefined once `ms` passed. */
+const within = <A>(p: Promise<A>, ms: number): Promise<A | undefined> => {
+  let t: NodeJS.Timeout | undefined
+  return Promise.race([p, new Promise<undefined>((r) => (t = setTimeout(() => r(undefined), ms)))]).finally(() => clearTimeout(t))
+}
+
+/** A count that wakes a waiter when it reaches a target. */
+class Counter {
+  n = 0
+  last = 0
+  private target = Number.POSITIVE_INFINITY
+  private wake: (() => void) | undefined
+  inc(): void {
+    this.n++
+    this.last = performance.now()
+    if (this.n >= this.target) {
+      const w = this.wake
+      this.wake = undefined
+      this.target = Number.POSITIVE_INFINITY
+      w?.()
+    }
+  }
+  /** Waits until n ≥ target or the deadline (performance.now() based). */
+  async until(target: number, deadline: number): Promise<boolean> {
+    if (this.n >= target) return true
+    const reached = new Promise<void>((r) => {
+      this.target = target
+      this.wake = r
+    })
+    const ok = await within(reached, Math.max(0, deadline - performance.now()))
+    return ok !== undefined || this.n >= target
+  }
+}
+
+/**
+ * Confirmed publishes with at most `window` outstanding; stops issuing at the
+ * deadline and waits a little for what is in flight.
+ */
+export const publishWindowed = async (s: Session, n: number, window: number, deadline: number, make: (seq: number) => Body = body) => {
+  let issued = 0
+  let inflight = 0
+  let confirmed = 0
+  let failed = 0
+  let firstError: unknown
+  let finish!: () => void
+  const finished = new Promise<void>((r) => (finish = r))
+  const pump = (): void => {
+    while (inflight < window && issued < n && performance.now() < deadline) {
+      const seq = issued++
+      inflight++
+      s.publish(make(seq)).then(
+        () => void confirmed++,
+        (e: unknown) => {
+          failed++
+          firstError ??= e
+        },
+      ).finally(() => {
+        inflight--
+        pump()
+      })
+    }
+    if (inflight === 0 && (issued >= n || performance.now() >= deadline)) finish()
+  }
+  pump()
+  await within(finished, Math.max(0, deadline - performance.now()) + 10_000)
+  return { confirmed, failed, firstError }
+}
+
+const describe = (e: unknown): string => (e instanceof Error ? `${e.name}: ${e.message}` : String(e)).slice(0, 300)
+
+/**
+ * Every measurement stops at its message count or its time cap, whichever
+ * comes first (the rate is over what was done; `n` records how many). Only
+ * failures, or nothing done at all, make a measurement partial.
+ */
+const partialOf = (what: string, done: number, n: number, failed = 0, err?: unknown): string | undefined =>
+  failed === 0 && done > 0 ? undefined : `${what}: ${done}/${n}${failed ? `, ${failed} failed (${describe(err)})` : ""}`
+
+// ---------------------------------------------------------------- workloads
+
+/** Sequence numbers from here on are warm-up messages, not measured. */
+const WARM = 1_000_000_000
+const WARM_COUNT = 20
+
+/** Sends warm-up messages and waits until every consuming group saw them (consumers attached, connections warm). */
+const warmUp = async (s: Session, warm: Counter | undefined, groups: number): Promise<void> => {
+  for (let k = 0; k < WARM_COUNT; k++) await s.publish(body(WARM + k))
+  if (warm) await warm.until(WARM_COUNT * groups, performance.now() + 30_000)
+}
+
+/** Routes warm-up messages to one counter and measured ones to a handler. */
+const split = (warm: Counter, measured: (b: Body) => void) => (b: Body): void => (b.seq >= WARM ? warm.inc() : measured(b))
+
+const publishOne = async (s: Session, z: Sizes): Promise<Measurement> => {
+  await s.declareGroup("g")
+  await warmUp(s, undefined, 0)
+  const t0 = performance.now()
+  const r = await publishWindowed(s, z.publishMessages, z.window, t0 + z.capMs)
+  const secs = (performance.now() - t0) / 1000
+  return { metrics: { rate: r.confirmed / secs, n: r.confirmed }, partial: partialOf("confirmed", r.confirmed, z.publishMessages, r.failed, r.firstError) }
+}
+
+const publishBatches = async (s: Session, z: Sizes): Promise<Measurement> => {
+  await s.declareGroup("g")
+  await s.publishBatch(Array.from({ length: WARM_COUNT }, (_, k) => body(WARM + k)))
+  const t0 = performance.now()
+  const deadline = t0 + z.capMs
+  let done = 0
+  let seq = 0
+  while (done < z.publishMessages && performance.now() < deadline) {
+    const batch = Array.from({ length: z.batch }, () => body(seq++))
+    const ok = await within(s.publishBatch(batch).then(() => true), deadline - performance.now() + 10_000)
+    if (!ok) break
+    done += batch.length
+  }
+  const secs = (performance.now() - t0) / 1000
+  return { metrics: { rate: done / secs, n: done }, partial: partialOf("confirmed", done, z.publishMessages) }
+}
+
+const endToEnd = async (s: Session, z: Sizes): Promise<Measurement> => {
+  const got = new Counter()
+  const warm = new Counter()
+  const sub = await s.consume("g", split(warm, () => got.inc()), { prefetch: z.e2ePrefetch, concurrency: z.e2eConcurrency })
+  await warmUp(s, warm, 1)
+  const t0 = performance.now()
+  const deadline = t0 + z.capMs
+  const r = await publishWindowed(s, z.e2eMessages, z.window, deadline)
+  await got.until(z.e2eMessages, deadline)
+  const end = got.n >= z.e2eMessages ? got.last : performance.now()
+  await within(sub.close(), 10_000)
+  return { metrics: { rate: got.n / ((end - t0) / 1000), n: got.n }, partial: partialOf("consumed", got.n, z.e2eMessages, r.failed, r.firstError) }
+}
+
+const latency = async (s: Session, z: Sizes): Promise<Measurement> => {
+  const total = z.latencyRate * z.latencySeconds
+  const lat = new Float64Array(total).fill(Number.NaN)
+  const got = new Counter()
+  const warm = new Counter()
+  const sub = await s.consume("g", split(warm, (b) => {
+    if (b.seq < total && Number.isNaN(lat[b.seq]!)) {
+      lat[b.seq] = performance.now() - b.ts
+      got.inc()
+    }
+  }), { prefetch: z.e2ePrefetch, concurrency: z.e2eConcurrency })
+  await warmUp(s, warm, 1)
+  let failed = 0
+  let firstError: unknown
+  const t0 = performance.now() + 20
+  const interval = 1_000 / z.latencyRate
+  let i = 0
+  // The send time is the scheduled time (no coordinated omission): a stalled
+  // publisher shows up as latency, not as a lower offered rate.
+  await new Promise<void>((resolve) => {
+    const tick = setInterval(() => {
+      const due = Math.min(total, Math.floor((performance.now() - t0) / interval) + 1)
+      for (; i < due; i++) {
+        s.publish({ seq: i, ts: t0 + i * interval, data: DATA }).catch((e: unknown) => {
+          failed++
+          firstError ??= e
+        })
+      }
+      if (i >= total) {
+        clearInterval(tick)
+        resolve()
+      }
+    }, 1)
+  })
+  await got.until(total, performance.now() + 15_000)
+  await within(sub.close(), 10_000)
+  const all = Array.from(lat).filter((x) => !Number.isNaN(x))
+  const s0 = summarize(all)
+  // Three consecutive windows of the run give the spread.
+  const third = Math.floor(total / 3)
+  const windows = [0, 1, 2].map((w) => summarize(Array.from(lat.subarray(w * third, (w + 1) * third)).filter((x) => !Number.isNaN(x))))
+  return {
+    metrics: {
+      p50: s0.p50,
+      p99: s0.p99,
+      max: s0.max,
+      n: s0.count,
+      ...Object.fromEntries(windows.flatMap((w, k) => [[`w${k + 1}p50`, w.p50], [`w${k + 1}p99`, w.p99]])),
+    },
+    partial: got.n < total || failed ? `received ${got.n}/${total}${failed ? `, ${failed} publishes failed (${describe(firstError)})` : ""}` : undefined,
+  }
+}
+
+const rpc = async (s: Session, z: Sizes): Promise<Measurement> => {
+  if (!s.serve || !s.request) throw new Error("no RPC")
+  const server = await s.serve()
+  const request = s.request.bind(s)
+  let seq = 0
+  for (let k = 0; k < 20; k++) await request(seq++) // warm-up (reply consumers, connections)
+  // Throughput: rpcInFlight callers, each one request at a time.
+  let t0 = performance.now()
+  let deadline = t0 + z.capMs
+  let done = 0
+  let failed = 0
+  let firstError: unknown
+  const worker = async () => {
+    while (done + failed < z.rpcRequests && performance.now() < deadline) {
+      try {
+        await request(seq++)
+        done++
+      } catch (e) {
+        failed++
+        firstError ??= e
+      }
+    }
+  }
+  await within(Promise.all(Array.from({ length: z.rpcInFlight }, worker)), z.capMs + 10_000)
+  const rate = done / ((performance.now() - t0) / 1000)
+  const partialT = partialOf("requests", done, z.rpcRequests, failed, firstError)
+  // Latency: one at a time.
+  const lat: Array<number> = []
+  t0 = performance.now()
+  deadline = t0 + z.rpcSerialCapMs
+  while (lat.length < z.rpcSerial && performance.now() < deadline) {
+    const t = performance.now()
+    const ok = await within(request(seq++).then(() => true), deadline - t + 5_000)
+    if (!ok) break
+    lat.push(performance.now() - t)
+  }
+  await within(server.close(), 10_000)
+  const sorted = Float64Array.from(lat).sort()
+  return {
+    metrics: { rate, n: done, p50: percentile(sorted, 50), p99: percentile(sorted, 99), serial: lat.length },
+    partial: partialT ?? partialOf("serial requests", lat.length, z.rpcSerial),
+  }
+}
+
+const fanOut = async (s: Session, z: Sizes): Promise<Measurement> => {
+  const got = new Counter()
+  const warm = new Counter()
+  const subs = await Promise.all(Array.from({ length: z.fanoutGroups }, (_, g) => s.consume(`fan${g + 1}`, split(warm, () => got.inc()), { prefetch: z.e2ePrefetch, concurrency: z.e2eConcurrency })))
+  await warmUp(s, warm, z.fanoutGroups)
+  const expected = z.fanoutMessages * z.fanoutGroups
+  const t0 = performance.now()
+  const deadline = t0 + z.capMs
+  const r = await publishWindowed(s, z.fanoutMessages, z.window, deadline)
+  await got.until(expected, deadline)
+  const end = got.n >= expected ? got.last : performance.now()
+  await within(Promise.all(subs.map((x) => x.close())), 10_000)
+  return { metrics: { rate: got.n / ((end - t0) / 1000), n: got.n }, partial: partialOf("deliveries", got.n, expected, r.failed, r.firstError) }
+}
+
+// ---------------------------------------------------------------- memory (child process)
+
+export interface ChildReport {
+  readonly baselineRssMiB: number
+  readonly peakRssMiB: number
+  readonly consumed: number
+  readonly seconds: number
+  readonly error?: string
+}
+
+const runChild = (c: Contender, ctx: Ctx, backlog: number): Promise<ChildReport> =>
+  new Promise((resolve) => {
+    const child = fork(fileURLToPath(new URL("./child.ts", import.meta.url)), [], {
+      env: { ...process.env, BENCH_CHILD: JSON.stringify({ broker: ctx.broker, url: ctx.url, contender: c.name, ns: ctx.ns, group: "mem", count: backlog, prefetch: ctx.sizes.memoryPrefetch, capMs: ctx.sizes.drainCapMs }) },
+      stdio: ["ignore", "ignore", "pipe", "ipc"],
+    })
+    let err = ""
+    child.stderr?.on("data", (d: Buffer) => (err += d.toString()).slice(-2_000))
+    let report: ChildReport | undefined
+    child.on("message", (m) => (report = m as ChildReport))
+    const kill = setTimeout(() => child.kill("SIGKILL"), ctx.sizes.drainCapMs + 30_000)
+    child.on("exit", (code) => {
+      clearTimeout(kill)
+      resolve(report ?? { baselineRssMiB: Number.NaN, peakRssMiB: Number.NaN, consumed: 0, seconds: Number.NaN, error: `child exited ${code}: ${err.trim().split("\n").slice(-3).join(" | ")}` })
+    })
+  })
+
+const memory = async (s: Session, z: Sizes, c: Contender, ctx: Ctx, backlog: number): Promise<Measurement> => {
+  await s.declareGroup("mem")
+  let seq = 0
+  const deadline = performance.now() + z.fillCapMs
+  while (seq < backlog && performance.now() < deadline) {
+    const batch = Array.from({ length: Math.min(z.batch, backlog - seq) }, () => body(seq++))
+    await s.publishBatch(batch)
+  }
+  if (seq < backlog) throw new Error(`could not fill the backlog (${seq}/${backlog})`)
+  await sleep(200)
+  const r = await runChild(c, ctx, backlog)
+  if (r.error && r.consumed === 0) throw new Error(r.error)
+  return {
+    metrics: { peakRssMiB: r.peakRssMiB, baselineRssMiB: r.baselineRssMiB, growthMiB: r.peakRssMiB - r.baselineRssMiB, drainRate: r.consumed / r.seconds, n: r.consumed },
+    partial: r.consumed < backlog ? `consumed ${r.consumed}/${backlog} in the time cap${r.error ? ` (${r.error})` : ""}` : undefined,
+  }
+}
+
+// ---------------------------------------------------------------- dispatch
+
+export const groupsOf = (w: Workload, z: Sizes): Array<string> =>
+  w === "fan-out" ? Array.from({ length: z.fanoutGroups }, (_, g) => `fan${g + 1}`) : w === "memory" ? ["mem"] : ["g"]
+
+export const runWorkload = async (w: Workload, c: Contender, ctx: Ctx, backlog?: number): Promise<Measurement> => {
+  const s = await c.open(ctx.ns)
+  try {
+    switch (w) {
+      case "publish":
+        return await publishOne(s, ctx.sizes)
+      case "publish-batch":
+        return await publishBatches(s, ctx.sizes)
+      case "end-to-end":
+        return await endToEnd(s, ctx.sizes)
+      case "latency":
+        return await latency(s, ctx.sizes)
+      case "rpc":
+        return await rpc(s, ctx.sizes)
+      case "fan-out":
+        return await fanOut(s, ctx.sizes)
+      case "memory":
+        return await memory(s, ctx.sizes, c, ctx, backlog ?? ctx.sizes.memoryBacklogs.at(-1)!)
+    }
+  } finally {
+    if ((await within(s.close().then(() => true), 15_000)) === undefined) ctx.log(`    (close of ${c.name} did not finish in 15 s)`)
+    await within(c.cleanup(ctx.ns, groupsOf(w, ctx.sizes)).catch((e: unknown) => ctx.log(`    (cleanup of ${c.name}: ${describe(e)})`)), 30_000)
+  }
+}
+
+export { describe as describeError }
