@@ -65,3 +65,32 @@ export const caseInfo = (id: number): CaseInfo => {
   if (info === undefined) throw new Error(`no conformance case ${id}`)
   return info
 }
+
+/** The fault suite's rows: CONFORMANCE cases 28, 29, 34 and the named connection faults. */
+export type FaultId = "28" | "29" | "34" | "G-consumer-kill" | "G-cut" | "G-stall" | "G-half-open" | "G-tls" | "G-auth" | "G-secrets"
+
+export interface FaultInfo {
+  readonly id: FaultId
+  /** The conformance case this row is, if any (its result also goes to the case table). */
+  readonly caseId?: number
+  readonly title: string
+}
+
+export const FAULTS: ReadonlyArray<FaultInfo> = [
+  { id: "28", caseId: 28, title: "broker kill -9 and restart mid-stream (10,000 messages, consumers running)" },
+  { id: "29", caseId: 29, title: "broker down at start: connect deadline, retries until the broker is up; health while down" },
+  { id: "G-consumer-kill", title: "consumer process SIGKILLed mid-batch: its messages go to the survivor" },
+  { id: "G-cut", title: "connections cut, broker up: reconnect and resume" },
+  { id: "G-stall", title: "link frozen: heartbeat detection, then resume" },
+  { id: "G-half-open", title: "open connections frozen for good (half-open), new ones pass: the client must reconnect by itself" },
+  { id: "G-tls", title: "TLS with a private CA" },
+  { id: "G-auth", title: "wrong credentials: AuthenticationFailed fast, no reconnect storm" },
+  { id: "G-secrets", title: "credentials appear in no log line, error message or stack" },
+  { id: "34", caseId: 34, title: "model check: seeded random schedule against the model" },
+]
+
+export const faultInfo = (id: FaultId): FaultInfo => {
+  const info = FAULTS.find((f) => f.id === id)
+  if (info === undefined) throw new Error(`no fault ${id}`)
+  return info
+}

@@ -8,11 +8,13 @@
  */
 import { readdir, readFile, writeFile, mkdir } from "node:fs/promises"
 import { fileURLToPath } from "node:url"
-import { CASES, SECTIONS } from "./cases.ts"
+import { CASES, FAULTS, SECTIONS } from "./cases.ts"
 import type { SectionId } from "./cases.ts"
+import type { FaultResult, FaultRun } from "./faults/recorder.ts"
 import type { CaseResult, RunResults } from "./results.ts"
 
 const resultsDir = fileURLToPath(new URL("../results/", import.meta.url))
+const faultsDir = fileURLToPath(new URL("../results/faults/", import.meta.url))
 const output = fileURLToPath(new URL("../../docs/guarantees.md", import.meta.url))
 
 /** First-party adapters first, in this order; others after, by name. */
@@ -48,6 +50,123 @@ const loadRuns = async (): Promise<Array<RunResults>> => {
   return runs.sort((a, b) => rank(a.adapter) - rank(b.adapter) || a.adapter.localeCompare(b.adapter))
 }
 
+const isFaultRun = (u: unknown): u is FaultRun => {
+  const r = u as Partial<FaultRun> | null
+  return typeof r === "object" && r !== null && typeof r.adapter === "string" && Array.isArray(r.faults)
+}
+
+const loadFaultRuns = async (): Promise<Array<FaultRun>> => {
+  let files: Array<string> = []
+  try {
+    files = (await readdir(faultsDir)).filter((f) => f.endsWith(".json") && !f.endsWith(".partial.json"))
+  } catch {
+    return []
+  }
+  const runs: Array<FaultRun> = []
+  for (const f of files.sort()) {
+    try {
+      const parsed: unknown = JSON.parse(await readFile(`${faultsDir}${f}`, "utf8"))
+      if (isFaultRun(parsed)) runs.push(parsed)
+    } catch (e) {
+      console.warn(`guarantees: skipping faults/${f}: ${e instanceof Error ? e.message : String(e)}`)
+    }
+  }
+  const rank = (name: string): number => {
+    const i = PREFERRED.indexOf(name)
+    return i === -1 ? PREFERRED.length : i
+  }
+  return runs.sort((a, b) => rank(a.adapter) - rank(b.adapter) || a.adapter.localeCompare(b.adapter))
+}
+
+/**
+ * Cases 28, 29 and 34 are measured by the fault suite: their rows go into the
+ * conformance run of the same adapter name (not its variants: a fault run
+ * of "rabbitmq" says nothing about quorum queues), or a run of their own.
+ */
+export const mergeFaultCases = (runs: ReadonlyArray<RunResults>, faultRuns: ReadonlyArray<FaultRun>): Array<RunResults> => {
+  const out = runs.map((r) => ({ ...r, cases: [...r.cases] }))
+  for (const fr of faultRuns) {
+    const rows: Array<CaseResult> = []
+    for (const f of fr.faults) {
+      const info = FAULTS.find((x) => x.id === f.id)
+      if (info?.caseId === undefined) continue
+      const c = CASES.find((x) => x.id === info.caseId)
+      if (!c) continue
+      rows.push({ id: c.id, section: c.section, title: c.title, status: f.status, durationMs: f.durationMs, ...(f.reason !== undefined ? { reason: f.reason } : {}) })
+    }
+    const targets = out.filter((r) => r.adapter === fr.adapter)
+    if (targets.length === 0) {
+      out.push({ adapter: fr.adapter, runAt: fr.runAt, node: fr.node, cases: rows })
+      continue
+    }
+    for (const t of targets) {
+      for (const row of rows) {
+        // a case the adapter declared unsupported in its conformance run keeps that declaration
+        const i = t.cases.findIndex((c) => c.id === row.id)
+        if (i === -1) t.cases.push(row)
+        else if (t.cases[i]!.status !== "unsupported") t.cases[i] = row
+      }
+    }
+  }
+  return out
+}
+
+const seconds = (ms: number | undefined): string => (ms === undefined ? "–" : ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`)
+const num = (n: number | undefined): string => (n === undefined ? "–" : n.toLocaleString("en-US"))
+
+const faultStatus = (f: FaultResult | undefined): string => {
+  if (f === undefined) return "not run yet"
+  switch (f.status) {
+    case "pass":
+      return "✅"
+    case "fail":
+      return `❌ ${cellText(f.reason ?? "")}`
+    case "unsupported":
+      return `➖ ${cellText(f.reason ?? "unsupported")}`
+    case "n/a":
+      return `n/a: ${cellText(f.reason ?? "")}`
+  }
+}
+
+/** The "what survives what" table: broker × fault with the measured numbers. */
+export const renderFaults = (faultRuns: ReadonlyArray<FaultRun>): Array<string> => {
+  const lines: Array<string> = []
+  lines.push("## What survives what")
+  lines.push("")
+  lines.push(
+    "Measured by the fault suite (`describeFaults`, `conformance/src/faults/`) against a private broker each run starts, " +
+      "kills with SIGKILL, restarts on the same port and data dir, and proxies (cut = every connection reset, stall = link frozen, sockets open). " +
+      "**sent**: messages the case published; **lost**: confirmed publishes never handled (a publish rejected with a typed error is reported to its caller, not lost: counted as rejected); " +
+      "**handled twice**: handler completions per id above one, with an idempotency store where the case uses one; **redelivered**: deliveries the store recognised as duplicates; " +
+      "**detection**: fault to `health()` not ready; **recovery**: end of the fault to a message published after it being handled (consumer kill: to the last of the dead consumer's messages handled by the survivor).",
+  )
+  lines.push("")
+  if (faultRuns.length === 0) {
+    lines.push("No fault-suite results yet.")
+    lines.push("")
+    return lines
+  }
+  for (const r of faultRuns) lines.push(`- **${r.adapter}**: ${r.runAt} (Node ${r.node})`)
+  lines.push("")
+  const row = (cells: ReadonlyArray<string>): string => `| ${cells.join(" | ")} |`
+  lines.push(row(["Broker", "Fault", "Result", "Sent", "Lost", "Handled twice", "Rejected", "Redelivered", "Detection", "Recovery", "Notes"]))
+  lines.push(row(["---", "---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---"]))
+  for (const r of faultRuns) {
+    const byId = new Map(r.faults.map((f) => [f.id, f]))
+    for (const info of FAULTS) {
+      const f = byId.get(info.id)
+      const m = f?.metrics ?? {}
+      const name = info.caseId !== undefined ? `${info.caseId}. ${info.title}` : `${info.id}: ${info.title}`
+      lines.push(row([
+        cellText(r.adapter), cellText(name), faultStatus(f), num(m.sent), num(m.lost), num(m.handledTwice), num(m.rejected), num(m.redelivered),
+        seconds(m.detectionMs), seconds(m.recoveryMs), cellText([m.connections !== undefined ? `${m.connections} connections at the proxy` : "", m.note ?? ""].filter(Boolean).join("; ")),
+      ]))
+    }
+  }
+  lines.push("")
+  return lines
+}
+
 const cellText = (s: string): string => s.replace(/[|*_]/g, (c) => `\\${c}`).replace(/\s+/g, " ").trim()
 
 const cell = (result: CaseResult | undefined): string => {
@@ -64,7 +183,8 @@ const cell = (result: CaseResult | undefined): string => {
   }
 }
 
-export const render = (runs: ReadonlyArray<RunResults>): string => {
+export const render = (conformanceRuns: ReadonlyArray<RunResults>, faultRuns: ReadonlyArray<FaultRun> = []): string => {
+  const runs = mergeFaultCases(conformanceRuns, faultRuns)
   const lines: Array<string> = []
   lines.push("<!-- Generated by conformance/src/guarantees.ts from conformance/results/*.json. Do not edit by hand. -->")
   lines.push("")
@@ -110,14 +230,16 @@ export const render = (runs: ReadonlyArray<RunResults>): string => {
     for (const { adapter, c } of failures) lines.push(`- ${adapter}, case ${c.id} (${c.title}): ${cellText(c.reason ?? "no reason recorded")}`)
   }
   lines.push("")
+  lines.push(...renderFaults(faultRuns))
   return lines.join("\n")
 }
 
 const main = async (): Promise<void> => {
   const runs = await loadRuns()
+  const faultRuns = await loadFaultRuns()
   await mkdir(fileURLToPath(new URL("../../docs/", import.meta.url)), { recursive: true })
-  await writeFile(output, render(runs))
-  console.log(`wrote ${output} from ${runs.length} run(s): ${runs.map((r) => `${r.adapter} ${r.runAt}`).join(", ") || "none"}`)
+  await writeFile(output, render(runs, faultRuns))
+  console.log(`wrote ${output} from ${runs.length} run(s): ${runs.map((r) => `${r.adapter} ${r.runAt}`).join(", ") || "none"}; fault runs: ${faultRuns.map((r) => r.adapter).join(", ") || "none"}`)
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -16,6 +16,8 @@ export interface CaseResult {
   readonly status: CaseStatus
   readonly reason?: string
   readonly durationMs: number
+  /** Figures a suite measured (counts, memory, throughput); optional, ignored by the guarantees table. */
+  readonly metrics?: Readonly<Record<string, number | string>>
 }
 
 export interface RunResults {
@@ -59,11 +61,15 @@ export const resultsDir = fileURLToPath(new URL("../results/", import.meta.url))
 export const resultsFileName = (adapter: string, partial = false): string =>
   `${adapter.replace(/[^A-Za-z0-9._-]+/g, "_")}${partial ? ".partial" : ""}.json`
 
-/** Writes atomically (tmp + rename) so guarantees.ts never reads half a file. */
-export const writeResults = async (recorder: ResultRecorder, registered: number): Promise<string> => {
+/**
+ * Writes atomically (tmp + rename) so guarantees.ts never reads half a file.
+ * `dir` (default: conformance/results/) lets suites outside the guarantees
+ * table (bad input, soak) keep their runs in a subdirectory the table ignores.
+ */
+export const writeResults = async (recorder: ResultRecorder, registered: number, dir: string = resultsDir): Promise<string> => {
   const run = recorder.toJSON()
-  await mkdir(resultsDir, { recursive: true })
-  const file = `${resultsDir}${resultsFileName(run.adapter, recorder.size < registered)}`
+  await mkdir(dir, { recursive: true })
+  const file = `${dir.endsWith("/") ? dir : `${dir}/`}${resultsFileName(run.adapter, recorder.size < registered)}`
   const tmp = `${file}.${process.pid}.tmp`
   await writeFile(tmp, `${JSON.stringify(run, null, 2)}\n`)
   await rename(tmp, file)

@@ -6,6 +6,7 @@
  */
 import {
   BusClosed,
+  InvalidOptions,
   NoResponders,
   RequestTimeout,
   type AdapterFactory,
@@ -243,6 +244,13 @@ export const memoryAdapter: AdapterFactory = {
   schemes: ["memory"],
   create: async (url, options) => {
     const name = url.replace(/^memory:(\/\/)?/i, "").replace(/\/.*$/, "") || "default"
+    // Like the broker adapters: an option that cannot be honoured is a typed error naming it, not a silent default.
+    for (const option of ["maxPayloadBytes", "leaseMs", "connectTimeoutMs"] as const) {
+      const v = options[option]
+      if (v !== undefined && (typeof v !== "number" || !Number.isFinite(v) || v <= 0)) {
+        throw new InvalidOptions({ option, reason: `must be a positive number, got ${JSON.stringify(v)}` })
+      }
+    }
     return new MemoryTransport(brokerNamed(name), options)
   },
 }

@@ -16,6 +16,8 @@ import type { WireCodec } from "./wire.ts"
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
+const RECONNECTED = Symbol("reconnected")
+
 /** Errors that mean "not confirmed yet, try again": the server may not have the message. */
 const transient = (e: unknown): boolean => {
   const text = reasonOf(e).toLowerCase()
@@ -71,11 +73,28 @@ export class Publisher {
     for (;;) {
       if (this.link.aborted) throw new Error("connection aborted before the broker confirmed")
       try {
-        return await this.js.publish(subject, data, {
+        const attempt = this.js.publish(subject, data, {
           msgID,
           headers,
           timeout: Math.max(500, Math.min(5_000, deadline - Date.now())),
         })
+        // A reconnect while waiting means the PubAck (or the message) may be
+        // lost with the old socket: send again at once (same msg id, so the
+        // stream's duplicate window keeps one copy) instead of waiting for
+        // the request timeout.
+        let off: (() => void) | undefined
+        const reconnected = new Promise<typeof RECONNECTED>((resolve) => {
+          off = this.link.onReconnect(() => resolve(RECONNECTED))
+        })
+        try {
+          const result = await Promise.race([attempt, reconnected])
+          if (result !== RECONNECTED) return result
+        } finally {
+          off?.()
+        }
+        attempt.catch(() => undefined)
+        wait = 100
+        continue
       } catch (err) {
         if (!transient(err) || this.link.nc.isClosed() || Date.now() + wait >= deadline) throw err
         await sleep(wait)

@@ -104,7 +104,9 @@ export class NatsTransport implements Transport {
     if (link.aborted || link.closing || link.nc.isClosed()) return { ready: false, detail: "closed" }
     if (!link.connected) return { ready: false, detail: "reconnecting" }
     try {
-      await withTimeout(link.nc.flush(), 2_000)
+      // A stalled link (no PONG) must not read as healthy: the timeout is a "not ready".
+      const flushed = await withTimeout(link.nc.flush().then(() => true), 2_000)
+      if (flushed !== true) return { ready: false, detail: "no answer from the server within 2000 ms (stalled link)" }
       return { ready: true, detail: `connected to ${link.nc.getServer()}` }
     } catch (e) {
       return { ready: false, detail: reasonOf(e) }

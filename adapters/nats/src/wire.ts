@@ -18,6 +18,9 @@ export const B64_HEADER = "x-omnibus-nats-b64"
 export const BLOB_HEADER = "x-omnibus-nats-blob"
 const INTERNAL = new Set([B64_HEADER, BLOB_HEADER])
 
+/** What encode() writes in BLOB_HEADER: the chunks' stream sequences. */
+const BLOB_REF = /^[1-9][0-9]{0,15}(,[1-9][0-9]{0,15})*$/
+
 /** Chunk size for blobs: stream-get replies are base64 JSON, so stay well under 1 MiB. */
 const CHUNK = 256 * 1024
 /** Room left for headers and protocol overhead under the server's max_payload. */
@@ -93,6 +96,10 @@ export class WireCodec {
   async payload(record: Readonly<Record<string, string>>, data: Uint8Array): Promise<Uint8Array> {
     const ref = record[BLOB_HEADER]
     if (ref === undefined) return data
+    // Not a list of stream sequences: not a claim check this adapter wrote (a foreign or corrupt
+    // header). The message is its own payload and core judges it (dead letters), instead of a
+    // "transient" failure that would be redelivered forever.
+    if (!BLOB_REF.test(ref)) return data
     const parts: Array<Uint8Array> = []
     for (const s of ref.split(",")) {
       const m = await this.jsm.streams.getMessage(this.blobStream, { seq: Number(s) })

@@ -12,7 +12,7 @@ import type { ConsumeSpec, Consumption, Delivery, FailureMetadata, GroupSpec } f
 import { brokerError, replyCode } from "./connection.ts"
 import type { ConnectionHook, ConnectionManager } from "./connection.ts"
 import { failureToHeaders } from "@omnibus/core"
-import { attemptHeader, bodyOf, envelopeOf, firstFailureOf, publishOptions, wireHeadersOf } from "./mapping.ts"
+import { attemptHeader, bodyOf, envelopeOf, firstFailureOf, fitHeaderTable, publishOptions, wireHeadersOf } from "./mapping.ts"
 import type { Publisher } from "./publisher.ts"
 import { delayBucket, RETRY_TO } from "./topology.ts"
 import type { Declarer } from "./topology.ts"
@@ -146,7 +146,7 @@ export class GroupConsumer implements ConnectionHook, Consumption {
           routingKey = await declarer.delayQueue(delayBucket(delayMs))
           extra[RETRY_TO] = this.queue
         }
-        const [outcome] = await publisher.send([{ exchange: "", routingKey, content: bodyOf(envelope), options: publishOptions(envelope, extra), key: envelope.routingKey }])
+        const [outcome] = await publisher.send([{ exchange: "", routingKey, content: bodyOf(envelope), options: fitHeaderTable(publishOptions(envelope, extra)), key: envelope.routingKey }])
         if (!outcome?.ok) {
           if (live()) { settled = true; try { ch.nack(msg, false, true) } catch { /* closed */ } }
           throw outcome?.error ?? new Error("retry publish failed")
@@ -156,7 +156,7 @@ export class GroupConsumer implements ConnectionHook, Consumption {
       deadLetter: async (failure: FailureMetadata) => {
         if (!live()) return
         const dlq = await declarer.deadLetterQueue(this.spec.group, this.spec.ephemeral)
-        const [outcome] = await publisher.send([{ exchange: "", routingKey: dlq, content: bodyOf(envelope), options: publishOptions(envelope, failureToHeaders(failure)), key: envelope.routingKey }])
+        const [outcome] = await publisher.send([{ exchange: "", routingKey: dlq, content: bodyOf(envelope), options: fitHeaderTable(publishOptions(envelope, failureToHeaders(failure))), key: envelope.routingKey }])
         if (!outcome?.ok) {
           if (live()) { settled = true; try { ch.nack(msg, false, true) } catch { /* closed */ } }
           throw outcome?.error ?? new Error("dead-letter publish failed")

@@ -63,6 +63,49 @@ export const firstFailureOf = (wire: Record<string, string>): number | undefined
 
 export const bodyOf = (env: Envelope): Buffer => Buffer.from(env.payload.buffer, env.payload.byteOffset, env.payload.byteLength)
 
+/**
+ * amqplib encodes a header table in a fixed 64 KiB buffer (RangeError beyond),
+ * while RabbitMQ accepts larger tables from other clients (up to frame_max).
+ * What the consumer republishes (retries, dead letters) must always be
+ * encodable, or the delivery could never be settled and would be redelivered
+ * in a hot loop. (The header table is the only table in basic properties, so
+ * it has amqplib's buffer to itself; a small margin covers the estimate.)
+ */
+export const MAX_HEADER_TABLE_BYTES = 65_536 - 64
+
+/** Header named on a republished message whose largest user headers were dropped to fit amqplib's table buffer. */
+export const DROPPED_HEADERS = "omnibus-dropped-headers"
+
+const tableBytes = (headers: Readonly<Record<string, unknown>>): number => {
+  let n = 4
+  for (const [k, v] of Object.entries(headers)) n += 1 + Buffer.byteLength(k) + 1 + 4 + (typeof v === "string" ? Buffer.byteLength(v) : 8)
+  return n
+}
+
+/**
+ * Publish options whose header table amqplib can encode: when it is over
+ * MAX_HEADER_TABLE_BYTES, the largest user headers are dropped (never Omnibus
+ * metadata or `protected` names) and listed in DROPPED_HEADERS.
+ */
+export const fitHeaderTable = (options: Options.Publish, protectedNames: ReadonlySet<string> = new Set()): Options.Publish => {
+  const headers = { ...(options.headers as Record<string, unknown> | undefined) }
+  let size = tableBytes(headers)
+  if (size <= MAX_HEADER_TABLE_BYTES) return options
+  const droppable = Object.entries(headers)
+    .filter(([k]) => !k.startsWith("x-omnibus-") && k !== RETRY_TO && !protectedNames.has(k))
+    .sort(([, a], [, b]) => (typeof b === "string" ? b.length : 0) - (typeof a === "string" ? a.length : 0))
+  const dropped: Array<string> = []
+  for (const [k] of droppable) {
+    if (size <= MAX_HEADER_TABLE_BYTES - 1024) break
+    size -= tableBytes({ [k]: headers[k] }) - 4
+    delete headers[k]
+    dropped.push(k)
+  }
+  const list = dropped.join(",")
+  headers[DROPPED_HEADERS] = list.length > 1000 ? `${list.slice(0, 997)}...` : list
+  return { ...options, headers }
+}
+
 /** Publish properties of an envelope; `extra` headers (attempt, failure metadata) are added on top. */
 export const publishOptions = (env: Envelope, extra: Record<string, string> = {}, persistent = true): Options.Publish => {
   const opts: Options.Publish = {

@@ -1,57 +1,62 @@
 /**
- * Reconnect: the broker force-closes the connection (320 CONNECTION_FORCED,
- * what a broker restart or an operator looks like to a client) in the middle
- * of a publish stream. Needs rabbitmqctl for the broker under test (the
- * machine's RabbitMQ).
+ * Reconnect after the broker force-closes the connection (320
+ * CONNECTION_FORCED, what a broker shutdown or an operator looks like to a
+ * client) in the middle of a publish stream, on a private RabbitMQ node (the
+ * fault suite's launcher): graceful node stop, publishes while it is down,
+ * start again. Socket-level faults (kill -9, cut, stall) are in the fault
+ * suite (test/faults.test.ts).
  */
-import { execFile } from "node:child_process"
-import { promisify } from "node:util"
-import { afterEach, expect, it } from "vitest"
+import { launchRabbitmq, waitUntil } from "@omnibus/conformance/brokers"
+import type { Launcher } from "@omnibus/conformance/brokers"
+import { afterAll, beforeAll, expect, it } from "vitest"
 import type { Delivery } from "@omnibus/core"
-import type { RabbitTransport } from "../src/index.ts"
-import { cleanupGroups, envelope, k, open, spec, unique, until } from "./helpers.ts"
+import { RabbitTransport } from "../src/index.ts"
+import { envelope, k, spec, unique, until } from "./helpers.ts"
 
-const run = promisify(execFile)
-const opened: Array<RabbitTransport> = []
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((t) => t.close().catch(() => {})))
-  await cleanupGroups()
-})
+let node: Launcher
 
-/** Closes, on the broker side, every connection whose connection_name is `name`; returns how many. */
-const forceClose = async (name: string): Promise<number> => {
-  const { stdout } = await run("rabbitmqctl", ["list_connections", "-q", "--no-table-headers", "pid", "client_properties"])
-  const pids = stdout.split("\n").filter((l) => l.includes(`{"connection_name","${name}"}`)).map((l) => l.split("\t")[0]!)
-  for (const pid of pids) await run("rabbitmqctl", ["close_connection", pid, "omnibus reconnect test"])
-  return pids.length
-}
+beforeAll(async () => {
+  node = await launchRabbitmq()
+  await node.start()
+}, 90_000)
+
+afterAll(async () => {
+  await node.stop()
+}, 60_000)
 
 it("reconnects, re-declares, resumes consumers and republishes unconfirmed messages", async () => {
-  const name = unique("reconnect")
-  const t = await open({ connectionName: name })
-  opened.push(t)
-  const group = unique("rc")
-  const seen = new Set<string>()
-  await t.consume(spec(group, [k("rc.*")], { prefetch: 50 }), (d: Delivery) => {
-    seen.add(d.envelope.id)
-    void d.ack()
-  })
-  const sent: Array<string> = []
-  const outcomes: Array<Promise<ReadonlyArray<{ ok: boolean }>>> = []
-  const publishBatch = () => {
-    const batch = Array.from({ length: 100 }, (_, i) => envelope(k("rc.x"), String(i)))
-    sent.push(...batch.map((e) => e.id))
-    outcomes.push(t.publish(batch))
+  const t = new RabbitTransport(node.url, { connectionName: unique("reconnect"), reconnectMaxDelayMs: 500 })
+  await t.start()
+  try {
+    const group = unique("rc")
+    const seen = new Set<string>()
+    await t.consume(spec(group, [k("rc.*")], { prefetch: 50 }), (d: Delivery) => {
+      seen.add(d.envelope.id)
+      void d.ack().catch(() => {})
+    })
+    const sent: Array<string> = []
+    const outcomes: Array<Promise<ReadonlyArray<{ ok: boolean }>>> = []
+    const publishBatch = () => {
+      const batch = Array.from({ length: 100 }, (_, i) => envelope(k("rc.x"), String(i)))
+      sent.push(...batch.map((e) => e.id))
+      outcomes.push(t.publish(batch))
+    }
+    for (let i = 0; i < 5; i++) publishBatch()
+    // graceful node stop: the broker closes every connection with 320 CONNECTION_FORCED
+    const stopping = node.shutdown()
+    await waitUntil(async () => !(await t.health()).ready, 30_000, "the transport to see the forced close")
+    for (let i = 0; i < 5; i++) publishBatch() // written while reconnecting
+    await stopping
+    await node.restart()
+    const results = (await Promise.all(outcomes)).flat()
+    expect(results.every((o) => o.ok)).toBe(true)
+    await until(() => sent.every((id) => seen.has(id)), "every message after the reconnect", 30_000)
+    expect((await t.health()).ready).toBe(true)
+    // still consuming on the new connection
+    const after = envelope(k("rc.y"), "after")
+    await t.publish([after])
+    await until(() => seen.has(after.id), "a message published after the reconnect")
+  } finally {
+    await t.close()
   }
-  for (let i = 0; i < 5; i++) publishBatch()
-  expect(await forceClose(name)).toBe(1)
-  for (let i = 0; i < 5; i++) publishBatch() // written while reconnecting
-  const results = (await Promise.all(outcomes)).flat()
-  expect(results.every((o) => o.ok)).toBe(true)
-  await until(() => sent.every((id) => seen.has(id)), "every message after the reconnect", 20_000)
-  expect((await t.health()).ready).toBe(true)
-  // still consuming on the new connection
-  const after = envelope(k("rc.y"), "after")
-  await t.publish([after])
-  await until(() => seen.has(after.id), "a message published after the reconnect")
-})
+}, 120_000)

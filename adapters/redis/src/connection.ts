@@ -4,6 +4,7 @@
  * the redacted URL only. Each client gets an "error" listener, since ioredis
  * prints unhandled error events to the console.
  */
+import { isIP } from "node:net"
 import type { ConnectionOptions as TlsOptions } from "node:tls"
 import { Redis, type RedisOptions } from "ioredis"
 import { AuthenticationFailed, ConnectionFailed, InvalidUrl, parseBrokerUrl, redactUrl } from "@omnibus/core"
@@ -37,7 +38,8 @@ export const parseRedisUrl = (url: string, connectTimeoutMs: number, tls?: TlsOp
     connectionName: "omnibus",
     ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
     ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
-    ...(scheme === "rediss" ? { tls: { servername: host, ...tls } } : {}),
+    // SNI carries host names only (an IP there is deprecated by Node and ignored by RFC 6066)
+    ...(scheme === "rediss" ? { tls: { ...(isIP(host) === 0 ? { servername: host } : {}), ...tls } } : {}),
   }
   return { options, safeUrl }
 }

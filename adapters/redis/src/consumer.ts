@@ -21,7 +21,7 @@ import type { ConsumeSpec, Consumption, Delivery, FailureMetadata } from "@omnib
 import type { Redis } from "ioredis"
 import { describe } from "./connection.ts"
 import { Signal, sleep, trackClientId, unblock, type AdapterContext } from "./context.ts"
-import { failureFields, parseFields, toEnvelope } from "./fields.ts"
+import { failureFields, fallbackFields, parseFields, toEnvelope } from "./fields.ts"
 import { declareGroup, removeGroup } from "./topology.ts"
 
 /** Idle time given to a released entry so the next sweep of any consumer claims it. */
@@ -103,9 +103,18 @@ export class StreamConsumer implements Consumption {
 
   private async read(blockMs: number): Promise<void> {
     const blocker = this.blocker!
-    const reply = (await blocker.callBuffer(
-      "XREADGROUP", "GROUP", this.spec.group, this.consumer, "COUNT", this.free, "BLOCK", blockMs, "STREAMS", this.stream, ">",
-    )) as Array<[Buffer, Array<[Buffer, Array<Buffer> | null]>]> | null
+    // A read that outlives its block time by a heartbeat sits on a dead link: reconnect
+    // (ioredis re-sends the read on the new connection, so it still resolves here).
+    const hb = this.ctx.heartbeatMs
+    const guard = hb > 0 ? setTimeout(() => { if (blocker.status === "ready") blocker.disconnect(true) }, blockMs + hb) : undefined
+    let reply: Array<[Buffer, Array<[Buffer, Array<Buffer> | null]>]> | null
+    try {
+      reply = (await blocker.callBuffer(
+        "XREADGROUP", "GROUP", this.spec.group, this.consumer, "COUNT", this.free, "BLOCK", blockMs, "STREAMS", this.stream, ">",
+      )) as Array<[Buffer, Array<[Buffer, Array<Buffer> | null]>]> | null
+    } finally {
+      clearTimeout(guard)
+    }
     if (!reply) return
     for (const [, entries] of reply) {
       for (const [id, fields] of entries) {
@@ -125,8 +134,10 @@ export class StreamConsumer implements Consumption {
 
   private deliver(entryId: string, fields: ReadonlyArray<Buffer>, deliveryCount: number): void {
     if (this.stopped) {
-      // read raced with stop(): hand it straight back
-      void this.release(entryId)
+      // read raced with stop(): hand it straight back. After an abort (crash) the
+      // connection is gone: leave it to the lease, like every other unsettled entry
+      // (a release there would only reject, unhandled).
+      if (this.ctx.isOpen()) this.release(entryId).catch(() => {})
       return
     }
     const parsed = parseFields(fields)
@@ -134,6 +145,10 @@ export class StreamConsumer implements Consumption {
     const attempt = (Number.isFinite(base) && base > 0 ? base : 1) + Math.max(1, deliveryCount) - 1
     const ff = Number(parsed.headers[Wire.firstFailure])
     const envelope = toEnvelope(entryId, parsed, this.stream)
+    // A foreign entry (XADDed without Omnibus metadata) got its id, routing key and timestamp from
+    // fallbacks (entry id, stream, entry time): written into its retry and dead-letter copies, so
+    // those keep the id the consumer saw (idempotency, replay by id) instead of their own entry id.
+    const fallbacks = fallbackFields(parsed.headers, envelope)
     const state: Unsettled = { settled: false }
     this.unsettled.set(entryId, state)
     this.free--
@@ -159,12 +174,12 @@ export class StreamConsumer implements Consumption {
       retry: ({ delayMs, firstFailureAt }) =>
         settle(async () => {
           const delay = Math.max(0, Math.round(delayMs))
-          await cmd.omnibusRetry(this.stream, keys.waiting(group), keys.due(group), group, entryId, delay, attempt + 1, Math.round(firstFailureAt))
+          await cmd.omnibusRetry(this.stream, keys.waiting(group), keys.due(group), group, entryId, delay, attempt + 1, Math.round(firstFailureAt), ...fallbacks)
           if (delay > 0) this.schedulePromote(delay)
         }),
       release: () => settle(() => this.release(entryId)),
       deadLetter: (failure: FailureMetadata) =>
-        settle(() => cmd.omnibusDeadLetter(this.stream, keys.deadLetters(group), group, entryId, ...failureFields(failure))),
+        settle(() => cmd.omnibusDeadLetter(this.stream, keys.deadLetters(group), group, entryId, ...failureFields(failure), ...fallbacks)),
     }
     this.onDelivery(delivery)
   }

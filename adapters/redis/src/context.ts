@@ -13,6 +13,8 @@ export interface AdapterContext {
   /** Period of crash-redelivery sweeps and delayed-retry promotion. */
   readonly sweepMs: number
   readonly isOpen: () => boolean
+  /** Dead-link detection period (0 = off): a blocking read that outlives its block time by this much drops its connection. */
+  readonly heartbeatMs: number
   /** A dedicated connection for blocking reads (XREADGROUP BLOCK, BLPOP). */
   openBlocker(name: string): Promise<Redis>
   /** Groups declared through this transport, re-declared after a reconnect (a restarted server may have lost them). */

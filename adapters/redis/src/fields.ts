@@ -55,6 +55,19 @@ export const toEnvelope = (entryId: string, parsed: ParsedEntry, fallbackRouting
   })
 }
 
+/**
+ * The metadata fields an entry lacks, with the values the consumer fell back
+ * to (entry id, stream name, entry time), as XADD field/value pairs: empty for
+ * entries written by Omnibus.
+ */
+export const fallbackFields = (headers: Readonly<Record<string, string>>, envelope: Envelope): Array<string> => {
+  const out: Array<string> = []
+  if (headers[Wire.id] === undefined) out.push(Wire.id, envelope.id)
+  if (headers[Wire.routingKey] === undefined) out.push(Wire.routingKey, envelope.routingKey)
+  if (!(Number(headers[Wire.timestamp]) > 0)) out.push(Wire.timestamp, String(envelope.timestamp))
+  return out
+}
+
 /** Failure metadata as XADD field/value pairs, in core's header layout. */
 export const failureFields = (f: FailureMetadata): Array<string> => Object.entries(failureToHeaders(f)).flat()
 

@@ -170,6 +170,8 @@ if #e > 0 then
   out[#out + 1] = ARGV[4]
   out[#out + 1] = 'x-omnibus-first-failure'
   out[#out + 1] = ARGV[5]
+  -- ARGV[6..]: metadata the consumer filled in for a foreign entry (id, routing key, timestamp)
+  for i = 6, #ARGV do out[#out + 1] = ARGV[i] end
   local delay = tonumber(ARGV[3])
   if delay <= 0 then
     redis.call('XADD', KEYS[1], '*', unpack(out))

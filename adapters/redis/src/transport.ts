@@ -32,6 +32,13 @@ export interface RedisTransportOptions extends TransportOptions {
   readonly publishTimeoutMs?: number
   /** RPC server heartbeat period, ms (default 1000; a server is dead after 3 missed beats). */
   readonly rpcHeartbeatMs?: number
+  /**
+   * Dead-link detection, ms (default 5000; 0 = off): the command connection is
+   * PINGed this often and, with no answer within the same time, every
+   * connection of the transport is dropped and reconnected (a half-open TCP
+   * link otherwise blocks reads and publishes until the OS gives up).
+   */
+  readonly heartbeatMs?: number
   /** Extra TLS settings for rediss:// (e.g. `{ ca }` for a private CA, client cert and key). */
   readonly tls?: TlsOptions
 }
@@ -72,6 +79,9 @@ export class RedisTransport implements Transport {
   private closing = false
   private ended = false
   private fatal: Error | undefined
+  private readonly heartbeatMs: number
+  private watchdog: NodeJS.Timeout | undefined
+  private probing = false
 
   static async create(url: string, options: RedisTransportOptions): Promise<RedisTransport> {
     const connectTimeoutMs = positive(options, "connectTimeoutMs", 10_000)
@@ -87,15 +97,16 @@ export class RedisTransport implements Transport {
       publishTimeoutMs: positive(options, "publishTimeoutMs", 30_000),
     }
     const rpcHeartbeatMs = positive(options, "rpcHeartbeatMs", 1_000)
+    const heartbeatMs = positive(options, "heartbeatMs", 5_000, true)
     const cmd = withScripts(await openClient(settings, connectTimeoutMs, "omnibus"))
-    return new RedisTransport(settings, cmd, keys, { leaseMs, connectTimeoutMs, publisher, rpcHeartbeatMs })
+    return new RedisTransport(settings, cmd, keys, { leaseMs, connectTimeoutMs, publisher, rpcHeartbeatMs, heartbeatMs })
   }
 
   private constructor(
     settings: ConnectionSettings,
     cmd: ScriptedRedis,
     keys: Keys,
-    o: { leaseMs: number; connectTimeoutMs: number; publisher: PublisherOptions; rpcHeartbeatMs: number },
+    o: { leaseMs: number; connectTimeoutMs: number; publisher: PublisherOptions; rpcHeartbeatMs: number; heartbeatMs: number },
   ) {
     this.settings = settings
     this.cmd = cmd
@@ -109,16 +120,47 @@ export class RedisTransport implements Transport {
       leaseMs: o.leaseMs,
       sweepMs: Math.max(50, Math.min(1_000, Math.floor(o.leaseMs / 4))),
       isOpen: () => !this.ended,
+      heartbeatMs: o.heartbeatMs,
       openBlocker: (name) => this.openBlocker(name),
       declared: new Map<string, GroupSpec>(),
     }
     this.deadLetters = new RedisDeadLetters(this.ctx)
     this.rpc = new RpcClient(this.ctx)
     guard(cmd, (e) => { this.fatal = e })
+    this.heartbeatMs = o.heartbeatMs
+    if (this.heartbeatMs > 0) {
+      this.watchdog = setInterval(() => void this.checkLink(), this.heartbeatMs)
+      this.watchdog.unref()
+    }
     // A restarted server may have lost groups and bindings: declare them again.
     cmd.on("ready", () => {
       for (const spec of this.ctx.declared.values()) void declareGroup(cmd, keys, spec).catch(() => {})
     })
+  }
+
+  /**
+   * Heartbeat: a PING unanswered for heartbeatMs means the link is dead
+   * without the socket knowing (frozen peer, half-open TCP): drop every
+   * connection so ioredis reconnects; commands in flight are re-sent
+   * (publishes are deduplicated by id, reads resume).
+   */
+  private async checkLink(): Promise<void> {
+    if (this.ended || this.closing || this.probing || this.cmd.status !== "ready") return
+    this.probing = true
+    let timer: NodeJS.Timeout | undefined
+    try {
+      const answered = await Promise.race([
+        this.cmd.ping().then(() => true, () => true),
+        new Promise<boolean>((r) => { timer = setTimeout(() => r(false), this.heartbeatMs) }),
+      ])
+      if (!answered && !this.ended && this.cmd.status === "ready") {
+        this.cmd.disconnect(true)
+        for (const b of this.blockers) b.disconnect(true)
+      }
+    } finally {
+      clearTimeout(timer)
+      this.probing = false
+    }
   }
 
   private async openBlocker(name: string): Promise<Redis> {
@@ -219,6 +261,7 @@ export class RedisTransport implements Transport {
   async close(): Promise<void> {
     if (this.closing || this.ended) return
     this.closing = true
+    clearInterval(this.watchdog)
     for (const c of [...this.consumptions]) await c.close().catch(() => {})
     this.consumptions.clear()
     await Promise.allSettled([...this.inFlight])
@@ -230,6 +273,7 @@ export class RedisTransport implements Transport {
 
   async abort(): Promise<void> {
     if (this.ended) return
+    clearInterval(this.watchdog)
     this.ended = true
     this.closing = true
     for (const c of this.consumptions) c.abort()

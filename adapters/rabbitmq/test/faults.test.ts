@@ -1,0 +1,32 @@
+/**
+ * The fault suite (CONFORMANCE section G) against a private RabbitMQ node
+ * (own node name, ports, mnesia dir; see conformance/src/brokers/rabbitmq.ts)
+ * that the suite starts, kills (-9) and restarts. Classic durable queues.
+ */
+import { connect } from "@omnibus/core"
+import type { TransportOptions } from "@omnibus/core"
+import { launchRabbitmq } from "@omnibus/conformance/brokers"
+import { describeFaults } from "@omnibus/conformance/faults"
+import "../src/index.ts"
+
+/** amqplib takes the heartbeat (seconds) from the URL query. */
+const withQuery = (url: string, options: TransportOptions | undefined): [string, TransportOptions] => {
+  const { heartbeat, ...rest } = options ?? {}
+  if (heartbeat === undefined) return [url, rest]
+  const u = new URL(url)
+  u.searchParams.set("heartbeat", String(heartbeat))
+  return [u.toString(), rest]
+}
+
+describeFaults("rabbitmq", {
+  launch: (options) => launchRabbitmq(options).then(async (l) => { await l.start(); return l }),
+  connect: (url, options) => {
+    const [u, o] = withQuery(url, options)
+    return connect(u, { connectTimeoutMs: 15_000, reconnectMaxDelayMs: 1_000, ...o })
+  },
+  adapterModule: new URL("../src/index.ts", import.meta.url).href,
+  leaseMs: 1_000,
+  // amqplib: heartbeat=1 s, the socket is dropped after 2 missed heartbeats
+  heartbeat: { options: { heartbeat: 1 }, detectWithinMs: 4_000, how: "AMQP heartbeat 1 s (dropped after 2 missed)" },
+  tlsOptions: (tls) => ({ tls: { ca: [tls.ca] } }),
+})

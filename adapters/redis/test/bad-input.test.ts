@@ -1,0 +1,66 @@
+/**
+ * Bad input against the machine's Redis: raw entries XADDed with plain ioredis
+ * to the group streams (`<prefix>{<namespace>}:g:<group>`, payload first, then
+ * header fields: the documented interop layout), as a foreign producer would.
+ */
+import { randomUUID } from "node:crypto"
+import { connect } from "@omnibus/core"
+import { describeBadInput } from "@omnibus/conformance/bad-input"
+import type { RawMessage } from "@omnibus/conformance/bad-input"
+import { Redis } from "ioredis"
+import { describe, expect, it } from "vitest"
+import "../src/index.ts"
+import { Keys } from "../src/keys.ts"
+import { dropNamespace, eventually, REDIS_URL, testNamespace } from "./helpers.ts"
+
+const namespace = testNamespace()
+const keys = new Keys({ prefix: "omnibus:", namespace })
+let client: Redis | undefined
+
+const writeRaw = async (messages: ReadonlyArray<RawMessage>): Promise<void> => {
+  client ??= new Redis(REDIS_URL)
+  const pipeline = client.pipeline()
+  for (const m of messages) {
+    const fields: Array<string | Buffer> = ["payload", Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength)]
+    for (const [k, v] of Object.entries(m.headers ?? {})) fields.push(k, v)
+    if (m.contentType !== undefined) fields.push("content-type", m.contentType)
+    pipeline.xadd(keys.group(m.group), "*", ...fields)
+  }
+  const results = (await pipeline.exec()) ?? []
+  const failed = results.filter(([e]) => e !== null)
+  if (failed.length > 0) throw new Error(`${failed.length} raw XADDs failed: ${String(failed[0]![0])}`)
+}
+
+describeBadInput("redis", {
+  connect: (options) => connect(REDIS_URL, { namespace, ...options }),
+  writeRaw,
+  cleanup: async () => {
+    client?.disconnect()
+    await dropNamespace(namespace)
+  },
+})
+
+describe("redis: a foreign entry (no Omnibus metadata) that fails once", () => {
+  it("keeps the id the consumer saw across its retry", async () => {
+    const bus = await connect(REDIS_URL, { namespace })
+    const group = `bi-retry-${randomUUID().slice(0, 8)}`
+    try {
+      const seen: Array<{ readonly id: string; readonly attempt: number }> = []
+      await bus.subscribe(`${group}.x`, (m) => {
+        seen.push({ id: m.id, attempt: m.attempt })
+        if (m.attempt === 1) throw new Error("once")
+      }, { group, retry: { attempts: 3, backoff: { initial: 20, jitter: false } } })
+      const own = new Redis(REDIS_URL)
+      try {
+        await own.xadd(keys.group(group), "*", "payload", "{}", "content-type", "application/json")
+      } finally {
+        own.disconnect()
+      }
+      await eventually(async () => seen.length === 2, 10_000, "2 attempts")
+      expect(seen.map((s) => s.attempt)).toEqual([1, 2])
+      expect(seen[1]!.id, "the retried copy's id").toBe(seen[0]!.id)
+    } finally {
+      await bus.close()
+    }
+  })
+})

@@ -1,0 +1,13 @@
+/** Soak against the machine's Redis (size: OMNIBUS_SOAK_MESSAGES, default 20,000; `npm run soak`: 200,000). */
+import { connect } from "@omnibus/core"
+import { describeSoak } from "@omnibus/conformance/soak"
+import "../src/index.ts"
+import { dropNamespace, REDIS_URL, testNamespace } from "./helpers.ts"
+
+const namespace = testNamespace()
+
+describeSoak("redis", {
+  // Publish-side dedup markers are one key per message for 2 minutes: off, as at high rates in production.
+  connect: () => connect(REDIS_URL, { namespace, dedupWindowMs: 0 }),
+  cleanup: () => dropNamespace(namespace),
+})

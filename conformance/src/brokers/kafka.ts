@@ -1,0 +1,133 @@
+/**
+ * A private single-node Kafka (KRaft, combined broker + controller) from the
+ * jars `scripts/kafka.sh fetch` resolves from Maven Central (the script's own
+ * `start` runs one shared broker per checkout; this launcher runs one per
+ * suite, on its own ports and log dir, so it can be killed and restarted).
+ *
+ * Listeners: CLIENT (what tests connect to: PLAINTEXT, SSL, SASL_PLAINTEXT
+ * or SASL_SSL with PLAIN, by the launch options), INTERNAL (inter-broker,
+ * plaintext) and CONTROLLER. TLS uses PEM key/trust stores made from the
+ * launcher's certificates.
+ */
+import { execFile } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { promisify } from "node:util"
+import { BrokerProcess, buildUrl, freePorts, makeCertificates, makeTempDir, removeDir, waitUntil } from "./common.ts"
+import type { Credentials, LaunchOptions, Launcher } from "./common.ts"
+
+const run = promisify(execFile)
+const ROOT = fileURLToPath(new URL("../../../", import.meta.url))
+const VERSION = process.env.OMNIBUS_KAFKA_VERSION ?? "4.1.1"
+
+/** The broker classpath, fetched by scripts/kafka.sh (Maven) when missing. */
+const classpath = async (): Promise<string> => {
+  const lib = join(ROOT, ".omnibus", "kafka", VERSION, "lib")
+  if (!existsSync(join(lib, ".complete"))) {
+    await run("bash", [join(ROOT, "scripts", "kafka.sh"), "fetch"], { timeout: 600_000, env: { ...process.env, OMNIBUS_KAFKA_VERSION: VERSION } })
+  }
+  return `${lib}/*`
+}
+
+export const launchKafka = async (options: LaunchOptions = {}): Promise<Launcher> => {
+  const dir = makeTempDir("kafka")
+  const [port, internalPort, controllerPort] = (await freePorts(3)) as [number, number, number]
+  const tls = options.tls ? await makeCertificates(dir) : undefined
+  const proc = new BrokerProcess(dir)
+  const data = join(dir, "data")
+  mkdirSync(data)
+  const protocol = options.auth ? (tls ? "SASL_SSL" : "SASL_PLAINTEXT") : tls ? "SSL" : "PLAINTEXT"
+  const props = [
+    "process.roles=broker,controller",
+    "node.id=1",
+    `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
+    `listeners=CLIENT://127.0.0.1:${port},INTERNAL://127.0.0.1:${internalPort},CONTROLLER://127.0.0.1:${controllerPort}`,
+    `advertised.listeners=CLIENT://127.0.0.1:${port},INTERNAL://127.0.0.1:${internalPort}`,
+    "controller.listener.names=CONTROLLER",
+    "inter.broker.listener.name=INTERNAL",
+    `listener.security.protocol.map=CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,CLIENT:${protocol}`,
+    `log.dirs=${data}`,
+    "num.partitions=3",
+    "auto.create.topics.enable=true",
+    "delete.topic.enable=true",
+    "offsets.topic.replication.factor=1",
+    "offsets.topic.num.partitions=4",
+    "transaction.state.log.replication.factor=1",
+    "transaction.state.log.min.isr=1",
+    "share.coordinator.state.topic.replication.factor=1",
+    "share.coordinator.state.topic.min.isr=1",
+    "group.initial.rebalance.delay.ms=0",
+    "group.min.session.timeout.ms=500",
+    "message.max.bytes=10485760",
+    "replica.fetch.max.bytes=10485760",
+    // every write on disk before the ack: a kill -9 keeps what was acknowledged
+    "log.flush.interval.messages=1",
+  ]
+  if (tls) {
+    // PEM stores: key (PKCS#8) + certificate in one file; the CA as trust store
+    writeFileSync(join(dir, "keystore.pem"), `${readFileSync(tls.keyFile, "utf8")}\n${readFileSync(tls.certFile, "utf8")}`)
+    props.push(
+      "listener.name.client.ssl.keystore.type=PEM",
+      `listener.name.client.ssl.keystore.location=${join(dir, "keystore.pem")}`,
+      "listener.name.client.ssl.truststore.type=PEM",
+      `listener.name.client.ssl.truststore.location=${tls.caFile}`,
+      "listener.name.client.ssl.client.auth=none",
+    )
+  }
+  if (options.auth) {
+    const { user, password } = options.auth
+    const q = (s: string) => JSON.stringify(s)
+    props.push(
+      "sasl.enabled.mechanisms=PLAIN",
+      `listener.name.client.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=${q(user)} password=${q(password)} user_${user}=${q(password)};`,
+    )
+  }
+  writeFileSync(join(dir, "server.properties"), `${props.join("\n")}\n`)
+  const cp = await classpath()
+  const jvm = [
+    "-Xms128m", "-Xmx512m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+    "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+    "-Dorg.slf4j.simpleLogger.log.kafka.server.KafkaRaftServer=info",
+    "-Dorg.slf4j.simpleLogger.log.org.apache.kafka.common.security.authenticator=info",
+    "-cp", cp,
+  ]
+  const cluster = randomBytes(16).toString("base64url").slice(0, 22)
+  await run("java", [...jvm, "kafka.tools.StorageTool", "format", "-t", cluster, "-c", join(dir, "server.properties")], { timeout: 120_000 })
+  const urlWith: Launcher["urlWith"] = (change) => {
+    const useTls = change.tls ?? options.tls === true
+    const creds: Credentials | null | undefined = change.credentials === undefined ? options.auth : change.credentials
+    const query = [creds ? "sasl=plain" : "", useTls ? "tls=true" : ""].filter(Boolean).join("&")
+    return buildUrl("kafka", "127.0.0.1", change.port ?? port, creds, query ? `?${query}` : "")
+  }
+  const start = async (): Promise<void> => {
+    const mark = proc.mark()
+    proc.spawn({ command: "java", args: [...jvm, "kafka.Kafka", join(dir, "server.properties")], cwd: dir })
+    await waitUntil(() => proc.since(mark).includes("Kafka Server started"), 120_000, `private Kafka on ${port}`, () => proc.failure())
+  }
+  return {
+    kind: "kafka",
+    url: urlWith({}),
+    port,
+    host: "127.0.0.1",
+    dir,
+    options,
+    tls,
+    get pid() { return proc.pid },
+    get running() { return proc.running },
+    start,
+    kill9: () => proc.kill9(),
+    restart: async () => {
+      if (proc.running) await proc.kill9()
+      await start()
+    },
+    shutdown: () => proc.terminate(30_000),
+    stop: async () => {
+      await proc.dispose()
+      removeDir(dir)
+    },
+    urlWith,
+    log: () => proc.text(),
+  }
+}

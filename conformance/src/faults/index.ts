@@ -1,0 +1,50 @@
+/**
+ * The fault suite (CONFORMANCE section G plus named connection faults), run
+ * against a private broker the suite starts, kills, restarts and proxies:
+ *
+ *   describeFaults("redis", { launch: launchRedis, connect: (url, o) => connect(url, o), ... })
+ *
+ * Writes conformance/results/faults/<name>.json (numbers per fault), which
+ * guarantees.ts turns into the "what survives what" table, and feeds cases
+ * 28, 29 and 34 into the conformance table.
+ */
+import { afterAll, beforeAll, describe, it } from "vitest"
+import { FAULTS } from "../cases.ts"
+import { registerFaults } from "./cases.ts"
+import { makeFaultSuite } from "./context.ts"
+import type { FaultHarness, NoBrokerHarness } from "./harness.ts"
+import { registerModelCheck } from "./model.ts"
+import { FaultRecorder, writeFaultResults } from "./recorder.ts"
+
+export type { FaultHarness, NoBrokerHarness } from "./harness.ts"
+export type { FaultMetrics, FaultResult, FaultRun } from "./recorder.ts"
+
+const isNoBroker = (h: FaultHarness | NoBrokerHarness): h is NoBrokerHarness => typeof (h as NoBrokerHarness).notApplicable === "string"
+
+export const describeFaults = (name: string, harness: FaultHarness | NoBrokerHarness): void => {
+  describe(`faults: ${name}`, () => {
+    const recorder = new FaultRecorder(name)
+    if (isNoBroker(harness)) {
+      afterAll(async () => {
+        console.log(`fault results for ${name}: ${await writeFaultResults(recorder, FAULTS.length)}`)
+      })
+      for (const f of FAULTS) {
+        it(`${f.id}: ${f.title} [n/a: ${harness.notApplicable}]`, () => {
+          recorder.record({ id: f.id, title: f.title, status: "n/a", reason: harness.notApplicable, durationMs: 0 })
+        })
+      }
+      return
+    }
+    const suite = makeFaultSuite(name, harness, recorder)
+    beforeAll(async () => {
+      suite.broker = await harness.launch()
+    }, 120_000)
+    afterAll(async () => {
+      const file = await writeFaultResults(recorder, suite.registered.size)
+      console.log(`fault results for ${name}: ${file}`)
+      for (const l of [suite.broker, ...suite.launchers]) await l?.stop().catch(() => undefined)
+    }, 120_000)
+    registerFaults(suite)
+    registerModelCheck(suite)
+  })
+}

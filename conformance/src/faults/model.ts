@@ -1,0 +1,327 @@
+/**
+ * Case 34, the model check: a seeded random schedule of publishes (each
+ * message carries its fate: succeed, fail n times, always fail, permanent
+ * error), consumer crashes (core's `crash(bus)`), subscription closes and
+ * broker restarts (the suite owns the broker), checked against the model:
+ *
+ * - nothing lost: every confirmed message is handled or dead-lettered in every group
+ * - fates: a message failing fewer times than the configured attempts is handled,
+ *   one that always fails or throws PermanentError is dead-lettered
+ * - dead-lettered after exactly the configured attempts (crashes and releases
+ *   count as attempts, so a disturbed message may arrive exhausted: then it must
+ *   go to the dead letters, never run its handler again with attempt > A)
+ * - per-key order in the ordered group, except for messages a disruption caught in flight
+ * - duplicates only for messages a disruption caught in flight; never in the idempotent group
+ *
+ * The seed is printed; OMNIBUS_SEED=<seed> replays the same schedule
+ * (operations and fates; broker timing stays real). OMNIBUS_MODEL_STEPS sets the length.
+ */
+import { randomUUID } from "node:crypto"
+import { PermanentError } from "@omnibus/core"
+import type { Bus, HandlerEvent, Message, Subscription } from "@omnibus/core"
+import { expect } from "vitest"
+import { delay, errorText } from "../wait.ts"
+import { defineFault } from "./context.ts"
+import type { FaultContext, FaultSuite } from "./context.ts"
+
+/** mulberry32: small, fast, good enough for schedules. */
+const prng = (seed: number): (() => number) => {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+const ATTEMPTS = 3
+const KEYS = 8
+
+type Fate = { readonly kind: "ok" } | { readonly kind: "fail"; readonly times: number } | { readonly kind: "always" } | { readonly kind: "permanent" }
+
+interface Published {
+  readonly id: string
+  readonly key: string
+  readonly seq: number
+  readonly fate: Fate
+  readonly publishedAt: number
+  confirmed: boolean
+}
+
+interface Invocation {
+  readonly attempt: number
+  readonly at: number
+}
+
+type GroupName = "ordered" | "unordered" | "idempotent"
+
+interface GroupState {
+  readonly name: GroupName
+  readonly group: string
+  readonly invocations: Map<string, Array<Invocation>>
+  /** Handler completions (success) per id, with times. */
+  readonly handled: Map<string, Array<number>>
+  /** dead-letter events per id: attempt and time. */
+  readonly deadLettered: Map<string, { attempt: number; at: number }>
+  /** Every outcome event per id (for the diagnosis of a failure). */
+  readonly events: Map<string, Array<string>>
+}
+
+interface Host {
+  bus: Bus
+  readonly subs: Map<GroupName, Subscription>
+  readonly groups: ReadonlyArray<GroupName>
+}
+
+export const registerModelCheck = (suite: FaultSuite): void => {
+  defineFault(suite, "34", async (ctx) => {
+    const seed = process.env.OMNIBUS_SEED !== undefined ? Number(process.env.OMNIBUS_SEED) >>> 0 : (Math.random() * 2 ** 32) >>> 0
+    const steps = Number(process.env.OMNIBUS_MODEL_STEPS ?? suite.harness.modelSteps ?? 2_000)
+    ctx.note(`seed ${seed} (replay: OMNIBUS_SEED=${seed}), ${steps} steps`)
+    try {
+      await modelCheck(ctx, seed, steps)
+    } catch (e) {
+      throw new Error(`model check failed with seed ${seed} (replay: OMNIBUS_SEED=${seed}): ${errorText(e)}`, { cause: e })
+    }
+  }, { timeoutMs: 240_000 })
+}
+
+const modelCheck = async (ctx: FaultContext, seed: number, steps: number): Promise<void> => {
+  const rand = prng(seed)
+  // handlers draw from their own stream: their timing must not shift the schedule (replays)
+  const work = prng(seed ^ 0x9e3779b9)
+  const pick = <T>(xs: ReadonlyArray<T>): T => xs[Math.floor(rand() * xs.length)]!
+  const b = ctx.broker
+  const options = { leaseMs: ctx.harness.leaseMs, connectTimeoutMs: 15_000 }
+  const store = ctx.store()
+  const messages = new Map<string, Published>()
+  /** Times at which something disturbed consumers (crash, close, broker restart). */
+  const disruptions: Array<number> = []
+  const t0 = performance.now()
+  const groups: Record<GroupName, GroupState> = {
+    ordered: { name: "ordered", group: ctx.group("ord"), invocations: new Map(), handled: new Map(), deadLettered: new Map(), events: new Map() },
+    unordered: { name: "unordered", group: ctx.group("unord"), invocations: new Map(), handled: new Map(), deadLettered: new Map(), events: new Map() },
+    idempotent: { name: "idempotent", group: ctx.group("idem"), invocations: new Map(), handled: new Map(), deadLettered: new Map(), events: new Map() },
+  }
+  const pattern = ctx.key("#")
+  const push = <V>(m: Map<string, Array<V>>, id: string, v: V) => {
+    const list = m.get(id)
+    if (list) list.push(v)
+    else m.set(id, [v])
+  }
+
+  const handlerFor = (g: GroupState) => async (m: Message<unknown>): Promise<void> => {
+    push(g.invocations, m.id, { attempt: m.attempt, at: performance.now() })
+    const p = messages.get(m.id)
+    // a little work, so that crashes and closes catch handlers mid-flight
+    if (work() < 0.3) await delay(1 + Math.floor(work() * 4))
+    const fate = p?.fate ?? { kind: "ok" }
+    if (fate.kind === "permanent") throw new PermanentError("model: permanent")
+    if (fate.kind === "always") throw new Error("model: always fails")
+    if (fate.kind === "fail" && m.attempt <= fate.times) throw new Error(`model: fails until attempt ${fate.times + 1}`)
+    push(g.handled, m.id, performance.now())
+  }
+  const observeFor = (g: GroupState) => (e: HandlerEvent): void => {
+    push(g.events, e.id, `${e.type}@${e.attempt}+${Math.round(performance.now() - t0)}ms`)
+    if (e.type === "dead-letter" && !g.deadLettered.has(e.id)) g.deadLettered.set(e.id, { attempt: e.attempt, at: performance.now() })
+  }
+  const subscribe = (bus: Bus, name: GroupName): Promise<Subscription> => {
+    const g = groups[name]
+    const retry = { attempts: ATTEMPTS, backoff: { initial: 20, factor: 2, max: 100, jitter: false } }
+    switch (name) {
+      case "ordered":
+        return bus.subscribe(pattern, handlerFor(g), { group: g.group, concurrency: 4, orderBy: "key", retry, observe: observeFor(g) })
+      case "unordered":
+        return bus.subscribe(pattern, handlerFor(g), { group: g.group, concurrency: 4, retry, observe: observeFor(g) })
+      case "idempotent":
+        return bus.subscribe(pattern, handlerFor(g), { group: g.group, concurrency: 4, retry, observe: observeFor(g), idempotency: { store, lease: "2 seconds" } })
+    }
+  }
+  const openHost = async (names: ReadonlyArray<GroupName>): Promise<Host> => {
+    const bus = await ctx.connect(b.url, options)
+    const host: Host = { bus, subs: new Map(), groups: names }
+    for (const n of names) host.subs.set(n, await subscribe(bus, n))
+    return host
+  }
+  // the ordered group has one consumer at a time (per-key order across competing consumers is not a promise);
+  // the other two groups compete over two buses
+  const hosts = [await openHost(["ordered", "unordered", "idempotent"]), await openHost(["unordered", "idempotent"])]
+  const publisher = await ctx.connect(b.url, options)
+  const pending = new Set<Promise<void>>()
+  const seqs = new Map<string, number>()
+  let restarts = 0
+  // restarts cost seconds on the JVM brokers
+  const maxRestarts = b.kind === "rabbitmq" ? 2 : b.kind === "kafka" ? 1 : 4
+  const counts = { publish: 0, crash: 0, close: 0, restart: 0, pause: 0 }
+  const publishErrors: Array<string> = []
+
+  const publishOne = (): void => {
+    const key = `k${Math.floor(rand() * KEYS)}`
+    const r = rand()
+    const fate: Fate = r < 0.72 ? { kind: "ok" } : r < 0.84 ? { kind: "fail", times: 1 } : r < 0.9 ? { kind: "fail", times: 2 } : r < 0.95 ? { kind: "always" } : { kind: "permanent" }
+    const seq = (seqs.get(key) ?? 0) + 1
+    seqs.set(key, seq)
+    const p: Published = { id: randomUUID(), key, seq, fate, publishedAt: performance.now(), confirmed: false }
+    messages.set(p.id, p)
+    const done = publisher.publish(ctx.key(key), { seq }, { id: p.id, key }).then(
+      () => { p.confirmed = true },
+      (e: unknown) => { publishErrors.push(errorText(e)) },
+    )
+    pending.add(done)
+    void done.finally(() => pending.delete(done))
+  }
+
+  const rate = Math.max(0, Math.min(1, ctx.harness.modelDisruptionRate ?? 1))
+  const crashP = 0.025 * rate
+  const closeP = 0.035 * rate
+  for (let step = 0; step < steps; step++) {
+    const r = rand()
+    if (r < 0.9) {
+      counts.publish++
+      // per-key order needs publish order: publishes of one key are issued in sequence (awaited in batches below)
+      publishOne()
+    } else if (r < 0.93) {
+      counts.pause++
+      await delay(Math.floor(rand() * 30))
+    } else if (r < 0.93 + crashP) {
+      counts.crash++
+      const i = Math.floor(rand() * hosts.length)
+      const host = hosts[i]!
+      disruptions.push(performance.now())
+      await ctx.crash(host.bus)
+      hosts[i] = await openHost(host.groups)
+    } else if (r < 0.93 + crashP + closeP) {
+      counts.close++
+      const host = pick(hosts)
+      const name = pick(host.groups)
+      disruptions.push(performance.now())
+      await host.subs.get(name)!.close()
+      host.subs.set(name, await subscribe(host.bus, name))
+    } else if (r >= 0.99 && restarts < maxRestarts && step > steps * 0.2) {
+      counts.restart++
+      restarts++
+      await Promise.all([...pending])
+      disruptions.push(performance.now())
+      await b.kill9()
+      await b.restart()
+      disruptions.push(performance.now())
+    }
+    // batch boundary: let publishes confirm (keeps per-key publish order and bounds memory)
+    if (step % 25 === 24) await Promise.all([...pending])
+  }
+  await Promise.all([...pending])
+  ctx.note(`schedule: ${JSON.stringify(counts)}; ${messages.size} messages`)
+
+  const confirmed = [...messages.values()].filter((m) => m.confirmed)
+  // The dead-letter destination is the ground truth: a dead-letter whose confirm was lost
+  // (the bus went down right after) has no event but is in the store. Read every 2 s while waiting.
+  const inDlq = new Map<GroupName, Map<string, number>>()
+  let lastDlqRead = 0
+  const readDlq = async (): Promise<void> => {
+    if (performance.now() - lastDlqRead < 2_000) return
+    lastDlqRead = performance.now()
+    for (const g of Object.values(groups)) {
+      const records = await publisher.deadLetters.list(g.group, { limit: 100_000 })
+      inDlq.set(g.name, new Map(records.map((r) => [r.id, r.failure.attempts])))
+    }
+  }
+  /** Acked as a duplicate by the idempotency store (its first run may have been lost with its bus). */
+  const ackedAsDuplicate = (g: GroupState, id: string) => (g.events.get(id) ?? []).some((e) => e.startsWith("duplicate@"))
+  const dlqAttempts = (g: GroupState, id: string): number | undefined => inDlq.get(g.name)?.get(id)
+  const settled = (g: GroupState, id: string) => g.handled.has(id) || g.deadLettered.has(id) || dlqAttempts(g, id) !== undefined || ackedAsDuplicate(g, id)
+  const unsettled = () => {
+    const counts = Object.values(groups).map((g) => `${g.name}: ${confirmed.filter((m) => !settled(g, m.id)).length}`).join(", ")
+    const examples = Object.values(groups).flatMap((g) => confirmed.filter((m) => !settled(g, m.id)).slice(0, 2).map((m) =>
+      `${g.name} ${m.id} key ${m.key} seq ${m.seq} ${JSON.stringify(m.fate)} published +${Math.round(m.publishedAt - t0)}ms, runs ${JSON.stringify(g.invocations.get(m.id)?.map((i) => `${i.attempt}+${Math.round(i.at - t0)}ms`) ?? [])}, events ${JSON.stringify(g.events.get(m.id) ?? [])}`))
+    return `${counts}; ${examples.join("; ")}; disruptions at ${JSON.stringify(disruptions.map((d) => Math.round(d - t0)))}`
+  }
+  try {
+    await ctx.eventually(async () => {
+      if (Object.values(groups).every((g) => confirmed.every((m) => settled(g, m.id)))) return true
+      await readDlq()
+      return Object.values(groups).every((g) => confirmed.every((m) => settled(g, m.id)))
+    }, () => `every confirmed message handled or dead-lettered in every group (unsettled: ${unsettled()})`, 90_000)
+    lastDlqRead = 0
+    await readDlq()
+    // dead letters whose outcome event was lost with their bus: take them from the store
+    for (const g of Object.values(groups)) {
+      for (const [id, attempts] of inDlq.get(g.name) ?? []) if (!g.deadLettered.has(id)) g.deadLettered.set(id, { attempt: attempts, at: g.invocations.get(id)?.at(-1)?.at ?? Number.POSITIVE_INFINITY })
+    }
+  } finally {
+    let lost = 0
+    let twice = 0
+    for (const g of Object.values(groups)) {
+      lost += confirmed.filter((m) => !g.handled.has(m.id) && !g.deadLettered.has(m.id)).length
+      if (g.name === "idempotent") twice += [...g.handled.values()].filter((h) => h.length > 1).length
+    }
+    ctx.metrics.sent = messages.size
+    ctx.metrics.confirmed = confirmed.length
+    ctx.metrics.rejected = messages.size - confirmed.length
+    ctx.metrics.lost = lost
+    ctx.metrics.handledTwice = twice
+    ctx.metrics.note = `seed ${seed}; ${steps} steps: ${counts.publish} publishes, ${counts.crash} crashes, ${counts.close} closes, ${counts.restart} broker restarts; 3 groups (ordered, unordered, idempotent), ${ATTEMPTS} attempts`
+  }
+  expect(publishErrors.filter((e) => !/PublishFailed|BusClosed/.test(e)), "untyped publish errors").toEqual([])
+
+  /** Was the message in flight (published, not yet settled in g) when something was disrupted before `until`? */
+  const disturbed = (m: Published, until: number): boolean => disruptions.some((t) => t >= m.publishedAt && t <= until)
+  const settledAt = (g: GroupState, id: string): number => g.handled.get(id)?.[0] ?? g.deadLettered.get(id)?.at ?? Number.POSITIVE_INFINITY
+
+  const problems: Array<{ readonly kind: string; readonly text: string }> = []
+  const problem = (kind: string, text: string) => { problems.push({ kind, text }) }
+  for (const g of Object.values(groups)) {
+    for (const m of confirmed) {
+      const inv = g.invocations.get(m.id) ?? []
+      const handled = g.handled.get(m.id) ?? []
+      const dl = g.deadLettered.get(m.id)
+      const end = settledAt(g, m.id)
+      if (handled.length === 0 && dl === undefined && ackedAsDuplicate(g, m.id)) {
+        problem("lost through the idempotency store", `${g.name}: ${m.id} (${m.fate.kind}) acked as a duplicate but never handled nor dead-lettered: runs ${JSON.stringify(inv.map((i) => i.attempt))}, events ${JSON.stringify(g.events.get(m.id) ?? [])}`)
+      }
+      // fate
+      const shouldDeadLetter = m.fate.kind === "always" || m.fate.kind === "permanent"
+      if (shouldDeadLetter && handled.length > 0) problem("fate", `${g.name}: ${m.id} (${m.fate.kind}) was handled`)
+      if (!shouldDeadLetter && dl !== undefined) problem("fate", `${g.name}: ${m.id} (${JSON.stringify(m.fate)}) dead-lettered at attempt ${dl.attempt}`)
+      // attempts
+      const over = inv.filter((i) => i.attempt > ATTEMPTS)
+      if (over.length > 0) problem("exhausted delivery handled again", `${g.name}: ${m.id} handler ran with attempt ${over.map((i) => i.attempt).join(",")} > ${ATTEMPTS} (exhausted by crashes/releases, must be dead-lettered without another run)`)
+      if (m.fate.kind === "always" && dl !== undefined) {
+        if (!disturbed(m, end) && dl.attempt !== ATTEMPTS) problem("dead-letter attempts", `${g.name}: ${m.id} always failing, undisturbed, dead-lettered at attempt ${dl.attempt}, expected ${ATTEMPTS}`)
+        if (dl.attempt < ATTEMPTS) problem("dead-letter attempts", `${g.name}: ${m.id} dead-lettered early at attempt ${dl.attempt}`)
+      }
+      if (m.fate.kind === "permanent" && dl !== undefined && !disturbed(m, end) && dl.attempt !== 1) problem("dead-letter attempts", `${g.name}: ${m.id} permanent error dead-lettered at attempt ${dl.attempt}, expected 1`)
+      // duplicates
+      if (handled.length > 1) {
+        if (g.name === "idempotent") problem("duplicate with idempotency store", `idempotent: ${m.id} handled ${handled.length} times`)
+        else if (!disturbed(m, handled[1]!)) problem("duplicate without disruption", `${g.name}: ${m.id} handled twice without any disruption`)
+      }
+    }
+  }
+  // per-key order in the ordered group: m2 (later) settled before m1 only if a disruption caught m1 in flight
+  const og = groups.ordered
+  const byKey = new Map<string, Array<Published>>()
+  for (const m of confirmed) push(byKey, m.key, m)
+  let orderChecks = 0
+  for (const [key, list] of byKey) {
+    list.sort((x, y) => x.seq - y.seq)
+    for (let i = 0; i < list.length; i++) {
+      const m1 = list[i]!
+      const s1 = settledAt(og, m1.id)
+      for (let j = i + 1; j < list.length; j++) {
+        const m2 = list[j]!
+        orderChecks++
+        const s2 = settledAt(og, m2.id)
+        if (s2 < s1 && !disturbed(m1, s2)) problem("per-key order", `ordered: key ${key}: seq ${m2.seq} settled before seq ${m1.seq} without a disruption`)
+      }
+    }
+  }
+  const byKind = new Map<string, number>()
+  for (const p of problems) byKind.set(p.kind, (byKind.get(p.kind) ?? 0) + 1)
+  const summary = [...byKind].map(([k, n]) => `${k}: ${n}`).join(", ")
+  ctx.note(`${orderChecks} order pairs checked; ${problems.length} problems${summary ? ` (${summary})` : ""}`)
+  if (problems.length > 0) ctx.metrics.note = `${ctx.metrics.note ?? ""}; violations: ${summary}`
+  expect(problems.slice(0, 10).map((p) => p.text), `model violations: ${summary}`).toEqual([])
+  expect(ctx.metrics.lost).toBe(0)
+}
