@@ -96,13 +96,21 @@ const decodeWith = (codec: Codec<unknown> | undefined, delivery: Delivery, maxPa
  * A failed settlement (connection lost) leaves the message unacked on the broker,
  * which redelivers it: that is logged, and no outcome is reported.
  */
-const settle = (what: string, p: () => Promise<void>, then?: () => void) =>
+const settle = (what: string, p: () => Promise<void>, then?: () => void): Effect.Effect<boolean> =>
   Effect.tryPromise({ try: p, catch: (e) => e }).pipe(
     Effect.matchEffect({
-      onFailure: (e) => Effect.logWarning(`omnibus: ${what} failed; the broker will redeliver`, describeError(e).message),
-      onSuccess: () => Effect.sync(() => then?.()),
+      onFailure: (e) => Effect.as(Effect.logWarning(`omnibus: ${what} failed; the broker will redeliver`, describeError(e).message), false),
+      onSuccess: () => Effect.sync(() => (then?.(), true)),
     }),
   )
+
+/** Raised for a delivery that arrives after its attempts were used up by crashes or releases. */
+export class AttemptsExhausted extends Error {
+  constructor(attempts: number) {
+    super(`all ${attempts} attempts were used by deliveries that ended without an outcome (consumer crash, lost lease or release)`)
+    this.name = "AttemptsExhausted"
+  }
+}
 
 export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
   Effect.gen(function* () {
@@ -147,11 +155,16 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
         }
       })
 
-    const process = (delivery: Delivery): Effect.Effect<void> =>
+    const process = (delivery: Delivery): Effect.Effect<unknown> =>
       Effect.gen(function* () {
         const env = delivery.envelope
         let attempt = delivery.attempt
         let firstFailureAt = delivery.firstFailureAt
+        // Crashes count as attempts: a message that kills its consumer every time must end in the
+        // dead letters instead of looping, so an exhausted delivery is not handed to the handler again.
+        if (attempt > config.retry.attempts) {
+          return yield* deadLetter(delivery, new AttemptsExhausted(config.retry.attempts), config.retry.attempts, firstFailureAt ?? Date.now())
+        }
         let payload: unknown
         try {
           payload = decodeWith(config.codec, delivery, config.maxPayloadBytes)
@@ -177,8 +190,13 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
           firstFailureAt ??= now
           const delayMs = isPermanent(error) ? undefined : config.retry.delayAfter(attempt)
           if (delayMs === undefined) {
-            if (idem) yield* Effect.tryPromise({ try: () => idem.store.complete(idemKey, idem.ttlMs), catch: (e) => e }).pipe(Effect.ignore)
-            return yield* deadLetter(delivery, error, attempt, firstFailureAt)
+            const moved = yield* deadLetter(delivery, error, attempt, firstFailureAt)
+            // Marked done only once the dead letter is stored: if that write failed, the broker
+            // redelivers and the copy must not be acked as a duplicate (it would be lost).
+            if (idem) {
+              yield* Effect.tryPromise({ try: () => (moved ? idem.store.complete(idemKey, idem.ttlMs) : idem.store.release(idemKey)), catch: (e) => e }).pipe(Effect.ignore)
+            }
+            return
           }
           if (!config.ordered) {
             if (idem) yield* Effect.tryPromise({ try: () => idem.store.release(idemKey), catch: (e) => e }).pipe(Effect.ignore)
@@ -197,7 +215,10 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
       })
 
     const runOne = async (delivery: Delivery): Promise<void> => {
-      if (closing) return Effect.runPromise(release(delivery))
+      if (closing) {
+        await Effect.runPromise(release(delivery))
+        return
+      }
       await permits.acquire()
       try {
         await Effect.runPromise(closing ? release(delivery) : process(delivery))
