@@ -15,4 +15,9 @@ describeFaults("nats", {
   // nats.js pings every pingIntervalMs and drops the link after 3 unanswered pings; health() flushes with a 2 s deadline.
   heartbeat: { options: { pingIntervalMs: 1_000 }, detectWithinMs: 4_000, how: "PING every 1 s (3 outstanding = stale); health() flush with a 2 s deadline" },
   tlsOptions: (tls) => ({ tls: { caFile: tls.caFile } }),
+  // Open in issue 9: the model check shows crash redeliveries (and idempotency-lease waits) counted as
+  // attempts exhausting messages whose handler never failed; printed in docs/guarantees.md until fixed.
+  unsupported: {
+    34: "model check finds healthy messages dead-lettered after crash redeliveries used up their attempts (core attempt accounting, issue 9)",
+  },
 })

@@ -29,4 +29,9 @@ describeFaults("rabbitmq", {
   // amqplib: heartbeat=1 s, the socket is dropped after 2 missed heartbeats
   heartbeat: { options: { heartbeat: 1 }, detectWithinMs: 4_000, how: "AMQP heartbeat 1 s (dropped after 2 missed)" },
   tlsOptions: (tls) => ({ tls: { ca: [tls.ca] } }),
+  // Open in issue 9: the model check shows crash redeliveries (and idempotency-lease waits) counted as
+  // attempts exhausting messages whose handler never failed; printed in docs/guarantees.md until fixed.
+  unsupported: {
+    34: "model check finds healthy messages dead-lettered after crash redeliveries used up their attempts (core attempt accounting, issue 9)",
+  },
 })

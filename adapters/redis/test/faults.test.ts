@@ -16,4 +16,9 @@ describeFaults("redis", {
   // Redis has no protocol heartbeat: the adapter PINGs every heartbeatMs and reconnects when unanswered.
   heartbeat: { options: { heartbeatMs: 1_000 }, detectWithinMs: 4_000, how: "heartbeatMs 1 s: PING on the command connection, reconnect all when unanswered; health() PING with a 2 s deadline" },
   tlsOptions: (tls) => ({ tls: { ca: tls.ca } }),
+  // Open in issue 9: the model check shows crash redeliveries (and idempotency-lease waits) counted as
+  // attempts exhausting messages whose handler never failed; printed in docs/guarantees.md until fixed.
+  unsupported: {
+    34: "model check finds healthy messages dead-lettered after crash redeliveries used up their attempts (core attempt accounting, issue 9)",
+  },
 })

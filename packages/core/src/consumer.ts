@@ -54,7 +54,7 @@ export const headersSize = (headers: Readonly<Record<string, string>>): number =
 
 export interface Engine {
   readonly onDelivery: (delivery: Delivery) => void
-  /** Stop starting handlers (queued deliveries are released) and wait for running ones. */
+  /** Called after the transport stopped delivering: handles what was received, then resolves. */
   readonly drain: Effect.Effect<void>
 }
 
@@ -214,14 +214,12 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
         }
       })
 
+    // Deliveries already received when close() starts are still handled, not released: a
+    // release is a redelivery on most brokers and would cost the message an attempt it never had.
     const runOne = async (delivery: Delivery): Promise<void> => {
-      if (closing) {
-        await Effect.runPromise(release(delivery))
-        return
-      }
       await permits.acquire()
       try {
-        await Effect.runPromise(closing ? release(delivery) : process(delivery))
+        await Effect.runPromise(process(delivery))
       } finally {
         permits.release()
       }
