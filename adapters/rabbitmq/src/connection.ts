@@ -62,6 +62,8 @@ export class ConnectionManager {
   private hooks: Array<ConnectionHook> = []
   private waiters: Array<{ resolve: (m: ChannelModel) => void; reject: (e: unknown) => void }> = []
   private readonly stopping = new AbortController()
+  /** A reconnect loop is running: a drop during its hooks must not start a second one. */
+  private reconnecting = false
   state: ConnectionState = "connecting"
   lastError: string | undefined
 
@@ -157,10 +159,24 @@ export class ConnectionManager {
     for (const hook of [...this.hooks]) hook.disconnected()
     if (this.state === "closed" || this.state === "connecting") return
     this.state = "reconnecting"
+    // A drop while the running loop re-runs the hooks on a new connection is
+    // handled by that loop (it sees this.model change and tries again). A second
+    // loop would run the hooks concurrently on two connections, and a hook
+    // (consumer) could end up bound to a connection the manager no longer tracks.
+    if (this.reconnecting) return
     void this.reconnect()
   }
 
   private async reconnect(): Promise<void> {
+    this.reconnecting = true
+    try {
+      await this.reconnectLoop()
+    } finally {
+      this.reconnecting = false
+    }
+  }
+
+  private async reconnectLoop(): Promise<void> {
     let attempt = 0
     while (this.state === "reconnecting") {
       const base = Math.min(this.settings.reconnectMaxDelayMs, 100 * 2 ** attempt++)
@@ -172,7 +188,7 @@ export class ConnectionManager {
         if (this.state !== "reconnecting") { await model.close().catch(() => {}); return }
         this.model = model
         await this.runHooks(model, true)
-        if (this.model !== model) continue // dropped again while re-declaring
+        if (this.model !== model) { await model.close().catch(() => {}); continue } // dropped again while re-declaring
         this.state = "open"
         this.flushWaiters()
         return

@@ -99,6 +99,12 @@ export class GroupConsumer implements ConnectionHook, Consumption {
         }
         this.deliver(ch, msg)
       }, { noAck: false })
+      if (this.ch !== ch) {
+        // Superseded while basic.consume was in flight (the connection dropped and
+        // another connected() took over): this consumer must not linger here.
+        await ch.close().catch(() => {})
+        return
+      }
       this.consumerTag = ok.consumerTag
     } catch (e) {
       if (this.ch === ch) this.ch = undefined
