@@ -1,11 +1,12 @@
 /**
- * The one module that talks to the Kafka client library (kafkajs 2.2.4).
+ * The one module that talks to the Kafka client library, @platformatic/kafka
+ * 2.12.1 (with group-consumer.ts, which holds the consumer-group members).
  * Everything else in the adapter uses the narrow `KafkaClient` interface
- * below, so the client can be swapped (e.g. for @platformatic/kafka) by
- * rewriting this file alone.
+ * below. (Until the switch this was kafkajs 2.2.4; see README "Client choice".)
  */
-import { Kafka, logLevel, type Admin, type Consumer, type IHeaders, type KafkaConfig, type Producer, type SASLOptions } from "kafkajs"
+import { Admin, Consumer, Producer } from "@platformatic/kafka"
 import type { ConnectionConfig } from "./config.ts"
+import { decodeBatches, fetchPool, makeMember, platformaticOptions, type Member, type MemberHandler, type MemberOptions } from "./group-consumer.ts"
 
 export interface OutRecord {
   readonly key: string | undefined
@@ -21,42 +22,11 @@ export interface InRecord {
   readonly timestamp: number
 }
 
-export interface InBatch {
-  readonly topic: string
-  readonly partition: number
-  readonly records: ReadonlyArray<InRecord>
-}
-
 export interface CommittedOffset {
   readonly partition: number
   /** -1 when the group has committed nothing for the partition. */
   readonly offset: bigint
   readonly metadata: string | null
-}
-
-export interface BatchContext {
-  /** Keeps the group session alive while handlers run (throws during a rebalance). */
-  heartbeat(): Promise<void>
-  /** Commits `offset` (the next offset to read) with metadata for this batch's partition. */
-  commit(offset: bigint, metadata: string): Promise<void>
-}
-
-export interface GroupConsumerOptions {
-  readonly groupId: string
-  readonly topics: ReadonlyArray<string>
-  readonly sessionTimeoutMs: number
-  readonly heartbeatIntervalMs: number
-  readonly maxWaitMs: number
-  /** Batches of different partitions handled side by side. */
-  readonly concurrency: number
-  readonly onBatch: (batch: InBatch, ctx: BatchContext) => Promise<void>
-}
-
-export interface GroupConsumer {
-  /** Resolves once the consumer joined its group and got an assignment. */
-  start(): Promise<void>
-  /** Waits for running batch handlers, then leaves the group. */
-  disconnect(): Promise<void>
 }
 
 export interface KafkaClient {
@@ -74,7 +44,8 @@ export interface KafkaClient {
   groupMembers(groupIds: ReadonlyArray<string>): Promise<ReadonlyMap<string, number>>
   deleteGroups(groupIds: ReadonlyArray<string>): Promise<void>
   ping(): Promise<void>
-  consumer(options: GroupConsumerOptions): GroupConsumer
+  /** A consumer-group member on @platformatic/kafka (see group-consumer.ts). */
+  member(options: Omit<MemberOptions, "committed">, handler: MemberHandler): Member
   /**
    * Reads records with from[p] <= offset < to[p] of each partition and returns
    * them sorted by (timestamp, partition, offset); uses a throwaway consumer.
@@ -83,19 +54,21 @@ export interface KafkaClient {
   disconnect(): Promise<void>
 }
 
-const headersToStrings = (h: IHeaders | undefined): Record<string, string> => {
-  const out: Record<string, string> = {}
-  if (!h) return out
-  for (const [k, v] of Object.entries(h)) {
-    if (v === undefined) continue
-    const one = Array.isArray(v) ? v[v.length - 1] : v
-    if (one !== undefined) out[k] = typeof one === "string" ? one : one.toString("utf8")
-  }
-  return out
+type Tree = { readonly name?: unknown; readonly message?: unknown; readonly canRetry?: unknown; readonly apiId?: unknown; readonly errors?: unknown; readonly cause?: unknown }
+
+/** Every error in an error tree (MultipleErrors/ResponseError nest theirs in `errors`). */
+const walk = (e: unknown, seen = new Set<unknown>()): Array<Tree> => {
+  if (typeof e !== "object" || e === null || seen.has(e)) return []
+  seen.add(e)
+  const t = e as Tree
+  const nested = Array.isArray(t.errors) ? t.errors.flatMap((x) => walk(x, seen)) : []
+  return [t, ...nested, ...walk(t.cause, seen)]
 }
 
-const isRetriable = (e: unknown): boolean =>
-  typeof e === "object" && e !== null && ((e as { retriable?: unknown }).retriable === true || isRetriable((e as { cause?: unknown }).cause))
+const hasApiError = (e: unknown, id: string): boolean => walk(e).some((t) => t.apiId === id)
+const isAuth = (e: unknown): boolean =>
+  walk(e).some((t) => /Authentication|SASL/i.test(String(t.name)) || /SASL|authentication/i.test(String(t.message)) || /SASL|AUTHENTICATION/.test(String(t.apiId)))
+const isRetriable = (e: unknown): boolean => !isAuth(e) && walk(e).some((t) => t.canRetry === true)
 
 /** Admin calls right after broker start or topic creation meet "coordinator loading" / "not leader": retry those. */
 const retrying = async <T>(fn: () => Promise<T>, deadlineMs = 15_000): Promise<T> => {
@@ -111,73 +84,95 @@ const retrying = async <T>(fn: () => Promise<T>, deadlineMs = 15_000): Promise<T
 }
 
 const toBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength)
-
-/** kafkajs logs through this: silent, so no broker address or SASL detail ever reaches a log. */
-const silentLog = () => () => {}
+const EARLIEST = -2n
+const LATEST = -1n
 
 export const makeKafkaClient = (config: ConnectionConfig): KafkaClient => {
-  const kafkaConfig: KafkaConfig = {
-    clientId: config.clientId,
-    brokers: [...config.brokers],
-    connectionTimeout: 3_000,
-    requestTimeout: 30_000,
-    logLevel: logLevel.NOTHING,
-    logCreator: silentLog,
-    retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 10 },
-  }
-  if (config.ssl !== undefined) kafkaConfig.ssl = config.ssl
-  if (config.sasl) kafkaConfig.sasl = config.sasl as SASLOptions
-  const kafka = new Kafka(kafkaConfig)
-  const admin: Admin = kafka.admin()
+  const base = platformaticOptions(config)
+  // No retries inside the admin client: `retrying` below and connect() retry what is retriable and
+  // stop at once on refused credentials (no reconnect storm).
+  const admin = new Admin({ ...base, retries: 0 })
   let producer: Producer | undefined
-  const consumers = new Set<Consumer>()
+  const members = new Set<Member>()
 
-  const getProducer = (): Producer => {
-    // Idempotent: broker-side dedup of producer retries; kafkajs requires one in-flight request for it.
-    producer ??= kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
-    return producer
+  // Idempotent: broker-side dedup of producer retries; acks=all.
+  const getProducer = (): Producer => (producer ??= new Producer({ ...base, idempotent: true, acks: -1, autocreateTopics: false }))
+
+  const partitionsOf = async (topic: string): Promise<Array<number>> => {
+    const md = await admin.metadata({ topics: [topic] })
+    const t = md.topics.get(topic)
+    if (!t) throw new Error(`topic ${topic} not found`)
+    return Array.from({ length: t.partitionsCount }, (_, i) => i)
+  }
+
+  const listOffsets = async (topic: string, timestamp: bigint): Promise<Map<number, bigint>> => {
+    const partitions = await partitionsOf(topic)
+    const res = await admin.listOffsets({ topics: [{ name: topic, partitions: partitions.map((p) => ({ partitionIndex: p, timestamp })) }] })
+    const out = new Map<number, bigint>()
+    for (const t of res) for (const p of t.partitions) out.set(p.partitionIndex, p.offset)
+    return out
   }
 
   const client: KafkaClient = {
     async connect(timeoutMs) {
+      const deadline = Date.now() + timeoutMs
       let timer: NodeJS.Timeout | undefined
-      const deadline = new Promise<never>((_, reject) => {
+      const expired = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no broker answered within ${timeoutMs} ms`)), timeoutMs)
       })
       try {
-        await Promise.race([admin.connect(), deadline])
-        await Promise.race([getProducer().connect(), deadline])
+        // Retries with backoff until the deadline; authentication failures end it at once.
+        for (let delay = 100; ; delay = Math.min(delay * 2, 2_000)) {
+          try {
+            await Promise.race([admin.metadata({ topics: [], forceUpdate: true }), expired])
+            await Promise.race([getProducer().metadata({ topics: [], forceUpdate: true }), expired])
+            return
+          } catch (e) {
+            if (isAuth(e)) throw e
+            await Promise.race([new Promise((r) => setTimeout(r, Math.min(delay, Math.max(0, deadline - Date.now())))), expired])
+          }
+        }
       } finally {
         clearTimeout(timer)
       }
     },
     async send(topic, records) {
-      await retrying(() => getProducer().send({
-        topic,
-        acks: -1,
-        messages: records.map((r) => ({ key: r.key ?? null, value: toBuffer(r.value), headers: { ...r.headers } })),
-      }))
+      await retrying(() =>
+        getProducer().send({
+          acks: -1,
+          messages: records.map((r) => ({
+            topic,
+            ...(r.key === undefined ? {} : { key: Buffer.from(r.key, "utf8") }),
+            value: toBuffer(r.value),
+            headers: new Map(Object.entries(r.headers).map(([k, v]) => [Buffer.from(k, "utf8"), Buffer.from(v, "utf8")])),
+          })),
+        }),
+      )
     },
     async createTopics(topics, maxMessageBytes) {
       if (topics.length === 0) return
-      await retrying(() => admin.createTopics({
-        // kafkajs' own leader wait gives up early on UNKNOWN_TOPIC_OR_PARTITION; we wait below.
-        waitForLeaders: false,
-        topics: topics.map((t) => ({
-          topic: t.topic,
-          numPartitions: t.partitions,
-          configEntries: [{ name: "max.message.bytes", value: String(maxMessageBytes) }],
-        })),
-      }))
+      for (const t of topics) {
+        try {
+          await retrying(() =>
+            admin.createTopics({ topics: [t.topic], partitions: t.partitions, replicas: -1, configs: [{ name: "max.message.bytes", value: String(maxMessageBytes) }] }),
+          )
+        } catch (e) {
+          if (!hasApiError(e, "TOPIC_ALREADY_EXISTS")) throw e
+        }
+      }
+      const names = topics.map((t) => t.topic)
       const deadline = Date.now() + 15_000
       for (;;) {
         try {
-          const md = await admin.fetchTopicMetadata({ topics: topics.map((t) => t.topic) })
-          if (md.topics.length === topics.length && md.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return
+          const md = await admin.metadata({ topics: names, forceUpdate: true })
+          if (names.every((n) => {
+            const t = md.topics.get(n)
+            return t !== undefined && t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0)
+          })) return
         } catch (e) {
           if (Date.now() > deadline) throw e
         }
-        if (Date.now() > deadline) throw new Error(`topics ${topics.map((t) => t.topic).join(", ")} have no leader after 15 s`)
+        if (Date.now() > deadline) throw new Error(`topics ${names.join(", ")} have no leader after 15 s`)
         await new Promise((r) => setTimeout(r, 50))
       }
     },
@@ -186,156 +181,109 @@ export const makeKafkaClient = (config: ConnectionConfig): KafkaClient => {
     },
     listTopics: () => retrying(() => admin.listTopics()),
     async committed(groupId, topic) {
-      const res = await retrying(() => admin.fetchOffsets({ groupId, topics: [topic] }))
-      return (res[0]?.partitions ?? []).map((p) => ({ partition: p.partition, offset: BigInt(p.offset), metadata: p.metadata }))
+      const partitions = await retrying(() => partitionsOf(topic))
+      const res = await retrying(() => admin.listConsumerGroupOffsets({ groups: [{ groupId, topics: [{ name: topic, partitionIndexes: partitions }] }] }))
+      const t = res.find((g) => g.groupId === groupId)?.topics.find((x) => x.name === topic)
+      return (t?.partitions ?? []).map((p) => ({ partition: p.partitionIndex, offset: p.committedOffset, metadata: p.metadata ?? null }))
     },
     async endOffsets(topic) {
-      const res = await retrying(() => admin.fetchTopicOffsets(topic))
-      return res.map((p) => ({ partition: p.partition, low: BigInt(p.low), high: BigInt(p.high) }))
+      const [low, high] = await retrying(() => Promise.all([listOffsets(topic, EARLIEST), listOffsets(topic, LATEST)]))
+      return [...high].map(([partition, h]) => ({ partition, low: low.get(partition) ?? 0n, high: h }))
     },
     async setOffsets(groupId, topic, offsets) {
       if (offsets.length === 0) return
-      // admin.setOffsets does the same with a 5 s fetch wait; this joins as a
-      // short-lived member, commits, and leaves.
-      const members = (await retrying(() => admin.describeGroups([groupId]))).groups[0]?.members.length ?? 0
-      if (members > 0) throw new Error(`group ${groupId} has ${members} running member(s)`)
-      const c = kafka.consumer({ groupId, maxWaitTimeInMs: 50, sessionTimeout: 10_000, heartbeatInterval: 1_000, allowAutoTopicCreation: false })
-      try {
-        await c.connect()
-        await c.subscribe({ topics: [topic] })
-        await c.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: async () => {} })
-        c.pause([{ topic }])
-        await retrying(() => c.commitOffsets(offsets.map((o) => ({ topic, partition: o.partition, offset: String(o.offset) }))))
-      } finally {
-        await c.disconnect().catch(() => undefined)
-      }
+      // An admin OffsetCommit: accepted only while the group has no members.
+      await retrying(() => admin.alterConsumerGroupOffsets({ groupId, topics: [{ name: topic, partitionOffsets: offsets.map((o) => ({ partition: o.partition, offset: o.offset })) }] }))
     },
     async listGroups() {
-      return (await retrying(() => admin.listGroups())).groups.map((g) => g.groupId)
+      return [...(await retrying(() => admin.listGroups())).keys()]
     },
     async groupMembers(groupIds) {
       const out = new Map<string, number>()
       if (groupIds.length === 0) return out
-      const res = await retrying(() => admin.describeGroups([...groupIds]))
-      for (const g of res.groups) out.set(g.groupId, g.members.length)
+      const res = await retrying(() => admin.describeGroups({ groups: [...groupIds] }))
+      for (const [id, g] of res) out.set(id, g.members.size)
       return out
     },
     async deleteGroups(groupIds) {
-      if (groupIds.length > 0) await admin.deleteGroups([...groupIds])
+      if (groupIds.length > 0) await admin.deleteGroups({ groups: [...groupIds] })
     },
     async ping() {
-      await admin.describeCluster()
+      await admin.metadata({ topics: [], forceUpdate: true })
     },
-    consumer(options) {
-      const consumer = kafka.consumer({
-        groupId: options.groupId,
-        sessionTimeout: options.sessionTimeoutMs,
-        heartbeatInterval: options.heartbeatIntervalMs,
-        rebalanceTimeout: Math.max(60_000, options.sessionTimeoutMs),
-        maxWaitTimeInMs: options.maxWaitMs,
-        allowAutoTopicCreation: false,
-        maxBytes: 64 * 1024 * 1024,
-      })
-      consumers.add(consumer)
-      let joined: (() => void) | undefined
-      const joinedP = new Promise<void>((resolve) => {
-        joined = resolve
-      })
-      consumer.on(consumer.events.GROUP_JOIN, () => joined?.())
-      return {
-        async start() {
-          await consumer.connect()
-          await consumer.subscribe({ topics: [...options.topics], fromBeginning: true })
-          await consumer.run({
-            autoCommit: false,
-            partitionsConsumedConcurrently: options.concurrency,
-            eachBatch: async ({ batch, heartbeat }) => {
-              const records: Array<InRecord> = batch.messages.map((m) => ({
-                offset: m.offset,
-                key: m.key === null ? undefined : m.key.toString("utf8"),
-                value: m.value === null ? new Uint8Array(0) : new Uint8Array(m.value.buffer, m.value.byteOffset, m.value.byteLength),
-                headers: headersToStrings(m.headers),
-                timestamp: Number(m.timestamp),
-              }))
-              await options.onBatch(
-                { topic: batch.topic, partition: batch.partition, records },
-                {
-                  heartbeat,
-                  commit: (offset, metadata) =>
-                    consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(offset), metadata }]),
-                },
-              )
-            },
-          })
-          await joinedP
-        },
-        async disconnect() {
-          joined?.()
-          consumers.delete(consumer)
-          await consumer.disconnect()
-        },
-      }
+    member(options, handler) {
+      const m = makeMember(config, { ...options, committed: (groupId, topic) => client.committed(groupId, topic) }, handler)
+      members.add(m)
+      const forget = (p: Promise<void>) => p.finally(() => members.delete(m))
+      return { ...m, disconnect: () => forget(m.disconnect()), abort: () => forget(m.abort()) }
     },
     async readRange(topic, from, to, timeoutMs) {
-      const need = new Map<number, bigint>()
-      for (const [p, end] of to) if (end > (from.get(p) ?? 0n)) need.set(p, end)
-      if (need.size === 0) return []
-      const groupId = `${config.clientId}-read-${Math.random().toString(36).slice(2)}-${Date.now()}`
+      const next = new Map<number, bigint>()
+      for (const [p, end] of to) {
+        const start = from.get(p) ?? 0n
+        if (end > start) next.set(p, start)
+      }
+      if (next.size === 0) return []
       const out: Array<InRecord & { partition: number }> = []
-      const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 200, allowAutoTopicCreation: false, sessionTimeout: 10_000, heartbeatInterval: 1_000 })
-      let finish: (() => void) | undefined
-      const finished = new Promise<void>((resolve) => {
-        finish = resolve
-      })
+      // Fetch only: no group is joined, nothing is committed.
+      const reader = new Consumer({ ...base, groupId: `${config.clientId}-read-${Math.random().toString(36).slice(2)}`, autocommit: false })
+      const pool = fetchPool(config)
+      const deadline = Date.now() + timeoutMs
       try {
-        await consumer.connect()
-        await consumer.subscribe({ topics: [topic], fromBeginning: true })
-        await consumer.run({
-          autoCommit: false,
-          eachBatch: async ({ batch }) => {
-            const end = need.get(batch.partition)
-            for (const m of batch.messages) {
-              const o = BigInt(m.offset)
-              if (o < (from.get(batch.partition) ?? 0n) || end === undefined || o >= end) continue
-              out.push({
-                partition: batch.partition,
-                offset: m.offset,
-                key: m.key === null ? undefined : m.key.toString("utf8"),
-                value: m.value === null ? new Uint8Array(0) : new Uint8Array(m.value.buffer, m.value.byteOffset, m.value.byteLength),
-                headers: headersToStrings(m.headers),
-                timestamp: Number(m.timestamp),
-              })
+        while (next.size > 0) {
+          if (Date.now() > deadline) throw new Error(`reading ${topic} did not finish within ${timeoutMs} ms`)
+          const md = await reader.metadata({ topics: [topic] })
+          const t = md.topics.get(topic)
+          if (!t) throw new Error(`topic ${topic} not found`)
+          const byNode = new Map<number, Array<number>>()
+          for (const p of next.keys()) {
+            const leader = t.partitions[p]?.leader ?? -1
+            byNode.set(leader, [...(byNode.get(leader) ?? []), p])
+          }
+          const responses = await Promise.all(
+            [...byNode].map(([node, ps]) =>
+              reader.fetch({
+                node,
+                maxWaitTime: 200,
+                minBytes: 1,
+                maxBytes: 64 * 1024 * 1024,
+                connectionPool: pool,
+                topics: [{ topicId: t.id, partitions: ps.map((p) => ({ partition: p, fetchOffset: next.get(p)!, partitionMaxBytes: 16 * 1024 * 1024, currentLeaderEpoch: -1, lastFetchedEpoch: -1 })) }],
+              }),
+            ),
+          )
+          for (const response of responses) {
+            for (const tr of response.responses) {
+              for (const pr of tr.partitions) {
+                const at = next.get(pr.partitionIndex)
+                const end = to.get(pr.partitionIndex)
+                if (at === undefined || end === undefined || !pr.records) continue
+                const { records, next: after } = decodeBatches(pr.records, at)
+                for (const r of records) if (BigInt(r.offset) < end) out.push({ ...r, partition: pr.partitionIndex })
+                if (after >= end) next.delete(pr.partitionIndex)
+                else next.set(pr.partitionIndex, after)
+              }
             }
-            if (end !== undefined && BigInt(batch.lastOffset()) + 1n >= end) need.delete(batch.partition)
-            if (need.size === 0) finish?.()
-          },
-        })
-        let timer: NodeJS.Timeout | undefined
-        await Promise.race([
-          finished,
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`reading ${topic} did not finish within ${timeoutMs} ms`)), timeoutMs)
-          }),
-        ]).finally(() => clearTimeout(timer))
+          }
+        }
       } finally {
-        await consumer.disconnect().catch(() => undefined)
-        await admin.deleteGroups([groupId]).catch(() => undefined)
+        await reader.close().catch(() => undefined)
+        await pool.close().catch(() => undefined)
       }
       return out.sort((a, b) => a.timestamp - b.timestamp || a.partition - b.partition || (BigInt(a.offset) < BigInt(b.offset) ? -1 : 1))
     },
     async disconnect() {
-      await Promise.allSettled([...consumers].map((c) => c.disconnect()))
-      await Promise.allSettled([producer?.disconnect(), admin.disconnect()])
+      // Members still here were not closed gracefully (abort): leave without committing.
+      await Promise.allSettled([...members].map((m) => m.abort()))
+      await Promise.allSettled([producer?.close(), admin.close()])
     },
   }
   return client
 }
 
-/** The client's error classes, by name, for mapping to Omnibus' typed errors. */
+/** The client's errors, for mapping to Omnibus' typed errors. */
 export const errorKind = (e: unknown): "auth" | "connection" | "other" => {
-  const name = e instanceof Error ? e.name : ""
-  const causeName = e instanceof Error && e.cause instanceof Error ? e.cause.name : ""
-  if (/SASL|Authentication/i.test(name) || /SASL|Authentication/i.test(causeName)) return "auth"
-  if (/Connection|NumberOfRetriesExceeded|BrokerNotFound|NoBrokerAvailable/i.test(name)) return "connection"
+  if (isAuth(e)) return "auth"
+  if (walk(e).some((t) => /Network|Timeout/i.test(String(t.name)) || t.canRetry === true)) return "connection"
   return "other"
 }

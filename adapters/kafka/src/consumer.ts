@@ -7,8 +7,10 @@
  */
 import { matchesAny, type Envelope } from "@omnibus/core"
 import type { ConsumeSpec, Consumption, Delivery, FailureMetadata, GroupSpec } from "@omnibus/core/transport"
-import { BatchRunner, newRunState, Slots, wakeAll, type RunState } from "./batch.ts"
-import type { GroupConsumer, InRecord, KafkaClient } from "./client.ts"
+import { newRunState, Slots, wakeAll, type RunState } from "./batch.ts"
+import type { InRecord, KafkaClient } from "./client.ts"
+import type { Member } from "./group-consumer.ts"
+import { PartitionRunner } from "./partitions.ts"
 import type { Names } from "./config.ts"
 import type { Topology } from "./topology.ts"
 import { DUE_HEADER, failureHeaders, fromRecord, recordAttempt, recordDue, recordFirstFailure, toRecord } from "./wire.ts"
@@ -75,54 +77,35 @@ export const consume = async (deps: ConsumerDeps, spec: ConsumeSpec, onDelivery:
     }
   }
 
-  const committedMeta = (groupId: string) => async (topic: string, partition: number) => {
-    const c = await client.committed(groupId, topic)
-    return c.find((p) => p.partition === partition)?.metadata ?? null
-  }
-
-  const mainRunner = new BatchRunner({
-    state,
-    heartbeatMs: t.heartbeatIntervalMs,
-    committedMeta: committedMeta(names.groupId(spec.group)),
-    dispatch: async (rec, extra, settle, from) => {
-      const env = fromRecord(from.topic, from.partition, rec)
-      if (!matchesAny(spec.patterns, env.routingKey)) return "skipped"
-      return handOut(from, rec, extra, settle)
+  const slotOptions = {
+    window: spec.prefetch,
+    acquire: async (cancel: RunState) => {
+      if (!(await slots.acquire(cancel))) return false
+      if (state.stopped || dead()) {
+        slots.release()
+        return false
+      }
+      return true
     },
-  })
-  const handOut = async (from: { readonly topic: string; readonly partition: number }, rec: InRecord, extra: number, settle: () => void): Promise<"handed" | "refused"> => {
-    if (!(await slots.acquire(state))) return "refused"
-    if (state.stopped || dead()) {
-      slots.release()
-      return "refused"
-    }
-    onDelivery(makeDelivery(from.topic, from.partition, rec, extra, settle))
-    return "handed"
+    tryAcquire: () => !state.stopped && !dead() && slots.tryAcquire(),
+    releaseSlot: () => slots.release(),
+    deliver: (rec: InRecord, extra: number, settle: () => void, from: { readonly topic: string; readonly partition: number }) =>
+      onDelivery(makeDelivery(from.topic, from.partition, rec, extra, settle)),
   }
-  const retryRunner = new BatchRunner({
+  const mainRunner = new PartitionRunner({
     state,
     heartbeatMs: t.heartbeatIntervalMs,
-    committedMeta: committedMeta(names.retryGroupId(spec.group)),
-    dueAt: recordDue,
-    dispatch: (rec, extra, settle, from) => handOut(from, rec, extra, settle),
+    accepts: (rec, from) => matchesAny(spec.patterns, fromRecord(from.topic, from.partition, rec).routingKey),
+    ...slotOptions,
   })
+  const retryRunner = new PartitionRunner({ state, heartbeatMs: t.heartbeatIntervalMs, dueAt: recordDue, ...slotOptions })
 
-  const consumers: Array<GroupConsumer> = [
-    client.consumer({
-      groupId: names.groupId(spec.group),
-      topics: [names.events],
-      ...t,
-      concurrency: deps.partitions,
-      onBatch: (batch, ctx) => mainRunner.run(batch, ctx),
-    }),
-    client.consumer({
-      groupId: names.retryGroupId(spec.group),
-      topics: [retryTopic],
-      ...t,
-      concurrency: deps.partitions,
-      onBatch: (batch, ctx) => retryRunner.run(batch, ctx),
-    }),
+  const consumers: Array<Member> = [
+    client.member({ groupId: names.groupId(spec.group), topics: [names.events], ...t }, mainRunner),
+    client.member({ groupId: names.retryGroupId(spec.group), topics: [retryTopic], ...t }, retryRunner),
   ]
+  mainRunner.attach(consumers[0]!)
+  retryRunner.attach(consumers[1]!)
   const onTransportAbort = () => {
     state.aborted = true
     wakeAll(state)

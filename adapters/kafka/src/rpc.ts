@@ -8,8 +8,9 @@
 import { randomUUID } from "node:crypto"
 import { BusClosed, NoResponders, RequestTimeout, type Envelope } from "@omnibus/core"
 import type { Consumption, IncomingRequest, ServeSpec } from "@omnibus/core/transport"
-import { BatchRunner, newRunState, Slots, wakeAll } from "./batch.ts"
-import type { GroupConsumer } from "./client.ts"
+import { newRunState, Slots, wakeAll } from "./batch.ts"
+import type { Member } from "./group-consumer.ts"
+import { PartitionRunner } from "./partitions.ts"
 import { timings, type ConsumerDeps } from "./consumer.ts"
 import { fromRecord, toRecord } from "./wire.ts"
 
@@ -22,12 +23,21 @@ export const serve = async (deps: ConsumerDeps, spec: ServeSpec, onRequest: (r: 
   const state = newRunState()
   const slots = new Slots(Math.max(1, spec.concurrency))
   const t = timings(deps.leaseMs)
-  const runner = new BatchRunner({
+  const runner = new PartitionRunner({
     state,
     heartbeatMs: t.heartbeatIntervalMs,
-    committedMeta: async (tp, partition) => (await client.committed(groupId, tp)).find((p) => p.partition === partition)?.metadata ?? null,
-    dispatch: async (rec, _extra, settle, from) => {
-      if (!(await slots.acquire(state))) return "refused"
+    window: Math.max(1, spec.concurrency),
+    acquire: async (cancel) => {
+      if (!(await slots.acquire(cancel))) return false
+      if (state.stopped || state.aborted) {
+        slots.release()
+        return false
+      }
+      return true
+    },
+    tryAcquire: () => !state.stopped && !state.aborted && slots.tryAcquire(),
+    releaseSlot: () => slots.release(),
+    deliver: (rec, _extra, settle, from) => {
       const envelope = fromRecord(from.topic, from.partition, rec)
       let done = false
       onRequest({
@@ -44,10 +54,10 @@ export const serve = async (deps: ConsumerDeps, spec: ServeSpec, onRequest: (r: 
           settle()
         },
       })
-      return "handed"
     },
   })
-  const consumer = client.consumer({ groupId, topics: [topic], ...t, concurrency: deps.partitions, onBatch: (b, ctx) => runner.run(b, ctx) })
+  const consumer = client.member({ groupId, topics: [topic], ...t }, runner)
+  runner.attach(consumer)
   const onAbort = () => {
     state.aborted = true
     wakeAll(state)
@@ -88,8 +98,9 @@ export class Requester {
   private readonly id = randomUUID()
   private readonly pending = new Map<string, (e: Envelope) => void>()
   private started: Promise<void> | undefined
-  private consumer: GroupConsumer | undefined
+  private consumer: Member | undefined
   private readonly checks = new Map<string, Promise<boolean>>()
+  private readonly state = newRunState()
 
   constructor(deps: ConsumerDeps) {
     this.deps = deps
@@ -104,20 +115,24 @@ export class Requester {
       const { client, names, topology } = this.deps
       await topology.ensureTopics([this.replyTopic], 1)
       const t = timings(this.deps.leaseMs)
-      this.consumer = client.consumer({
-        groupId: names.replyGroupId(this.id),
-        topics: [this.replyTopic],
-        ...t,
-        concurrency: 1,
-        onBatch: async (batch) => {
-          for (const rec of batch.records) {
-            const env = fromRecord(batch.topic, batch.partition, rec)
-            const waiter = env.correlationId === undefined ? undefined : this.pending.get(env.correlationId)
-            // A late reply (nobody waiting) is dropped.
-            if (waiter) waiter(env)
-          }
+      const runner = new PartitionRunner({
+        state: this.state,
+        heartbeatMs: t.heartbeatIntervalMs,
+        // Every reply is settled at once: matched to its waiter here, a late one dropped.
+        accepts: (rec, from) => {
+          const env = fromRecord(from.topic, from.partition, rec)
+          const waiter = env.correlationId === undefined ? undefined : this.pending.get(env.correlationId)
+          if (waiter) waiter(env)
+          return false
         },
+        window: 1,
+        acquire: async () => false,
+        tryAcquire: () => false,
+        releaseSlot: () => undefined,
+        deliver: () => undefined,
       })
+      this.consumer = client.member({ groupId: names.replyGroupId(this.id), topics: [this.replyTopic], ...t }, runner)
+      runner.attach(this.consumer)
       await this.consumer.start()
     })().catch((e: unknown) => {
       this.started = undefined

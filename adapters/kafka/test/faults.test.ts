@@ -16,17 +16,16 @@ describeFaults("kafka", {
   // group session: a killed consumer's partitions move after it
   leaseMs: 2_000,
   // no protocol heartbeat on the client connection: health() is a metadata request
-  heartbeat: { options: {}, detectWithinMs: 35_000, how: "health() metadata request (kafkajs 30 s request timeout)" },
+  heartbeat: { options: {}, detectWithinMs: 35_000, how: "health() metadata request (30 s request timeout)" },
   tlsOptions: (tls) => ({ tls: { ca: [tls.ca] } }),
   eventuallyMs: 60_000,
   // every consumer change is a group rebalance (seconds): fewer crashes and closes in the 2,000 steps
   modelDisruptionRate: 0.15,
   // Open in issues 6 and 9 (printed in docs/guarantees.md):
   unsupported: {
-    29: "connect gives up after kafkajs's own 10 retries (~9 s) instead of retrying until connectTimeoutMs (issue 6)",
-    34: "model check: each group rebalance adds an attempt to a whole batch, exhausting healthy messages (issue 9)",
-    "G-cut": "test limitation: the broker advertises its own port, so after bootstrap kafkajs connects past the proxy and a proxy cut reaches only the bootstrap connection (needs a launcher that advertises the proxy's port)",
-    "G-stall": "kafkajs has no connection heartbeat: a frozen link is noticed only by its 30 s request timeout (health() stayed ready for 15 s); needs a requestTimeout option in the adapter",
+    34: "model check: after crashes some healthy messages arrive with their attempts exhausted (the crash count is announced up to 2 x prefetch records ahead of the hand-out) and are dead-lettered (issue 9)",
+    "G-cut": "test limitation: the broker advertises its own port, so after bootstrap the client connects past the proxy and a proxy cut reaches only the bootstrap connection (needs a launcher that advertises the proxy's port)",
+    "G-stall": "@platformatic/kafka has no connection heartbeat: a frozen link is noticed only by the 30 s request timeout (health() stays ready meanwhile); needs a shorter requestTimeout option in the adapter",
     "G-half-open": "as G-stall (and the proxy is bypassed after bootstrap, see G-cut)",
   },
 })

@@ -1,0 +1,347 @@
+/**
+ * The records of the partitions a member owns, from fetch to commit. Shared
+ * by event groups, their retry consumers, RPC servers and reply readers.
+ *
+ * - Records are handed out as they arrive, while others are unsettled; the
+ *   consumption's prefetch slots bound them. A partition whose fetched
+ *   records are not all handed out yet is not fetched again (paused).
+ * - Commits only the contiguous settled prefix of each partition, in offset
+ *   order (one commit in flight per partition, coalesced), so a crash never
+ *   skips an unhandled record.
+ * - revoke() (before every rejoin and before leaving): hands out nothing
+ *   more, waits for every handed-out record to settle, commits, and only then
+ *   lets the member rejoin, so no record is in a handler here while another
+ *   member reads its partition.
+ * - Crash redelivery count: before handing out fetched records the committed
+ *   offset is re-committed with metadata "h=<last handed offset>;k=<times
+ *   handed>"; whoever reads those offsets again adds k to the attempt (one
+ *   too high after two crashes on overlapping ranges, never too low).
+ */
+import type { InRecord } from "./client.ts"
+import type { Assigned, Member, MemberHandler } from "./group-consumer.ts"
+import { newRunState, wakeAll, type RunState } from "./batch.ts"
+
+interface HandedMeta {
+  readonly h: bigint
+  readonly k: number
+}
+
+const parseMeta = (m: string | null | undefined): HandedMeta | undefined => {
+  const r = m ? /^h=(\d+);k=(\d+)$/.exec(m) : null
+  return r ? { h: BigInt(r[1]!), k: Number(r[2]) } : undefined
+}
+
+export interface RunnerOptions {
+  /** The consumption: stop/abort. */
+  readonly state: RunState
+  readonly heartbeatMs: number
+  /** Deliver at this time (ms since epoch), or now if undefined. Records with a due time wait side by side. */
+  readonly dueAt?: (record: InRecord) => number | undefined
+  /**
+   * How far past the records holding a slot the hand-out is announced (the
+   * prefetch): a crash may count up to twice this many never-handed records
+   * as handed once more; in exchange commits rarely hold the hand-out back.
+   */
+  readonly window: number
+  /** Not for this consumer: settled at once, never handed out (default: every record is). */
+  readonly accepts?: (record: InRecord, from: { readonly topic: string; readonly partition: number }) => boolean
+  /** Waits for a prefetch slot; false once `cancel` (revoke/stop) is stopped. */
+  readonly acquire: (cancel: RunState) => Promise<boolean>
+  /** A prefetch slot if one is free now. */
+  readonly tryAcquire: () => boolean
+  /** Gives back a slot acquired for a record that is then not handed out. */
+  readonly releaseSlot: () => void
+  /** Hands a record out (a slot is held for it); `settle` is called once it is done. */
+  readonly deliver: (record: InRecord, extraAttempts: number, settle: () => void, from: { readonly topic: string; readonly partition: number }) => void
+}
+
+interface Entry {
+  readonly offset: bigint
+  settled: boolean
+}
+
+interface PState {
+  readonly topic: string
+  readonly partition: number
+  readonly prev: HandedMeta | undefined
+  announced: HandedMeta | undefined
+  /** Highest offset whose announcement is committed. */
+  durableH: bigint
+  pendingAnnounce: { readonly h: bigint; readonly done: Promise<void> } | undefined
+  metaText: string
+  committed: bigint
+  /** Offset after the last record taken from the queue. */
+  takenTo: bigint
+  readonly entries: Array<Entry>
+  queue: Array<InRecord>
+  busy: boolean
+  outstanding: number
+  dirty: boolean
+  chain: Promise<void>
+  dead: boolean
+}
+
+const sleep = (ms: number, cancel: RunState): Promise<void> =>
+  new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(t)
+      cancel.wake.removeEventListener("wake", done)
+      resolve()
+    }
+    const t = setTimeout(done, Math.max(0, ms))
+    cancel.wake.addEventListener("wake", done)
+  })
+
+export class PartitionRunner implements MemberHandler {
+  private readonly options: RunnerOptions
+  private member: Member | undefined
+  private gen: RunState = newRunState()
+  private readonly parts = new Map<string, PState>()
+  private readonly changed = new EventTarget()
+
+  constructor(options: RunnerOptions) {
+    this.options = options
+    const onWake = () => {
+      if (options.state.stopped || options.state.aborted) {
+        this.gen.stopped = true
+        this.gen.aborted = options.state.aborted
+        wakeAll(this.gen)
+        this.notify()
+      }
+    }
+    options.state.wake.addEventListener("wake", onWake)
+  }
+
+  attach(member: Member): void {
+    this.member = member
+  }
+
+  private notify(): void {
+    this.changed.dispatchEvent(new Event("c"))
+  }
+
+  assigned(partitions: ReadonlyArray<Assigned>): void {
+    this.gen = newRunState()
+    if (this.options.state.stopped || this.options.state.aborted) this.gen.stopped = true
+    this.parts.clear()
+    for (const p of partitions) {
+      this.parts.set(`${p.topic}|${p.partition}`, {
+        topic: p.topic,
+        partition: p.partition,
+        prev: parseMeta(p.metadata),
+        announced: undefined,
+        durableH: -1n,
+        pendingAnnounce: undefined,
+        metaText: p.metadata ?? "",
+        committed: p.offset,
+        takenTo: p.offset,
+        entries: [],
+        queue: [],
+        busy: false,
+        outstanding: 0,
+        dirty: false,
+        chain: Promise.resolve(),
+        dead: false,
+      })
+    }
+  }
+
+  paused(topic: string, partition: number): boolean {
+    const st = this.parts.get(`${topic}|${partition}`)
+    return st === undefined || st.busy || st.queue.length > 0 || st.dead || this.gen.stopped
+  }
+
+  records(topic: string, partition: number, records: ReadonlyArray<InRecord>): void {
+    const st = this.parts.get(`${topic}|${partition}`)
+    if (!st || st.dead || this.gen.stopped) return
+    for (const r of records) if (BigInt(r.offset) >= st.takenTo) st.queue.push(r)
+    void this.pump(st, this.gen)
+  }
+
+  /** Commits (st.committed target, metaText) once more after everything queued before; coalesced. */
+  private flush(st: PState): Promise<void> {
+    st.dirty = true
+    st.chain = st.chain.then(async () => {
+      if (!st.dirty || st.dead || this.options.state.aborted) return
+      st.dirty = false
+      const to = st.entries.length > 0 ? st.entries[0]!.offset : st.takenTo
+      try {
+        await this.member!.commit(st.topic, st.partition, to, st.metaText)
+        st.committed = to
+      } catch {
+        st.dead = true // not a member of this generation any more: the next owner reads the rest
+      }
+      this.notify()
+    })
+    return st.chain
+  }
+
+  private extra(st: PState, offset: bigint): number {
+    return st.prev !== undefined && offset <= st.prev.h ? st.prev.k : 0
+  }
+
+  private async pump(st: PState, gen: RunState): Promise<void> {
+    if (st.busy) return
+    st.busy = true
+    try {
+      while (st.queue.length > 0 && !gen.stopped && !st.dead) {
+        const chunk = st.queue
+        st.queue = []
+        const last = BigInt(chunk[chunk.length - 1]!.offset)
+        const entries = chunk.map((r) => ({ offset: BigInt(r.offset), settled: false }))
+        st.entries.push(...entries)
+        st.takenTo = last + 1n
+        if (this.options.dueAt === undefined) await this.handInOrder(st, gen, chunk, entries)
+        else await this.handWhenDue(st, gen, chunk, entries, this.options.dueAt)
+      }
+    } finally {
+      st.busy = false
+      if (gen.stopped) st.queue = []
+      this.notify()
+      this.member?.wake()
+    }
+  }
+
+  /**
+   * Announces (commits with metadata) that records up to `upTo` are being
+   * handed out, before they are: a crash then counts them as handed once
+   * more. In offset order the announcement reaches at most 2 × `window`
+   * records past those holding a slot.
+   */
+  private announce(st: PState, first: bigint, upTo: bigint): Promise<void> {
+    if (st.pendingAnnounce !== undefined && st.pendingAnnounce.h >= upTo) return st.pendingAnnounce.done
+    if (upTo <= st.durableH) return Promise.resolve()
+    const fromPrev = st.prev !== undefined && first <= st.prev.h
+    const stillOpen = st.announced !== undefined && st.committed <= st.announced.h
+    const k = Math.max(stillOpen ? st.announced!.k : 0, fromPrev ? st.prev!.k + 1 : 1)
+    const h = fromPrev && st.prev!.h > upTo ? st.prev!.h : upTo
+    st.announced = { h, k }
+    st.metaText = `h=${h};k=${k}`
+    const done = this.flush(st).then(() => {
+      if (!st.dead && h > st.durableH) st.durableH = h
+    })
+    st.pendingAnnounce = { h, done }
+    return done
+  }
+
+  private settler(st: PState, entry: Entry): () => void {
+    let once = false
+    st.outstanding++
+    return () => {
+      if (once) return
+      once = true
+      st.outstanding--
+      entry.settled = true
+      while (st.entries.length > 0 && st.entries[0]!.settled) st.entries.shift()
+      void this.flush(st)
+      this.notify()
+    }
+  }
+
+  private skip(st: PState, entry: Entry): void {
+    this.settler(st, entry)()
+  }
+
+  /** Records in offset order: wait for a slot, take every further slot free right now, announce, hand out. */
+  private async handInOrder(st: PState, gen: RunState, chunk: ReadonlyArray<InRecord>, entries: ReadonlyArray<Entry>): Promise<void> {
+    const accepts = this.options.accepts
+    let i = 0
+    while (i < chunk.length && !gen.stopped && !st.dead) {
+      if (accepts !== undefined && !accepts(chunk[i]!, st)) {
+        this.skip(st, entries[i]!)
+        i++
+        continue
+      }
+      if (!(await this.options.acquire(gen))) return
+      if (gen.stopped || st.dead) {
+        this.options.releaseSlot()
+        return
+      }
+      // This record holds a slot; so do the next wanted ones that get a slot at once.
+      const run: Array<number> = [i]
+      let j = i + 1
+      while (j < chunk.length) {
+        if (accepts !== undefined && !accepts(chunk[j]!, st)) {
+          j++
+          continue
+        }
+        if (!this.options.tryAcquire()) break
+        run.push(j)
+        j++
+      }
+      // Announced before handed out, a window ahead and renewed in the background, so
+      // commits rarely hold the hand-out back.
+      const lastRun = run[run.length - 1]!
+      const at = (x: number) => entries[Math.min(chunk.length - 1, x)]!.offset
+      if (entries[lastRun]!.offset > st.durableH) await this.announce(st, entries[i]!.offset, at(lastRun + this.options.window))
+      if (st.announced !== undefined && st.announced.h - entries[lastRun]!.offset < BigInt(this.options.window)) {
+        void this.announce(st, entries[i]!.offset, at(lastRun + 2 * this.options.window))
+      }
+      if (gen.stopped || st.dead) {
+        for (const _ of run) this.options.releaseSlot()
+        return
+      }
+      for (let x = i; x < j; x++) {
+        if (run.includes(x)) this.options.deliver(chunk[x]!, this.extra(st, entries[x]!.offset), this.settler(st, entries[x]!), st)
+        else this.skip(st, entries[x]!)
+      }
+      i = j
+    }
+  }
+
+  /** Retry records: each waits for its own due time, then for a slot. */
+  private async handWhenDue(st: PState, gen: RunState, chunk: ReadonlyArray<InRecord>, entries: ReadonlyArray<Entry>, due: (r: InRecord) => number | undefined): Promise<void> {
+    await Promise.all(
+      chunk.map(async (rec, i) => {
+        const entry = entries[i]!
+        if (this.options.accepts !== undefined && !this.options.accepts(rec, st)) {
+          this.skip(st, entry)
+          return
+        }
+        const at = due(rec)
+        if (at !== undefined) await sleep(at - Date.now(), gen)
+        if (gen.stopped || st.dead || !(await this.options.acquire(gen))) return
+        if (gen.stopped || st.dead) {
+          this.options.releaseSlot()
+          return
+        }
+        if (entry.offset > st.durableH) await this.announce(st, entry.offset, entry.offset)
+        if (gen.stopped || st.dead) {
+          this.options.releaseSlot()
+          return
+        }
+        this.options.deliver(rec, this.extra(st, entry.offset), this.settler(st, entry), st)
+      }),
+    )
+  }
+
+  async revoke(): Promise<void> {
+    const gen = this.gen
+    gen.stopped = true
+    wakeAll(gen)
+    const parts = [...this.parts.values()]
+    for (const st of parts) st.queue = []
+    const settled = () => parts.every((st) => st.outstanding === 0 && !st.busy)
+    let lastBeat = Date.now()
+    while (!settled() && !this.options.state.aborted) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(t)
+          this.changed.removeEventListener("c", done)
+          this.options.state.wake.removeEventListener("wake", done)
+          resolve()
+        }
+        const t = setTimeout(done, this.options.heartbeatMs)
+        this.changed.addEventListener("c", done)
+        this.options.state.wake.addEventListener("wake", done)
+      })
+      // The client does not heartbeat while it rejoins; the broker keeps a member that does.
+      if (!settled() && Date.now() - lastBeat >= this.options.heartbeatMs) {
+        lastBeat = Date.now()
+        await this.member?.heartbeat().catch(() => undefined)
+      }
+    }
+    if (!this.options.state.aborted) await Promise.all(parts.map((st) => this.flush(st)))
+    this.parts.clear()
+  }
+}
