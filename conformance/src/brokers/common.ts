@@ -311,3 +311,43 @@ export const exchange = (
     sock.once("error", finish)
     sock.once("close", finish)
   })
+
+/** What differs between brokers; `launcherFor` builds the rest of a Launcher the same way for all. */
+export interface LauncherParts {
+  readonly kind: string
+  readonly port: number
+  readonly dir: string
+  readonly options: LaunchOptions
+  readonly tls: TlsMaterial | undefined
+  readonly proc: BrokerProcess
+  readonly start: () => Promise<void>
+  readonly urlWith: Launcher["urlWith"]
+  /** Graceful-stop deadline in ms (JVM and Erlang brokers need longer than the default). */
+  readonly shutdownMs?: number
+  readonly log?: () => string
+}
+
+export const launcherFor = (p: LauncherParts): Launcher => ({
+  kind: p.kind,
+  url: p.urlWith({}),
+  port: p.port,
+  host: "127.0.0.1",
+  dir: p.dir,
+  options: p.options,
+  tls: p.tls,
+  get pid() { return p.proc.pid },
+  get running() { return p.proc.running },
+  start: p.start,
+  kill9: () => p.proc.kill9(),
+  restart: async () => {
+    if (p.proc.running) await p.proc.kill9()
+    await p.start()
+  },
+  shutdown: () => (p.shutdownMs === undefined ? p.proc.terminate() : p.proc.terminate(p.shutdownMs)),
+  stop: async () => {
+    await p.proc.dispose()
+    removeDir(p.dir)
+  },
+  urlWith: p.urlWith,
+  log: p.log ?? (() => p.proc.text()),
+})

@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
-import { BrokerProcess, buildUrl, freePorts, makeCertificates, makeTempDir, removeDir, waitUntil } from "./common.ts"
+import { BrokerProcess, buildUrl, freePorts, makeCertificates, makeTempDir, removeDir, waitUntil, launcherFor } from "./common.ts"
 import type { Credentials, LaunchOptions, Launcher } from "./common.ts"
 
 const run = promisify(execFile)
@@ -106,28 +106,6 @@ export const launchKafka = async (options: LaunchOptions = {}): Promise<Launcher
     proc.spawn({ command: "java", args: [...jvm, "kafka.Kafka", join(dir, "server.properties")], cwd: dir })
     await waitUntil(() => proc.since(mark).includes("Kafka Server started"), 120_000, `private Kafka on ${port}`, () => proc.failure())
   }
-  return {
-    kind: "kafka",
-    url: urlWith({}),
-    port,
-    host: "127.0.0.1",
-    dir,
-    options,
-    tls,
-    get pid() { return proc.pid },
-    get running() { return proc.running },
-    start,
-    kill9: () => proc.kill9(),
-    restart: async () => {
-      if (proc.running) await proc.kill9()
-      await start()
-    },
-    shutdown: () => proc.terminate(30_000),
-    stop: async () => {
-      await proc.dispose()
-      removeDir(dir)
-    },
-    urlWith,
-    log: () => proc.text(),
-  }
+  return launcherFor({ kind: "kafka", port, dir, options, tls: tls, proc, start, urlWith, shutdownMs: 30000 })
+
 }

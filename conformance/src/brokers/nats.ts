@@ -4,7 +4,7 @@
  * every client must use TLS) and a user/password.
  */
 import { join } from "node:path"
-import { BrokerProcess, buildUrl, freePort, makeCertificates, makeTempDir, removeDir, waitUntil } from "./common.ts"
+import { BrokerProcess, buildUrl, freePort, makeCertificates, makeTempDir, removeDir, waitUntil, launcherFor } from "./common.ts"
 import type { Credentials, LaunchOptions, Launcher } from "./common.ts"
 
 export const launchNats = async (options: LaunchOptions = {}): Promise<Launcher> => {
@@ -28,28 +28,6 @@ export const launchNats = async (options: LaunchOptions = {}): Promise<Launcher>
     // "Server is ready" comes after JetStream recovered its streams from the store.
     await waitUntil(() => proc.since(mark).includes("Server is ready"), 20_000, `private nats-server on ${port}`, () => proc.failure())
   }
-  return {
-    kind: "nats",
-    url: urlWith({}),
-    port,
-    host: "127.0.0.1",
-    dir,
-    options,
-    tls,
-    get pid() { return proc.pid },
-    get running() { return proc.running },
-    start,
-    kill9: () => proc.kill9(),
-    restart: async () => {
-      if (proc.running) await proc.kill9()
-      await start()
-    },
-    shutdown: () => proc.terminate(),
-    stop: async () => {
-      await proc.dispose()
-      removeDir(dir)
-    },
-    urlWith,
-    log: () => proc.text(),
-  }
+  return launcherFor({ kind: "nats", port, dir, options, tls: tls, proc, start, urlWith })
+
 }

@@ -13,7 +13,7 @@
 import { randomBytes } from "node:crypto"
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { BrokerProcess, buildUrl, freePorts, makeCertificates, makeTempDir, removeDir, waitUntil } from "./common.ts"
+import { BrokerProcess, buildUrl, freePorts, makeCertificates, makeTempDir, removeDir, waitUntil, launcherFor } from "./common.ts"
 import type { Credentials, LaunchOptions, Launcher } from "./common.ts"
 
 const SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
@@ -84,28 +84,6 @@ export const launchRabbitmq = async (options: LaunchOptions = {}): Promise<Launc
     proc.spawn({ command: SERVER, args: [], env, cwd: dir })
     await waitUntil(() => proc.since(mark).includes("Server startup complete"), 60_000, `private RabbitMQ node ${node} on ${port}`, () => proc.failure())
   }
-  return {
-    kind: "rabbitmq",
-    url: urlWith({}),
-    port,
-    host: "127.0.0.1",
-    dir,
-    options,
-    tls,
-    get pid() { return proc.pid },
-    get running() { return proc.running },
-    start,
-    kill9: () => proc.kill9(),
-    restart: async () => {
-      if (proc.running) await proc.kill9()
-      await start()
-    },
-    shutdown: () => proc.terminate(30_000),
-    stop: async () => {
-      await proc.dispose()
-      removeDir(dir)
-    },
-    urlWith,
-    log: () => proc.text(),
-  }
+  return launcherFor({ kind: "rabbitmq", port, dir, options, tls: tls, proc, start, urlWith, shutdownMs: 30000 })
+
 }

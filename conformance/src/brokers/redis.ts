@@ -5,9 +5,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import {
-  BrokerProcess, buildUrl, exchange, freePort, makeCertificates, makeTempDir, removeDir, waitUntil,
-} from "./common.ts"
+import { BrokerProcess, buildUrl, exchange, freePort, makeCertificates, makeTempDir, removeDir, waitUntil, launcherFor } from "./common.ts"
 import type { Credentials, LaunchOptions, Launcher, TlsMaterial } from "./common.ts"
 
 export interface RedisLaunchOptions extends LaunchOptions {
@@ -55,31 +53,8 @@ export const launchRedis = async (options: RedisLaunchOptions = {}): Promise<Lau
     proc.spawn({ command: "redis-server", args })
     await waitUntil(serving, 20_000, `private redis-server on ${port}`, () => proc.failure())
   }
-  const launcher: Launcher = {
-    kind: "redis",
-    url: urlWith({}),
-    port,
-    host,
-    dir,
-    options,
-    tls: tls as TlsMaterial | undefined,
-    get pid() { return proc.pid },
-    get running() { return proc.running },
-    start,
-    kill9: () => proc.kill9(),
-    restart: async () => {
-      if (proc.running) await proc.kill9()
-      await start()
-    },
-    shutdown: () => proc.terminate(),
-    stop: async () => {
-      await proc.dispose()
-      removeDir(dir)
-    },
-    urlWith,
-    log: () => `${proc.text()}\n${readText(join(dir, "server.log"))}`,
-  }
-  return launcher
+  return launcherFor({ kind: "redis", port, dir, options, tls: tls as TlsMaterial | undefined, proc, start, urlWith, log: () => `${proc.text()}\n${readText(join(dir, "server.log"))}` })
+
 }
 
 const respCommand = (words: ReadonlyArray<string>): string =>
