@@ -5,7 +5,7 @@
  * consumer group of the same members (so a waiting retry never holds back the
  * event partitions); dead letters to the group's DLQ topic.
  */
-import { matchesAny, type Envelope } from "@omnibus/core"
+import { failureToHeaders, matchesAny, type Envelope } from "@omnibus/core"
 import type { ConsumeSpec, Consumption, Delivery, FailureMetadata, GroupSpec } from "@omnibus/core/transport"
 import { newRunState, Slots, wakeAll, type RunState } from "./batch.ts"
 import type { InRecord, KafkaClient } from "./client.ts"
@@ -13,7 +13,7 @@ import type { Member } from "./group-consumer.ts"
 import { PartitionRunner } from "./partitions.ts"
 import type { Names } from "./config.ts"
 import type { Topology } from "./topology.ts"
-import { DUE_HEADER, failureHeaders, fromRecord, recordAttempt, recordDue, recordFirstFailure, toRecord } from "./wire.ts"
+import { DUE_HEADER, fromRecord, recordAttempt, recordDue, recordFirstFailure, toRecord } from "./wire.ts"
 import { Wire } from "@omnibus/core"
 
 export interface ConsumerDeps {
@@ -73,7 +73,7 @@ export const consume = async (deps: ConsumerDeps, spec: ConsumeSpec, onDelivery:
       retry: ({ delayMs, firstFailureAt }) => finish(() => toRetry(delayMs, firstFailureAt)),
       // Back through the retry topic (due now) rather than left uncommitted: later records of the partition stay settled.
       release: () => finish(() => toRetry(0, recordFirstFailure(rec))),
-      deadLetter: (failure: FailureMetadata) => finish(() => client.send(dlqTopic, [toRecord(envelope, failureHeaders(failure))])),
+      deadLetter: (failure: FailureMetadata) => finish(() => client.send(dlqTopic, [toRecord(envelope, failureToHeaders(failure))])),
     }
   }
 

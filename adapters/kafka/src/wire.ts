@@ -44,19 +44,6 @@ export const recordDue = (r: InRecord): number | undefined => {
   return Number.isFinite(n) && n > 0 ? n : undefined
 }
 
-export const failureHeaders = (f: FailureMetadata): Record<string, string> => {
-  const h: Record<string, string> = {
-    [Wire.error]: f.error,
-    [Wire.errorName]: f.errorName,
-    [Wire.attempts]: String(f.attempts),
-    [Wire.firstFailure]: String(f.firstFailureAt),
-    [Wire.lastFailure]: String(f.lastFailureAt),
-    [Wire.group]: f.group,
-  }
-  if (f.errorCode !== undefined) h[Wire.errorCode] = f.errorCode
-  return h
-}
-
 export const failureFromRecord = (r: InRecord, group: string): FailureMetadata => ({
   error: r.headers[Wire.error] ?? "",
   errorName: r.headers[Wire.errorName] ?? "Error",
