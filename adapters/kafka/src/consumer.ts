@@ -51,7 +51,8 @@ export const consume = async (deps: ConsumerDeps, spec: ConsumeSpec, onDelivery:
 
   const makeDelivery = (topic: string, partition: number, rec: InRecord, extra: number, settle: () => void): Delivery => {
     const envelope: Envelope = fromRecord(topic, partition, rec)
-    const attempt = recordAttempt(rec) + extra
+    // the attempt header counts handler failures; `extra` is what crashed hand-outs announced (partitions.ts)
+    const attempt = recordAttempt(rec)
     let done = false
     const finish = async (work?: () => Promise<void>) => {
       if (done || dead()) return
@@ -60,19 +61,20 @@ export const consume = async (deps: ConsumerDeps, spec: ConsumeSpec, onDelivery:
       slots.release()
       settle()
     }
-    const toRetry = (delayMs: number, firstFailureAt: number | undefined) => {
-      const extraHeaders: Record<string, string> = { [Wire.attempt]: String(attempt + 1), [DUE_HEADER]: String(Date.now() + delayMs) }
+    const toRetry = (nextAttempt: number, delayMs: number, firstFailureAt: number | undefined) => {
+      const extraHeaders: Record<string, string> = { [Wire.attempt]: String(nextAttempt), [DUE_HEADER]: String(Date.now() + delayMs) }
       if (firstFailureAt !== undefined) extraHeaders[Wire.firstFailure] = String(firstFailureAt)
       return client.send(retryTopic, [toRecord(envelope, extraHeaders)])
     }
     return {
       envelope,
       attempt,
+      redeliveries: extra,
       firstFailureAt: recordFirstFailure(rec),
       ack: () => finish(),
-      retry: ({ delayMs, firstFailureAt }) => finish(() => toRetry(delayMs, firstFailureAt)),
-      // Back through the retry topic (due now) rather than left uncommitted: later records of the partition stay settled.
-      release: () => finish(() => toRetry(0, recordFirstFailure(rec))),
+      retry: ({ delayMs, firstFailureAt }) => finish(() => toRetry(attempt + 1, delayMs, firstFailureAt)),
+      // Back through the retry topic (due now, same attempt) rather than left uncommitted: later records of the partition stay settled.
+      release: () => finish(() => toRetry(attempt, 0, recordFirstFailure(rec))),
       deadLetter: (failure: FailureMetadata) => finish(() => client.send(dlqTopic, [toRecord(envelope, failureToHeaders(failure))])),
     }
   }

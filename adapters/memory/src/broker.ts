@@ -10,7 +10,9 @@ import { matchesAny, type DeadLetter, type Envelope, type FailureMetadata } from
 
 export interface StoredMessage {
   readonly envelope: Envelope
-  /** Deliveries so far (the next delivery's attempt is this + 1). */
+  /** Handler failures so far (the attempt number is this + 1). */
+  failures: number
+  /** Deliveries of the current attempt so far (the first is 1; more means redelivered). */
   deliveries: number
   firstFailureAt: number | undefined
 }
@@ -205,7 +207,7 @@ export class MemoryBroker {
       for (const [id, t] of this.seen) if (now - t >= DEDUP_WINDOW_MS) this.seen.delete(id)
     }
     for (const q of this.groups.values()) {
-      if (matchesAny(q.patterns, envelope.routingKey)) q.enqueue({ envelope, deliveries: 0, firstFailureAt: undefined })
+      if (matchesAny(q.patterns, envelope.routingKey)) q.enqueue({ envelope, failures: 0, deliveries: 0, firstFailureAt: undefined })
     }
     return true
   }

@@ -107,13 +107,16 @@ export class MemoryTransport implements Transport {
     }
     return {
       envelope: message.envelope,
-      attempt: message.deliveries,
+      attempt: message.failures + 1,
+      redeliveries: message.deliveries - 1,
       firstFailureAt: message.firstFailureAt,
       ack: once(() => undefined),
       release: once((m) => queue.enqueue(m, true)),
       retry: ({ delayMs, firstFailureAt }) =>
         once((m) => {
           m.firstFailureAt = firstFailureAt
+          m.failures++
+          m.deliveries = 0
           queue.later(delayMs, () => queue.enqueue(m))
         })(),
       deadLetter: (failure) => once((m) => queue.deadLetter(m, failure))(),
@@ -192,7 +195,7 @@ export class MemoryTransport implements Transport {
           continue
         }
         q.deadLetters.splice(i, 1)
-        q.enqueue({ envelope: d.envelope, deliveries: 0, firstFailureAt: undefined })
+        q.enqueue({ envelope: d.envelope, failures: 0, deliveries: 0, firstFailureAt: undefined })
         n++
       }
       return n

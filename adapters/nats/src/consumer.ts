@@ -6,10 +6,14 @@
  * ends it (408/404/409) or when it is presumed lost (server restart); dropping
  * the subscription also cancels it (the server skips requests without interest).
  *
- * - attempt = the server's delivered count (from the ack subject).
+ * - attempt: a nak cannot change headers, so each retry first writes a failure
+ *   record (failures so far, first failure time, the delivered count it failed
+ *   at) to the failure stream; attempt = failures + 1, and redeliveries = the
+ *   server's delivered count - the count at the last failure - 1 (crashes,
+ *   lost leases and releases in between). The record is read only when
+ *   delivered > 1, so a first delivery costs nothing.
  * - lease: `+WPI` (in progress) every leaseMs/3 while unsettled.
- * - retry: `-NAK {"delay"}`; firstFailureAt goes to the failure stream since a
- *   nak cannot change headers.
+ * - retry: the failure record, then `-NAK {"delay"}`.
  * - release: plain `-NAK` (redelivered at once; NATS counts it as a delivery).
  * - patterns the server cannot filter: a broader filter, and messages the
  *   patterns do not match are acked here and never delivered.
@@ -289,17 +293,17 @@ export class GroupConsumption implements Consumption {
 
   private async dispatch(msg: Msg, source: Source, ack: AckInfo | undefined, routingKey: string): Promise<void> {
     const reply = msg.reply!
-    const attempt = ack?.delivered ?? 1
+    const delivered = ack?.delivered ?? 1
     const streamSeq = ack?.streamSeq ?? 0
     let envelope: Envelope
-    let firstFailureAt: number | undefined
+    let failure: FailureRecord = NO_FAILURE
     try {
       const decoded = await this.ctx.wire.decode(msg.headers, msg.data, {
         id: `${source.stream}-${streamSeq}`,
         routingKey: routingKey || msg.subject,
       })
       envelope = decoded.envelope
-      if (attempt > 1) firstFailureAt = await this.readFirstFailure(source, streamSeq)
+      if (delivered > 1) failure = await this.readFailure(source, streamSeq)
     } catch {
       // Transient (blob or failure record unreadable): give it back a little later.
       this.settleLocally()
@@ -311,7 +315,7 @@ export class GroupConsumption implements Consumption {
       if (this.ctx.link.usable) this.ctx.link.nc.publish(reply, "-NAK")
       return
     }
-    const d = new NatsDelivery(this, this.ctx, reply, envelope, attempt, firstFailureAt, this.failureSubject(source, streamSeq))
+    const d = new NatsDelivery(this, this.ctx, reply, envelope, delivered, failure, this.failureSubject(source, streamSeq))
     this.active.add(d)
     try {
       this.onDelivery(d)
@@ -330,11 +334,9 @@ export class GroupConsumption implements Consumption {
     return `${this.ctx.settings.failureStream}.${this.enc}.${source.tag}${streamSeq}`
   }
 
-  private async readFirstFailure(_source: Source, _seq: number): Promise<number | undefined> {
-    const m = await this.ctx.jsm.streams.getMessage(this.ctx.settings.failureStream, { last_by_subj: this.failureSubject(_source, _seq) })
-    if (!m) return undefined
-    const v = Number(new TextDecoder().decode(m.data))
-    return Number.isFinite(v) && v > 0 ? v : undefined
+  private async readFailure(source: Source, seq: number): Promise<FailureRecord> {
+    const m = await this.ctx.jsm.streams.getMessage(this.ctx.settings.failureStream, { last_by_subj: this.failureSubject(source, seq) })
+    return m ? parseFailureRecord(new TextDecoder().decode(m.data)) : NO_FAILURE
   }
 
   get group(): string {
@@ -380,10 +382,38 @@ export class GroupConsumption implements Consumption {
   }
 }
 
+/** What the failure stream remembers of a message's failed attempts. */
+interface FailureRecord {
+  readonly failures: number
+  readonly firstFailureAt: number | undefined
+  /** The server's delivered count of the delivery that failed last. */
+  readonly delivered: number
+}
+
+const NO_FAILURE: FailureRecord = { failures: 0, firstFailureAt: undefined, delivered: 0 }
+
+const parseFailureRecord = (text: string): FailureRecord => {
+  try {
+    const r: unknown = JSON.parse(text)
+    if (typeof r === "object" && r !== null) {
+      const { failures, first, delivered } = r as Record<string, unknown>
+      if (typeof failures === "number" && typeof delivered === "number") {
+        return { failures, delivered, firstFailureAt: typeof first === "number" && first > 0 ? first : undefined }
+      }
+    }
+  } catch {
+    // not ours: as if there were no record
+  }
+  return NO_FAILURE
+}
+
 export class NatsDelivery implements Delivery {
   readonly envelope: Envelope
   readonly attempt: number
+  readonly redeliveries: number
   readonly firstFailureAt: number | undefined
+  private readonly delivered: number
+  private readonly failures: number
   private readonly owner: GroupConsumption
   private readonly ctx: Ctx
   private readonly reply: string
@@ -391,13 +421,16 @@ export class NatsDelivery implements Delivery {
   private settled = false
   private lease: NodeJS.Timeout | undefined
 
-  constructor(owner: GroupConsumption, ctx: Ctx, reply: string, envelope: Envelope, attempt: number, firstFailureAt: number | undefined, failureSubject: string) {
+  constructor(owner: GroupConsumption, ctx: Ctx, reply: string, envelope: Envelope, delivered: number, failure: FailureRecord, failureSubject: string) {
     this.owner = owner
     this.ctx = ctx
     this.reply = reply
     this.envelope = envelope
-    this.attempt = attempt
-    this.firstFailureAt = firstFailureAt
+    this.delivered = delivered
+    this.failures = failure.failures
+    this.attempt = failure.failures + 1
+    this.redeliveries = Math.max(0, delivered - failure.delivered - 1)
+    this.firstFailureAt = failure.firstFailureAt
     this.failureSubject = failureSubject
     const every = Math.max(50, Math.floor(ctx.settings.leaseMs / 3))
     this.lease = setInterval(() => {
@@ -429,7 +462,7 @@ export class NatsDelivery implements Delivery {
   }
 
   private forgetFailure(): void {
-    if (this.attempt > 1) this.ctx.jsm.streams.purge(this.ctx.settings.failureStream, { filter: this.failureSubject }).catch(() => undefined)
+    if (this.failures > 0) this.ctx.jsm.streams.purge(this.ctx.settings.failureStream, { filter: this.failureSubject }).catch(() => undefined)
   }
 
   async ack(): Promise<void> {
@@ -440,12 +473,12 @@ export class NatsDelivery implements Delivery {
 
   async retry(options: { readonly delayMs: number; readonly firstFailureAt: number }): Promise<void> {
     this.begin("retry")
-    if (this.firstFailureAt === undefined) {
-      try {
-        await this.ctx.js.publish(this.failureSubject, String(options.firstFailureAt))
-      } catch {
-        // without the record core falls back to the last failure time; the retry itself matters more
-      }
+    const record = { failures: this.failures + 1, first: this.firstFailureAt ?? options.firstFailureAt, delivered: this.delivered }
+    try {
+      await this.ctx.js.publish(this.failureSubject, JSON.stringify(record))
+    } catch {
+      // without the record this failure is not counted (the attempt repeats and shows as a
+      // redelivery, which maxRedeliveries bounds); the retry itself matters more
     }
     await this.send("retry", `-NAK ${JSON.stringify({ delay: nanos(Math.max(0, options.delayMs)) })}`)
   }

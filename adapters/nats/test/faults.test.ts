@@ -18,6 +18,5 @@ describeFaults("nats", {
   // Open in issue 9: the model check shows crash redeliveries (and idempotency-lease waits) counted as
   // attempts exhausting messages whose handler never failed; printed in docs/guarantees.md until fixed.
   unsupported: {
-    34: "model check finds healthy messages dead-lettered after crash redeliveries used up their attempts (core attempt accounting, issue 9)",
   },
 })

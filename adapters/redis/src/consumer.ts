@@ -7,8 +7,9 @@
  *   than the lease (XAUTOCLAIM, in the CLAIM script with their delivery counts).
  * - Leases: while deliveries are unsettled, XCLAIM ... JUSTID on them every
  *   leaseMs/3 resets their idle time (JUSTID leaves the delivery count alone).
- * - Attempt = x-omnibus-attempt header (default 1) + delivery count - 1, so a
- *   crash redelivery (count + 1) and a retry (header + 1, fresh entry) both add one.
+ * - Attempt = x-omnibus-attempt header (default 1; a retry writes a fresh entry
+ *   with header + 1). Redeliveries = the entry's delivery count - 1 (crash
+ *   claims, released entries).
  * - Delayed retries wait in a sorted set; the PROMOTE script moves due ones
  *   back into the stream (timer at the next due time, plus every sweep).
  * - Acked entries are XDELeted at once (one consumer group per stream), so the
@@ -142,7 +143,7 @@ export class StreamConsumer implements Consumption {
     }
     const parsed = parseFields(fields)
     const base = Number(parsed.headers[Wire.attempt] ?? 1)
-    const attempt = (Number.isFinite(base) && base > 0 ? base : 1) + Math.max(1, deliveryCount) - 1
+    const attempt = Number.isFinite(base) && base > 0 ? base : 1
     const ff = Number(parsed.headers[Wire.firstFailure])
     const envelope = toEnvelope(entryId, parsed, this.stream)
     // A foreign entry (XADDed without Omnibus metadata) got its id, routing key and timestamp from
@@ -169,6 +170,7 @@ export class StreamConsumer implements Consumption {
     const delivery: Delivery = {
       envelope,
       attempt,
+      redeliveries: Math.max(1, deliveryCount) - 1,
       firstFailureAt: Number.isFinite(ff) && ff > 0 ? ff : undefined,
       ack: () => settle(() => cmd.omnibusAck(this.stream, group, entryId)),
       retry: ({ delayMs, firstFailureAt }) =>

@@ -2,17 +2,69 @@
  * Section D: dead letters (cases 17–19).
  */
 import { PermanentError, json } from "@omnibus/core"
-import type { Codec, DeadLetterRecord, Message } from "@omnibus/core"
+import type { Bus, Codec, DeadLetterRecord, Message } from "@omnibus/core"
 import { expect } from "vitest"
 import { defineCase, sameBytes } from "../context.ts"
 import type { Suite } from "../context.ts"
-import { Collector, mapWindowed } from "../wait.ts"
+import { Collector, deferred, mapWindowed } from "../wait.ts"
+import type { Deferred } from "../wait.ts"
 
 const encoder = new TextEncoder()
 
 const isSentinel = (m: Message<unknown>): boolean => (m.payload as { sentinel?: boolean } | null)?.sentinel === true
 
 export const registerDeadLetters = (suite: Suite): void => {
+  // ---------------------------------------------------------------- case 35
+  // Not in the brief: a message that kills its consumer every time must not loop forever, and
+  // the crashes must not count as handler attempts (they also send back untouched deliveries).
+  defineCase(suite, 35, async (ctx) => {
+    const group = ctx.group()
+    const pattern = ctx.key("#")
+    const retry = { attempts: 3, maxRedeliveries: 2, backoff: { initial: 20, factor: 1, jitter: false } }
+    const lease = { leaseMs: ctx.harness.leaseMs }
+    const pub = await ctx.connect()
+    // The group exists before the poison is published, so its first consumer gets it.
+    const first = await ctx.connect(lease)
+    const runs: Array<{ readonly attempt: number; readonly redeliveries: number }> = []
+    let current: Deferred<void> = deferred()
+    const poisoned = (m: Message<unknown>): Promise<void> => {
+      runs.push({ attempt: m.attempt, redeliveries: m.redeliveries })
+      current.resolve()
+      return new Promise<void>(() => {}) // "crashes": never returns; the test then kills the bus
+    }
+    const subscribe = (bus: Bus, handler: (m: Message<unknown>) => Promise<void> | void) => bus.subscribe(pattern, handler, { group, retry })
+    await subscribe(first, poisoned)
+    const { id } = await pub.publish(ctx.key("poison"), { poison: true })
+    let bus = first
+    for (let crash = 1; crash <= 3; crash++) {
+      await ctx.eventually(() => current.settled, () => `delivery ${crash} of the poison message (runs so far: ${JSON.stringify(runs)})`, ctx.eventuallyMs + ctx.harness.leaseMs)
+      current = deferred()
+      await ctx.crash(bus)
+      bus = await ctx.connect(lease)
+      if (crash < 3) await subscribe(bus, poisoned)
+    }
+    // The fourth delivery has 3 redeliveries > maxRedeliveries 2: dead-lettered without running.
+    const healthy = new Collector()
+    const ranAgain: Array<number> = []
+    await subscribe(bus, (m) => {
+      if (m.id === id) ranAgain.push(m.redeliveries)
+      else healthy.handler(m)
+    })
+    const { id: ok } = await pub.publish(ctx.key("ok"), { ok: true })
+    await healthy.waitForIds([ok], ctx.eventuallyMs + ctx.harness.leaseMs, "a healthy message after the poison one")
+    let records: ReadonlyArray<DeadLetterRecord> = []
+    await ctx.eventually(async () => {
+      records = await pub.deadLetters.list(group)
+      return records.some((r) => r.id === id)
+    }, () => `the poison message in the dead letters (${records.length} listed)`, ctx.eventuallyMs + ctx.harness.leaseMs)
+    const r = records.find((x) => x.id === id)!
+    expect(r.failure.errorName).toBe("RedeliveriesExhausted")
+    expect(r.failure.attempts, "crashes used no attempt").toBe(1)
+    expect(ranAgain, "the handler never ran again after maxRedeliveries").toEqual([])
+    expect(runs.map((x) => x.attempt), "attempt stays 1 through crashes").toEqual([1, 1, 1])
+    expect(runs.map((x) => x.redeliveries), "redeliveries counted per crash").toEqual([0, 1, 2])
+  })
+
   // ---------------------------------------------------------------- case 17
   defineCase(suite, 17, async (ctx) => {
     const bus = await ctx.connect()

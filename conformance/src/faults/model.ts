@@ -7,9 +7,11 @@
  * - nothing lost: every confirmed message is handled or dead-lettered in every group
  * - fates: a message failing fewer times than the configured attempts is handled,
  *   one that always fails or throws PermanentError is dead-lettered
- * - dead-lettered after exactly the configured attempts (crashes and releases
- *   count as attempts, so a disturbed message may arrive exhausted: then it must
- *   go to the dead letters, never run its handler again with attempt > A)
+ * - dead-lettered after exactly the configured attempts: crashes, lost leases and
+ *   releases are redeliveries, not attempts, so the handler never sees attempt > A
+ *   and a dead letter of a failing message says attempts = A (1 for PermanentError);
+ *   a healthy message reaches the dead letters only as poison (RedeliveriesExhausted),
+ *   and only if more than maxRedeliveries disruptions caught it in flight
  * - per-key order in the ordered group, except for messages a disruption caught in flight
  * - duplicates only for messages a disruption caught in flight; never in the idempotent group
  *
@@ -37,6 +39,7 @@ const prng = (seed: number): (() => number) => {
 }
 
 const ATTEMPTS = 3
+const MAX_REDELIVERIES = 5
 const KEYS = 8
 
 type Fate = { readonly kind: "ok" } | { readonly kind: "fail"; readonly times: number } | { readonly kind: "always" } | { readonly kind: "permanent" }
@@ -64,7 +67,7 @@ interface GroupState {
   /** Handler completions (success) per id, with times. */
   readonly handled: Map<string, Array<number>>
   /** dead-letter events per id: attempt and time. */
-  readonly deadLettered: Map<string, { attempt: number; at: number }>
+  readonly deadLettered: Map<string, { attempt: number; at: number; reason: string }>
   /** Every outcome event per id (for the diagnosis of a failure). */
   readonly events: Map<string, Array<string>>
 }
@@ -125,11 +128,11 @@ const modelCheck = async (ctx: FaultContext, seed: number, steps: number): Promi
   }
   const observeFor = (g: GroupState) => (e: HandlerEvent): void => {
     push(g.events, e.id, `${e.type}@${e.attempt}+${Math.round(performance.now() - t0)}ms`)
-    if (e.type === "dead-letter" && !g.deadLettered.has(e.id)) g.deadLettered.set(e.id, { attempt: e.attempt, at: performance.now() })
+    if (e.type === "dead-letter" && !g.deadLettered.has(e.id)) g.deadLettered.set(e.id, { attempt: e.attempt, at: performance.now(), reason: e.error instanceof Error ? e.error.name : "?" })
   }
   const subscribe = (bus: Bus, name: GroupName): Promise<Subscription> => {
     const g = groups[name]
-    const retry = { attempts: ATTEMPTS, backoff: { initial: 20, factor: 2, max: 100, jitter: false } }
+    const retry = { attempts: ATTEMPTS, maxRedeliveries: MAX_REDELIVERIES, backoff: { initial: 20, factor: 2, max: 100, jitter: false } }
     switch (name) {
       case "ordered":
         return bus.subscribe(pattern, handlerFor(g), { group: g.group, concurrency: 4, orderBy: "key", retry, observe: observeFor(g) })
@@ -217,19 +220,19 @@ const modelCheck = async (ctx: FaultContext, seed: number, steps: number): Promi
   const confirmed = [...messages.values()].filter((m) => m.confirmed)
   // The dead-letter destination is the ground truth: a dead-letter whose confirm was lost
   // (the bus went down right after) has no event but is in the store. Read every 2 s while waiting.
-  const inDlq = new Map<GroupName, Map<string, number>>()
+  const inDlq = new Map<GroupName, Map<string, { readonly attempts: number; readonly reason: string }>>()
   let lastDlqRead = 0
   const readDlq = async (): Promise<void> => {
     if (performance.now() - lastDlqRead < 2_000) return
     lastDlqRead = performance.now()
     for (const g of Object.values(groups)) {
       const records = await publisher.deadLetters.list(g.group, { limit: 100_000 })
-      inDlq.set(g.name, new Map(records.map((r) => [r.id, r.failure.attempts])))
+      inDlq.set(g.name, new Map(records.map((r) => [r.id, { attempts: r.failure.attempts, reason: r.failure.errorName }])))
     }
   }
   /** Acked as a duplicate by the idempotency store (its first run may have been lost with its bus). */
   const ackedAsDuplicate = (g: GroupState, id: string) => (g.events.get(id) ?? []).some((e) => e.startsWith("duplicate@"))
-  const dlqAttempts = (g: GroupState, id: string): number | undefined => inDlq.get(g.name)?.get(id)
+  const dlqAttempts = (g: GroupState, id: string): number | undefined => inDlq.get(g.name)?.get(id)?.attempts
   const settled = (g: GroupState, id: string) => g.handled.has(id) || g.deadLettered.has(id) || dlqAttempts(g, id) !== undefined || ackedAsDuplicate(g, id)
   const unsettled = () => {
     const counts = Object.values(groups).map((g) => `${g.name}: ${confirmed.filter((m) => !settled(g, m.id)).length}`).join(", ")
@@ -247,7 +250,7 @@ const modelCheck = async (ctx: FaultContext, seed: number, steps: number): Promi
     await readDlq()
     // dead letters whose outcome event was lost with their bus: take them from the store
     for (const g of Object.values(groups)) {
-      for (const [id, attempts] of inDlq.get(g.name) ?? []) if (!g.deadLettered.has(id)) g.deadLettered.set(id, { attempt: attempts, at: g.invocations.get(id)?.at(-1)?.at ?? Number.POSITIVE_INFINITY })
+      for (const [id, r] of inDlq.get(g.name) ?? []) if (!g.deadLettered.has(id)) g.deadLettered.set(id, { attempt: r.attempts, reason: r.reason, at: g.invocations.get(id)?.at(-1)?.at ?? Number.POSITIVE_INFINITY })
     }
   } finally {
     let lost = 0
@@ -265,8 +268,9 @@ const modelCheck = async (ctx: FaultContext, seed: number, steps: number): Promi
   }
   expect(publishErrors.filter((e) => !/PublishFailed|BusClosed/.test(e)), "untyped publish errors").toEqual([])
 
-  /** Was the message in flight (published, not yet settled in g) when something was disrupted before `until`? */
-  const disturbed = (m: Published, until: number): boolean => disruptions.some((t) => t >= m.publishedAt && t <= until)
+  /** Disruptions while the message was in flight (published, not yet settled) before `until`. */
+  const disturbances = (m: Published, until: number): number => disruptions.filter((t) => t >= m.publishedAt && t <= until).length
+  const disturbed = (m: Published, until: number): boolean => disturbances(m, until) > 0
   const settledAt = (g: GroupState, id: string): number => g.handled.get(id)?.[0] ?? g.deadLettered.get(id)?.at ?? Number.POSITIVE_INFINITY
 
   const problems: Array<{ readonly kind: string; readonly text: string }> = []
@@ -283,15 +287,17 @@ const modelCheck = async (ctx: FaultContext, seed: number, steps: number): Promi
       // fate
       const shouldDeadLetter = m.fate.kind === "always" || m.fate.kind === "permanent"
       if (shouldDeadLetter && handled.length > 0) problem("fate", `${g.name}: ${m.id} (${m.fate.kind}) was handled`)
-      if (!shouldDeadLetter && dl !== undefined) problem("fate", `${g.name}: ${m.id} (${JSON.stringify(m.fate)}) dead-lettered at attempt ${dl.attempt}`)
-      // attempts
-      const over = inv.filter((i) => i.attempt > ATTEMPTS)
-      if (over.length > 0) problem("exhausted delivery handled again", `${g.name}: ${m.id} handler ran with attempt ${over.map((i) => i.attempt).join(",")} > ${ATTEMPTS} (exhausted by crashes/releases, must be dead-lettered without another run)`)
-      if (m.fate.kind === "always" && dl !== undefined) {
-        if (!disturbed(m, end) && dl.attempt !== ATTEMPTS) problem("dead-letter attempts", `${g.name}: ${m.id} always failing, undisturbed, dead-lettered at attempt ${dl.attempt}, expected ${ATTEMPTS}`)
-        if (dl.attempt < ATTEMPTS) problem("dead-letter attempts", `${g.name}: ${m.id} dead-lettered early at attempt ${dl.attempt}`)
+      const poison = dl !== undefined && dl.reason === "RedeliveriesExhausted"
+      // until the dead letter, not the first handling: an ack lost in a crash leaves the message in flight
+      if (poison && disturbances(m, dl.at) <= MAX_REDELIVERIES) {
+        problem("poison without crashes", `${g.name}: ${m.id} (${JSON.stringify(m.fate)}) dead-lettered as poison after ${disturbances(m, dl.at)} disruptions in flight (max ${MAX_REDELIVERIES} redeliveries): runs ${JSON.stringify(inv.map((i) => i.attempt))}, events ${JSON.stringify(g.events.get(m.id) ?? [])}`)
       }
-      if (m.fate.kind === "permanent" && dl !== undefined && !disturbed(m, end) && dl.attempt !== 1) problem("dead-letter attempts", `${g.name}: ${m.id} permanent error dead-lettered at attempt ${dl.attempt}, expected 1`)
+      if (!shouldDeadLetter && dl !== undefined && !poison) problem("fate", `${g.name}: ${m.id} (${JSON.stringify(m.fate)}) dead-lettered at attempt ${dl.attempt} (${dl.reason}): runs ${JSON.stringify(inv.map((i) => i.attempt))}, events ${JSON.stringify(g.events.get(m.id) ?? [])}`)
+      // attempts: crashes are not attempts, so the handler never sees one past the policy
+      const over = inv.filter((i) => i.attempt > ATTEMPTS)
+      if (over.length > 0) problem("attempt past the policy", `${g.name}: ${m.id} handler ran with attempt ${over.map((i) => i.attempt).join(",")} > ${ATTEMPTS}`)
+      if (m.fate.kind === "always" && dl !== undefined && !poison && dl.attempt !== ATTEMPTS) problem("dead-letter attempts", `${g.name}: ${m.id} always failing, dead-lettered at attempt ${dl.attempt} (${dl.reason}), expected ${ATTEMPTS}`)
+      if (m.fate.kind === "permanent" && dl !== undefined && !poison && dl.attempt !== 1) problem("dead-letter attempts", `${g.name}: ${m.id} permanent error dead-lettered at attempt ${dl.attempt} (${dl.reason}), expected 1`)
       // duplicates
       if (handled.length > 1) {
         if (g.name === "idempotent") problem("duplicate with idempotency store", `idempotent: ${m.id} handled ${handled.length} times`)

@@ -42,8 +42,16 @@ export interface Message<T> {
   readonly headers: Readonly<Record<string, string>>
   readonly correlationId: string | undefined
   readonly timestamp: number
-  /** 1 on the first try; the same number on every broker. */
+  /**
+   * 1 on the first try, then 1 + the handler failures recorded for this message: the same
+   * number on every broker. A consumer crash does not count as an attempt (see `redeliveries`).
+   */
   readonly attempt: number
+  /**
+   * How often this attempt came back without an outcome: its consumer crashed, lost its lease
+   * or gave it back. 0 normally; above 0 the handler may have run partly before.
+   */
+  readonly redeliveries: number
   readonly group: string
 }
 
@@ -64,6 +72,13 @@ export interface RetryOptions {
   readonly attempts?: number
   /** Backoff options, or any effect Schedule (its delays are used; its end means "dead-letter"). */
   readonly backoff?: BackoffOptions | Schedule.Schedule<unknown, unknown>
+  /**
+   * Redeliveries of one attempt without an outcome (consumer crash, lost lease) before the message
+   * is dead-lettered as poison with RedeliveriesExhausted (default 5). Counted apart from attempts:
+   * deliveries still waiting in a crashed consumer's prefetch buffer come back too, and must not use
+   * up a healthy message's retries.
+   */
+  readonly maxRedeliveries?: number
 }
 
 export interface IdempotencyOptions {

@@ -104,10 +104,23 @@ const settle = (what: string, p: () => Promise<void>, then?: () => void): Effect
     }),
   )
 
-/** Raised for a delivery that arrives after its attempts were used up by crashes or releases. */
+/**
+ * The dead-letter reason of a poison message: it came back more than `retry.maxRedeliveries`
+ * times without an outcome, i.e. its consumer keeps crashing (or losing its lease) on it.
+ */
+export class RedeliveriesExhausted extends Error {
+  readonly redeliveries: number
+  constructor(redeliveries: number, max: number) {
+    super(`delivered ${redeliveries + 1} times without an outcome (consumer crash, lost lease or release); retry.maxRedeliveries is ${max}`)
+    this.name = "RedeliveriesExhausted"
+    this.redeliveries = redeliveries
+  }
+}
+
+/** The dead-letter reason of a delivery whose attempt number is already past the policy (e.g. the policy was lowered). */
 export class AttemptsExhausted extends Error {
-  constructor(attempts: number) {
-    super(`all ${attempts} attempts were used by deliveries that ended without an outcome (consumer crash, lost lease or release)`)
+  constructor(attempt: number, attempts: number) {
+    super(`arrived at attempt ${attempt}, past the ${attempts} attempts of the retry policy`)
     this.name = "AttemptsExhausted"
   }
 }
@@ -160,10 +173,16 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
         const env = delivery.envelope
         let attempt = delivery.attempt
         let firstFailureAt = delivery.firstFailureAt
-        // Crashes count as attempts: a message that kills its consumer every time must end in the
-        // dead letters instead of looping, so an exhausted delivery is not handed to the handler again.
+        // in-place retries (ordered) start a fresh attempt that has not been redelivered
+        let redeliveries = delivery.redeliveries
+        // A message that kills its consumer every time must end in the dead letters instead of
+        // looping. Crashes have their own budget, apart from attempts: a crash also sends back
+        // deliveries that never reached a handler, and those must not use up a message's retries.
+        if (delivery.redeliveries > config.retry.maxRedeliveries) {
+          return yield* deadLetter(delivery, new RedeliveriesExhausted(delivery.redeliveries, config.retry.maxRedeliveries), attempt, firstFailureAt ?? Date.now())
+        }
         if (attempt > config.retry.attempts) {
-          return yield* deadLetter(delivery, new AttemptsExhausted(config.retry.attempts), config.retry.attempts, firstFailureAt ?? Date.now())
+          return yield* deadLetter(delivery, new AttemptsExhausted(attempt, config.retry.attempts), attempt, firstFailureAt ?? Date.now())
         }
         let payload: unknown
         try {
@@ -180,7 +199,7 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
           }
         }
         for (;;) {
-          const outcome = yield* Effect.result(config.handler(toMessage(env, payload, attempt, config.group)))
+          const outcome = yield* Effect.result(config.handler(toMessage(env, payload, attempt, redeliveries, config.group)))
           if (outcome._tag === "Success") {
             if (idem) yield* Effect.tryPromise({ try: () => idem.store.complete(idemKey, idem.ttlMs), catch: (e) => e }).pipe(Effect.ignore)
             return yield* settle("ack", () => delivery.ack(), () => emit(delivery, "handled", attempt))
@@ -211,6 +230,7 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
             return yield* release(delivery)
           }
           attempt++
+          redeliveries = 0
         }
       })
 

@@ -53,7 +53,7 @@ export const buildEnvelope = (
   }
 }
 
-export const toMessage = <T>(e: Envelope, payload: T, attempt: number, group: string): Message<T> => ({
+export const toMessage = <T>(e: Envelope, payload: T, attempt: number, redeliveries: number, group: string): Message<T> => ({
   id: e.id,
   routingKey: e.routingKey,
   key: e.key,
@@ -64,5 +64,6 @@ export const toMessage = <T>(e: Envelope, payload: T, attempt: number, group: st
   correlationId: e.correlationId,
   timestamp: e.timestamp,
   attempt,
+  redeliveries,
   group,
 })

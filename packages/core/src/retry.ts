@@ -13,12 +13,15 @@ import { InvalidOptions } from "./errors.ts"
 export interface RetryPolicy {
   /** Total attempts including the first. */
   readonly attempts: number
+  /** Redeliveries of one attempt without an outcome before the message counts as poison. */
+  readonly maxRedeliveries: number
   /** Delay in ms before attempt `failed + 1`, or undefined when no attempt is left. */
   delayAfter(failedAttempt: number): number | undefined
 }
 
-export const DEFAULT_RETRY: Required<Pick<RetryOptions, "attempts">> & { readonly backoff: Required<BackoffOptions> } = {
+export const DEFAULT_RETRY: Required<Pick<RetryOptions, "attempts" | "maxRedeliveries">> & { readonly backoff: Required<BackoffOptions> } = {
   attempts: 5,
+  maxRedeliveries: 5,
   backoff: { initial: "200 millis", factor: 2, max: "30 seconds", jitter: true },
 }
 
@@ -51,15 +54,20 @@ const nthDelay = (schedule: Schedule.Schedule<unknown, unknown>, n: number): num
 }
 
 export const retryPolicy = (options: RetryOptions | false | undefined): RetryPolicy => {
-  if (options === false) return { attempts: 1, delayAfter: () => undefined }
+  if (options === false) return { attempts: 1, maxRedeliveries: DEFAULT_RETRY.maxRedeliveries, delayAfter: () => undefined }
   const attempts = options?.attempts ?? DEFAULT_RETRY.attempts
   if (!Number.isInteger(attempts) || attempts < 1) {
     throw new InvalidOptions({ option: "retry.attempts", reason: "must be an integer >= 1" })
+  }
+  const maxRedeliveries = options?.maxRedeliveries ?? DEFAULT_RETRY.maxRedeliveries
+  if (!Number.isInteger(maxRedeliveries) || maxRedeliveries < 0) {
+    throw new InvalidOptions({ option: "retry.maxRedeliveries", reason: "must be an integer >= 0" })
   }
   const b = options?.backoff
   const schedule = isSchedule(b) ? b : backoffSchedule(b ?? DEFAULT_RETRY.backoff)
   return {
     attempts,
+    maxRedeliveries,
     delayAfter: (failed) => (failed >= attempts ? undefined : nthDelay(schedule, failed)),
   }
 }

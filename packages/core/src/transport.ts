@@ -90,8 +90,16 @@ export interface ConsumeSpec extends GroupSpec {
 
 export interface Delivery {
   readonly envelope: Envelope
-  /** 1 on the first delivery; every redelivery (retry or crash) adds one. */
+  /**
+   * 1 + the handler failures recorded for this message (each `retry` adds one; the adapter
+   * carries the count across redeliveries, e.g. in a header). Crashes do not add to it.
+   */
   readonly attempt: number
+  /**
+   * Deliveries of this attempt that ended without an outcome before this one (consumer crash,
+   * lost lease, release): the broker's redelivery count since the last `retry`. 0 normally.
+   */
+  readonly redeliveries: number
   /** When this message first failed, if it did before (carried across retries). */
   readonly firstFailureAt: number | undefined
   /** Done: remove from the group. */

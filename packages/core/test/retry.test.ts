@@ -32,5 +32,13 @@ describe("retry policy (effect Schedule)", () => {
     expect(() => retryPolicy({ attempts: 0 })).toThrow(expect.objectContaining({ _tag: "InvalidOptions", option: "retry.attempts" }))
     expect(() => retryPolicy({ backoff: { initial: "soon" as never } })).toThrow(expect.objectContaining({ _tag: "InvalidOptions", option: "retry.backoff.initial" }))
     expect(() => retryPolicy({ backoff: { factor: 0.5 } })).toThrow(expect.objectContaining({ option: "retry.backoff.factor" }))
+    expect(() => retryPolicy({ maxRedeliveries: -1 })).toThrow(expect.objectContaining({ _tag: "InvalidOptions", option: "retry.maxRedeliveries" }))
+    expect(() => retryPolicy({ maxRedeliveries: 1.5 })).toThrow(expect.objectContaining({ option: "retry.maxRedeliveries" }))
+  })
+
+  it("keeps a redelivery budget apart from attempts (default 5, also with retry: false)", () => {
+    expect(retryPolicy(undefined).maxRedeliveries).toBe(5)
+    expect(retryPolicy(false).maxRedeliveries).toBe(5)
+    expect(retryPolicy({ attempts: 2, maxRedeliveries: 0 })).toMatchObject({ attempts: 2, maxRedeliveries: 0 })
   })
 })
