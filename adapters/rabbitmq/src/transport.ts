@@ -108,7 +108,7 @@ export class RabbitTransport implements Transport {
 
   async serve(spec: ServeSpec, onRequest: (request: IncomingRequest) => void): Promise<Consumption> {
     this.guard("serve")
-    const server = new RpcServer(this.manager, this.topology, this.publisher, spec, onRequest)
+    const server = new RpcServer(this.manager, this.topology, spec, onRequest)
     await server.start()
     return this.track(server)
   }
