@@ -1,9 +1,10 @@
 /**
- * Envelope <-> AMQP message. Every envelope field travels twice: as a native
- * AMQP property (message_id, content_type, correlation_id, timestamp in
- * seconds) so plain AMQP clients understand it, and in the flat `Wire` header
- * layout of core, which is the one read back (it keeps the original routing
- * key across retries and the millisecond timestamp).
+ * Envelope <-> AMQP message. Id, content type and correlation id travel as
+ * native AMQP properties (message_id, content_type, correlation_id), which
+ * plain AMQP clients understand; the rest in core's flat `Wire` headers: the
+ * millisecond timestamp (AMQP's is in seconds, also set), the key, and the
+ * original routing key on copies published to a queue directly (retries,
+ * dead letters, replays), whose own routing key is the queue name.
  */
 import type { Message, Options } from "amqplib"
 import { FAILURE_HEADERS, fromWireHeaders, newMessageId, toWireHeaders, Wire } from "@omnibus/core"
@@ -130,14 +131,25 @@ export const rpcOptions = (env: Envelope): Options.Publish => {
   return opts
 }
 
-/** Publish properties of an envelope; `extra` headers (attempt, failure metadata) are added on top. */
-export const publishOptions = (env: Envelope, extra: Record<string, string> = {}, persistent = true): Options.Publish => {
+/**
+ * Publish properties of an envelope; `extra` headers (attempt, failure metadata) are added on top.
+ * Id, content type and correlation id travel only as native properties (wireHeadersOf reads them
+ * back); `viaExchange` (a first publish through the topic exchange) leaves out the routing-key
+ * header too, since the delivery's own routing key is the original one. Each header is parsed
+ * and stored by the broker for every message, so the table stays as small as the mapping allows.
+ */
+export const publishOptions = (env: Envelope, extra: Record<string, string> = {}, viaExchange = false): Options.Publish => {
+  const headers: Record<string, unknown> = { ...toWireHeaders(env), ...extra }
+  delete headers[Wire.id]
+  delete headers[Wire.contentType]
+  delete headers[Wire.correlationId]
+  if (viaExchange) delete headers[Wire.routingKey]
   const opts: Options.Publish = {
-    persistent,
+    persistent: true,
     messageId: env.id,
     contentType: env.contentType,
     timestamp: Math.floor(env.timestamp / 1000),
-    headers: { ...toWireHeaders(env), ...extra },
+    headers,
   }
   if (env.correlationId !== undefined) opts.correlationId = env.correlationId
   return opts

@@ -79,7 +79,7 @@ export class RabbitTransport implements Transport {
   async publish(batch: ReadonlyArray<Envelope>): Promise<ReadonlyArray<PublishOutcome>> {
     this.guard("publish")
     return this.publisher.send(
-      batch.map((env) => ({ exchange: this.settings.exchange, routingKey: env.routingKey, content: bodyOf(env), options: publishOptions(env), key: env.routingKey })),
+      batch.map((env) => ({ exchange: this.settings.exchange, routingKey: env.routingKey, content: bodyOf(env), options: publishOptions(env, {}, true), key: env.routingKey })),
     )
   }
 

@@ -86,20 +86,28 @@ for (const queueType of ["classic", "quorum"] as const) {
       expect(order).toEqual(["slow@1", "fast@1", "slow@2"])
     })
 
-    it("counts a crash redelivery as an attempt", async () => {
+    it("counts crash redeliveries apart from attempts (classic: by a counted republish)", async () => {
       const group = unique("crash")
       const t1 = await connect()
       const got1: Array<Delivery> = []
       await t1.consume(spec(group, [k("crash.*")]), (d) => got1.push(d))
       await t1.publish([envelope(k("crash.x"), "boom")])
       await until(() => got1.length === 1, "first delivery")
+      expect(got1[0]!.redeliveries).toBe(0)
       await t1.abort()
       const t2 = await connect()
       const got2: Array<Delivery> = []
-      await t2.consume(spec(group, [k("crash.*")]), (d) => { got2.push(d); void d.ack() })
+      await t2.consume(spec(group, [k("crash.*")]), (d) => got2.push(d))
       await until(() => got2.length === 1, "redelivery")
-      expect(got2[0]!.attempt).toBe(2)
-      expect(got2[0]!.envelope.id).toBe(got1[0]!.envelope.id)
+      await t2.abort()
+      const t3 = await connect()
+      const got3: Array<Delivery> = []
+      await t3.consume(spec(group, [k("crash.*")]), (d) => { got3.push(d); void d.ack() })
+      await until(() => got3.length === 1, "second redelivery")
+      expect([got2[0]!.attempt, got2[0]!.redeliveries], "after one crash: attempt, redeliveries").toEqual([1, 1])
+      expect([got3[0]!.attempt, got3[0]!.redeliveries], "after two crashes").toEqual([1, 2])
+      expect(got3[0]!.envelope.id).toBe(got1[0]!.envelope.id)
+      expect(got3[0]!.envelope.routingKey).toBe(k("crash.x"))
     })
 
     it("dead-letters with metadata, lists, replays to the group only and purges", async () => {
