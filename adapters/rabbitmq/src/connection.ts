@@ -8,6 +8,7 @@
 import * as amqp from "amqplib"
 import type { Channel, ChannelModel, ConfirmChannel } from "amqplib"
 import type { ConnectionOptions } from "node:tls"
+import { Duplex } from "node:stream"
 import { AuthenticationFailed, BrokerError, BusClosed, ConnectionFailed, redactUrl } from "@omnibus/core"
 import type { RabbitSettings } from "./options.ts"
 
@@ -55,6 +56,33 @@ const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
     signal?.addEventListener("abort", () => { clearTimeout(t); resolve() }, { once: true })
   })
 
+interface MuxInternals {
+  _readIncoming?: () => void
+}
+
+/**
+ * amqplib's multiplexer moves every queued frame of every channel to the socket in one
+ * pass, but with noDelay each frame is its own write(2): a 1,000-message batch cost 1,000
+ * syscalls (a fifth of the publish path's CPU in a profile). Corking the socket for that
+ * pass sends it as one writev. Uses amqplib internals (connection.muxer, connection.stream);
+ * when they are not there (another amqplib version), nothing changes.
+ */
+const coalesceWrites = (model: ChannelModel): void => {
+  const connection = (model as unknown as { connection?: { muxer?: MuxInternals; stream?: unknown } }).connection
+  const mux = connection?.muxer
+  const socket = connection?.stream
+  const pass = mux?._readIncoming
+  if (!mux || typeof pass !== "function" || !(socket instanceof Duplex)) return
+  mux._readIncoming = function (this: MuxInternals) {
+    socket.cork()
+    try {
+      pass.call(this)
+    } finally {
+      socket.uncork()
+    }
+  }
+}
+
 export class ConnectionManager {
   readonly settings: RabbitSettings
   private readonly tls: ConnectionOptions | undefined
@@ -90,6 +118,7 @@ export class ConnectionManager {
     })
     model.on("error", (e: Error) => { this.lastError = safeReason(e) })
     model.on("close", () => this.onClose(model))
+    coalesceWrites(model)
     return model
   }
 
