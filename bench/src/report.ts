@@ -174,17 +174,17 @@ export const renderMarkdown = (r: Results, charts: ReadonlyArray<string>): strin
 
   out.push("## Consumer memory", "")
   for (const c of charts.filter((x) => x.includes("memory"))) out.push(`![memory](${c})`, "")
-  out.push(`Peak RSS (MiB) of a consumer process draining a backlog with prefetch ${z.memoryPrefetch}; baseline = RSS after connecting, before consuming.`, "")
-  out.push(`| broker | contender | ${z.memoryBacklogs.map((bl) => `peak @ ${num(bl, 0)}`).join(" | ")} | baseline | drain rate (msg/s) @ ${num(z.memoryBacklogs.at(-1)!, 0)} | notes |`, `| --- | --- | ${z.memoryBacklogs.map(() => "---").join(" | ")} | --- | --- | --- |`)
+  out.push(`Peak RSS (MiB) of a consumer process draining a backlog with prefetch ${z.memoryPrefetch}; baseline = RSS after connecting, before consuming. Peak RSS includes garbage V8 has not collected yet; *retained* = heap in use after a full GC once drained, minus the same before consuming: what the consumer kept.`, "")
+  out.push(`| broker | contender | ${z.memoryBacklogs.map((bl) => `peak @ ${num(bl, 0)}`).join(" | ")} | ${z.memoryBacklogs.map((bl) => `retained @ ${num(bl, 0)}`).join(" | ")} | baseline | drain rate (msg/s) @ ${num(z.memoryBacklogs.at(-1)!, 0)} | notes |`, `| --- | --- | ${z.memoryBacklogs.map(() => "---").join(" | ")} | ${z.memoryBacklogs.map(() => "---").join(" | ")} | --- | --- | --- |`)
   for (const b of brokers) {
     for (const n of [...new Set(r.cells.filter((c) => c.broker === b && c.workload === "memory").map((c) => c.contender))]) {
       const cs = z.memoryBacklogs.map((bl) => cellOf(r, b, "memory", n, bl))
       const last = cs.at(-1)
       if (last?.status === "skipped") {
-        out.push(`| ${b} | ${n} | ${z.memoryBacklogs.map(() => "–").join(" | ")} | – | – | ${statusNote(last)} |`)
+        out.push(`| ${b} | ${n} | ${z.memoryBacklogs.map(() => "– | –").join(" | ")} | – | – | ${statusNote(last)} |`)
         continue
       }
-      out.push(`| ${b} | ${n} | ${cs.map((c) => withSpread(sp(c, "peakRssMiB"), 0)).join(" | ")} | ${num(sp(last, "baselineRssMiB")?.median, 0)} | ${num(sp(last, "drainRate")?.median, 0)} | ${[...new Set(cs.map(statusNote).filter(Boolean))].join("; ")} |`)
+      out.push(`| ${b} | ${n} | ${cs.map((c) => withSpread(sp(c, "peakRssMiB"), 0)).join(" | ")} | ${cs.map((c) => num(sp(c, "retainedMiB")?.median, 1)).join(" | ")} | ${num(sp(last, "baselineRssMiB")?.median, 0)} | ${num(sp(last, "drainRate")?.median, 0)} | ${[...new Set(cs.map(statusNote).filter(Boolean))].join("; ")} |`)
     }
   }
   out.push("")

@@ -280,6 +280,8 @@ const fanOut = async (s: Session, z: Sizes): Promise<Measurement> => {
 export interface ChildReport {
   readonly baselineRssMiB: number
   readonly peakRssMiB: number
+  /** Heap in use after a full GC once drained, minus the same before consuming. */
+  readonly retainedMiB: number
   readonly consumed: number
   readonly seconds: number
   readonly error?: string
@@ -288,6 +290,7 @@ export interface ChildReport {
 const runChild = (c: Contender, ctx: Ctx, backlog: number): Promise<ChildReport> =>
   new Promise((resolve) => {
     const child = fork(fileURLToPath(new URL("./child.ts", import.meta.url)), [], {
+      execArgv: [...process.execArgv, "--expose-gc"],
       env: { ...process.env, BENCH_CHILD: JSON.stringify({ broker: ctx.broker, url: ctx.url, contender: c.name, ns: ctx.ns, group: "mem", count: backlog, prefetch: ctx.sizes.memoryPrefetch, capMs: ctx.sizes.drainCapMs }) },
       stdio: ["ignore", "ignore", "pipe", "ipc"],
     })
@@ -298,7 +301,7 @@ const runChild = (c: Contender, ctx: Ctx, backlog: number): Promise<ChildReport>
     const kill = setTimeout(() => child.kill("SIGKILL"), ctx.sizes.drainCapMs + 30_000)
     child.on("exit", (code) => {
       clearTimeout(kill)
-      resolve(report ?? { baselineRssMiB: Number.NaN, peakRssMiB: Number.NaN, consumed: 0, seconds: Number.NaN, error: `child exited ${code}: ${err.trim().split("\n").slice(-3).join(" | ")}` })
+      resolve(report ?? { baselineRssMiB: Number.NaN, peakRssMiB: Number.NaN, retainedMiB: Number.NaN, consumed: 0, seconds: Number.NaN, error: `child exited ${code}: ${err.trim().split("\n").slice(-3).join(" | ")}` })
     })
   })
 
@@ -315,7 +318,7 @@ const memory = async (s: Session, z: Sizes, c: Contender, ctx: Ctx, backlog: num
   const r = await runChild(c, ctx, backlog)
   if (r.error && r.consumed === 0) throw new Error(r.error)
   return {
-    metrics: { peakRssMiB: r.peakRssMiB, baselineRssMiB: r.baselineRssMiB, growthMiB: r.peakRssMiB - r.baselineRssMiB, drainRate: r.consumed / r.seconds, n: r.consumed },
+    metrics: { peakRssMiB: r.peakRssMiB, baselineRssMiB: r.baselineRssMiB, growthMiB: r.peakRssMiB - r.baselineRssMiB, retainedMiB: r.retainedMiB, drainRate: r.consumed / r.seconds, n: r.consumed },
     partial: r.consumed < backlog ? `consumed ${r.consumed}/${backlog} in the time cap${r.error ? ` (${r.error})` : ""}` : undefined,
   }
 }
