@@ -4,11 +4,10 @@
  * own group, so it gets a copy of every event whatever payroll does (fan-out).
  */
 import { join } from "node:path"
-import { openBuses } from "../buses.ts"
 import type { Component, Log } from "../component.ts"
 import type { PlatformConfig } from "../config.ts"
 import { EmployeeMessageCodec } from "../contracts/employee.generated.ts"
-import { openDatabase } from "../sqlite.ts"
+import { startSubscriber } from "./subscriber.ts"
 
 export const AUDIT_GROUP = "audit"
 
@@ -24,27 +23,13 @@ CREATE TABLE IF NOT EXISTS audit_log (
 );
 `
 
-export const startAudit = async (config: PlatformConfig, log: Log): Promise<Component> => {
-  const db = openDatabase(auditDatabase(config))
-  db.exec(SCHEMA)
-  const insert = db.prepare("INSERT INTO audit_log (message_id, routing_key, guid, payload, received_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING")
-  const buses = await openBuses(config)
-  try {
-    const sub = await buses.events.subscribe("employee.*", (m) => {
+export const startAudit = (config: PlatformConfig, log: Log): Promise<Component> =>
+  startSubscriber(config, auditDatabase(config), (db, buses) => {
+    db.exec(SCHEMA)
+    const insert = db.prepare("INSERT INTO audit_log (message_id, routing_key, guid, payload, received_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING")
+    return buses.events.subscribe("employee.*", (m) => {
       const json = JSON.stringify(m.payload)
       const { changes } = insert.run(m.id, m.routingKey, m.payload.guid ?? null, json, Date.now())
       if (changes > 0) log(`received ${m.routingKey}: ${json}`)
     }, { group: AUDIT_GROUP, codec: EmployeeMessageCodec })
-    return {
-      close: async () => {
-        await sub.close()
-        await buses.close()
-        db.close()
-      },
-    }
-  } catch (e) {
-    await buses.close()
-    db.close()
-    throw e
-  }
-}
+  })

@@ -5,35 +5,20 @@
  * payroll-ledger.ts.
  */
 import { join } from "node:path"
-import { openBuses } from "../buses.ts"
 import type { Component, Log } from "../component.ts"
 import type { PlatformConfig } from "../config.ts"
 import { EmployeeMessageCodec } from "../contracts/employee.generated.ts"
-import { openDatabase } from "../sqlite.ts"
+import { startSubscriber } from "./subscriber.ts"
 import { PayrollLedger } from "./payroll-ledger.ts"
 
 export const PAYROLL_GROUP = "payroll"
 
 export const payrollDatabase = (config: PlatformConfig): string => join(config.dataDir, "payroll.db")
 
-export const startPayroll = async (config: PlatformConfig, instance: string, log: Log): Promise<Component> => {
-  const db = openDatabase(payrollDatabase(config))
-  const ledger = new PayrollLedger(db, instance)
-  const buses = await openBuses(config)
-  try {
-    const sub = await buses.events.subscribe("employee.*", (m) => {
+export const startPayroll = (config: PlatformConfig, instance: string, log: Log): Promise<Component> =>
+  startSubscriber(config, payrollDatabase(config), (db, buses) => {
+    const ledger = new PayrollLedger(db, instance)
+    return buses.events.subscribe("employee.*", (m) => {
       log(`${m.routingKey} ${m.payload.guid ?? "?"}: ${ledger.apply(m)}`)
     }, { group: PAYROLL_GROUP, codec: EmployeeMessageCodec, concurrency: 4, orderBy: "key" })
-    return {
-      close: async () => {
-        await sub.close()
-        await buses.close()
-        db.close()
-      },
-    }
-  } catch (e) {
-    await buses.close()
-    db.close()
-    throw e
-  }
-}
+  })
