@@ -11,6 +11,13 @@
  *
  * `accepted` counts client connections, so a test can see a reconnect (or a
  * reconnect storm) happen without sleeping.
+ *
+ * Brokers that tell clients where to connect next (Kafka's advertised
+ * listeners) would send them past a proxy on a random port. Their launcher
+ * reserves a front with `registerProxyFront`: a port the broker already
+ * advertises on a second listener, and that listener's port. `start()` in
+ * front of the broker's port then listens on the reserved port and forwards
+ * to that listener, so every connection the client opens goes through it.
  */
 import { createConnection, createServer } from "node:net"
 import type { Server, Socket } from "node:net"
@@ -18,6 +25,21 @@ import type { Server, Socket } from "node:net"
 interface Pair {
   readonly client: Socket
   readonly upstream: Socket
+}
+
+interface Front {
+  readonly listenPort: number
+  readonly targetPort: number
+  inUse: boolean
+}
+
+/** Broker port -> the front its launcher reserved (one proxy at a time uses it). */
+const fronts = new Map<number, Front>()
+
+/** Reserves `listenPort` for the proxy in front of `brokerPort`, forwarding to `targetPort`; returns the release. */
+export const registerProxyFront = (brokerPort: number, front: { readonly listenPort: number; readonly targetPort: number }): (() => void) => {
+  fronts.set(brokerPort, { ...front, inUse: false })
+  return () => { fronts.delete(brokerPort) }
 }
 
 export class TcpProxy {
@@ -38,18 +60,34 @@ export class TcpProxy {
     this.targetHost = targetHost
   }
 
+  private front: Front | undefined
+
   static async start(targetPort: number, targetHost = "127.0.0.1"): Promise<TcpProxy> {
+    const front = fronts.get(targetPort)
+    // a second proxy in front of the same broker gets a random port (and may be bypassed)
+    if (front && !front.inUse && targetHost === "127.0.0.1") {
+      const p = new TcpProxy(front.targetPort, targetHost)
+      front.inUse = true
+      p.front = front
+      try {
+        await p.listen(front.listenPort)
+      } catch (e) {
+        front.inUse = false
+        throw e
+      }
+      return p
+    }
     const p = new TcpProxy(targetPort, targetHost)
-    await p.listen()
+    await p.listen(0)
     return p
   }
 
-  private listen(): Promise<void> {
+  private listen(port: number): Promise<void> {
     const server = createServer((client) => this.accept(client))
     this.server = server
     return new Promise((resolve, reject) => {
       server.once("error", reject)
-      server.listen(0, "127.0.0.1", () => {
+      server.listen(port, "127.0.0.1", () => {
         this.port = (server.address() as { port: number }).port
         resolve()
       })
@@ -158,5 +196,7 @@ export class TcpProxy {
     const s = this.server
     this.server = undefined
     if (s) await new Promise<void>((r) => s.close(() => r()))
+    if (this.front) this.front.inUse = false
+    this.front = undefined
   }
 }

@@ -2,6 +2,7 @@
  * Run state (stop/abort wake-ups) and the prefetch slots of a consumption.
  * The partition handling itself is in partitions.ts.
  */
+import { setMaxListeners } from "node:events"
 
 export interface RunState {
   stopped: boolean
@@ -10,7 +11,13 @@ export interface RunState {
   readonly wake: EventTarget
 }
 
-export const newRunState = (): RunState => ({ stopped: false, aborted: false, wake: new EventTarget() })
+export const newRunState = (): RunState => {
+  const wake = new EventTarget()
+  // One listener per record waiting for a slot or for its retry's due time (bounded by what was
+  // fetched, removed when it is handed out): many is normal here, not a leak warning.
+  setMaxListeners(0, wake)
+  return { stopped: false, aborted: false, wake }
+}
 export const wakeAll = (s: RunState): void => {
   s.wake.dispatchEvent(new Event("wake"))
 }

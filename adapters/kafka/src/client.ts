@@ -6,7 +6,7 @@
  */
 import { Admin, Consumer, Producer } from "@platformatic/kafka"
 import type { ConnectionConfig } from "./config.ts"
-import { decodeBatches, fetchPool, makeMember, platformaticOptions, type Member, type MemberHandler, type MemberOptions } from "./group-consumer.ts"
+import { decodeBatches, destroyConnections, fetchPool, makeMember, platformaticOptions, type Member, type MemberHandler, type MemberOptions } from "./group-consumer.ts"
 
 export interface OutRecord {
   readonly key: string | undefined
@@ -43,6 +43,7 @@ export interface KafkaClient {
   /** Member count per group (0 for unknown/empty groups). */
   groupMembers(groupIds: ReadonlyArray<string>): Promise<ReadonlyMap<string, number>>
   deleteGroups(groupIds: ReadonlyArray<string>): Promise<void>
+  /** A metadata request answered within the heartbeat deadline (requestTimeoutMs when the heartbeat is off); rejects with LinkTimeout otherwise. */
   ping(): Promise<void>
   /** A consumer-group member on @platformatic/kafka (see group-consumer.ts). */
   member(options: Omit<MemberOptions, "committed">, handler: MemberHandler): Member
@@ -52,6 +53,25 @@ export interface KafkaClient {
    */
   readRange(topic: string, from: ReadonlyMap<number, bigint>, to: ReadonlyMap<number, bigint>, timeoutMs: number): Promise<ReadonlyArray<InRecord & { readonly partition: number }>>
   disconnect(): Promise<void>
+}
+
+/** No answer within the deadline: the link is frozen or half-open (a down broker refuses at once instead). */
+export class LinkTimeout extends Error {
+  readonly deadlineMs: number
+  constructor(deadlineMs: number) {
+    super(`no answer from the broker within ${deadlineMs} ms (frozen or half-open link)`)
+    this.name = "LinkTimeout"
+    this.deadlineMs = deadlineMs
+  }
+}
+
+const withDeadline = async <T>(p: Promise<T>, ms: number): Promise<T> => {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new LinkTimeout(ms)), ms) })])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 type Tree = { readonly name?: unknown; readonly message?: unknown; readonly canRetry?: unknown; readonly apiId?: unknown; readonly errors?: unknown; readonly cause?: unknown }
@@ -94,6 +114,33 @@ export const makeKafkaClient = (config: ConnectionConfig): KafkaClient => {
   const admin = new Admin({ ...base, retries: 0 })
   let producer: Producer | undefined
   const members = new Set<Member>()
+  const readers = new Set<{ readonly connections: Parameters<typeof destroyConnections>[0] }>()
+
+  // Dead-link detection (Kafka has no connection heartbeat; a frozen link otherwise shows only as
+  // request timeouts, and JoinGroup may legitimately wait a minute). A client of its own sends the
+  // probes, so they never queue behind admin calls on a connection the broker keeps muted while it
+  // works on one. Unanswered within heartbeatMs: every connection of every client here is
+  // destroyed; the clients reconnect on their next request (retries, rejoin, fetch loop).
+  const { heartbeatMs, requestTimeoutMs } = config
+  const probe = heartbeatMs > 0 ? new Admin({ ...base, retries: 0, requestTimeout: heartbeatMs + requestTimeoutMs }) : undefined
+  let watchdog: NodeJS.Timeout | undefined
+  let probing = false
+  const dropConnections = (): void => {
+    for (const c of [admin, producer, probe]) if (c) destroyConnections(c.connections)
+    for (const m of members) m.dropConnections()
+    for (const r of readers) destroyConnections(r.connections)
+  }
+  const beat = async (): Promise<void> => {
+    if (probing) return
+    probing = true
+    try {
+      await client.ping()
+    } catch (e) {
+      if (e instanceof LinkTimeout) dropConnections()
+    } finally {
+      probing = false
+    }
+  }
 
   // Idempotent: broker-side dedup of producer retries; acks=all.
   const getProducer = (): Producer => (producer ??= new Producer({ ...base, idempotent: true, acks: -1, autocreateTopics: false }))
@@ -126,6 +173,10 @@ export const makeKafkaClient = (config: ConnectionConfig): KafkaClient => {
           try {
             await Promise.race([admin.metadata({ topics: [], forceUpdate: true }), expired])
             await Promise.race([getProducer().metadata({ topics: [], forceUpdate: true }), expired])
+            if (probe && !watchdog) {
+              watchdog = setInterval(() => void beat(), heartbeatMs)
+              watchdog.unref()
+            }
             return
           } catch (e) {
             if (isAuth(e)) throw e
@@ -209,7 +260,7 @@ export const makeKafkaClient = (config: ConnectionConfig): KafkaClient => {
       if (groupIds.length > 0) await admin.deleteGroups({ groups: [...groupIds] })
     },
     async ping() {
-      await admin.metadata({ topics: [], forceUpdate: true })
+      await withDeadline((probe ?? admin).metadata({ topics: [], forceUpdate: true }), heartbeatMs > 0 ? heartbeatMs : requestTimeoutMs)
     },
     member(options, handler) {
       const m = makeMember(config, { ...options, committed: (groupId, topic) => client.committed(groupId, topic) }, handler)
@@ -227,8 +278,10 @@ export const makeKafkaClient = (config: ConnectionConfig): KafkaClient => {
       const out: Array<InRecord & { partition: number }> = []
       // Fetch only: no group is joined, nothing is committed.
       const reader = new Consumer({ ...base, groupId: `${config.clientId}-read-${Math.random().toString(36).slice(2)}`, autocommit: false })
-      const pool = fetchPool(config)
+      const pool = fetchPool(config, 200)
       const deadline = Date.now() + timeoutMs
+      const tracked = [reader, { connections: pool }]
+      for (const t of tracked) readers.add(t)
       try {
         while (next.size > 0) {
           if (Date.now() > deadline) throw new Error(`reading ${topic} did not finish within ${timeoutMs} ms`)
@@ -267,6 +320,7 @@ export const makeKafkaClient = (config: ConnectionConfig): KafkaClient => {
           }
         }
       } finally {
+        for (const t of tracked) readers.delete(t)
         await reader.close().catch(() => undefined)
         await pool.close().catch(() => undefined)
       }
@@ -274,8 +328,9 @@ export const makeKafkaClient = (config: ConnectionConfig): KafkaClient => {
     },
     async disconnect() {
       // Members still here were not closed gracefully (abort): leave without committing.
+      clearInterval(watchdog)
       await Promise.allSettled([...members].map((m) => m.abort()))
-      await Promise.allSettled([producer?.close(), admin.close()])
+      await Promise.allSettled([producer?.close(), admin.close(), probe?.close()])
     },
   }
   return client

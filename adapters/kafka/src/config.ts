@@ -3,7 +3,7 @@
  * consumer group the adapter creates (one place, so residue checks and
  * cleanup agree with creation).
  *
- *   kafka://[user:pass@]host:port[,host:port...][?sasl=plain|scram-sha-256|scram-sha-512&tls=true&prefix=omnibus&partitions=6]
+ *   kafka://[user:pass@]host:port[,host:port...][?sasl=plain|scram-sha-256|scram-sha-512&tls=true&prefix=omnibus&partitions=6&heartbeatMs=5000&requestTimeoutMs=30000]
  */
 import { createHash } from "node:crypto"
 import { InvalidOptions, InvalidUrl, redactUrl } from "@omnibus/core"
@@ -14,6 +14,10 @@ export interface ConnectionConfig {
   readonly clientId: string
   readonly ssl: boolean | Readonly<Record<string, unknown>> | undefined
   readonly sasl: { readonly mechanism: "plain" | "scram-sha-256" | "scram-sha-512"; readonly username: string; readonly password: string } | undefined
+  /** The client's per-request timeout (@platformatic/kafka `requestTimeout`); a timed-out request closes its connection. */
+  readonly requestTimeoutMs: number
+  /** Dead-link detection period and deadline (0 = off), see client.ts. */
+  readonly heartbeatMs: number
 }
 
 export interface AdapterConfig {
@@ -28,10 +32,12 @@ export interface AdapterConfig {
 
 const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024
 
-const positiveInt = (option: string, v: unknown, fallback: number): number => {
+const positiveInt = (option: string, v: unknown, fallback: number, zeroOk = false): number => {
   if (v === undefined || v === null || v === "") return fallback
   const n = typeof v === "string" ? Number(v) : v
-  if (typeof n !== "number" || !Number.isInteger(n) || n <= 0) throw new InvalidOptions({ option, reason: "must be a positive integer" })
+  if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || (n === 0 && !zeroOk)) {
+    throw new InvalidOptions({ option, reason: zeroOk ? "must be a non-negative integer" : "must be a positive integer" })
+  }
   return n
 }
 
@@ -68,6 +74,8 @@ export const parseConfig = (url: string, options: TransportOptions): AdapterConf
       clientId: typeof options.clientId === "string" ? options.clientId : "omnibus",
       ssl,
       sasl,
+      requestTimeoutMs: positiveInt("requestTimeoutMs", query.get("requestTimeoutMs") ?? options.requestTimeoutMs, 30_000),
+      heartbeatMs: positiveInt("heartbeatMs", query.get("heartbeatMs") ?? options.heartbeatMs, 5_000, true),
     },
     redacted,
     prefix,

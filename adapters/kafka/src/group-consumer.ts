@@ -71,6 +71,8 @@ export interface Member {
   disconnect(): Promise<void>
   /** Crash: leave without committing anything. */
   abort(): Promise<void>
+  /** Dead link (heartbeat): destroys every connection of the member; requests on them fail and the client reconnects. */
+  dropConnections(): void
 }
 
 type FetchOptionsOf = Parameters<Consumer["fetch"]>[0]
@@ -93,13 +95,29 @@ const EARLIEST = -2n
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
+type ErrorTree = { readonly code?: unknown; readonly apiId?: unknown; readonly errors?: unknown; readonly cause?: unknown }
+const errorsIn = (e: unknown, seen = new Set<unknown>()): Array<ErrorTree> => {
+  if (typeof e !== "object" || e === null || seen.has(e)) return []
+  seen.add(e)
+  const t = e as ErrorTree
+  return [t, ...(Array.isArray(t.errors) ? t.errors.flatMap((x) => errorsIn(x, seen)) : []), ...errorsIn(t.cause, seen)]
+}
+const TRANSIENT_API_ERRORS = new Set(["NOT_COORDINATOR", "COORDINATOR_NOT_AVAILABLE", "COORDINATOR_LOAD_IN_PROGRESS", "REQUEST_TIMED_OUT", "NETWORK_EXCEPTION"])
+/** Network errors and timeouts (code PLT_KFK_NETWORK) and coordinator moves: not about the membership. */
+const isTransient = (e: unknown): boolean => {
+  const all = errorsIn(e)
+  const apiIds = all.map((t) => t.apiId).filter((x): x is string => typeof x === "string")
+  if (apiIds.some((id) => !TRANSIENT_API_ERRORS.has(id))) return false
+  return apiIds.length > 0 || all.some((t) => t.code === "PLT_KFK_NETWORK")
+}
+
 /** Client options shared by every @platformatic/kafka client of the adapter (TLS, SASL, timeouts). */
 export const platformaticOptions = (config: ConnectionConfig): { clientId: string; bootstrapBrokers: string[] } & Record<string, unknown> => {
   const base: { clientId: string; bootstrapBrokers: string[] } & Record<string, unknown> = {
     clientId: config.clientId,
     bootstrapBrokers: [...config.brokers],
     connectTimeout: 3_000,
-    requestTimeout: 30_000,
+    requestTimeout: config.requestTimeoutMs,
     retries: 10,
     retryDelay: 100,
   }
@@ -111,10 +129,15 @@ export const platformaticOptions = (config: ConnectionConfig): { clientId: strin
   return base
 }
 
-/** A pool for long-polling fetches (same TLS/SASL), apart from the client's own connections. */
-export const fetchPool = (config: ConnectionConfig): ConnectionPool => {
+/** A pool for long-polling fetches (same TLS/SASL), apart from the client's own connections; a fetch may take `maxWaitMs` longer. */
+export const fetchPool = (config: ConnectionConfig, maxWaitMs: number): ConnectionPool => {
   const { clientId: _c, bootstrapBrokers: _b, retries: _r, retryDelay: _d, ...connectionOptions } = platformaticOptions(config)
-  return new ConnectionPool(config.clientId, connectionOptions)
+  return new ConnectionPool(config.clientId, { ...connectionOptions, requestTimeout: config.requestTimeoutMs + maxWaitMs })
+}
+
+/** Destroys every socket of a pool: in-flight and queued requests fail with a NetworkError, the pool forgets them, the next request reconnects. */
+export const destroyConnections = (pool: ConnectionPool): void => {
+  for (const [, connection] of pool) connection.socket?.destroy()
 }
 
 /** Decodes a fetched partition's record batches: records at or after `from`, and the next offset to fetch. */
@@ -144,7 +167,7 @@ export const makeMember = (config: ConnectionConfig, options: MemberOptions, han
   const baseOptions = platformaticOptions(config)
   const rebalanceTimeout = Math.max(60_000, options.sessionTimeoutMs)
   // Fetches long-poll: on their own connections, so commits and heartbeats never queue behind one.
-  const fetches = fetchPool(config)
+  const fetches = fetchPool(config, options.maxWaitMs)
   let generationEpoch = 0
   let active: { readonly epoch: number; readonly offsets: Map<string, { topic: string; partition: number; next: bigint }> } | undefined
   let closed = false
@@ -176,6 +199,9 @@ export const makeMember = (config: ConnectionConfig, options: MemberOptions, han
 
   const consumer = new Consumer({
     ...baseOptions,
+    // JoinGroup is answered only once every member rejoined (up to the rebalance timeout), like
+    // Java's client; a dead coordinator link is the heartbeat's to find (dropConnections)
+    requestTimeout: Math.max(config.requestTimeoutMs, rebalanceTimeout + 5_000),
     groupId: options.groupId,
     autocommit: false,
     sessionTimeout: options.sessionTimeoutMs,
@@ -244,6 +270,12 @@ export const makeMember = (config: ConnectionConfig, options: MemberOptions, han
   type AnyApi = { async: (connection: Connection, ...args: Array<any>) => Promise<any> }
   const api = (name: string): Promise<AnyApi> => callbackApi<AnyApi>((cb) => consumer[kGetApi](name, cb as never))
 
+  // A partition is fetched again only once its records are all handed out (partitions.ts), so one
+  // response per partition is what a member holds: Kafka's own consumer defaults (1 MiB per
+  // partition, 50 MiB per fetch) keep that bounded; 16 MiB per partition grew a consumer with a
+  // 100,000-message backlog to 605 MiB. The broker still returns a larger first batch whole.
+  const PARTITION_FETCH_BYTES = 1024 * 1024
+  const FETCH_BYTES = 50 * 1024 * 1024
   const fetchLoop = async () => {
     let backoff = 50
     while (!closed) {
@@ -276,11 +308,11 @@ export const makeMember = (config: ConnectionConfig, options: MemberOptions, han
           if (!topics) byNode.set(pm.leader, (topics = new Map()))
           let rt = topics.get(t.id)
           if (!rt) topics.set(t.id, (rt = { topicId: t.id, partitions: [] }))
-          rt.partitions.push({ partition: p.partition, fetchOffset: p.next, partitionMaxBytes: 16 * 1024 * 1024, currentLeaderEpoch: -1, lastFetchedEpoch: -1 })
+          rt.partitions.push({ partition: p.partition, fetchOffset: p.next, partitionMaxBytes: PARTITION_FETCH_BYTES, currentLeaderEpoch: -1, lastFetchedEpoch: -1 })
         }
         const responses = await Promise.all(
           [...byNode].map(([node, topics]) =>
-            consumer.fetch({ node, topics: [...topics.values()], maxWaitTime: options.maxWaitMs, minBytes: 1, maxBytes: 64 * 1024 * 1024, connectionPool: fetches }),
+            consumer.fetch({ node, topics: [...topics.values()], maxWaitTime: options.maxWaitMs, minBytes: 1, maxBytes: FETCH_BYTES, connectionPool: fetches }),
           ),
         )
         if (active !== gen || closed) continue // a rebalance started meanwhile: the new generation re-reads from the committed offsets
@@ -324,12 +356,26 @@ export const makeMember = (config: ConnectionConfig, options: MemberOptions, han
       loop = fetchLoop()
     },
     async commit(topic, partition, offset, metadata) {
-      if (closed && aborted) throw new Error("member aborted")
-      const connection = await coordinator()
-      const commitApi = await api("OffsetCommit")
-      await commitApi.async(connection, options.groupId, consumer.generationId, consumer.memberId ?? "", null, [
-        { name: topic, partitions: [{ partitionIndex: partition, committedOffset: offset, committedLeaderEpoch: -1, committedMetadata: metadata }] },
-      ])
+      // For the generation the records were fetched in: after a rebalance the broker refuses it.
+      const generationId = consumer.generationId
+      const memberId = consumer.memberId ?? ""
+      for (let backoff = 50; ; backoff = Math.min(backoff * 2, 1_000)) {
+        if (aborted) throw new Error("member aborted")
+        try {
+          const connection = await coordinator()
+          const commitApi = await api("OffsetCommit")
+          await commitApi.async(connection, options.groupId, generationId, memberId, null, [
+            { name: topic, partitions: [{ partitionIndex: partition, committedOffset: offset, committedLeaderEpoch: -1, committedMetadata: metadata }] },
+          ])
+          return
+        } catch (e) {
+          // A lost connection (cut, dropped by the heartbeat, broker restarting) is no verdict on the
+          // membership: commit again on a new one. Only the broker's refusal ends this generation here.
+          if (closed || !isTransient(e)) throw e
+          consumer.clearMetadata()
+          await sleep(backoff)
+        }
+      }
     },
     async heartbeat() {
       const connection = await coordinator()
@@ -360,6 +406,10 @@ export const makeMember = (config: ConnectionConfig, options: MemberOptions, han
     async abort() {
       aborted = true
       await this.disconnect()
+    },
+    dropConnections() {
+      destroyConnections(consumer.connections)
+      destroyConnections(fetches)
     },
   }
 }

@@ -14,7 +14,7 @@
  *   member reads its partition.
  * - Crash redelivery count: before handing out fetched records the committed
  *   offset is re-committed with metadata "h=<last handed offset>;k=<times
- *   handed>"; whoever reads those offsets again adds k to the attempt (one
+ *   handed>"; whoever reads those offsets again reports k redeliveries (one
  *   too high after two crashes on overlapping ranges, never too low).
  */
 import type { InRecord } from "./client.ts"
@@ -72,6 +72,8 @@ interface PState {
   committed: bigint
   /** Offset after the last record taken from the queue. */
   takenTo: bigint
+  /** Offset after the highest record handed out (retry records go out by due time, not in order). */
+  handedTo: bigint
   readonly entries: Array<Entry>
   queue: Array<InRecord>
   busy: boolean
@@ -135,6 +137,7 @@ export class PartitionRunner implements MemberHandler {
         metaText: p.metadata ?? "",
         committed: p.offset,
         takenTo: p.offset,
+        handedTo: p.offset,
         entries: [],
         queue: [],
         busy: false,
@@ -238,6 +241,11 @@ export class PartitionRunner implements MemberHandler {
     }
   }
 
+  private hand(st: PState, rec: InRecord, entry: Entry): void {
+    if (entry.offset + 1n > st.handedTo) st.handedTo = entry.offset + 1n
+    this.options.deliver(rec, this.extra(st, entry.offset), this.settler(st, entry), st)
+  }
+
   private skip(st: PState, entry: Entry): void {
     this.settler(st, entry)()
   }
@@ -282,7 +290,7 @@ export class PartitionRunner implements MemberHandler {
         return
       }
       for (let x = i; x < j; x++) {
-        if (run.includes(x)) this.options.deliver(chunk[x]!, this.extra(st, entries[x]!.offset), this.settler(st, entries[x]!), st)
+        if (run.includes(x)) this.hand(st, chunk[x]!, entries[x]!)
         else this.skip(st, entries[x]!)
       }
       i = j
@@ -310,7 +318,7 @@ export class PartitionRunner implements MemberHandler {
           this.options.releaseSlot()
           return
         }
-        this.options.deliver(rec, this.extra(st, entry.offset), this.settler(st, entry), st)
+        this.hand(st, rec, entry)
       }),
     )
   }
@@ -341,7 +349,16 @@ export class PartitionRunner implements MemberHandler {
         await this.member?.heartbeat().catch(() => undefined)
       }
     }
-    if (!this.options.state.aborted) await Promise.all(parts.map((st) => this.flush(st)))
+    if (!this.options.state.aborted) {
+      for (const st of parts) {
+        // Everything handed out is settled and committed past: the announcement ran ahead over
+        // records never handed, which must not count as a redelivery for the next owner. Only
+        // what an earlier owner handed (prev) still does.
+        const to = st.entries.length > 0 ? st.entries[0]!.offset : st.takenTo
+        if (to >= st.handedTo) st.metaText = st.prev !== undefined && st.prev.h >= to ? `h=${st.prev.h};k=${st.prev.k}` : ""
+      }
+      await Promise.all(parts.map((st) => this.flush(st)))
+    }
     this.parts.clear()
   }
 }

@@ -5,9 +5,17 @@
  * suite, on its own ports and log dir, so it can be killed and restarted).
  *
  * Listeners: CLIENT (what tests connect to: PLAINTEXT, SSL, SASL_PLAINTEXT
- * or SASL_SSL with PLAIN, by the launch options), INTERNAL (inter-broker,
- * plaintext) and CONTROLLER. TLS uses PEM key/trust stores made from the
- * launcher's certificates.
+ * or SASL_SSL with PLAIN, by the launch options), PROXIED (same security,
+ * advertised at a port reserved for a TcpProxy, see below), INTERNAL
+ * (inter-broker, plaintext) and CONTROLLER. TLS uses PEM key/trust stores
+ * made from the launcher's certificates.
+ *
+ * Kafka clients connect to the addresses the broker advertises, not to the
+ * bootstrap address: a proxy on a random port would carry only the
+ * bootstrap connection. So the launcher picks the proxy's port up front,
+ * advertises it on the PROXIED listener and registers it with
+ * `registerProxyFront`: `TcpProxy.start(launcher.port)` listens there and
+ * forwards to PROXIED, whose metadata sends the client back to the proxy.
  */
 import { execFile } from "node:child_process"
 import { randomBytes } from "node:crypto"
@@ -15,6 +23,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
+import { registerProxyFront } from "../proxy.ts"
 import { BrokerProcess, buildUrl, freePorts, makeCertificates, makeTempDir, removeDir, waitUntil, launcherFor } from "./common.ts"
 import type { Credentials, LaunchOptions, Launcher } from "./common.ts"
 
@@ -33,7 +42,7 @@ const classpath = async (): Promise<string> => {
 
 export const launchKafka = async (options: LaunchOptions = {}): Promise<Launcher> => {
   const dir = makeTempDir("kafka")
-  const [port, internalPort, controllerPort] = (await freePorts(3)) as [number, number, number]
+  const [port, internalPort, controllerPort, proxiedPort, proxyPort] = (await freePorts(5)) as [number, number, number, number, number]
   const tls = options.tls ? await makeCertificates(dir) : undefined
   const proc = new BrokerProcess(dir)
   const data = join(dir, "data")
@@ -43,11 +52,11 @@ export const launchKafka = async (options: LaunchOptions = {}): Promise<Launcher
     "process.roles=broker,controller",
     "node.id=1",
     `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-    `listeners=CLIENT://127.0.0.1:${port},INTERNAL://127.0.0.1:${internalPort},CONTROLLER://127.0.0.1:${controllerPort}`,
-    `advertised.listeners=CLIENT://127.0.0.1:${port},INTERNAL://127.0.0.1:${internalPort}`,
+    `listeners=CLIENT://127.0.0.1:${port},PROXIED://127.0.0.1:${proxiedPort},INTERNAL://127.0.0.1:${internalPort},CONTROLLER://127.0.0.1:${controllerPort}`,
+    `advertised.listeners=CLIENT://127.0.0.1:${port},PROXIED://127.0.0.1:${proxyPort},INTERNAL://127.0.0.1:${internalPort}`,
     "controller.listener.names=CONTROLLER",
     "inter.broker.listener.name=INTERNAL",
-    `listener.security.protocol.map=CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,CLIENT:${protocol}`,
+    `listener.security.protocol.map=CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,CLIENT:${protocol},PROXIED:${protocol}`,
     `log.dirs=${data}`,
     "num.partitions=3",
     "auto.create.topics.enable=true",
@@ -68,21 +77,23 @@ export const launchKafka = async (options: LaunchOptions = {}): Promise<Launcher
   if (tls) {
     // PEM stores: key (PKCS#8) + certificate in one file; the CA as trust store
     writeFileSync(join(dir, "keystore.pem"), `${readFileSync(tls.keyFile, "utf8")}\n${readFileSync(tls.certFile, "utf8")}`)
-    props.push(
-      "listener.name.client.ssl.keystore.type=PEM",
-      `listener.name.client.ssl.keystore.location=${join(dir, "keystore.pem")}`,
-      "listener.name.client.ssl.truststore.type=PEM",
-      `listener.name.client.ssl.truststore.location=${tls.caFile}`,
-      "listener.name.client.ssl.client.auth=none",
-    )
+    for (const l of ["client", "proxied"]) {
+      props.push(
+        `listener.name.${l}.ssl.keystore.type=PEM`,
+        `listener.name.${l}.ssl.keystore.location=${join(dir, "keystore.pem")}`,
+        `listener.name.${l}.ssl.truststore.type=PEM`,
+        `listener.name.${l}.ssl.truststore.location=${tls.caFile}`,
+        `listener.name.${l}.ssl.client.auth=none`,
+      )
+    }
   }
   if (options.auth) {
     const { user, password } = options.auth
     const q = (s: string) => JSON.stringify(s)
-    props.push(
-      "sasl.enabled.mechanisms=PLAIN",
-      `listener.name.client.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=${q(user)} password=${q(password)} user_${user}=${q(password)};`,
-    )
+    props.push("sasl.enabled.mechanisms=PLAIN")
+    for (const l of ["client", "proxied"]) {
+      props.push(`listener.name.${l}.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=${q(user)} password=${q(password)} user_${user}=${q(password)};`)
+    }
   }
   writeFileSync(join(dir, "server.properties"), `${props.join("\n")}\n`)
   const cp = await classpath()
@@ -106,6 +117,10 @@ export const launchKafka = async (options: LaunchOptions = {}): Promise<Launcher
     proc.spawn({ command: "java", args: [...jvm, "kafka.Kafka", join(dir, "server.properties")], cwd: dir })
     await waitUntil(() => proc.since(mark).includes("Kafka Server started"), 120_000, `private Kafka on ${port}`, () => proc.failure())
   }
-  return launcherFor({ kind: "kafka", port, dir, options, tls: tls, proc, start, urlWith, shutdownMs: 30000 })
+  const release = registerProxyFront(port, { listenPort: proxyPort, targetPort: proxiedPort })
+  const launcher = launcherFor({ kind: "kafka", port, dir, options, tls: tls, proc, start, urlWith, shutdownMs: 30000 })
+  const stop = launcher.stop
+  // (assigned, not spread: `pid` and `running` are getters)
+  return Object.assign(launcher, { stop: async () => { release(); await stop() } })
 
 }
