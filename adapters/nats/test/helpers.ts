@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto"
 import { newMessageId } from "@omnibus/core"
-import type { Delivery, Envelope, TransportOptions } from "@omnibus/core"
+import type { Envelope, TransportOptions } from "@omnibus/core"
 import { NatsTransport } from "../src/index.ts"
 
 export const NATS_URL = process.env.OMNIBUS_NATS_URL ?? "nats://127.0.0.1:4222"
@@ -22,36 +22,8 @@ export const envelope = (routingKey: string, payload: string | Uint8Array, extra
 
 export const text = (e: Envelope): string => new TextDecoder().decode(e.payload)
 
-/** Collects deliveries and waits for conditions with a deadline. */
-export class Inbox {
-  readonly deliveries: Array<Delivery> = []
-  readonly times: Array<number> = []
-  private readonly waiters = new Set<() => void>()
-  readonly push = (d: Delivery): void => {
-    this.deliveries.push(d)
-    this.times.push(Date.now())
-    for (const w of [...this.waiters]) w()
-  }
-  until(ok: () => boolean, timeoutMs = 10_000, what = "condition"): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (ok()) return resolve()
-      const check = () => {
-        if (!ok()) return
-        clearTimeout(timer)
-        this.waiters.delete(check)
-        resolve()
-      }
-      const timer = setTimeout(() => {
-        this.waiters.delete(check)
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what} (have ${this.deliveries.length})`))
-      }, timeoutMs)
-      this.waiters.add(check)
-    })
-  }
-  count(n: number, timeoutMs?: number): Promise<void> {
-    return this.until(() => this.deliveries.length >= n, timeoutMs, `${n} deliveries`)
-  }
-}
+/** Collects deliveries and waits for conditions with a deadline (shared with the other adapters' tests). */
+export { Inbox } from "@omnibus/conformance"
 
 /** Polls an async condition until it holds or the deadline passes. */
 export const eventually = async (ok: () => Promise<boolean> | boolean, timeoutMs = 10_000, what = "condition"): Promise<void> => {

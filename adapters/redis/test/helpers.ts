@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto"
 import { newMessageId, type Envelope } from "@omnibus/core"
-import type { Delivery } from "@omnibus/core/transport"
 import { Redis } from "ioredis"
 import { RedisTransport, type RedisTransportOptions } from "../src/transport.ts"
 
@@ -41,36 +40,8 @@ export const dropNamespace = async (namespace: string): Promise<void> => {
   }
 }
 
-/** Collects deliveries and waits for conditions with a deadline. */
-export class Inbox {
-  readonly deliveries: Array<Delivery> = []
-  readonly times: Array<number> = []
-  private waiters = new Set<() => void>()
-  readonly push = (d: Delivery): void => {
-    this.deliveries.push(d)
-    this.times.push(Date.now())
-    for (const w of [...this.waiters]) w()
-  }
-  until(ok: () => boolean, timeoutMs = 10_000, what = "condition"): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (ok()) return resolve()
-      const check = () => {
-        if (!ok()) return
-        clearTimeout(timer)
-        this.waiters.delete(check)
-        resolve()
-      }
-      const timer = setTimeout(() => {
-        this.waiters.delete(check)
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what} (have ${this.deliveries.length})`))
-      }, timeoutMs)
-      this.waiters.add(check)
-    })
-  }
-  count(n: number, timeoutMs?: number): Promise<void> {
-    return this.until(() => this.deliveries.length >= n, timeoutMs, `${n} deliveries`)
-  }
-}
+/** Collects deliveries and waits for conditions with a deadline (shared with the other adapters' tests). */
+export { Inbox } from "@omnibus/conformance"
 
 /** Polls `ok` until true or the deadline (for broker-side state). */
 export const eventually = async (ok: () => Promise<boolean>, timeoutMs = 10_000, what = "condition"): Promise<void> => {
