@@ -73,6 +73,9 @@ export const parseSettings = (url: string, options: TransportOptions): NatsSetti
     reconnectJitter: 100,
     pingInterval: num(options, "pingIntervalMs", 10_000),
     maxPingOut: 3,
+    // nats.js otherwise builds two Error objects (stack capture) for every request, i.e. every
+    // publish (PubAck) and every confirmed ack; the adapter reports failures as its own typed errors.
+    noAsyncTraces: true,
   }
   const q = u.searchParams
   const user = decodeURIComponent(u.username)

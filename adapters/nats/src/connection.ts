@@ -6,8 +6,8 @@
  * consumers when a reconnect happened so they re-issue their pull requests.
  */
 import { connect } from "@nats-io/transport-node"
-import { AuthorizationError, UserAuthenticationExpiredError } from "@nats-io/nats-core"
-import type { NatsConnection } from "@nats-io/nats-core"
+import { AuthorizationError, createInbox, UserAuthenticationExpiredError } from "@nats-io/nats-core"
+import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core"
 import { AuthenticationFailed, ConnectionFailed } from "@omnibus/core"
 import type { NatsSettings } from "./config.ts"
 
@@ -49,6 +49,12 @@ export const openConnection = async (settings: NatsSettings): Promise<NatsConnec
   }
 }
 
+interface Waiting {
+  readonly resolve: () => void
+  readonly reject: (e: Error) => void
+  readonly deadline: number
+}
+
 /** Connection state shared by the adapter's parts. */
 export class Link {
   readonly nc: NatsConnection
@@ -57,10 +63,89 @@ export class Link {
   aborted = false
   lastError: string | undefined
   private readonly reconnectListeners = new Set<() => void>()
+  /** Confirmations: one wildcard reply subscription for all of them (see confirm). */
+  private replies: { readonly sub: Subscription; readonly prefix: string } | undefined
+  private readonly waiting = new Map<number, Waiting>()
+  private nextToken = 0
+  private sweeper: NodeJS.Timeout | undefined
+  /** Confirmations to send at the end of this turn of the event loop: [subject, body, token]. */
+  private outbox: Array<readonly [string, string, number]> = []
 
   constructor(nc: NatsConnection) {
     this.nc = nc
     void this.watch()
+    void nc.closed().then(() => this.failWaiting(new Error("connection closed before the server confirmed")))
+  }
+
+  /**
+   * Publishes `body` to `subject` and resolves when the server answers (e.g. an
+   * ack's confirmation). Like nc.request, but on one shared reply subscription
+   * and one timeout sweep: nc.request allocates a timer, a deferred and (even
+   * once answered) an Error with a stack for every call (about a tenth of the
+   * consumer's CPU in profiles). Those of one event-loop turn leave together
+   * (settlements come one microtask apart: each would be a socket write).
+   */
+  confirm(subject: string, body: string, timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const token = ++this.nextToken
+      this.waiting.set(token, { resolve, reject, deadline: Date.now() + timeoutMs })
+      this.sweeper ??= setInterval(() => this.sweep(), Math.min(1_000, timeoutMs))
+      if (this.outbox.push([subject, body, token]) === 1) setImmediate(() => this.sendOutbox())
+    })
+  }
+
+  private sendOutbox(): void {
+    const out = this.outbox
+    this.outbox = []
+    for (const [subject, body, token] of out) {
+      try {
+        this.replies ??= this.listen()
+        this.nc.publish(subject, body, { reply: `${this.replies.prefix}${token}` })
+      } catch (e) {
+        const w = this.waiting.get(token)
+        this.waiting.delete(token)
+        w?.reject(e instanceof Error ? e : new Error(String(e)))
+      }
+    }
+  }
+
+  private listen(): { readonly sub: Subscription; readonly prefix: string } {
+    const prefix = `${createInbox()}.`
+    const sub = this.nc.subscribe(`${prefix}*`, { callback: (_err, msg) => this.answered(msg, prefix.length) })
+    return { sub, prefix }
+  }
+
+  private answered(msg: Msg, at: number): void {
+    const token = Number(msg.subject.slice(at))
+    const w = this.waiting.get(token)
+    if (!w) return
+    this.waiting.delete(token)
+    const code = msg.headers?.code ?? 0
+    // 503: nobody listens on the subject (the consumer is gone); other statuses are refusals.
+    if (code >= 300) w.reject(new Error(code === 503 ? "no responders" : `${code} ${msg.headers?.description ?? ""}`.trim()))
+    else w.resolve()
+  }
+
+  /** Rejects confirmations past their deadline. */
+  private sweep(): void {
+    const now = Date.now()
+    for (const [token, w] of this.waiting) {
+      if (w.deadline > now) continue
+      this.waiting.delete(token)
+      w.reject(new Error("timeout waiting for the server to confirm"))
+    }
+    if (this.waiting.size === 0) {
+      clearInterval(this.sweeper)
+      this.sweeper = undefined
+    }
+  }
+
+  private failWaiting(e: Error): void {
+    clearInterval(this.sweeper)
+    this.sweeper = undefined
+    const ws = [...this.waiting.values()]
+    this.waiting.clear()
+    for (const w of ws) w.reject(e)
   }
 
   private async watch(): Promise<void> {

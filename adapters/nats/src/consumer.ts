@@ -12,7 +12,13 @@
  *   server's delivered count - the count at the last failure - 1 (crashes,
  *   lost leases and releases in between). The record is read only when
  *   delivered > 1, so a first delivery costs nothing.
- * - lease: `+WPI` (in progress) every leaseMs/3 while unsettled.
+ * - lease: `+WPI` (in progress) every leaseMs/3 while unsettled (one timer per
+ *   consumption for all its deliveries).
+ * - ack/retry/release are confirmed by the server (one shared reply
+ *   subscription, Link.confirm).
+ * - deliveries are decoded and handed over as they arrive; only one that needs
+ *   a round trip first (a blob payload, a failure record) queues the ones
+ *   behind it, so the group's order holds.
  * - retry: the failure record, then `-NAK {"delay"}`.
  * - release: plain `-NAK` (redelivered at once; NATS counts it as a delivery).
  * - patterns the server cannot filter: a broader filter, and messages the
@@ -91,6 +97,9 @@ export class GroupConsumption implements Consumption {
   private backoffTimer: NodeJS.Timeout | undefined
   private recovering = new Set<Source>()
   private chain: Promise<void> = Promise.resolve()
+  /** Deliveries waiting in `chain` behind one that needed a round trip; 0 = hand over at once. */
+  private queued = 0
+  private leaseTimer: NodeJS.Timeout | undefined
   private offReconnect: (() => void) | undefined
   private readonly onClosed: (c: GroupConsumption) => void
 
@@ -138,7 +147,16 @@ export class GroupConsumption implements Consumption {
       this.replayWanted = true
       this.pump()
     })
+    const every = Math.max(50, Math.floor(this.ctx.settings.leaseMs / 3))
+    this.leaseTimer = setInterval(() => this.extendLeases(every), every)
     this.pump()
+  }
+
+  /** `+WPI` for every delivery held longer than one period (a fresh one still has its whole ack wait). */
+  private extendLeases(every: number): void {
+    if (!this.ctx.link.usable) return
+    const before = Date.now() - every
+    for (const d of this.active) if (d.leased && d.since <= before) this.ctx.link.nc.publish(d.reply, "+WPI")
   }
 
   private dropRequests(): void {
@@ -288,28 +306,58 @@ export class GroupConsumption implements Consumption {
       return
     }
     this.unsettled++
-    this.chain = this.chain.then(() => this.dispatch(msg, source, ack, routingKey))
+    if (this.queued === 0) {
+      const waiting = this.dispatch(msg, source, ack, routingKey)
+      if (waiting === undefined) return
+      this.queue(() => waiting)
+    } else {
+      this.queue(() => this.dispatch(msg, source, ack, routingKey))
+    }
   }
 
-  private async dispatch(msg: Msg, source: Source, ack: AckInfo | undefined, routingKey: string): Promise<void> {
-    const reply = msg.reply!
+  private queue(next: () => Promise<void> | undefined): void {
+    this.queued++
+    const done = () => {
+      this.queued--
+    }
+    this.chain = this.chain.then(next).then(done, done)
+  }
+
+  /** Hands the delivery over now, or returns the promise of doing so when it needs a round trip first. */
+  private dispatch(msg: Msg, source: Source, ack: AckInfo | undefined, routingKey: string): Promise<void> | undefined {
     const delivered = ack?.delivered ?? 1
     const streamSeq = ack?.streamSeq ?? 0
+    const fallback = { id: `${source.stream}-${streamSeq}`, routingKey: routingKey || msg.subject }
+    let envelope: Envelope | undefined
+    try {
+      envelope = this.ctx.wire.decodeInline(msg.headers, msg.data, fallback)
+    } catch {
+      return this.giveBack(msg.reply!)
+    }
+    if (envelope !== undefined && delivered <= 1) return this.handOver(msg.reply!, envelope, delivered, NO_FAILURE, source, streamSeq)
+    return this.dispatchLater(msg, source, delivered, streamSeq, fallback)
+  }
+
+  private async dispatchLater(msg: Msg, source: Source, delivered: number, streamSeq: number, fallback: { id: string; routingKey: string }): Promise<void> {
     let envelope: Envelope
     let failure: FailureRecord = NO_FAILURE
     try {
-      const decoded = await this.ctx.wire.decode(msg.headers, msg.data, {
-        id: `${source.stream}-${streamSeq}`,
-        routingKey: routingKey || msg.subject,
-      })
-      envelope = decoded.envelope
+      envelope = (await this.ctx.wire.decode(msg.headers, msg.data, fallback)).envelope
       if (delivered > 1) failure = await this.readFailure(source, streamSeq)
     } catch {
-      // Transient (blob or failure record unreadable): give it back a little later.
-      this.settleLocally()
-      if (this.ctx.link.usable) this.ctx.link.nc.publish(reply, `-NAK {"delay": ${nanos(1_000)}}`)
-      return
+      return this.giveBack(msg.reply!)
     }
+    this.handOver(msg.reply!, envelope, delivered, failure, source, streamSeq)
+  }
+
+  /** Transient (blob or failure record unreadable): give it back a little later. */
+  private giveBack(reply: string): undefined {
+    this.settleLocally()
+    if (this.ctx.link.usable) this.ctx.link.nc.publish(reply, `-NAK {"delay": ${nanos(1_000)}}`)
+    return undefined
+  }
+
+  private handOver(reply: string, envelope: Envelope, delivered: number, failure: FailureRecord, source: Source, streamSeq: number): undefined {
     if (this.stopped) {
       this.settleLocally()
       if (this.ctx.link.usable) this.ctx.link.nc.publish(reply, "-NAK")
@@ -322,6 +370,7 @@ export class GroupConsumption implements Consumption {
     } catch {
       // the callback's own problem; the delivery stays unsettled for core to settle
     }
+    return undefined
   }
 
   settleLocally(d?: NatsDelivery): void {
@@ -365,6 +414,7 @@ export class GroupConsumption implements Consumption {
     if (this.closed) return
     await this.stop()
     this.closed = true
+    clearInterval(this.leaseTimer)
     for (const d of this.active) d.dropLease()
     this.onClosed(this)
     if (this.spec.ephemeral && this.ctx.link.usable) await this.ctx.topology.deleteConsumer(this.main.stream, this.main.consumer)
@@ -378,6 +428,7 @@ export class GroupConsumption implements Consumption {
     if (this.replayTimer) clearInterval(this.replayTimer)
     if (this.backoffTimer) clearTimeout(this.backoffTimer)
     this.dropRequests()
+    clearInterval(this.leaseTimer)
     for (const d of this.active) d.dropLease()
   }
 }
@@ -416,10 +467,12 @@ export class NatsDelivery implements Delivery {
   private readonly failures: number
   private readonly owner: GroupConsumption
   private readonly ctx: Ctx
-  private readonly reply: string
+  readonly reply: string
   private readonly failureSubject: string
   private settled = false
-  private lease: NodeJS.Timeout | undefined
+  /** When it arrived, and whether the consumption still extends its lease. */
+  readonly since = Date.now()
+  leased = true
 
   constructor(owner: GroupConsumption, ctx: Ctx, reply: string, envelope: Envelope, delivered: number, failure: FailureRecord, failureSubject: string) {
     this.owner = owner
@@ -432,15 +485,10 @@ export class NatsDelivery implements Delivery {
     this.redeliveries = Math.max(0, delivered - failure.delivered - 1)
     this.firstFailureAt = failure.firstFailureAt
     this.failureSubject = failureSubject
-    const every = Math.max(50, Math.floor(ctx.settings.leaseMs / 3))
-    this.lease = setInterval(() => {
-      if (ctx.link.usable) ctx.link.nc.publish(reply, "+WPI")
-    }, every)
   }
 
   dropLease(): void {
-    if (this.lease) clearInterval(this.lease)
-    this.lease = undefined
+    this.leased = false
   }
 
   private begin(operation: string): void {
@@ -453,7 +501,7 @@ export class NatsDelivery implements Delivery {
   /** Sends an ack-protocol body and waits for the server to confirm it. */
   private async send(operation: string, body: string): Promise<void> {
     try {
-      await this.ctx.link.nc.request(this.reply, body, { timeout: 5_000 })
+      await this.ctx.link.confirm(this.reply, body, 5_000)
     } catch (e) {
       throw new BrokerError({ operation, reason: reasonOf(e), cause: e })
     } finally {

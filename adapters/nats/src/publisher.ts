@@ -14,14 +14,29 @@ import { reasonOf } from "./connection.ts"
 import type { Link } from "./connection.ts"
 import type { WireCodec } from "./wire.ts"
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
-const RECONNECTED = Symbol("reconnected")
-
 /** Errors that mean "not confirmed yet, try again": the server may not have the message. */
 const transient = (e: unknown): boolean => {
   const text = reasonOf(e).toLowerCase()
   return /timeout|no responders|503|disconnect|connection|reconnect|closed/.test(text) && !/max_payload|maximum payload|too large/.test(text)
+}
+
+const OK: PublishOutcome = { ok: true }
+
+/** One message on its way to a PubAck. */
+interface Sending {
+  readonly subject: string
+  readonly data: Uint8Array
+  readonly headers: MsgHdrs
+  readonly msgID: string
+  readonly deadline: number
+  readonly resolve: (ack: PubAck) => void
+  readonly reject: (e: unknown) => void
+  /** Number of the latest try: a failure of an older one is stale (a newer try is on its way). */
+  tries: number
+  /** Backoff before the next try after a transient error. */
+  wait: number
+  /** Set while waiting out the backoff (no try in flight). */
+  timer: NodeJS.Timeout | undefined
 }
 
 export class Publisher {
@@ -31,12 +46,25 @@ export class Publisher {
   private readonly s: NatsSettings
   /** Publishes in flight, awaited by close(). */
   readonly inFlight = new Set<Promise<unknown>>()
+  /** Every message waiting for its PubAck, so one reconnect listener can send them all again. */
+  private readonly sending = new Set<Sending>()
 
   constructor(link: Link, js: JetStreamClient, wire: WireCodec, settings: NatsSettings) {
     this.link = link
     this.js = js
     this.wire = wire
     this.s = settings
+    // A reconnect while waiting means the PubAck (or the message) may be lost with the old
+    // socket: send again at once (same msg id, so the stream's duplicate window keeps one
+    // copy) instead of waiting for the request timeout. Whichever try is confirmed first wins.
+    link.onReconnect(() => {
+      for (const m of this.sending) {
+        if (m.timer === undefined) {
+          m.wait = 100
+          this.attempt(m)
+        }
+      }
+    })
   }
 
   subject(routingKey: string): string {
@@ -45,6 +73,7 @@ export class Publisher {
 
   publish(batch: ReadonlyArray<Envelope>): Promise<ReadonlyArray<PublishOutcome>> {
     if (!this.link.usable) return Promise.reject(new BusClosed({ operation: "publish" }))
+    // Every message of the batch is handed to the client in this turn, so they leave in one socket write.
     const all = Promise.all(batch.map((e) => this.one(e)))
     this.track(all)
     return all
@@ -56,50 +85,47 @@ export class Publisher {
     p.then(done, done)
   }
 
-  private async one(e: Envelope): Promise<PublishOutcome> {
+  private one(e: Envelope): Promise<PublishOutcome> {
+    const failed = (err: unknown): PublishOutcome => ({ ok: false, error: new PublishFailed({ key: e.routingKey, reason: reasonOf(err), cause: err }) })
     try {
-      const { headers, data } = await this.wire.encode(e)
-      await this.send(this.subject(e.routingKey), data, headers, e.id)
-      return { ok: true }
+      const subject = this.subject(e.routingKey)
+      const inline = this.wire.encodeInline(e)
+      const sent = inline
+        ? this.send(subject, inline.data, inline.headers, e.id)
+        : this.wire.encode(e).then(({ headers, data }) => this.send(subject, data, headers, e.id))
+      return sent.then(() => OK, failed)
     } catch (err) {
-      return { ok: false, error: new PublishFailed({ key: e.routingKey, reason: reasonOf(err), cause: err }) }
+      return Promise.resolve(failed(err))
     }
   }
 
   /** Publishes to a stream subject until a PubAck arrives (same msg id on every try). */
-  async send(subject: string, data: Uint8Array, headers: MsgHdrs, msgID: string): Promise<PubAck> {
-    const deadline = Date.now() + this.s.publishTimeoutMs
-    let wait = 100
-    for (;;) {
-      if (this.link.aborted) throw new Error("connection aborted before the broker confirmed")
-      try {
-        const attempt = this.js.publish(subject, data, {
-          msgID,
-          headers,
-          timeout: Math.max(500, Math.min(5_000, deadline - Date.now())),
-        })
-        // A reconnect while waiting means the PubAck (or the message) may be
-        // lost with the old socket: send again at once (same msg id, so the
-        // stream's duplicate window keeps one copy) instead of waiting for
-        // the request timeout.
-        let off: (() => void) | undefined
-        const reconnected = new Promise<typeof RECONNECTED>((resolve) => {
-          off = this.link.onReconnect(() => resolve(RECONNECTED))
-        })
-        try {
-          const result = await Promise.race([attempt, reconnected])
-          if (result !== RECONNECTED) return result
-        } finally {
-          off?.()
-        }
-        attempt.catch(() => undefined)
-        wait = 100
-        continue
-      } catch (err) {
-        if (!transient(err) || this.link.nc.isClosed() || Date.now() + wait >= deadline) throw err
-        await sleep(wait)
-        wait = Math.min(wait * 2, 1_000)
-      }
-    }
+  send(subject: string, data: Uint8Array, headers: MsgHdrs, msgID: string): Promise<PubAck> {
+    return new Promise<PubAck>((resolve, reject) => {
+      const m: Sending = { subject, data, headers, msgID, deadline: Date.now() + this.s.publishTimeoutMs, resolve, reject, tries: 0, wait: 100, timer: undefined }
+      this.sending.add(m)
+      this.attempt(m)
+    })
+  }
+
+  private attempt(m: Sending): void {
+    m.timer = undefined
+    if (this.link.aborted) return this.fail(m, new Error("connection aborted before the broker confirmed"))
+    const tries = ++m.tries
+    this.js.publish(m.subject, m.data, { msgID: m.msgID, headers: m.headers, timeout: Math.max(500, Math.min(5_000, m.deadline - Date.now())) }).then(
+      (ack) => {
+        if (this.sending.delete(m)) m.resolve(ack)
+      },
+      (err: unknown) => {
+        if (tries !== m.tries || !this.sending.has(m)) return
+        if (!transient(err) || this.link.nc.isClosed() || Date.now() + m.wait >= m.deadline) return this.fail(m, err)
+        m.timer = setTimeout(() => this.attempt(m), m.wait)
+        m.wait = Math.min(m.wait * 2, 1_000)
+      },
+    )
+  }
+
+  private fail(m: Sending, err: unknown): void {
+    if (this.sending.delete(m)) m.reject(err)
   }
 }

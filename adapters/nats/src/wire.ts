@@ -78,6 +78,11 @@ export class WireCodec {
     this.inlineMax = Math.max(CHUNK, serverMaxPayload - HEADROOM)
   }
 
+  /** Wire headers + body at once, or undefined when the payload must go to the blob stream (encode). */
+  encodeInline(e: Envelope, extra?: Readonly<Record<string, string>>): { headers: MsgHdrs; data: Uint8Array } | undefined {
+    return e.payload.byteLength <= this.inlineMax ? { headers: toHeaders({ ...toWireHeaders(e), ...extra }), data: e.payload } : undefined
+  }
+
   /** Wire headers + body for an envelope; large payloads go to the blob stream first. */
   async encode(e: Envelope, extra?: Readonly<Record<string, string>>): Promise<{ headers: MsgHdrs; data: Uint8Array }> {
     const record = { ...toWireHeaders(e), ...extra }
@@ -107,6 +112,18 @@ export class WireCodec {
       parts.push(m.data)
     }
     return new Uint8Array(Buffer.concat(parts))
+  }
+
+  /** The envelope at once, or undefined when the payload is a claim check to fetch first (decode). */
+  decodeInline(
+    h: MsgHdrs | undefined,
+    data: Uint8Array,
+    fallback: { readonly id: string; readonly routingKey: string; readonly timestamp?: number },
+  ): Envelope | undefined {
+    const record = toRecord(h)
+    const ref = record[BLOB_HEADER]
+    if (ref !== undefined && BLOB_REF.test(ref)) return undefined
+    return fromWireHeaders(withoutInternal(record), data, fallback)
   }
 
   async decode(
