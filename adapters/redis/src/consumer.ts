@@ -2,7 +2,8 @@
  * One consumption of a group: competing consumers on the group's stream.
  *
  * - New entries: XREADGROUP COUNT <free prefetch slots> BLOCK on a dedicated
- *   connection, so at most `prefetch` deliveries are unsettled at once.
+ *   connection, so at most `prefetch` deliveries are unsettled at once; the
+ *   next read waits until half the prefetch is free (reads come in batches).
  * - Crash redelivery: every `sweepMs` the loop claims entries idle for longer
  *   than the lease (XAUTOCLAIM, in the CLAIM script with their delivery counts).
  * - Leases: while deliveries are unsettled, XCLAIM ... JUSTID on them every
@@ -13,7 +14,8 @@
  * - Delayed retries wait in a sorted set; the PROMOTE script moves due ones
  *   back into the stream (timer at the next due time, plus every sweep).
  * - Acked entries are XDELeted at once (one consumer group per stream), so the
- *   stream holds only unacked and undelivered entries.
+ *   stream holds only unacked and undelivered entries. Acks that pile up while
+ *   one is on the way go out as one script call.
  */
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
@@ -23,10 +25,53 @@ import type { Redis } from "ioredis"
 import { describe } from "./connection.ts"
 import { Signal, sleep, trackClientId, unblock, type AdapterContext } from "./context.ts"
 import { failureFields, fallbackFields, parseFields, toEnvelope } from "./fields.ts"
+import type { ScriptedRedis } from "./scripts.ts"
 import { declareGroup, removeGroup } from "./topology.ts"
 
 /** Idle time given to a released entry so the next sweep of any consumer claims it. */
 const RELEASED_IDLE_MS = 1_000_000_000
+
+/** Ids per ACK script call (Lua's unpack() stops at ~8000 arguments). */
+const ACK_BATCH = 1_000
+
+/**
+ * Coalesces acks: those issued in the same turn of the event loop, or while a
+ * call is on the way, go out together as one ACK script call (XACK + XDEL of
+ * every id) instead of one round trip and one script run per message. Each
+ * ack still resolves only once the server confirmed its batch.
+ */
+class AckBatcher {
+  private readonly send: (ids: ReadonlyArray<string>) => Promise<unknown>
+  private queue: Array<{ readonly id: string; readonly resolve: () => void; readonly reject: (e: unknown) => void }> = []
+  private busy = false
+
+  constructor(send: (ids: ReadonlyArray<string>) => Promise<unknown>) {
+    this.send = send
+  }
+
+  ack(id: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ id, resolve, reject })
+      if (!this.busy) {
+        this.busy = true
+        setImmediate(() => void this.flush())
+      }
+    })
+  }
+
+  private async flush(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, ACK_BATCH)
+      try {
+        await this.send(batch.map((a) => a.id))
+        for (const a of batch) a.resolve()
+      } catch (e) {
+        for (const a of batch) a.reject(e)
+      }
+    }
+    this.busy = false
+  }
+}
 
 const str = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString("utf8") : String(v))
 
@@ -43,9 +88,18 @@ export class StreamConsumer implements Consumption {
   private readonly unsettled = new Map<string, Unsettled>()
   private readonly slotFreed = new Signal()
   private free: number
+  /**
+   * Free slots that make a read worth it: reading as soon as one slot frees up
+   * would fetch one entry per round trip; waiting for half the prefetch reads
+   * in batches while the other half is still being handled.
+   */
+  private readonly refillAt: number
+  private readonly acks: AckBatcher
   private stopped = false
   private closed = false
   private blocker: Redis | undefined
+  /** Settlements and leases (see AdapterContext.settler). */
+  private settler!: ScriptedRedis
   private blockerId: number | undefined
   private loopDone: Promise<void> = Promise.resolve()
   private cursor = "0-0"
@@ -60,12 +114,15 @@ export class StreamConsumer implements Consumption {
     this.spec = spec
     this.onDelivery = onDelivery
     this.free = Math.max(1, spec.prefetch)
+    this.refillAt = Math.ceil(this.free / 2)
     this.stream = ctx.keys.group(spec.group)
+    this.acks = new AckBatcher((ids) => this.settler.omnibusAck(this.stream, spec.group, ...ids))
   }
 
   async start(): Promise<void> {
     await declareGroup(this.ctx.cmd, this.ctx.keys, this.spec)
     this.ctx.declared.set(this.spec.group, this.spec)
+    this.settler = await this.ctx.settler()
     const blocker = await this.ctx.openBlocker(`omnibus:consumer:${this.spec.group}`)
     this.blocker = blocker
     trackClientId(blocker, (id) => { this.blockerId = id })
@@ -78,7 +135,7 @@ export class StreamConsumer implements Consumption {
   private async loop(): Promise<void> {
     let failures = 0
     while (!this.stopped && this.ctx.isOpen()) {
-      if (this.free <= 0) {
+      if (this.free < this.refillAt) {
         await this.slotFreed.wait(this.ctx.sweepMs)
         continue
       }
@@ -161,18 +218,18 @@ export class StreamConsumer implements Consumption {
         await op()
       } finally {
         this.unsettled.delete(entryId)
-        this.free++
-        this.slotFreed.notify()
+        if (++this.free >= this.refillAt) this.slotFreed.notify()
       }
     }
-    const { cmd, keys } = this.ctx
+    const { keys } = this.ctx
+    const cmd = this.settler
     const group = this.spec.group
     const delivery: Delivery = {
       envelope,
       attempt,
       redeliveries: Math.max(1, deliveryCount) - 1,
       firstFailureAt: Number.isFinite(ff) && ff > 0 ? ff : undefined,
-      ack: () => settle(() => cmd.omnibusAck(this.stream, group, entryId)),
+      ack: () => settle(() => this.acks.ack(entryId)),
       retry: ({ delayMs, firstFailureAt }) =>
         settle(async () => {
           const delay = Math.max(0, Math.round(delayMs))
@@ -188,14 +245,14 @@ export class StreamConsumer implements Consumption {
 
   /** Marks the entry long idle, so the next sweep (of any consumer) redelivers it, keeping its place in the stream. */
   private release(entryId: string): Promise<unknown> {
-    return this.ctx.cmd.call("XCLAIM", this.stream, this.spec.group, this.consumer, 0, entryId, "IDLE", RELEASED_IDLE_MS, "JUSTID")
+    return this.settler.call("XCLAIM", this.stream, this.spec.group, this.consumer, 0, entryId, "IDLE", RELEASED_IDLE_MS, "JUSTID")
   }
 
   private async extendLeases(): Promise<void> {
     if (this.unsettled.size === 0 || !this.ctx.isOpen()) return
     const ids = [...this.unsettled.keys()]
     try {
-      await this.ctx.cmd.call("XCLAIM", this.stream, this.spec.group, this.consumer, 0, ...ids, "JUSTID")
+      await this.settler.call("XCLAIM", this.stream, this.spec.group, this.consumer, 0, ...ids, "JUSTID")
     } catch {
       // next tick tries again; a lost lease means at-least-once redelivery, never loss
     }

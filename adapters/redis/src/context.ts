@@ -17,6 +17,13 @@ export interface AdapterContext {
   readonly heartbeatMs: number
   /** A dedicated connection for blocking reads (XREADGROUP BLOCK, BLPOP). */
   openBlocker(name: string): Promise<Redis>
+  /**
+   * The transport's connection for settlements (acks, retries, dead letters,
+   * leases), opened with the first consumer: on `cmd` an ack would queue
+   * behind every publish in flight, and handlers hold their permit until it
+   * is confirmed.
+   */
+  settler(): Promise<ScriptedRedis>
   /** Groups declared through this transport, re-declared after a reconnect (a restarted server may have lost them). */
   readonly declared: Map<string, GroupSpec>
 }

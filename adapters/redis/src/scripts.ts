@@ -130,10 +130,13 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 return redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 `
 
-/** KEYS[1] group stream. ARGV: group, entry id. */
+/**
+ * KEYS[1] group stream. ARGV: group, entry ids (a batch of acks: one call, not
+ * one per message). Acks and deletes them together. Returns the number deleted.
+ */
 export const ACK = `
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-return redis.call('XDEL', KEYS[1], ARGV[2])
+redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
+return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
 `
 
 /**

@@ -74,6 +74,7 @@ export class RedisTransport implements Transport {
   private readonly connectTimeoutMs: number
   private readonly consumptions = new Set<StreamConsumer | RpcServer>()
   private readonly blockers = new Set<Redis>()
+  private settleClient: Promise<ScriptedRedis> | undefined
   private readonly inFlight = new Set<Promise<unknown>>()
   private readonly rpc: RpcClient
   private closing = false
@@ -122,6 +123,7 @@ export class RedisTransport implements Transport {
       isOpen: () => !this.ended,
       heartbeatMs: o.heartbeatMs,
       openBlocker: (name) => this.openBlocker(name),
+      settler: () => this.settler(),
       declared: new Map<string, GroupSpec>(),
     }
     this.deadLetters = new RedisDeadLetters(this.ctx)
@@ -175,6 +177,15 @@ export class RedisTransport implements Transport {
       throw new BusClosed({ operation: "consume" })
     }
     return client
+  }
+
+  /** Opened once; a failed open is retried by the next consumer. Dropped with the blockers (heartbeat, close, abort). */
+  private settler(): Promise<ScriptedRedis> {
+    this.settleClient ??= this.openBlocker("omnibus:settle").then(withScripts, (e: unknown) => {
+      this.settleClient = undefined
+      throw e
+    })
+    return this.settleClient
   }
 
   private track<T>(p: Promise<T>): Promise<T> {
