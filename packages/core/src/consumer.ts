@@ -125,6 +125,18 @@ export class AttemptsExhausted extends Error {
   }
 }
 
+/** The same delivery, whose settlements first call `free`. */
+const freeingSlot = (delivery: Delivery, free: () => void): Delivery => ({
+  envelope: delivery.envelope,
+  attempt: delivery.attempt,
+  redeliveries: delivery.redeliveries,
+  firstFailureAt: delivery.firstFailureAt,
+  ack: () => (free(), delivery.ack()),
+  retry: (options) => (free(), delivery.retry(options)),
+  release: () => (free(), delivery.release()),
+  deadLetter: (failure) => (free(), delivery.deadLetter(failure)),
+})
+
 export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
   Effect.gen(function* () {
     const permits = new Permits(config.concurrency)
@@ -236,12 +248,23 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
 
     // Deliveries already received when close() starts are still handled, not released: a
     // release is a redelivery on most brokers and would cost the message an attempt it never had.
+    // The concurrency slot is for handlers: it is freed as soon as the settlement is issued, not
+    // when the broker confirms it. The delivery stays unsettled in the adapter until then, so
+    // prefetch still bounds it, and close() still waits for it (running counts until settled).
+    // Holding the slot through the confirm capped a group at `concurrency` round trips at a time.
     const runOne = async (delivery: Delivery): Promise<void> => {
       await permits.acquire()
+      let held = true
+      const free = () => {
+        if (held) {
+          held = false
+          permits.release()
+        }
+      }
       try {
-        await Effect.runPromise(process(delivery))
+        await Effect.runPromise(process(freeingSlot(delivery, free)))
       } finally {
-        permits.release()
+        free()
       }
     }
 
