@@ -247,7 +247,7 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
       })
 
     // Deliveries already received when close() starts are still handled, not released: a
-    // release is a redelivery on most brokers and would cost the message an attempt it never had.
+    // release is a redelivery on most brokers and would count against its redelivery budget for nothing.
     // The concurrency slot is for handlers: it is freed as soon as the settlement is issued, not
     // when the broker confirms it. The delivery stays unsettled in the adapter until then, so
     // prefetch still bounds it, and close() still waits for it (running counts until settled).
