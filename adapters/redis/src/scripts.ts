@@ -84,28 +84,65 @@ end
 `
 
 /**
- * KEYS[1] bindings hash. ARGV: base, routing key, dedup window ms (0 = off),
- * message id, then the entry's field/value pairs. Returns the number of group
- * streams written, or -1 when the id was already published within the window.
+ * Batched routing: one call routes a chunk of messages. KEYS[1] bindings hash.
+ * ARGV: base, dedup window ms (0 = off), then per message: message id,
+ * routing key, n (the number of field/value items), the n items.
+ * The bindings are read once per call, and the list of matching group streams
+ * is computed once per distinct routing key within the call. Each message
+ * runs in its own pcall: a failure (say a WRONGTYPE on a group key, or more
+ * fields than unpack takes) stops that message only, like an error of a
+ * one-message script, and the others go on. Returns one item per message, in
+ * order: the number of group streams written, -1 when the id was already
+ * published within the window, or the error text of a failed message.
  */
 export const ROUTE = `${MATCH}
-local base, rk, window = ARGV[1], ARGV[2], tonumber(ARGV[3])
-if window > 0 then
-  if not redis.call('SET', base .. 'id:' .. ARGV[4], '1', 'NX', 'PX', window) then return -1 end
-end
-local key = split(rk, '.')
+local base, window = ARGV[1], tonumber(ARGV[2])
 local b = redis.call('HGETALL', KEYS[1])
-local n = 0
+local groups = {}
 for i = 1, #b, 2 do
-  for p in string.gmatch(b[i + 1], '[^ ]+') do
-    if matchKey(p, rk, key) then
-      redis.call('XADD', base .. 'g:' .. b[i], '*', unpack(ARGV, 5))
-      n = n + 1
-      break
+  local ps = {}
+  for p in string.gmatch(b[i + 1], '[^ ]+') do ps[#ps + 1] = p end
+  groups[#groups + 1] = { base .. 'g:' .. b[i], ps }
+end
+local cache = {}
+local function targets(rk)
+  local t = cache[rk]
+  if t then return t end
+  t = {}
+  local key = split(rk, '.')
+  for _, g in ipairs(groups) do
+    for _, p in ipairs(g[2]) do
+      if matchKey(p, rk, key) then
+        t[#t + 1] = g[1]
+        break
+      end
     end
   end
+  cache[rk] = t
+  return t
 end
-return n
+local function route(id, rk, first, last)
+  if window > 0 then
+    if not redis.call('SET', base .. 'id:' .. id, '1', 'NX', 'PX', window) then return -1 end
+  end
+  local t = targets(rk)
+  for _, s in ipairs(t) do redis.call('XADD', s, '*', unpack(ARGV, first, last)) end
+  return #t
+end
+local out = {}
+local i, argc = 3, #ARGV
+while i <= argc do
+  local n = tonumber(ARGV[i + 2])
+  local ok, r = pcall(route, ARGV[i], ARGV[i + 1], i + 3, i + 2 + n)
+  if ok then
+    out[#out + 1] = r
+  else
+    if type(r) == 'table' then r = r.err end
+    out[#out + 1] = tostring(r)
+  end
+  i = i + 3 + n
+end
+return out
 `
 
 /** Test hook: KEYS none; ARGV pattern, key. Returns 1 when the Lua matcher matches. */
