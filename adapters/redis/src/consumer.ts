@@ -3,7 +3,10 @@
  *
  * - New entries: XREADGROUP COUNT <free prefetch slots> BLOCK on a dedicated
  *   connection, so at most `prefetch` deliveries are unsettled at once; the
- *   next read waits until half the prefetch is free (reads come in batches).
+ *   next read waits until half the prefetch is free (reads come in batches),
+ *   or until no slot was freed for REFILL_WAIT_MS: deliveries held for long
+ *   (slow handlers, an ordered key waiting for its retry) must not keep the
+ *   other slots empty.
  * - Crash redelivery: every `sweepMs` the loop claims entries idle for longer
  *   than the lease (XAUTOCLAIM, in the CLAIM script with their delivery counts).
  * - Leases: while deliveries are unsettled, XCLAIM ... JUSTID on them every
@@ -27,6 +30,9 @@ import { Signal, sleep, trackClientId, unblock, type AdapterContext } from "./co
 import { failureFields, fallbackFields, parseFields, toEnvelope } from "./fields.ts"
 import type { ScriptedRedis } from "./scripts.ts"
 import { declareGroup, removeGroup } from "./topology.ts"
+
+/** Below half free, read with what is free once no slot was freed for this long. */
+const REFILL_WAIT_MS = 5
 
 /** Idle time given to a released entry so the next sweep of any consumer claims it. */
 const RELEASED_IDLE_MS = 1_000_000_000
@@ -135,9 +141,16 @@ export class StreamConsumer implements Consumption {
   private async loop(): Promise<void> {
     let failures = 0
     while (!this.stopped && this.ctx.isOpen()) {
-      if (this.free < this.refillAt) {
+      if (this.free === 0) {
         await this.slotFreed.wait(this.ctx.sweepMs)
         continue
+      }
+      // Below half free: wait while acks keep freeing slots; once none came for REFILL_WAIT_MS
+      // (handlers are holding theirs), read with what is free.
+      while (this.free < this.refillAt && !this.stopped) {
+        const before = this.free
+        await this.slotFreed.wait(REFILL_WAIT_MS)
+        if (this.free === before) break
       }
       try {
         if (Date.now() >= this.nextSweep) {
@@ -218,7 +231,8 @@ export class StreamConsumer implements Consumption {
         await op()
       } finally {
         this.unsettled.delete(entryId)
-        if (++this.free >= this.refillAt) this.slotFreed.notify()
+        this.free++
+        this.slotFreed.notify()
       }
     }
     const { keys } = this.ctx
