@@ -64,7 +64,7 @@ class PlatformaticSession implements Session {
 export const platformaticRaw = (url: string): Contender => ({
   name: "platformatic-kafka",
   kind: "raw",
-  skips: { rpc: "the request/reply-topic design is measured once, with kafkajs (the Omnibus adapter's client)" },
+  skips: { rpc: "the request/reply-topic design is measured once, with kafkajs as the raw client (the Omnibus adapter runs on @platformatic/kafka itself)" },
   open: (ns) => PlatformaticSession.open(url, ns),
   cleanup: (ns) => cleanupKafka(url, ns),
 })
