@@ -142,6 +142,15 @@ export const makeKafkaClient = (config: ConnectionConfig): KafkaClient => {
     }
   }
 
+  // A produce is answered in milliseconds; one still out after a heartbeat period sits on a frozen
+  // link the probe (its own connection) may not see: drop the producer's connections so the
+  // adapter's retry sends it again on a new one (the idempotent producer dedups the resend).
+  const watched = <T>(request: Promise<T>, pool: Parameters<typeof destroyConnections>[0]): Promise<T> => {
+    if (heartbeatMs <= 0) return request
+    const stuck = setTimeout(() => destroyConnections(pool), heartbeatMs)
+    return request.finally(() => clearTimeout(stuck))
+  }
+
   // Idempotent: broker-side dedup of producer retries; acks=all.
   const getProducer = (): Producer => (producer ??= new Producer({ ...base, idempotent: true, acks: -1, autocreateTopics: false }))
 
@@ -188,8 +197,9 @@ export const makeKafkaClient = (config: ConnectionConfig): KafkaClient => {
       }
     },
     async send(topic, records) {
-      await retrying(() =>
-        getProducer().send({
+      await retrying(() => {
+        const producer = getProducer()
+        return watched(producer.send({
           acks: -1,
           messages: records.map((r) => ({
             topic,
@@ -197,8 +207,8 @@ export const makeKafkaClient = (config: ConnectionConfig): KafkaClient => {
             value: toBuffer(r.value),
             headers: new Map(Object.entries(r.headers).map(([k, v]) => [Buffer.from(k, "utf8"), Buffer.from(v, "utf8")])),
           })),
-        }),
-      )
+        }), producer.connections)
+      })
     },
     async createTopics(topics, maxMessageBytes) {
       if (topics.length === 0) return

@@ -295,6 +295,13 @@ export const makeMember = (config: ConnectionConfig, options: MemberOptions, han
         })
         continue
       }
+      // A fetch answers within its long-poll time; one that is still out a heartbeat period
+      // later sits on a frozen link the transport's probe (its own connection) may not see:
+      // drop this member's connections so the loop retries on new ones (half-open links).
+      const stuck = config.heartbeatMs > 0 ? setTimeout(() => {
+        destroyConnections(consumer.connections)
+        destroyConnections(fetches)
+      }, options.maxWaitMs + config.heartbeatMs) : undefined
       try {
         const md: ClusterMetadata = await consumer.metadata({ topics: [...options.topics] })
         const byNode = new Map<number, Map<string, FetchRequestTopic>>()
@@ -331,6 +338,7 @@ export const makeMember = (config: ConnectionConfig, options: MemberOptions, han
         }
         backoff = 50
       } catch (e) {
+        clearTimeout(stuck)
         if (closed) return
         if (JSON.stringify((e as { errors?: unknown }).errors ?? "").includes("OFFSET_OUT_OF_RANGE") || String(e).includes("OFFSET_OUT_OF_RANGE")) {
           // Retention removed what we were to read: start at the log start.
@@ -343,6 +351,8 @@ export const makeMember = (config: ConnectionConfig, options: MemberOptions, han
         consumer.clearMetadata()
         await sleep(backoff)
         backoff = Math.min(backoff * 2, 1_000)
+      } finally {
+        clearTimeout(stuck)
       }
     }
   }
