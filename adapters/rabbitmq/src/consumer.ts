@@ -2,19 +2,18 @@
  * A group consumer: one channel with basic.qos = prefetch on the group queue.
  * Attempt = the x-omnibus-attempt header (1 if absent; each retry republishes
  * with attempt + 1). Redeliveries: quorum queues count them (x-delivery-count);
- * classic queues only flag a redelivery, so a flagged message is republished
- * once to the queue with x-omnibus-redeliveries + 1 and the original acked
- * (costs a publish per crash-redelivered message, moves it to the queue's tail). Retries are republished (confirmed) to a shared delay queue
+ * classic queues only flag a redelivery (0 or 1), so retry.maxRedeliveries
+ * cannot stop a message that crashes its consumer every time there: use quorum. Retries are republished (confirmed) to a shared delay queue
  * whose TTL dead-letters them through the retry exchange back to this group's
  * queue only; then the original is acked.
  */
 import type { Channel, ChannelModel, ConsumeMessage } from "amqplib"
 import { Wire } from "@omnibus/core"
-import type { ConsumeSpec, Consumption, Delivery, Envelope, FailureMetadata, GroupSpec } from "@omnibus/core"
+import type { ConsumeSpec, Consumption, Delivery, FailureMetadata, GroupSpec } from "@omnibus/core"
 import { brokerError, replyCode } from "./connection.ts"
 import type { ConnectionHook, ConnectionManager } from "./connection.ts"
 import { failureToHeaders } from "@omnibus/core"
-import { attemptHeader, bodyOf, envelopeOf, firstFailureOf, fitHeaderTable, publishOptions, redeliveriesHeader, wireHeadersOf } from "./mapping.ts"
+import { attemptHeader, bodyOf, envelopeOf, firstFailureOf, fitHeaderTable, publishOptions, wireHeadersOf } from "./mapping.ts"
 import type { Publisher } from "./publisher.ts"
 import { delayBucket, RETRY_TO } from "./topology.ts"
 import type { Declarer } from "./topology.ts"
@@ -25,10 +24,14 @@ export interface ConsumerDeps {
   readonly publisher: Publisher
 }
 
-/** Quorum queues count redeliveries of this copy (crash, channel loss, requeue); classic ones do not. */
-const deliveryCount = (msg: ConsumeMessage): number | undefined => {
+/**
+ * Redeliveries of this copy (crash, channel loss, requeue): quorum queues count them
+ * (x-delivery-count); classic queues only flag a redelivery, so there it is 0 or 1.
+ */
+const redeliveries = (msg: ConsumeMessage): number => {
   const count = msg.properties.headers?.["x-delivery-count"]
-  return typeof count === "number" ? count : undefined
+  if (typeof count === "number") return count
+  return msg.fields.redelivered ? 1 : 0
 }
 
 const isConnectionLoss = (e: unknown): boolean => {
@@ -124,11 +127,6 @@ export class GroupConsumer implements ConnectionHook, Consumption {
     const wire = wireHeadersOf(msg)
     const envelope = envelopeOf(msg, wire)
     const attempt = attemptHeader(wire)
-    const counted = deliveryCount(msg)
-    if (counted === undefined && msg.fields.redelivered) {
-      void this.countRedelivery(ch, msg, envelope, wire)
-      return
-    }
     let settled = false
     // The delivery belongs to its channel: once that channel is gone the broker
     // has already put the message back, so settling becomes a no-op.
@@ -141,7 +139,7 @@ export class GroupConsumer implements ConnectionHook, Consumption {
     const delivery: Delivery = {
       envelope,
       attempt,
-      redeliveries: (counted ?? 0) + redeliveriesHeader(wire),
+      redeliveries: redeliveries(msg),
       firstFailureAt: firstFailureOf(wire),
       ack: async () => {
         if (live()) ack()
@@ -178,20 +176,6 @@ export class GroupConsumer implements ConnectionHook, Consumption {
       },
     }
     this.onDelivery(delivery)
-  }
-
-  /** Classic queue: turn the redelivered flag into a count carried by a republished copy. */
-  private async countRedelivery(ch: Channel, msg: ConsumeMessage, envelope: Envelope, wire: Record<string, string>): Promise<void> {
-    const extra: Record<string, string> = { [Wire.attempt]: String(attemptHeader(wire)), [Wire.redeliveries]: String(redeliveriesHeader(wire) + 1) }
-    const first = firstFailureOf(wire)
-    if (first !== undefined) extra[Wire.firstFailure] = String(first)
-    const [outcome] = await this.deps.publisher.send([{ exchange: "", routingKey: this.queue, content: bodyOf(envelope), options: fitHeaderTable(publishOptions(envelope, extra)), key: envelope.routingKey }])
-    // Channel gone: the broker put the original back already (the copy, if stored, is a duplicate after a crash).
-    if (this.ch !== ch) return
-    try {
-      if (outcome?.ok) ch.ack(msg)
-      else ch.nack(msg, false, true)
-    } catch { /* channel closed meanwhile: redelivered anyway */ }
   }
 
   async stop(): Promise<void> {

@@ -58,11 +58,6 @@ export const attemptHeader = (wire: Record<string, string>): number => {
   return Number.isInteger(n) && n >= 1 ? n : 1
 }
 
-export const redeliveriesHeader = (wire: Record<string, string>): number => {
-  const n = Number(wire[Wire.redeliveries])
-  return Number.isInteger(n) && n >= 0 ? n : 0
-}
-
 export const firstFailureOf = (wire: Record<string, string>): number | undefined => {
   const n = Number(wire[Wire.firstFailure])
   return Number.isFinite(n) && n > 0 ? n : undefined

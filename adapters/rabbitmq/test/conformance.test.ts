@@ -13,13 +13,16 @@ import { URL_ } from "./helpers.ts"
 // leaseMs is accepted and ignored, so a handler running 3 x 1 s is safe.
 const LEASE_MS = 1_000
 
-const harness = (options: Record<string, string>): ConformanceHarness => ({
+const harness = (options: Record<string, string>, unsupported?: ConformanceHarness["unsupported"]): ConformanceHarness => ({
   connect: (o) => connect(URL_, { ...options, leaseMs: o?.leaseMs }),
   residue: (group) => residue(URL_, group, options),
   cleanup: (groups) => deleteGroups(URL_, groups, options),
   leaseMs: LEASE_MS,
   publishDedup: { reason: "RabbitMQ has no publish-side deduplication (without a third-party plugin); use an idempotency store" },
+  ...(unsupported ? { unsupported } : {}),
 })
 
-describeConformance("rabbitmq", harness({ queueType: "classic" }))
+describeConformance("rabbitmq", harness({ queueType: "classic" }, {
+  35: "classic queues only flag a redelivery (0 or 1), they do not count them, so maxRedeliveries cannot stop a message that crashes its consumer every time; quorum queues (queueType: quorum) count them",
+}))
 describeConformance("rabbitmq-quorum", harness({ queueType: "quorum", queuePrefix: "omnibus.q." }))

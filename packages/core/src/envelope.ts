@@ -87,8 +87,6 @@ export const Wire = {
   replyTo: "x-omnibus-reply-to",
   timestamp: "x-omnibus-timestamp",
   attempt: "x-omnibus-attempt",
-  /** Redeliveries counted by an adapter whose broker only flags them (RabbitMQ classic queues). */
-  redeliveries: "x-omnibus-redeliveries",
   // failure metadata on dead letters
   error: "x-omnibus-error",
   errorName: "x-omnibus-error-name",
@@ -116,7 +114,7 @@ export const toWireHeaders = (e: Envelope): Record<string, string> => {
   return out
 }
 
-const META = new Set<string>([Wire.id, Wire.routingKey, Wire.key, Wire.contentType, Wire.timestamp, Wire.correlationId, Wire.replyTo, Wire.attempt, Wire.redeliveries])
+const META = new Set<string>([Wire.id, Wire.routingKey, Wire.key, Wire.contentType, Wire.timestamp, Wire.correlationId, Wire.replyTo, Wire.attempt])
 
 /**
  * Rebuilds an envelope from a flat header map. Messages written by non-Omnibus
