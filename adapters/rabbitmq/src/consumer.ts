@@ -3,9 +3,10 @@
  * Attempt = the x-omnibus-attempt header (1 if absent; each retry republishes
  * with attempt + 1). Redeliveries: quorum queues count them (x-delivery-count);
  * classic queues only flag a redelivery (0 or 1), so retry.maxRedeliveries
- * cannot stop a message that crashes its consumer every time there: use quorum. Retries are republished (confirmed) to a shared delay queue
- * whose TTL dead-letters them through the retry exchange back to this group's
- * queue only; then the original is acked.
+ * cannot stop a message that crashes its consumer every time there: use quorum.
+ * Retries are republished (confirmed) to a shared delay queue whose TTL
+ * dead-letters them through the retry exchange back to this group's queue
+ * only; then the original is acked.
  */
 import type { Channel, ChannelModel, ConsumeMessage } from "amqplib"
 import { Wire } from "@omnibus/core"

@@ -20,8 +20,8 @@ export interface AdapterContext {
   /**
    * The transport's connection for settlements (acks, retries, dead letters,
    * leases), opened with the first consumer: on `cmd` an ack would queue
-   * behind every publish in flight, and handlers hold their permit until it
-   * is confirmed.
+   * behind every publish in flight, and the delivery holds its prefetch slot
+   * until the ack is confirmed.
    */
   settler(): Promise<ScriptedRedis>
   /** Groups declared through this transport, re-declared after a reconnect (a restarted server may have lost them). */
