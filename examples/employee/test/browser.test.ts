@@ -78,9 +78,13 @@ describe.each(TESTED_CONFIGS)("employee platform on %s", (config) => {
       return events.length >= 3 ? events : undefined
     }, EVENT_DEADLINE_MS)
     expect([...audited].sort()).toEqual(["employee.created", "employee.destroyed", "employee.updated"])
-    expect(platform.output()).toContain(`[audit] received employee.created: {"guid":"${guid}","firstName":"Grace","lastName":"Hopper"}`)
-    expect(platform.output()).toContain(`[audit] received employee.updated: {"guid":"${guid}","firstName":"Grace","lastName":"Murray Hopper"}`)
-    expect(platform.output()).toContain(`[audit] received employee.destroyed: {"guid":"${guid}"`)
+    // The audit process writes its row before it prints, and its stdout reaches us through a pipe: wait for the lines too.
+    const printed = [
+      `[audit] received employee.created: {"guid":"${guid}","firstName":"Grace","lastName":"Hopper"}`,
+      `[audit] received employee.updated: {"guid":"${guid}","firstName":"Grace","lastName":"Murray Hopper"}`,
+      `[audit] received employee.destroyed: {"guid":"${guid}"`,
+    ]
+    await waitFor("the audit process to print all three events", () => (printed.every((line) => platform.output().includes(line)) ? true : undefined), EVENT_DEADLINE_MS)
   })
 
   it("renders an XSS payload as text and stores an SQL-injection payload verbatim", async () => {
