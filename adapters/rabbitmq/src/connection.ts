@@ -249,6 +249,24 @@ export class ConnectionManager {
     return this.state === "open" ? this.model : undefined
   }
 
+  /** `model` is the tracked connection, open or still running its hooks after a reconnect. */
+  isLive(model: ChannelModel): boolean {
+    return this.model === model && this.state !== "closed"
+  }
+
+  /**
+   * After only a channel died (say, its queue was deleted), `reopen` runs on the same
+   * connection a little later, if that connection is still the live one then. Checked
+   * when the timer fires, not before: a connection drop closes every channel first, and
+   * a reopen queued then would run on the dead connection while the reconnect's hooks
+   * bind the hook to the new one (a consumer lost that race and stopped consuming).
+   */
+  reopenLater(model: ChannelModel, wanted: () => boolean, reopen: () => Promise<void>): void {
+    setTimeout(() => {
+      if (wanted() && this.isLive(model)) void reopen().catch(() => {})
+    }, 200)
+  }
+
   /** Runs `fn` on a fresh short-lived channel (a broker refusal kills only that channel). */
   async withChannel<A>(operation: string, fn: (ch: Channel) => Promise<A>): Promise<A> {
     const model = await this.ready(operation)

@@ -84,9 +84,7 @@ export class GroupConsumer implements ConnectionHook, Consumption {
       this.ch = undefined
       this.consumerTag = undefined
       // Only this channel died (e.g. the queue was deleted): start over on the same connection.
-      if (!this.stopped && !this.closed && this.model === model && this.deps.manager.current() === model) {
-        setTimeout(() => void this.connected(model).catch(() => {}), 200)
-      }
+      this.deps.manager.reopenLater(model, () => !this.stopped && !this.closed && this.model === model && this.ch === undefined, () => this.connected(model))
     })
     try {
       await this.deps.declarer.topology.declareGroup(ch, this.spec)

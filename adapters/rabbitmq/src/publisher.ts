@@ -70,7 +70,7 @@ export class Publisher implements ConnectionHook {
         for (const p of [...this.inflight]) this.settle(p, { ok: false, error: new PublishFailed({ key: p.msg.key, reason: safeReason(refusal) }) })
       }
       // The connection is still up (only this channel died): open another one.
-      if (!this.stopped && this.model === model && this.manager.current() === model) {
+      if (!this.stopped && this.model === model && this.manager.isLive(model)) {
         void this.openChannel(model).catch(() => {})
       }
     })

@@ -57,9 +57,7 @@ export class RpcServer implements ConnectionHook, Consumption {
     ch.on("close", () => {
       if (this.ch !== ch) return
       this.ch = undefined
-      if (!this.stopped && this.model === model && this.manager.current() === model) {
-        setTimeout(() => void this.connected(model).catch(() => {}), 200)
-      }
+      this.manager.reopenLater(model, () => !this.stopped && this.model === model && this.ch === undefined, () => this.connected(model))
     })
     try {
       await ch.prefetch(Math.max(1, this.spec.concurrency))
