@@ -3,7 +3,7 @@
  * Promise facade (promise.ts) runs these effects; Effect users get the same
  * through the `Bus` service (effect.ts).
  */
-import { Effect, Exit, Scope, Semaphore } from "effect"
+import { Cause, Effect, Exit, Scope } from "effect"
 import type {
   BatchEntry,
   BatchResult,
@@ -41,6 +41,7 @@ import {
 } from "./errors.ts"
 import type { IdempotencyStore } from "./idempotency.ts"
 import { buildEnvelope } from "./message.ts"
+import { Permits } from "./ordering.ts"
 import { Publisher } from "./publisher.ts"
 import { retryPolicy } from "./retry.ts"
 import { routingKeyProblem, validatePattern, validateRoutingKey } from "./routing.ts"
@@ -49,6 +50,44 @@ import type { Health, Transport } from "./transport.ts"
 /** A handler as Effect users write it; Promise handlers are lifted by the facade. */
 export type EffectHandler<T> = (message: Message<T>) => Effect.Effect<void, unknown>
 export type EffectRpcHandler<Req, Res> = (request: Request<Req>) => Effect.Effect<Res, unknown>
+
+/** Runs an effect as a Promise that rejects with the failure itself (the tagged error), not a wrapper. */
+export const runToPromise = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
+  Effect.runPromiseExit(effect).then((exit) => {
+    if (Exit.isSuccess(exit)) return exit.value
+    throw Cause.squash(exit.cause)
+  })
+
+/**
+ * The Promise function behind a handler the facade lifted into Effect: the bus
+ * calls it directly, so a Promise user's message never runs through a fiber
+ * (one fiber per message cost more than the rest of the engine together).
+ */
+const promiseHandlers = new WeakMap<object, (arg: never) => Promise<unknown>>()
+
+export const liftPromiseHandler = <T>(f: (arg: T) => unknown): ((arg: T) => Effect.Effect<unknown, unknown>) => {
+  const direct = async (arg: T): Promise<unknown> => f(arg)
+  const lifted = (arg: T) => Effect.tryPromise({ try: () => direct(arg), catch: (e) => e })
+  promiseHandlers.set(lifted, direct as (arg: never) => Promise<unknown>)
+  return lifted
+}
+
+const asPromise = <T, A>(handler: (arg: T) => Effect.Effect<A, unknown>): ((arg: T) => Promise<A>) =>
+  (promiseHandlers.get(handler) as ((arg: T) => Promise<A>) | undefined) ?? ((arg: T) => runToPromise(Effect.suspend(() => handler(arg))))
+
+/**
+ * Promise versions of the per-message calls, for the facade. The Effect methods
+ * wrap these same functions: one implementation, and no fiber per publish or
+ * request for Promise users.
+ */
+export interface BusPromises {
+  readonly publish: (key: string | EventContract<unknown>, payload: unknown, options?: PublishOptions & { readonly codec?: Codec<unknown> }) => Promise<PublishReceipt>
+  readonly requestReply: <Res>(method: string | RpcContract<unknown, Res>, payload: unknown, options?: RequestOptions<Res>) => Promise<Reply<Res>>
+}
+
+const promisesOfShape = new WeakMap<BusShape, BusPromises>()
+
+export const busPromisesOf = (shape: BusShape): BusPromises | undefined => promisesOfShape.get(shape)
 
 export type SubscribeEffectOptions<T> = SubscribeOptions<T>
 
@@ -129,16 +168,18 @@ export const makeBus = (transport: Transport): Effect.Effect<BusShape> =>
     let closed = false
     const max = transport.limits.maxPayloadBytes
 
-    const publish: BusShape["publish"] = (keyOrContract, payload, options) =>
-      Effect.suspend((): Effect.Effect<PublishReceipt, PublishError> => {
-        if (closed) return Effect.fail(new BusClosed({ operation: "publish" }))
-        const [key, codec] = isEventContract(keyOrContract) ? [keyOrContract.key, keyOrContract.codec] : [keyOrContract, options?.codec ?? json]
-        const env = buildEnvelope(key, payload, codec, options, max)
-        if (!("payload" in env)) return Effect.fail(env)
-        return Effect.promise(() => publisher.send(env)).pipe(
-          Effect.flatMap((o) => (o.ok ? Effect.succeed({ id: env.id }) : Effect.fail(o.error))),
-        )
+    const publishAsync: BusPromises["publish"] = (keyOrContract, payload, options) => {
+      if (closed) return Promise.reject(new BusClosed({ operation: "publish" }))
+      const [key, codec] = isEventContract(keyOrContract) ? [keyOrContract.key, keyOrContract.codec] : [keyOrContract, options?.codec ?? json]
+      const env = buildEnvelope(key, payload, codec, options, max)
+      if (!("payload" in env)) return Promise.reject(env)
+      return publisher.send(env).then((o) => {
+        if (o.ok) return { id: env.id }
+        throw o.error
       })
+    }
+    const publish: BusShape["publish"] = (keyOrContract, payload, options) =>
+      Effect.tryPromise({ try: () => publishAsync(keyOrContract, payload, options), catch: (e) => asPublishError(e, keyOrContract) })
 
     const publishBatch: BusShape["publishBatch"] = (entries) =>
       Effect.suspend((): Effect.Effect<ReadonlyArray<BatchResult>, BusClosed | InvalidOptions> => {
@@ -217,7 +258,7 @@ export const makeBus = (transport: Transport): Effect.Effect<BusShape> =>
                 deadLetter: options.deadLetter ?? true,
                 idempotency: idem,
                 codec,
-                handler: handler as EffectHandler<unknown>,
+                handler: asPromise(handler as EffectHandler<unknown>),
                 observe: options.observe,
                 maxPayloadBytes: max,
               })
@@ -236,58 +277,82 @@ export const makeBus = (transport: Transport): Effect.Effect<BusShape> =>
         )
       })
 
-    const requestReply: BusShape["requestReply"] = <Res>(methodOrContract: string | RpcContract<unknown, Res>, payload: unknown, options: RequestOptions<Res> = {}) =>
-      Effect.suspend((): Effect.Effect<Reply<Res>, RequestError> => {
-        if (closed) return Effect.fail(new BusClosed({ operation: "request" }))
-        const [method, codec, responseCodec] = isRpcContract(methodOrContract)
-          ? [methodOrContract.method, methodOrContract.request, methodOrContract.response as Codec<Res>]
-          : [methodOrContract, options.codec ?? json, options.responseCodec]
-        const bad = validateRoutingKey(method)
-        if (bad) return Effect.fail(bad)
-        let timeoutMs: number
+    /** Validates a request and builds its envelope; a returned error is the caller's mistake, nothing was sent. */
+    const prepareRequest = <Res>(methodOrContract: string | RpcContract<unknown, Res>, payload: unknown, options: RequestOptions<Res>) => {
+      if (closed) return new BusClosed({ operation: "request" })
+      const [method, codec, responseCodec] = isRpcContract(methodOrContract)
+        ? [methodOrContract.method, methodOrContract.request, methodOrContract.response as Codec<Res>]
+        : [methodOrContract, options.codec ?? json, options.responseCodec]
+      const bad = validateRoutingKey(method)
+      if (bad) return bad
+      let timeoutMs: number
+      try {
+        timeoutMs = options.timeout === undefined ? DEFAULT_TIMEOUT_MS : toMillis("timeout", options.timeout)
+        if (timeoutMs <= 0) throw new InvalidOptions({ option: "timeout", reason: "must be positive" })
+      } catch (e) {
+        return e as InvalidOptions
+      }
+      const env = buildEnvelope(method, payload, codec, { headers: options.headers }, max)
+      if (!("payload" in env)) return env
+      const request: Envelope = { ...env, correlationId: env.id }
+      return { method, request, timeoutMs, responseCodec }
+    }
+
+    const readReply = <Res>(method: string, reply: Envelope, responseCodec: Codec<Res> | undefined): Reply<Res> => {
+      const remote = reply.headers[Wire.remoteError]
+      if (remote !== undefined) {
+        let info: { name?: string; message?: string; code?: string } = {}
         try {
-          timeoutMs = options.timeout === undefined ? DEFAULT_TIMEOUT_MS : toMillis("timeout", options.timeout)
-          if (timeoutMs <= 0) throw new InvalidOptions({ option: "timeout", reason: "must be positive" })
-        } catch (e) {
-          return Effect.fail(e as InvalidOptions)
+          info = JSON.parse(remote) as typeof info
+        } catch {
+          info = { name: "Error", message: remote }
         }
-        const env = buildEnvelope(method, payload, codec, { headers: options.headers }, max)
-        if (!("payload" in env)) return Effect.fail(env)
-        const request: Envelope = { ...env, correlationId: env.id }
-        const timeout = new RequestTimeout({ method, timeoutMs })
-        return Effect.tryPromise({
-          try: (signal) => transport.request(request, { timeoutMs, signal }),
-          catch: (e): RequestError =>
-            e instanceof RequestTimeout || e instanceof NoResponders || e instanceof BusClosed || e instanceof PublishFailed
-              ? e
-              : new PublishFailed({ key: method, reason: describeError(e).message, cause: e }),
-        }).pipe(
-          Effect.timeoutOrElse({ duration: timeoutMs, orElse: () => Effect.fail(timeout) }),
-          Effect.flatMap((reply): Effect.Effect<Reply<Res>, RemoteError | DecodeFailed> => {
-            const remote = reply.headers[Wire.remoteError]
-            if (remote !== undefined) {
-              let info: { name?: string; message?: string; code?: string } = {}
-              try {
-                info = JSON.parse(remote) as typeof info
-              } catch {
-                info = { name: "Error", message: remote }
-              }
-              return Effect.fail(new RemoteError({ method, remoteName: info.name ?? "Error", remoteMessage: info.message ?? "", code: info.code }))
-            }
-            const rc = (responseCodec ?? byContentType(reply.contentType)) as Codec<Res>
-            try {
-              if (responseCodec && !contentTypeFits(responseCodec as Codec<unknown>, reply.contentType)) {
-                throw new DecodeFailed({ contentType: reply.contentType, reason: `expected ${responseCodec.contentType}` })
-              }
-              const headers: Record<string, string> = {}
-              for (const [k, v] of Object.entries(reply.headers)) if (k !== Wire.remoteError) headers[k] = v
-              return Effect.succeed({ payload: rc.decode(reply.payload), headers, correlationId: reply.correlationId, contentType: reply.contentType })
-            } catch (e) {
-              return Effect.fail(e instanceof DecodeFailed ? e : new DecodeFailed({ contentType: reply.contentType, reason: describeError(e).message }))
-            }
-          }),
-        )
+        throw new RemoteError({ method, remoteName: info.name ?? "Error", remoteMessage: info.message ?? "", code: info.code })
+      }
+      const rc = (responseCodec ?? byContentType(reply.contentType)) as Codec<Res>
+      try {
+        if (responseCodec && !contentTypeFits(responseCodec as Codec<unknown>, reply.contentType)) {
+          throw new DecodeFailed({ contentType: reply.contentType, reason: `expected ${responseCodec.contentType}` })
+        }
+        const headers: Record<string, string> = {}
+        for (const [k, v] of Object.entries(reply.headers)) if (k !== Wire.remoteError) headers[k] = v
+        return { payload: rc.decode(reply.payload), headers, correlationId: reply.correlationId, contentType: reply.contentType }
+      } catch (e) {
+        throw e instanceof DecodeFailed ? e : new DecodeFailed({ contentType: reply.contentType, reason: describeError(e).message })
+      }
+    }
+
+    /** `signal` aborts the wait (Effect interruption); the deadline is ours, whatever the transport does. */
+    const requestAsync = <Res>(methodOrContract: string | RpcContract<unknown, Res>, payload: unknown, options: RequestOptions<Res> = {}, signal?: AbortSignal): Promise<Reply<Res>> => {
+      const prepared = prepareRequest(methodOrContract, payload, options)
+      if (!("request" in prepared)) return Promise.reject(prepared)
+      const { method, request, timeoutMs, responseCodec } = prepared
+      const abort = new AbortController()
+      const onAbort = () => abort.abort()
+      signal?.addEventListener("abort", onAbort, { once: true })
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          abort.abort()
+          reject(new RequestTimeout({ method, timeoutMs }))
+        }, timeoutMs)
       })
+      const sent = transport.request(request, { timeoutMs, signal: abort.signal }).then(
+        (reply) => readReply(method, reply, responseCodec),
+        (e: unknown): never => {
+          throw e instanceof RequestTimeout || e instanceof NoResponders || e instanceof BusClosed || e instanceof PublishFailed
+            ? e
+            : new PublishFailed({ key: method, reason: describeError(e).message, cause: e })
+        },
+      )
+      return Promise.race([sent, deadline]).finally(() => {
+        clearTimeout(timer)
+        signal?.removeEventListener("abort", onAbort)
+      })
+    }
+
+    const requestReply: BusShape["requestReply"] = <Res>(methodOrContract: string | RpcContract<unknown, Res>, payload: unknown, options: RequestOptions<Res> = {}) =>
+      Effect.tryPromise({ try: (signal) => requestAsync(methodOrContract, payload, options, signal), catch: (e) => asRequestError(e, methodOrContract) })
 
     const handle: BusShape["handle"] = <Req, Res>(methodOrContract: string | RpcContract<Req, Res>, handler: EffectRpcHandler<Req, Res>, options: HandleOptions<Req> = {}) =>
       Effect.suspend(() => {
@@ -310,40 +375,45 @@ export const makeBus = (transport: Transport): Effect.Effect<BusShape> =>
         return track(
           () =>
             Effect.gen(function* () {
-              const permits = yield* Semaphore.make(concurrency)
+              const permits = new Permits(concurrency)
+              const run = asPromise(handler)
               let running = 0
               let stopping = false
               let idle: Array<() => void> = []
-              const answer = (req: import("./transport.ts").IncomingRequest) =>
-                Effect.gen(function* () {
-                  const env = req.envelope
-                  const base = { id: newMessageId(), routingKey: method, key: undefined, correlationId: env.correlationId ?? env.id, timestamp: Date.now() }
-                  const outcome = yield* Effect.result(
-                    Effect.suspend(() => {
-                      if (codec && !contentTypeFits(codec, env.contentType)) {
-                        return Effect.fail(new DecodeFailed({ contentType: env.contentType, reason: `expected ${codec.contentType}` }))
-                      }
-                      const decoded = Effect.try({ try: () => (codec ?? byContentType(env.contentType)).decode(env.payload) as Req, catch: (e) => e })
-                      return decoded.pipe(
-                        Effect.flatMap((payload) => handler({ id: env.id, method, payload, headers: env.headers, correlationId: env.correlationId })),
-                        Effect.flatMap((res) => Effect.try({ try: () => responseCodec.encode(res), catch: (e) => e })),
-                      )
-                    }),
-                  )
-                  const reply: Envelope =
-                    outcome._tag === "Success"
-                      ? { ...base, payload: outcome.success, contentType: responseCodec.contentType, headers: {} }
-                      : (() => {
-                          const info = describeError(outcome.failure)
-                          return { ...base, payload: new Uint8Array(0), contentType: "application/octet-stream", headers: { [Wire.remoteError]: JSON.stringify(info) } }
-                        })()
-                  yield* call("reply", () => req.reply(reply)).pipe(Effect.ignore)
-                  yield* call("settle request", () => req.done()).pipe(Effect.ignore)
-                })
+              const answer = async (req: import("./transport.ts").IncomingRequest): Promise<void> => {
+                const env = req.envelope
+                const base = { id: newMessageId(), routingKey: method, key: undefined, correlationId: env.correlationId ?? env.id, timestamp: Date.now() }
+                let reply: Envelope
+                try {
+                  if (codec && !contentTypeFits(codec, env.contentType)) {
+                    throw new DecodeFailed({ contentType: env.contentType, reason: `expected ${codec.contentType}` })
+                  }
+                  const payload = (codec ?? byContentType(env.contentType)).decode(env.payload) as Req
+                  const res = await run({ id: env.id, method, payload, headers: env.headers, correlationId: env.correlationId })
+                  reply = { ...base, payload: responseCodec.encode(res), contentType: responseCodec.contentType, headers: {} }
+                } catch (e) {
+                  reply = { ...base, payload: new Uint8Array(0), contentType: "application/octet-stream", headers: { [Wire.remoteError]: JSON.stringify(describeError(e)) } }
+                }
+                // A reply or settlement the broker refused: the requester times out; the adapter redelivers or drops the request.
+                try {
+                  await req.reply(reply)
+                } catch { /* see above */ }
+                try {
+                  await req.done()
+                } catch { /* see above */ }
+              }
               const onRequest = (req: import("./transport.ts").IncomingRequest) => {
                 if (stopping) return
                 running++
-                void Effect.runPromise(permits.withPermits(1)(answer(req))).finally(() => {
+                const go = async () => {
+                  await permits.acquire()
+                  try {
+                    await answer(req)
+                  } finally {
+                    permits.release()
+                  }
+                }
+                void go().finally(() => {
                   if (--running === 0) for (const w of idle.splice(0)) w()
                 })
               }
@@ -382,7 +452,7 @@ export const makeBus = (transport: Transport): Effect.Effect<BusShape> =>
       })
     })
 
-    return {
+    const shape: BusShape = {
       transport,
       publish,
       publishBatch,
@@ -399,7 +469,20 @@ export const makeBus = (transport: Transport): Effect.Effect<BusShape> =>
         closed ? Effect.succeed({ ready: false, detail: "closed" }) : call("health", () => transport.health()).pipe(Effect.catch((e) => Effect.succeed({ ready: false, detail: e.message }))),
       ),
       close,
-    } satisfies BusShape
+    }
+    promisesOfShape.set(shape, { publish: publishAsync, requestReply: requestAsync })
+    return shape
   })
+
+const publishErrorTags: ReadonlySet<string> = new Set(["InvalidRoutingKey", "PayloadTooLarge", "PublishFailed", "BusClosed", "InvalidOptions"])
+const requestErrorTags: ReadonlySet<string> = new Set([...publishErrorTags, "RequestTimeout", "NoResponders", "RemoteError", "DecodeFailed"])
+const keyOf = (k: string | { readonly key: string } | { readonly method: string }): string => (typeof k === "string" ? k : "key" in k ? k.key : k.method)
+
+/** The typed errors pass through; anything else (a bug, not a broker answer) becomes PublishFailed naming the key. */
+const asPublishError = (e: unknown, key: string | EventContract<unknown>): PublishError =>
+  isTagged(e) && publishErrorTags.has(e._tag) ? (e as PublishError) : new PublishFailed({ key: keyOf(key), reason: describeError(e).message, cause: e })
+
+const asRequestError = (e: unknown, method: string | RpcContract<unknown, unknown>): RequestError =>
+  isTagged(e) && requestErrorTags.has(e._tag) ? (e as RequestError) : new PublishFailed({ key: keyOf(method), reason: describeError(e).message, cause: e })
 
 export type { PayloadTooLarge }

@@ -37,7 +37,8 @@ export interface EngineConfig {
   readonly deadLetter: boolean
   readonly idempotency: { readonly store: IdempotencyStore; readonly ttlMs: number; readonly leaseMs: number } | undefined
   readonly codec: Codec<unknown> | undefined
-  readonly handler: (message: Message<unknown>) => Effect.Effect<void, unknown>
+  /** The user's handler as a Promise (Effect handlers are run by the bus); a rejection is a failure. */
+  readonly handler: (message: Message<unknown>) => Promise<unknown>
   readonly observe: ((event: HandlerEvent) => void) | undefined
   /** Deliveries bigger than this (written by a non-Omnibus producer) are dead-lettered unread. */
   readonly maxPayloadBytes: number
@@ -91,18 +92,37 @@ const decodeWith = (codec: Codec<unknown> | undefined, delivery: Delivery, maxPa
   }
 }
 
+/** A warning through Effect's logger, as before; failures only, so off the hot path. */
+const warn = (message: string, detail: string): void => {
+  Effect.runFork(Effect.logWarning(message, detail))
+}
+
 /**
  * Settles a delivery; `then` (the outcome event) runs only when the broker took it.
  * A failed settlement (connection lost) leaves the message unacked on the broker,
  * which redelivers it: that is logged, and no outcome is reported.
  */
-const settle = (what: string, p: () => Promise<void>, then?: () => void): Effect.Effect<boolean> =>
-  Effect.tryPromise({ try: p, catch: (e) => e }).pipe(
-    Effect.matchEffect({
-      onFailure: (e) => Effect.as(Effect.logWarning(`omnibus: ${what} failed; the broker will redeliver`, describeError(e).message), false),
-      onSuccess: () => Effect.sync(() => (then?.(), true)),
-    }),
-  )
+const settle = async (what: string, p: () => Promise<void>, then?: () => void): Promise<boolean> => {
+  try {
+    await p()
+  } catch (e) {
+    warn(`omnibus: ${what} failed; the broker will redeliver`, describeError(e).message)
+    return false
+  }
+  then?.()
+  return true
+}
+
+/** Idempotency-store bookkeeping after the outcome: best effort (the lease runs out otherwise). */
+const quietly = async (p: () => Promise<unknown>): Promise<void> => {
+  try {
+    await p()
+  } catch {
+    /* the lease expires; a later copy is handled again (at-least-once) */
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
  * The dead-letter reason of a poison message: it came back more than `retry.maxRedeliveries`
@@ -144,8 +164,15 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
     let closing = false
     let running = 0
     let idle: Array<() => void> = []
-    const emit = (delivery: Delivery, type: HandlerEventType, attempt: number, extra?: { error?: unknown; delayMs?: number }) =>
-      config.observe?.({ type, group: config.group, id: delivery.envelope.id, routingKey: delivery.envelope.routingKey, attempt, ...extra })
+    const emit = (delivery: Delivery, type: HandlerEventType, attempt: number, extra?: { error?: unknown; delayMs?: number }) => {
+      if (config.observe === undefined) return
+      try {
+        config.observe({ type, group: config.group, id: delivery.envelope.id, routingKey: delivery.envelope.routingKey, attempt, ...extra })
+      } catch (e) {
+        // an observer is a spy: its bug must not stop the consumer
+        warn("omnibus: observe threw", describeError(e).message)
+      }
+    }
 
     const release = (delivery: Delivery) =>
       settle("release", () => delivery.release(), () => emit(delivery, "released", delivery.attempt))
@@ -167,84 +194,90 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
     }
 
     // Waits while another consumer holds the claim: its lease either ends in "done" or runs out.
-    const claim = (store: IdempotencyStore, key: string, leaseMs: number) =>
-      Effect.gen(function* () {
-        const deadline = Date.now() + leaseMs + 1_000
-        for (;;) {
-          // An unreachable store must not lose the message: handle it (at-least-once) and log.
-          const r = yield* Effect.tryPromise({ try: () => store.claim(key, leaseMs), catch: (e) => e }).pipe(
-            Effect.catch((e) => Effect.as(Effect.logWarning("omnibus: idempotency store failed; handling anyway", describeError(e).message), "acquired" as const)),
-          )
-          if (r !== "in-progress" || Date.now() > deadline) return r
-          yield* Effect.sleep("50 millis")
-        }
-      })
-
-    const process = (delivery: Delivery): Effect.Effect<unknown> =>
-      Effect.gen(function* () {
-        const env = delivery.envelope
-        let attempt = delivery.attempt
-        let firstFailureAt = delivery.firstFailureAt
-        // in-place retries (ordered) start a fresh attempt that has not been redelivered
-        let redeliveries = delivery.redeliveries
-        // A message that kills its consumer every time must end in the dead letters instead of
-        // looping. Crashes have their own budget, apart from attempts: a crash also sends back
-        // deliveries that never reached a handler, and those must not use up a message's retries.
-        if (delivery.redeliveries > config.retry.maxRedeliveries) {
-          return yield* deadLetter(delivery, new RedeliveriesExhausted(delivery.redeliveries, config.retry.maxRedeliveries), attempt, firstFailureAt ?? Date.now())
-        }
-        if (attempt > config.retry.attempts) {
-          return yield* deadLetter(delivery, new AttemptsExhausted(attempt, config.retry.attempts), attempt, firstFailureAt ?? Date.now())
-        }
-        let payload: unknown
+    const claim = async (store: IdempotencyStore, key: string, leaseMs: number) => {
+      const deadline = Date.now() + leaseMs + 1_000
+      for (;;) {
+        let r: Awaited<ReturnType<IdempotencyStore["claim"]>>
         try {
-          payload = decodeWith(config.codec, delivery, config.maxPayloadBytes)
-        } catch (decodeError) {
-          return yield* deadLetter(delivery, decodeError, attempt, firstFailureAt ?? Date.now())
+          r = await store.claim(key, leaseMs)
+        } catch (e) {
+          // An unreachable store must not lose the message: handle it (at-least-once) and log.
+          warn("omnibus: idempotency store failed; handling anyway", describeError(e).message)
+          return "acquired" as const
         }
-        const idem = config.idempotency
-        const idemKey = `${config.group}:${env.id}`
-        if (idem) {
-          const r = yield* claim(idem.store, idemKey, idem.leaseMs)
-          if (r === "done") {
-            return yield* settle("ack", () => delivery.ack(), () => emit(delivery, "duplicate", attempt))
-          }
+        if (r !== "in-progress" || Date.now() > deadline) return r
+        await sleep(50)
+      }
+    }
+
+    // Plain async, not an Effect program: this runs once per message and a fiber per
+    // delivery cost more than the rest of the engine together (bench/FINDINGS.md).
+    const process = async (delivery: Delivery): Promise<unknown> => {
+      const env = delivery.envelope
+      let attempt = delivery.attempt
+      let firstFailureAt = delivery.firstFailureAt
+      // in-place retries (ordered) start a fresh attempt that has not been redelivered
+      let redeliveries = delivery.redeliveries
+      // A message that kills its consumer every time must end in the dead letters instead of
+      // looping. Crashes have their own budget, apart from attempts: a crash also sends back
+      // deliveries that never reached a handler, and those must not use up a message's retries.
+      if (delivery.redeliveries > config.retry.maxRedeliveries) {
+        return deadLetter(delivery, new RedeliveriesExhausted(delivery.redeliveries, config.retry.maxRedeliveries), attempt, firstFailureAt ?? Date.now())
+      }
+      if (attempt > config.retry.attempts) {
+        return deadLetter(delivery, new AttemptsExhausted(attempt, config.retry.attempts), attempt, firstFailureAt ?? Date.now())
+      }
+      let payload: unknown
+      try {
+        payload = decodeWith(config.codec, delivery, config.maxPayloadBytes)
+      } catch (decodeError) {
+        return deadLetter(delivery, decodeError, attempt, firstFailureAt ?? Date.now())
+      }
+      const idem = config.idempotency
+      const idemKey = `${config.group}:${env.id}`
+      if (idem) {
+        const r = await claim(idem.store, idemKey, idem.leaseMs)
+        if (r === "done") return settle("ack", () => delivery.ack(), () => emit(delivery, "duplicate", attempt))
+      }
+      for (;;) {
+        let failed = false
+        let error: unknown
+        try {
+          await config.handler(toMessage(env, payload, attempt, redeliveries, config.group))
+        } catch (e) {
+          failed = true
+          error = e
         }
-        for (;;) {
-          const outcome = yield* Effect.result(config.handler(toMessage(env, payload, attempt, redeliveries, config.group)))
-          if (outcome._tag === "Success") {
-            if (idem) yield* Effect.tryPromise({ try: () => idem.store.complete(idemKey, idem.ttlMs), catch: (e) => e }).pipe(Effect.ignore)
-            return yield* settle("ack", () => delivery.ack(), () => emit(delivery, "handled", attempt))
-          }
-          const error = outcome.failure
-          const now = Date.now()
-          firstFailureAt ??= now
-          const delayMs = isPermanent(error) ? undefined : config.retry.delayAfter(attempt)
-          if (delayMs === undefined) {
-            const moved = yield* deadLetter(delivery, error, attempt, firstFailureAt)
-            // Marked done only once the dead letter is stored: if that write failed, the broker
-            // redelivers and the copy must not be acked as a duplicate (it would be lost).
-            if (idem) {
-              yield* Effect.tryPromise({ try: () => (moved ? idem.store.complete(idemKey, idem.ttlMs) : idem.store.release(idemKey)), catch: (e) => e }).pipe(Effect.ignore)
-            }
-            return
-          }
-          if (!config.ordered) {
-            if (idem) yield* Effect.tryPromise({ try: () => idem.store.release(idemKey), catch: (e) => e }).pipe(Effect.ignore)
-            const first = firstFailureAt
-            return yield* settle("retry", () => delivery.retry({ delayMs, firstFailureAt: first }), () => emit(delivery, "retry", attempt, { error, delayMs }))
-          }
-          // Ordered by key: retry in place so later messages of this key wait.
-          emit(delivery, "retry", attempt, { error, delayMs })
-          yield* Effect.sleep(delayMs)
-          if (closing) {
-            if (idem) yield* Effect.tryPromise({ try: () => idem.store.release(idemKey), catch: (e) => e }).pipe(Effect.ignore)
-            return yield* release(delivery)
-          }
-          attempt++
-          redeliveries = 0
+        if (!failed) {
+          if (idem) await quietly(() => idem.store.complete(idemKey, idem.ttlMs))
+          return settle("ack", () => delivery.ack(), () => emit(delivery, "handled", attempt))
         }
-      })
+        const now = Date.now()
+        firstFailureAt ??= now
+        const delayMs = isPermanent(error) ? undefined : config.retry.delayAfter(attempt)
+        if (delayMs === undefined) {
+          const moved = await deadLetter(delivery, error, attempt, firstFailureAt)
+          // Marked done only once the dead letter is stored: if that write failed, the broker
+          // redelivers and the copy must not be acked as a duplicate (it would be lost).
+          if (idem) await quietly(() => (moved ? idem.store.complete(idemKey, idem.ttlMs) : idem.store.release(idemKey)))
+          return
+        }
+        if (!config.ordered) {
+          if (idem) await quietly(() => idem.store.release(idemKey))
+          const first = firstFailureAt
+          return settle("retry", () => delivery.retry({ delayMs, firstFailureAt: first }), () => emit(delivery, "retry", attempt, { error, delayMs }))
+        }
+        // Ordered by key: retry in place so later messages of this key wait.
+        emit(delivery, "retry", attempt, { error, delayMs })
+        await sleep(delayMs)
+        if (closing) {
+          if (idem) await quietly(() => idem.store.release(idemKey))
+          return release(delivery)
+        }
+        attempt++
+        redeliveries = 0
+      }
+    }
 
     // Deliveries already received when close() starts are still handled, not released: a
     // release is a redelivery on most brokers and would count against its redelivery budget for nothing.
@@ -262,7 +295,7 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
         }
       }
       try {
-        await Effect.runPromise(process(freeingSlot(delivery, free)))
+        await process(freeingSlot(delivery, free))
       } finally {
         free()
       }

@@ -1,11 +1,13 @@
 /**
- * The Promise API: each method runs the matching Effect of the Bus (bus.ts);
- * there is no second implementation here, only lifting of handlers and
- * scopes. Failures reject with the same tagged error classes.
+ * The Promise API: each method runs the matching Effect of the Bus (bus.ts),
+ * except publish and request, which call the Promise functions those Effects
+ * wrap (per-message calls skip the fiber). There is no second implementation
+ * here, only lifting of handlers and scopes. Failures reject with the same
+ * tagged error classes.
  */
 import { Effect, Exit, Scope } from "effect"
 import type { Bus, Handler, Request } from "./api.ts"
-import { makeBus, type BusShape } from "./bus.ts"
+import { busPromisesOf, liftPromiseHandler, makeBus, runToPromise, type BusShape } from "./bus.ts"
 import { openTransport } from "./effect.ts"
 import type { Transport, TransportOptions } from "./transport.ts"
 
@@ -13,17 +15,8 @@ export interface ConnectConfig extends TransportOptions {
   readonly url: string
 }
 
-const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
-  Effect.runPromiseExit(effect).then((exit) => {
-    if (Exit.isSuccess(exit)) return exit.value
-    throw Effect.runSync(Exit.match(exit, { onSuccess: () => Effect.void, onFailure: (cause) => Effect.succeed(squash(cause)) }))
-  })
-
-import { Cause } from "effect"
-const squash = (cause: Cause.Cause<unknown>): unknown => Cause.squash(cause)
-
-const lift = <T>(f: (arg: T) => unknown) => (arg: T) =>
-  Effect.tryPromise({ try: async () => f(arg), catch: (e) => e })
+const run = runToPromise
+const lift = liftPromiseHandler
 
 /** A scoped effect run outside Effect: its scope closes with the returned handle. */
 const scoped = <A extends { readonly close: () => Promise<void> }, E>(effect: Effect.Effect<A, E, Scope.Scope>): Promise<A> =>
@@ -41,13 +34,21 @@ const internals = new WeakMap<object, BusShape>()
 export const busShapeOf = (bus: Bus): BusShape | undefined => internals.get(bus)
 
 export const fromShape = (shape: BusShape): Bus => {
+  // publish and request skip the Effect runtime when the shape offers Promise versions (makeBus's does)
+  const direct = busPromisesOf(shape)
   const bus: Bus = {
     transport: shape.transport.name,
-    publish: ((key: never, payload: unknown, options?: never) => run(shape.publish(key, payload, options))) as Bus["publish"],
+    publish: (direct
+      ? (key: never, payload: unknown, options?: never) => direct.publish(key, payload, options)
+      : (key: never, payload: unknown, options?: never) => run(shape.publish(key, payload, options))) as Bus["publish"],
     publishBatch: (entries) => run(shape.publishBatch(entries)),
     subscribe: ((patterns: never, handler: Handler<unknown>, options?: never) => scoped(shape.subscribe(patterns, lift(handler) as never, options))) as Bus["subscribe"],
-    request: ((method: never, payload: unknown, options?: never) => run(Effect.map(shape.requestReply(method, payload, options), (r) => r.payload))) as Bus["request"],
-    requestReply: ((method: string, payload: unknown, options?: never) => run(shape.requestReply(method, payload, options))) as Bus["requestReply"],
+    request: (direct
+      ? (method: never, payload: unknown, options?: never) => direct.requestReply(method, payload, options).then((r) => r.payload)
+      : (method: never, payload: unknown, options?: never) => run(Effect.map(shape.requestReply(method, payload, options), (r) => r.payload))) as Bus["request"],
+    requestReply: (direct
+      ? (method: string, payload: unknown, options?: never) => direct.requestReply(method, payload, options)
+      : (method: string, payload: unknown, options?: never) => run(shape.requestReply(method, payload, options))) as Bus["requestReply"],
     handle: ((method: never, handler: (r: Request<unknown>) => unknown, options?: never) => scoped(shape.handle(method, lift(handler) as never, options))) as Bus["handle"],
     deadLetters: {
       list: (group, options) => run(shape.deadLetters.list(group, options)),
