@@ -17,8 +17,8 @@
  * settled prefix of every partition before the member rejoins.
  *
  * The fetch loop is our own (Consumer#fetch per leader), not MessagesStream:
- * a partition whose fetched records are not all handed out yet is left out
- * of the next fetch (pausing at the prefetch bound), and a response that
+ * a partition with a fetched response still waiting to be handed out is left
+ * out of the next fetch (pausing at the prefetch bound), and a response that
  * started before a rebalance is dropped whole.
  */
 import { Consumer, ConnectionPool, kGetApi, kGetConnection, type ClusterMetadata, type Connection, type RecordsBatch, type SASLOptions } from "@platformatic/kafka"
@@ -270,8 +270,8 @@ export const makeMember = (config: ConnectionConfig, options: MemberOptions, han
   type AnyApi = { async: (connection: Connection, ...args: Array<any>) => Promise<any> }
   const api = (name: string): Promise<AnyApi> => callbackApi<AnyApi>((cb) => consumer[kGetApi](name, cb as never))
 
-  // A partition is fetched again only once its records are all handed out (partitions.ts), so one
-  // response per partition is what a member holds: Kafka's own consumer defaults (1 MiB per
+  // A partition is fetched at most one response ahead of the records being handed out (partitions.ts),
+  // so two responses per partition is what a member holds: Kafka's own consumer defaults (1 MiB per
   // partition, 50 MiB per fetch) keep that bounded; 16 MiB per partition grew a consumer with a
   // 100,000-message backlog to 605 MiB. The broker still returns a larger first batch whole.
   const PARTITION_FETCH_BYTES = 1024 * 1024
