@@ -7,7 +7,7 @@
  */
 import { connect } from "@nats-io/transport-node"
 import { AuthorizationError, createInbox, UserAuthenticationExpiredError } from "@nats-io/nats-core"
-import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core"
+import type { Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/nats-core"
 import { AuthenticationFailed, ConnectionFailed } from "@omnibus/core"
 import type { NatsSettings } from "./config.ts"
 
@@ -50,7 +50,7 @@ export const openConnection = async (settings: NatsSettings): Promise<NatsConnec
 }
 
 interface Waiting {
-  readonly resolve: () => void
+  readonly resolve: (answer: Msg) => void
   readonly reject: (e: Error) => void
   readonly deadline: number
 }
@@ -68,8 +68,8 @@ export class Link {
   private readonly waiting = new Map<number, Waiting>()
   private nextToken = 0
   private sweeper: NodeJS.Timeout | undefined
-  /** Confirmations to send at the end of this turn of the event loop: [subject, body, token]. */
-  private outbox: Array<readonly [string, string, number]> = []
+  /** Requests to send at the end of this turn of the event loop: [subject, body, headers, token]. */
+  private outbox: Array<readonly [string, string | Uint8Array, MsgHdrs | undefined, number]> = []
 
   constructor(nc: NatsConnection) {
     this.nc = nc
@@ -86,21 +86,26 @@ export class Link {
    * (settlements come one microtask apart: each would be a socket write).
    */
   confirm(subject: string, body: string, timeoutMs: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+    return this.ask(subject, body, undefined, timeoutMs).then(() => undefined)
+  }
+
+  /** The same, resolving with the server's answer (a JetStream PubAck to read). */
+  ask(subject: string, body: string | Uint8Array, headers: MsgHdrs | undefined, timeoutMs: number): Promise<Msg> {
+    return new Promise<Msg>((resolve, reject) => {
       const token = ++this.nextToken
       this.waiting.set(token, { resolve, reject, deadline: Date.now() + timeoutMs })
       this.sweeper ??= setInterval(() => this.sweep(), Math.min(1_000, timeoutMs))
-      if (this.outbox.push([subject, body, token]) === 1) setImmediate(() => this.sendOutbox())
+      if (this.outbox.push([subject, body, headers, token]) === 1) setImmediate(() => this.sendOutbox())
     })
   }
 
   private sendOutbox(): void {
     const out = this.outbox
     this.outbox = []
-    for (const [subject, body, token] of out) {
+    for (const [subject, body, headers, token] of out) {
       try {
         this.replies ??= this.listen()
-        this.nc.publish(subject, body, { reply: `${this.replies.prefix}${token}` })
+        this.nc.publish(subject, body, { reply: `${this.replies.prefix}${token}`, headers })
       } catch (e) {
         const w = this.waiting.get(token)
         this.waiting.delete(token)
@@ -123,7 +128,7 @@ export class Link {
     const code = msg.headers?.code ?? 0
     // 503: nobody listens on the subject (the consumer is gone); other statuses are refusals.
     if (code >= 300) w.reject(new Error(code === 503 ? "no responders" : `${code} ${msg.headers?.description ?? ""}`.trim()))
-    else w.resolve()
+    else w.resolve(msg)
   }
 
   /** Rejects confirmations past their deadline. */

@@ -5,8 +5,7 @@
  * JetStream not ready) is re-sent with the same id until publishTimeoutMs:
  * unconfirmed messages survive a reconnect without duplicates.
  */
-import type { JetStreamClient, PubAck } from "@nats-io/jetstream"
-import type { MsgHdrs } from "@nats-io/nats-core"
+import type { Msg, MsgHdrs } from "@nats-io/nats-core"
 import { BusClosed, PublishFailed } from "@omnibus/core"
 import type { Envelope, PublishOutcome } from "@omnibus/core"
 import type { NatsSettings } from "./config.ts"
@@ -22,6 +21,23 @@ const transient = (e: unknown): boolean => {
 
 const OK: PublishOutcome = { ok: true }
 
+/** JetStream's de-duplication header (what js.publish's msgID option sets). */
+const MSG_ID = "Nats-Msg-Id"
+
+const decoder = new TextDecoder()
+
+/** A PubAck is JSON: {stream, seq[, duplicate]} or {error: {code, description}}; a refusal throws with its code. */
+const readPubAck = (msg: Msg): void => {
+  let ack: { readonly stream?: unknown; readonly error?: { readonly code?: number; readonly description?: string } }
+  try {
+    ack = JSON.parse(decoder.decode(msg.data)) as typeof ack
+  } catch {
+    throw new Error("invalid PubAck from the server (not JSON)")
+  }
+  if (ack.error !== undefined) throw new Error(`${ack.error.code ?? "?"} ${ack.error.description ?? "JetStream refused the message"}`)
+  if (typeof ack.stream !== "string") throw new Error("invalid PubAck from the server (no stream)")
+}
+
 /** One message on its way to a PubAck. */
 interface Sending {
   readonly subject: string
@@ -29,7 +45,7 @@ interface Sending {
   readonly headers: MsgHdrs
   readonly msgID: string
   readonly deadline: number
-  readonly resolve: (ack: PubAck) => void
+  readonly resolve: () => void
   readonly reject: (e: unknown) => void
   /** Number of the latest try: a failure of an older one is stale (a newer try is on its way). */
   tries: number
@@ -41,7 +57,6 @@ interface Sending {
 
 export class Publisher {
   private readonly link: Link
-  private readonly js: JetStreamClient
   private readonly wire: WireCodec
   private readonly s: NatsSettings
   /** Publishes in flight, awaited by close(). */
@@ -49,9 +64,8 @@ export class Publisher {
   /** Every message waiting for its PubAck, so one reconnect listener can send them all again. */
   private readonly sending = new Set<Sending>()
 
-  constructor(link: Link, js: JetStreamClient, wire: WireCodec, settings: NatsSettings) {
+  constructor(link: Link, wire: WireCodec, settings: NatsSettings) {
     this.link = link
-    this.js = js
     this.wire = wire
     this.s = settings
     // A reconnect while waiting means the PubAck (or the message) may be lost with the old
@@ -100,8 +114,9 @@ export class Publisher {
   }
 
   /** Publishes to a stream subject until a PubAck arrives (same msg id on every try). */
-  send(subject: string, data: Uint8Array, headers: MsgHdrs, msgID: string): Promise<PubAck> {
-    return new Promise<PubAck>((resolve, reject) => {
+  send(subject: string, data: Uint8Array, headers: MsgHdrs, msgID: string): Promise<void> {
+    headers.set(MSG_ID, msgID)
+    return new Promise<void>((resolve, reject) => {
       const m: Sending = { subject, data, headers, msgID, deadline: Date.now() + this.s.publishTimeoutMs, resolve, reject, tries: 0, wait: 100, timer: undefined }
       this.sending.add(m)
       this.attempt(m)
@@ -112,9 +127,12 @@ export class Publisher {
     m.timer = undefined
     if (this.link.aborted) return this.fail(m, new Error("connection aborted before the broker confirmed"))
     const tries = ++m.tries
-    this.js.publish(m.subject, m.data, { msgID: m.msgID, headers: m.headers, timeout: Math.max(500, Math.min(5_000, m.deadline - Date.now())) }).then(
-      (ack) => {
-        if (this.sending.delete(m)) m.resolve(ack)
+    // What js.publish does (Nats-Msg-Id header, request, read the PubAck), on the link's shared
+    // reply subscription: js.publish goes through nc.request, which builds an Error with a stack
+    // for every call (5 % of the end-to-end profile, bench/FINDINGS.md).
+    this.link.ask(m.subject, m.data, m.headers, Math.max(500, Math.min(5_000, m.deadline - Date.now()))).then(readPubAck).then(
+      () => {
+        if (this.sending.delete(m)) m.resolve()
       },
       (err: unknown) => {
         if (tries !== m.tries || !this.sending.has(m)) return

@@ -53,7 +53,7 @@ export class NatsTransport implements Transport {
       const link = new Link(nc)
       const wire = new WireCodec(js, jsm, settings.blobStream, nc.info?.max_payload ?? 1024 * 1024)
       const topology = new Topology(jsm, settings)
-      const publisher = new Publisher(link, js, wire, settings)
+      const publisher = new Publisher(link, wire, settings)
       const ctx: Ctx = { link, js, jsm, settings, topology, wire, publisher }
       await topology.ensureStreams()
       return new NatsTransport(ctx)
