@@ -42,8 +42,8 @@ const readPubAck = (msg: Msg): void => {
 interface Sending {
   readonly subject: string
   readonly data: Uint8Array
+  /** Carries Nats-Msg-Id, the same on every try. */
   readonly headers: MsgHdrs
-  readonly msgID: string
   readonly deadline: number
   readonly resolve: () => void
   readonly reject: (e: unknown) => void
@@ -117,7 +117,7 @@ export class Publisher {
   send(subject: string, data: Uint8Array, headers: MsgHdrs, msgID: string): Promise<void> {
     headers.set(MSG_ID, msgID)
     return new Promise<void>((resolve, reject) => {
-      const m: Sending = { subject, data, headers, msgID, deadline: Date.now() + this.s.publishTimeoutMs, resolve, reject, tries: 0, wait: 100, timer: undefined }
+      const m: Sending = { subject, data, headers, deadline: Date.now() + this.s.publishTimeoutMs, resolve, reject, tries: 0, wait: 100, timer: undefined }
       this.sending.add(m)
       this.attempt(m)
     })
