@@ -1,7 +1,9 @@
 /**
  * The Bus, as Effect values: the one implementation of the public API. The
- * Promise facade (promise.ts) runs these effects; Effect users get the same
- * through the `Bus` service (effect.ts).
+ * Promise facade (promise.ts) runs these effects, except for the per-message
+ * calls (publish, request), whose Promise functions the Effect methods wrap
+ * and the facade calls directly; Effect users get the same through the `Bus`
+ * service (effect.ts).
  */
 import { Cause, Effect, Exit, Scope } from "effect"
 import type {
