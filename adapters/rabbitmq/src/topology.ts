@@ -8,8 +8,7 @@
  *   <p>retry (headers)      <- delay queues dead-letter here; each group queue is
  *                             bound with omnibus-retry-to=<its name>, so a retry
  *                             returns to THIS group only
- *   <p>delay/<ms>           shared delay queue (quorum): x-message-ttl=<ms>, DLX <p>retry,
- *                             at-least-once dead-lettering
+ *   <p>retry/<ms>           shared delay queue: x-message-ttl=<ms>, DLX <p>retry
  *   <p><group>/dlq          dead letters of the group
  *   <p>rpc (direct)         <- requests, routing key = method
  *   <p>rpc/<method>[/<grp>] auto-delete queue shared by the servers of a group
@@ -43,7 +42,7 @@ export class Topology {
     return `${this.settings.queuePrefix}${group}/dlq`
   }
   delayQueue(bucketMs: number): string {
-    return `${this.settings.queuePrefix}delay/${bucketMs}`
+    return `${this.settings.queuePrefix}retry/${bucketMs}`
   }
   rpcQueue(method: string, group: string): string {
     return group === method ? `${this.settings.queuePrefix}rpc/${method}` : `${this.settings.queuePrefix}rpc/${method}/${group}`
@@ -83,25 +82,11 @@ export class Topology {
     return queue
   }
 
-  /**
-   * Always a quorum queue with at-least-once dead-lettering: a classic queue
-   * dead-letters an expired message at most once, without confirms, so a broker
-   * killed just after the TTL lost the retry (seen in case 34). The quorum queue
-   * keeps the message until the group queue has confirmed it; at-least-once
-   * needs x-overflow=reject-publish. Requires RabbitMQ 3.10+.
-   */
   async declareDelayQueue(ch: Channel, bucketMs: number): Promise<string> {
     const queue = this.delayQueue(bucketMs)
     await ch.assertQueue(queue, {
       durable: true,
-      arguments: {
-        "x-queue-type": "quorum" satisfies QueueType,
-        "x-message-ttl": bucketMs,
-        "x-dead-letter-exchange": this.settings.retryExchange,
-        "x-dead-letter-strategy": "at-least-once",
-        "x-overflow": "reject-publish",
-        "x-expires": bucketMs + DELAY_QUEUE_GRACE_MS,
-      },
+      arguments: { "x-message-ttl": bucketMs, "x-dead-letter-exchange": this.settings.retryExchange, "x-expires": bucketMs + DELAY_QUEUE_GRACE_MS },
     })
     return queue
   }
