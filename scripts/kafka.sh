@@ -125,8 +125,10 @@ start_once() {
   data="$RUN/data"
   rm -rf "$RUN"; mkdir -p "$data"
   write_config "$port" "$cport" "$data"
-  # 16 random bytes as a URL-safe base64 Kafka Uuid
-  cluster=$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)
+  # 16 random bytes as a URL-safe base64 Kafka Uuid; never one starting with "-", which
+  # kafka-storage's argument parser takes for an option (1 start in 64 failed on it)
+  cluster=-
+  while [ "${cluster#-}" != "$cluster" ]; do cluster=$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22); done
   local jvm=(java -Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true
     -Dorg.slf4j.simpleLogger.defaultLogLevel=warn
     -Dorg.slf4j.simpleLogger.log.kafka.server.KafkaRaftServer=info

@@ -104,7 +104,9 @@ export const launchKafka = async (options: LaunchOptions = {}): Promise<Launcher
     "-Dorg.slf4j.simpleLogger.log.org.apache.kafka.common.security.authenticator=info",
     "-cp", cp,
   ]
-  const cluster = randomBytes(16).toString("base64url").slice(0, 22)
+  // never an id starting with "-": kafka-storage's argument parser would take it for an option
+  let cluster = "-"
+  while (cluster.startsWith("-")) cluster = randomBytes(16).toString("base64url").slice(0, 22)
   await run("java", [...jvm, "kafka.tools.StorageTool", "format", "-t", cluster, "-c", join(dir, "server.properties")], { timeout: 120_000 })
   const urlWith: Launcher["urlWith"] = (change) => {
     const useTls = change.tls ?? options.tls === true
