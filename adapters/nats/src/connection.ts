@@ -85,8 +85,8 @@ export class Link {
    * consumer's CPU in profiles). Those of one event-loop turn leave together
    * (settlements come one microtask apart: each would be a socket write).
    */
-  confirm(subject: string, body: string, timeoutMs: number): Promise<void> {
-    return this.ask(subject, body, undefined, timeoutMs).then(() => undefined)
+  confirm(subject: string, body: string, timeoutMs: number): Promise<Msg> {
+    return this.ask(subject, body, undefined, timeoutMs)
   }
 
   /** The same, resolving with the server's answer (a JetStream PubAck to read). */
