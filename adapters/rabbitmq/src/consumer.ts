@@ -4,9 +4,10 @@
  * with attempt + 1). Redeliveries: quorum queues count them (x-delivery-count);
  * classic queues only flag a redelivery (0 or 1), so retry.maxRedeliveries
  * cannot stop a message that crashes its consumer every time there: use quorum.
- * Retries are republished (confirmed) to a shared delay queue whose TTL
- * dead-letters them through the retry exchange back to this group's queue
- * only; then the original is acked.
+ * Retries are republished (confirmed) with attempt + 1, then the original is
+ * acked: straight to the group queue, or with a delay to the group's delay
+ * queue, which this consumer also consumes on the same channel and moves to
+ * the group queue when due (delay.ts).
  */
 import type { Channel, ChannelModel, ConsumeMessage } from "amqplib"
 import { Wire } from "@omnibus/core"
@@ -16,7 +17,8 @@ import type { ConnectionHook, ConnectionManager } from "./connection.ts"
 import { failureToHeaders } from "@omnibus/core"
 import { attemptHeader, bodyOf, envelopeOf, firstFailureOf, fitHeaderTable, publishOptions, wireHeadersOf } from "./mapping.ts"
 import type { Publisher } from "./publisher.ts"
-import { delayBucket, RETRY_TO } from "./topology.ts"
+import { DELAY_PREFETCH, DelayedRetries } from "./delay.ts"
+import { RETRY_DUE } from "./topology.ts"
 import type { Declarer } from "./topology.ts"
 
 export interface ConsumerDeps {
@@ -46,9 +48,11 @@ export class GroupConsumer implements ConnectionHook, Consumption {
   private readonly spec: ConsumeSpec
   private readonly onDelivery: (delivery: Delivery) => void
   private readonly queue: string
+  private readonly delayQueue: string
+  private readonly delayed: DelayedRetries
   private model: ChannelModel | undefined
   private ch: Channel | undefined
-  private consumerTag: string | undefined
+  private consumerTags: Array<string> = []
   private stopped = false
   private closed = false
 
@@ -57,6 +61,8 @@ export class GroupConsumer implements ConnectionHook, Consumption {
     this.spec = spec
     this.onDelivery = onDelivery
     this.queue = deps.declarer.topology.groupQueue(spec.group)
+    this.delayQueue = deps.declarer.topology.delayQueue(spec.group)
+    this.delayed = new DelayedRetries(deps.publisher, this.queue, this.delayQueue)
   }
 
   /** Declares and starts consuming; a broker refusal rejects, a lost connection resumes on reconnect. */
@@ -82,7 +88,8 @@ export class GroupConsumer implements ConnectionHook, Consumption {
     ch.on("close", () => {
       if (this.ch !== ch) return
       this.ch = undefined
-      this.consumerTag = undefined
+      this.consumerTags = []
+      this.delayed.clear() // the broker has put what was held back
       // Only this channel died (e.g. the queue was deleted): start over on the same connection.
       this.deps.manager.reopenLater(model, () => !this.stopped && !this.closed && this.model === model && this.ch === undefined, () => this.connected(model))
     })
@@ -102,13 +109,23 @@ export class GroupConsumer implements ConnectionHook, Consumption {
         }
         this.deliver(ch, msg)
       }, { noAck: false })
+      // basic.qos (not global) applies to the consumers started after it: the delay
+      // consumer holds more than the handlers' prefetch, and never blocks them.
+      await ch.prefetch(DELAY_PREFETCH)
+      const delayOk = await ch.consume(this.delayQueue, (msg) => {
+        if (msg === null) {
+          void ch.close().catch(() => {})
+          return
+        }
+        this.delayed.hold(ch, msg, () => this.ch === ch)
+      }, { noAck: false })
       if (this.ch !== ch) {
         // Superseded while basic.consume was in flight (the connection dropped and
         // another connected() took over): this consumer must not linger here.
         await ch.close().catch(() => {})
         return
       }
-      this.consumerTag = ok.consumerTag
+      this.consumerTags = [ok.consumerTag, delayOk.consumerTag]
     } catch (e) {
       if (this.ch === ch) this.ch = undefined
       await ch.close().catch(() => {})
@@ -119,7 +136,8 @@ export class GroupConsumer implements ConnectionHook, Consumption {
   disconnected(): void {
     this.model = undefined
     this.ch = undefined
-    this.consumerTag = undefined
+    this.consumerTags = []
+    this.delayed.clear()
   }
 
   private deliver(ch: Channel, msg: ConsumeMessage): void {
@@ -153,8 +171,8 @@ export class GroupConsumer implements ConnectionHook, Consumption {
         const extra: Record<string, string> = { [Wire.attempt]: String(attempt + 1), [Wire.firstFailure]: String(firstFailureAt) }
         let routingKey = this.queue
         if (delayMs > 0) {
-          routingKey = await declarer.delayQueue(delayBucket(delayMs))
-          extra[RETRY_TO] = this.queue
+          routingKey = this.delayQueue
+          extra[RETRY_DUE] = String(Date.now() + delayMs)
         }
         const [outcome] = await publisher.send([{ exchange: "", routingKey, content: bodyOf(envelope), options: fitHeaderTable(publishOptions(envelope, extra)), key: envelope.routingKey }])
         if (!outcome?.ok) {
@@ -181,8 +199,10 @@ export class GroupConsumer implements ConnectionHook, Consumption {
     if (this.stopped) return
     this.stopped = true
     const ch = this.ch
-    const tag = this.consumerTag
-    if (ch && tag) await ch.cancel(tag).catch(() => {})
+    const tags = this.consumerTags
+    // Held retries are not moved any more: they go back to the delay queue with the channel.
+    this.delayed.clear()
+    if (ch) for (const tag of tags) await ch.cancel(tag).catch(() => {})
   }
 
   async close(): Promise<void> {
@@ -190,6 +210,7 @@ export class GroupConsumer implements ConnectionHook, Consumption {
     await this.stop()
     this.closed = true
     this.deps.manager.removeHook(this)
+    await this.delayed.drain()
     const ch = this.ch
     this.ch = undefined
     if (this.spec.ephemeral && this.deps.manager.current()) {
@@ -197,6 +218,7 @@ export class GroupConsumer implements ConnectionHook, Consumption {
       const { topology } = this.deps.declarer
       await this.deps.manager.withChannel("delete ephemeral queues", async (c) => {
         await c.deleteQueue(this.queue)
+        await c.deleteQueue(this.delayQueue)
         await c.deleteQueue(topology.deadLetterQueue(this.spec.group))
       }).catch(() => {})
       this.deps.declarer.forgetDeadLetterQueue(this.spec.group)

@@ -8,7 +8,7 @@ import type { AdapterFactory, Transport, TransportOptions } from "@omnibus/core"
 import { RabbitTransport } from "./transport.ts"
 
 export { RabbitTransport, type RabbitOptions } from "./transport.ts"
-export { delayBucket, Topology } from "./topology.ts"
+export { Topology } from "./topology.ts"
 export { deleteGroups, residue } from "./residue.ts"
 export { parseSettings, type QueueType, type RabbitSettings } from "./options.ts"
 

@@ -9,13 +9,13 @@
 import type { Message, Options } from "amqplib"
 import { FAILURE_HEADERS, fromWireHeaders, newMessageId, toWireHeaders, Wire } from "@omnibus/core"
 import type { Envelope, FailureMetadata } from "@omnibus/core"
-import { RETRY_TO } from "./topology.ts"
+import { RETRY_DUE } from "./topology.ts"
 
 /** Failure metadata headers: carried on dead letters, never shown as user headers. */
 
 /** Broker bookkeeping headers dropped on the way in. */
 const isBrokerHeader = (name: string): boolean =>
-  name === "x-death" || name === "x-delivery-count" || name === RETRY_TO || name.startsWith("x-first-death-") || name.startsWith("x-last-death-")
+  name === "x-death" || name === "x-delivery-count" || name === RETRY_DUE || name.startsWith("x-first-death-") || name.startsWith("x-last-death-")
 
 const headerText = (value: unknown): string | undefined => {
   if (typeof value === "string") return value
@@ -94,7 +94,7 @@ export const fitHeaderTable = (options: Options.Publish, protectedNames: Readonl
   let size = tableBytes(headers)
   if (size <= MAX_HEADER_TABLE_BYTES) return options
   const droppable = Object.entries(headers)
-    .filter(([k]) => !k.startsWith("x-omnibus-") && k !== RETRY_TO && !protectedNames.has(k))
+    .filter(([k]) => !k.startsWith("x-omnibus-") && k !== RETRY_DUE && !protectedNames.has(k))
     .sort(([, a], [, b]) => (typeof b === "string" ? b.length : 0) - (typeof a === "string" ? a.length : 0))
   const dropped: Array<string> = []
   for (const [k] of droppable) {
@@ -150,3 +150,22 @@ export const publishOptions = (env: Envelope, extra: Record<string, string> = {}
   return opts
 }
 
+
+/**
+ * Publish options of a message this adapter published itself (a waiting retry), for
+ * moving it on unchanged: its native properties and headers, minus broker bookkeeping
+ * and the `drop` headers.
+ */
+export const republishOptions = (msg: Message, drop: ReadonlyArray<string>): Options.Publish => {
+  const p = msg.properties
+  const headers: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(p.headers ?? {})) {
+    if (k === RETRY_DUE ? !drop.includes(k) : !isBrokerHeader(k) && !drop.includes(k)) headers[k] = v
+  }
+  const opts: Options.Publish = { persistent: true, headers }
+  if (typeof p.messageId === "string") opts.messageId = p.messageId
+  if (typeof p.contentType === "string") opts.contentType = p.contentType
+  if (typeof p.correlationId === "string") opts.correlationId = p.correlationId
+  if (typeof p.timestamp === "number") opts.timestamp = p.timestamp
+  return opts
+}

@@ -15,7 +15,6 @@ export interface RabbitSettings {
   readonly safeUrl: string
   readonly exchange: string
   readonly rpcExchange: string
-  readonly retryExchange: string
   readonly queuePrefix: string
   readonly queueType: QueueType
   readonly connectTimeoutMs: number
@@ -28,7 +27,7 @@ export interface RabbitSettings {
 }
 
 /** Query parameters / option names this adapter understands. */
-const OWN = ["connectionName", "exchange", "rpcExchange", "retryExchange", "queuePrefix", "queueType", "publishTimeoutMs", "reconnectMaxDelayMs"] as const
+const OWN = ["connectionName", "exchange", "rpcExchange", "queuePrefix", "queueType", "publishTimeoutMs", "reconnectMaxDelayMs"] as const
 
 const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024
 /** RabbitMQ 3.10's default max_message_size is 128 MiB; beyond it the broker closes the channel. */
@@ -68,7 +67,6 @@ export const parseSettings = (url: string, options: TransportOptions): RabbitSet
     safeUrl: redactUrl(parsed.toString()),
     exchange: text("exchange", pick("exchange"), "events"),
     rpcExchange: text("rpcExchange", pick("rpcExchange"), `${prefix}rpc`),
-    retryExchange: text("retryExchange", pick("retryExchange"), `${prefix}retry`),
     queuePrefix: prefix,
     queueType,
     connectTimeoutMs: positive("connectTimeoutMs", options.connectTimeoutMs, 15_000),

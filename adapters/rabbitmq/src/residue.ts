@@ -1,8 +1,7 @@
 /**
  * Broker objects left for a group, found with passive declares (the
- * management API is not assumed to be enabled): the group queue and its
- * dead-letter queue. Delay queues are shared by all groups and expire by
- * themselves; bindings go with their queue.
+ * management API is not assumed to be enabled): the group queue, its delay
+ * queue and its dead-letter queue; bindings go with their queue.
  */
 import * as amqp from "amqplib"
 import type { TransportOptions } from "@omnibus/core"
@@ -17,7 +16,7 @@ export const residue = async (url: string, group: string, options: TransportOpti
   model.on("error", () => {})
   try {
     let count = 0
-    for (const queue of [topology.groupQueue(group), topology.deadLetterQueue(group)]) {
+    for (const queue of [topology.groupQueue(group), topology.delayQueue(group), topology.deadLetterQueue(group)]) {
       const ch = await model.createChannel()
       ch.on("error", () => {})
       try {
@@ -36,7 +35,7 @@ export const residue = async (url: string, group: string, options: TransportOpti
   }
 }
 
-/** Deletes what durable groups left on the broker: their queue and dead-letter queue (tests, decommissioned groups). */
+/** Deletes what durable groups left on the broker: their queue, delay queue and dead-letter queue (tests, decommissioned groups). */
 export const deleteGroups = async (url: string, groups: ReadonlyArray<string>, options: TransportOptions = {}): Promise<void> => {
   const settings = parseSettings(url, options)
   const topology = new Topology(settings)
@@ -46,6 +45,7 @@ export const deleteGroups = async (url: string, groups: ReadonlyArray<string>, o
     const ch = await model.createChannel()
     for (const group of groups) {
       await ch.deleteQueue(topology.groupQueue(group))
+      await ch.deleteQueue(topology.delayQueue(group))
       await ch.deleteQueue(topology.deadLetterQueue(group))
     }
     await ch.close()

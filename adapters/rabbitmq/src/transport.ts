@@ -27,7 +27,6 @@ export interface RabbitOptions extends TransportOptions {
   /** Prefix of every queue and Omnibus-owned exchange (default "omnibus."). */
   readonly queuePrefix?: string
   readonly rpcExchange?: string
-  readonly retryExchange?: string
   /** How long a publish waits for a reconnect before it fails (default 60 s). */
   readonly publishTimeoutMs?: number
   readonly reconnectMaxDelayMs?: number

@@ -19,7 +19,7 @@ export const unique = (prefix: string): string => {
 const RUN = `t${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`
 export const k = (key: string): string => `${RUN}.${key}`
 
-/** Deletes the queues (group, dead letters; default and quorum prefixes) of every name made by unique(). */
+/** Deletes the queues (group, delay, dead letters; default and quorum prefixes) of every name made by unique(). */
 export const cleanupGroups = async (): Promise<void> => {
   const names = [...created]
   created.clear()
@@ -32,6 +32,7 @@ export const cleanupGroups = async (): Promise<void> => {
       const t = new Topology(parseSettings(URL_, options))
       for (const n of names) {
         await ch.deleteQueue(t.groupQueue(n))
+        await ch.deleteQueue(t.delayQueue(n))
         await ch.deleteQueue(t.deadLetterQueue(n))
       }
     }

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from "vitest"
 import { AuthenticationFailed, BrokerError, BusClosed, ConnectionFailed, NoResponders, RequestTimeout, Wire } from "@omnibus/core"
 import type { Delivery, Envelope, IncomingRequest } from "@omnibus/core"
-import { delayBucket, RabbitTransport, residue } from "../src/index.ts"
+import { RabbitTransport, residue } from "../src/index.ts"
 import { cleanupGroups, envelope, k, open, spec, text, unique, until, URL_ } from "./helpers.ts"
 
 const opened: Array<RabbitTransport> = []
@@ -63,7 +63,7 @@ for (const queueType of ["classic", "quorum"] as const) {
       for (const s of seenA) {
         expect(s.d.envelope.id).toBe(e.id)
         expect(s.d.envelope.routingKey).toBe(k("retry.one"))
-        expect(Object.keys(s.d.envelope.headers).filter((h) => h.startsWith("x-"))).toEqual([])
+        expect(Object.keys(s.d.envelope.headers).filter((h) => h.startsWith("x-") || h.startsWith("omnibus-"))).toEqual([])
       }
       // group b got its single copy; a's retries never reached it
       await until(() => seenB.length === 1, "group b copy")
@@ -253,12 +253,24 @@ describe("rabbitmq transport (connection, RPC, cleanup)", () => {
     await expect(t.publish([envelope(k("a.b"), "x")])).rejects.toBeInstanceOf(BusClosed)
   })
 
-  it("rounds retry delays up to shared buckets", () => {
-    expect(delayBucket(1)).toBe(25)
-    expect(delayBucket(200)).toBe(200)
-    expect(delayBucket(201)).toBe(225)
-    expect(delayBucket(1_234)).toBe(1_250)
-    expect(delayBucket(30_001)).toBe(30_100)
+  it("a retry waiting for its delay outlives the consumer that held it: the next one moves it when due", async () => {
+    const group = unique("held")
+    const first = await track(open())
+    const retried: Array<number> = []
+    await first.consume(spec(group, [k("held.*")]), (d) => {
+      void d.retry({ delayMs: 1_500, firstFailureAt: Date.now() }).then(() => retried.push(Date.now()))
+    })
+    await first.publish([envelope(k("held.one"), "x")])
+    await until(() => retried.length === 1, "retry published")
+    // A crash while the retry is held unacked by this process's delay consumer.
+    await first.abort()
+    const second = await track(open())
+    const got: Array<{ d: Delivery; at: number }> = []
+    await second.consume(spec(group, [k("held.*")]), (d) => { got.push({ d, at: Date.now() }); void d.ack() })
+    await until(() => got.length === 1, "the retry, moved by the second consumer")
+    expect(got[0]!.d.attempt).toBe(2)
+    expect(text(got[0]!.d)).toBe("x")
+    expect(got[0]!.at - retried[0]!).toBeGreaterThanOrEqual(1_450)
   })
 
   it("keeps the attempt header layout of core", () => {

@@ -99,7 +99,7 @@ export const omnibus = (broker: Broker, url: string): Contender => ({
       case "memory":
         return
       case "rabbitmq":
-        return cleanupAmqp(url, { exchanges: [`${ns}.events`, `${ns}.rpc`, `${ns}.retry`], queues: groups.flatMap((g) => [`${ns}.${g}`, `${ns}.${g}/dlq`]) })
+        return cleanupAmqp(url, { exchanges: [`${ns}.events`, `${ns}.rpc`], queues: groups.flatMap((g) => [`${ns}.${g}`, `${ns}.${g}/delay`, `${ns}.${g}/dlq`]) })
       case "nats":
         return cleanupNats(url, ns)
       case "redis":
