@@ -1,7 +1,11 @@
 /**
  * The fault suite (CONFORMANCE section G) against a private RabbitMQ node
  * (own node name, ports, mnesia dir; see conformance/src/brokers/rabbitmq.ts)
- * that the suite starts, kills (-9) and restarts. Classic durable queues.
+ * that the suite starts, kills (-9) and restarts. Classic durable queues:
+ * run with queueType "quorum", the clients of one model check in 7 stayed
+ * disconnected for over a minute after a kill -9 and restart of RabbitMQ
+ * 3.10.8 (publishes timed out), so quorum queues are covered by the
+ * conformance suite only (rabbitmq-quorum).
  */
 import { connect } from "@omnibus/core"
 import type { TransportOptions } from "@omnibus/core"
@@ -29,8 +33,4 @@ describeFaults("rabbitmq", {
   // amqplib: heartbeat=1 s, the socket is dropped after 2 missed heartbeats
   heartbeat: { options: { heartbeat: 1 }, detectWithinMs: 4_000, how: "AMQP heartbeat 1 s (dropped after 2 missed)" },
   tlsOptions: (tls) => ({ tls: { ca: [tls.ca] } }),
-  // Open in issue 9: the model check shows crash redeliveries (and idempotency-lease waits) counted as
-  // attempts exhausting messages whose handler never failed; printed in docs/guarantees.md until fixed.
-  unsupported: {
-  },
 })
