@@ -69,6 +69,8 @@ export const launchKafka = async (options: LaunchOptions = {}): Promise<Launcher
     "share.coordinator.state.topic.min.isr=1",
     "group.initial.rebalance.delay.ms=0",
     "group.min.session.timeout.ms=500",
+    // as scripts/kafka.sh: offset commits are not held back to batch them
+    "group.coordinator.append.linger.ms=0",
     "message.max.bytes=10485760",
     "replica.fetch.max.bytes=10485760",
     // every write on disk before the ack: a kill -9 keeps what was acknowledged
