@@ -13,9 +13,12 @@ import { RETRY_DUE } from "./topology.ts"
 
 /** Failure metadata headers: carried on dead letters, never shown as user headers. */
 
+/** Target header of the TTL delay queues before 2026-12-04: retries still waiting in them arrive with it. */
+const LEGACY_RETRY_TO = "omnibus-retry-to"
+
 /** Broker bookkeeping headers dropped on the way in. */
 const isBrokerHeader = (name: string): boolean =>
-  name === "x-death" || name === "x-delivery-count" || name === RETRY_DUE || name.startsWith("x-first-death-") || name.startsWith("x-last-death-")
+  name === "x-death" || name === "x-delivery-count" || name === RETRY_DUE || name === LEGACY_RETRY_TO || name.startsWith("x-first-death-") || name.startsWith("x-last-death-")
 
 const headerText = (value: unknown): string | undefined => {
   if (typeof value === "string") return value

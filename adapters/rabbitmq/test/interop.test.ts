@@ -71,3 +71,31 @@ it("an Omnibus RPC server answers a plain amqplib client using reply_to and corr
   expect(reply.properties.correlationId).toBe("plain-1")
   expect(reply.properties.contentType).toBe("application/json")
 })
+
+it("a retry dead-lettered out of the TTL delay queues of versions before 2026-12-04 arrives without their bookkeeping", async () => {
+  const b = await bus()
+  const group = unique("legacy")
+  const got: Array<Message<unknown>> = []
+  await b.subscribe("legacy.*", (m) => { got.push(m) }, { group })
+  // What the old `<p>retry/<ms>` queue handed to the group queue when its TTL expired.
+  const ch = await (await plain()).createConfirmChannel()
+  ch.sendToQueue(`omnibus.${group}`, Buffer.from(JSON.stringify({ n: 1 })), {
+    contentType: "application/json",
+    messageId: "legacy-1",
+    persistent: true,
+    headers: {
+      "x-omnibus-attempt": "2",
+      "x-omnibus-routing-key": "legacy.retried",
+      "omnibus-retry-to": `omnibus.${group}`,
+      "x-first-death-reason": "expired",
+      "x-death": [{ reason: "expired", queue: "omnibus.retry/200", count: 1 }],
+      tenant: "acme",
+    },
+  })
+  await ch.waitForConfirms()
+  await until(() => got.length === 1, "the legacy retry")
+  expect(got[0]!.id).toBe("legacy-1")
+  expect(got[0]!.attempt).toBe(2)
+  expect(got[0]!.routingKey).toBe("legacy.retried")
+  expect(got[0]!.headers).toEqual({ tenant: "acme" })
+})
