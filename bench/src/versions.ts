@@ -13,7 +13,10 @@ const kafkaVersion = (): string => {
     const pid = readFileSync(join(ROOT, ".omnibus/kafka/pid"), "utf8").trim()
     const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8")
     const v = /kafka\/([0-9][^/]*)\/lib/.exec(cmd)?.[1]
-    return v ? `${v} (KRaft, single node)` : "unknown"
+    // The one broker setting that moves consumer latency (adapters/kafka/README.md), as the broker runs it.
+    const props = readFileSync(join(ROOT, ".omnibus/kafka/run/server.properties"), "utf8")
+    const linger = /^group\.coordinator\.append\.linger\.ms=(.*)$/m.exec(props)?.[1] ?? "default"
+    return v ? `${v} (KRaft, single node, group.coordinator.append.linger.ms=${linger})` : "unknown"
   } catch {
     return "unknown"
   }

@@ -271,9 +271,10 @@ export const makeMember = (config: ConnectionConfig, options: MemberOptions, han
   const api = (name: string): Promise<AnyApi> => callbackApi<AnyApi>((cb) => consumer[kGetApi](name, cb as never))
 
   // One OffsetCommit request carries every partition's commit of the moment: the coordinator
-  // answers a connection's requests one at a time (~27 ms per OffsetCommit on the bench's broker,
-  // 0.4 ms per produce), so a request per partition queued each partition's commit behind the
-  // others', and the redelivery announcement before a hand-out waited for all of them.
+  // answers a connection's requests one at a time (an OffsetCommit took ~27 ms on the bench's
+  // broker with Kafka 4's default group.coordinator.append.linger.ms of 5 ms, 0.4 ms per produce),
+  // so a request per partition queued each partition's commit behind the others', and the
+  // redelivery announcement before a hand-out waited for all of them.
   interface QueuedCommit {
     readonly topic: string
     readonly partition: number
