@@ -52,8 +52,8 @@ export class DelayedRetries {
     const wait = Number.isFinite(due) ? due - Date.now() : 0
     const fire = (): void => {
       if (!live()) return // the channel is gone: the broker has put the message back
-      const back = Number.isFinite(due) && due - Date.now() > 1
-      const move = this.move(ch, msg, back ? this.delayQueue : this.groupQueue, live)
+      const notYet = Number.isFinite(due) && due - Date.now() > 1 // held for MAX_HOLD_MS only
+      const move = this.move(ch, msg, notYet, live)
       this.moving.add(move)
       void move.finally(() => this.moving.delete(move))
     }
@@ -65,9 +65,10 @@ export class DelayedRetries {
     this.timers.add(timer)
   }
 
-  private async move(ch: Channel, msg: ConsumeMessage, target: string, live: () => boolean): Promise<void> {
-    const toGroup = target === this.groupQueue
-    const options = republishOptions(msg, toGroup ? [RETRY_DUE] : [])
+  /** To the group queue when due; back to the tail of the delay queue when `notYet`. */
+  private async move(ch: Channel, msg: ConsumeMessage, notYet: boolean, live: () => boolean): Promise<void> {
+    const target = notYet ? this.delayQueue : this.groupQueue
+    const options = republishOptions(msg, notYet)
     const key = msg.properties.headers?.[Wire.routingKey]
     const [outcome] = await this.publisher.send([{ exchange: "", routingKey: target, content: msg.content, options, key: typeof key === "string" ? key : target }])
     if (!live()) return // not settled here: the broker redelivers it (a duplicate move at worst)

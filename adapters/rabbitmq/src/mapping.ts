@@ -153,17 +153,17 @@ export const publishOptions = (env: Envelope, extra: Record<string, string> = {}
   return opts
 }
 
-
 /**
  * Publish options of a message this adapter published itself (a waiting retry), for
- * moving it on unchanged: its native properties and headers, minus broker bookkeeping
- * and the `drop` headers.
+ * moving it on unchanged: its native properties and headers, minus broker bookkeeping;
+ * the due time only while it goes on waiting (`keepDue`).
  */
-export const republishOptions = (msg: Message, drop: ReadonlyArray<string>): Options.Publish => {
+export const republishOptions = (msg: Message, keepDue: boolean): Options.Publish => {
   const p = msg.properties
   const headers: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(p.headers ?? {})) {
-    if (k === RETRY_DUE ? !drop.includes(k) : !isBrokerHeader(k) && !drop.includes(k)) headers[k] = v
+    if (isBrokerHeader(k) && !(keepDue && k === RETRY_DUE)) continue
+    headers[k] = v
   }
   const opts: Options.Publish = { persistent: true, headers }
   if (typeof p.messageId === "string") opts.messageId = p.messageId
