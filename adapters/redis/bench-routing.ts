@@ -6,7 +6,7 @@
  * Run: bash scripts/run.sh node adapters/redis/bench-routing.ts
  */
 import { randomUUID } from "node:crypto"
-import { newMessageId, type Envelope } from "@omnibus/core"
+import { newMessageId, type Envelope } from "@omnibus/core/adapter"
 import { Redis } from "ioredis"
 import { toFields } from "./src/fields.ts"
 import { Keys } from "./src/keys.ts"

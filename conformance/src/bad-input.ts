@@ -22,7 +22,8 @@
  */
 import { randomBytes } from "node:crypto"
 import { fileURLToPath } from "node:url"
-import { DecodeFailed, json, newMessageId, Wire } from "@omnibus/core"
+import { json } from "@omnibus/core"
+import { DecodeFailed, newMessageId, Wire } from "@omnibus/core/adapter"
 import type { Bus, Codec, DeadLetterRecord, Message } from "@omnibus/core"
 import { afterAll, describe, expect, it } from "vitest"
 import { loadProto, protobufCodec } from "@omnibus/protobuf"

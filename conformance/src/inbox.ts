@@ -3,7 +3,7 @@
  * deliveries a consumption hands over (with their arrival times) and waits
  * for conditions on them with a deadline.
  */
-import type { Delivery } from "@omnibus/core/transport"
+import type { Delivery } from "@omnibus/core/adapter"
 
 export class Inbox {
   readonly deliveries: Array<Delivery> = []

@@ -6,8 +6,8 @@
  *   kafka://[user:pass@]host:port[,host:port...][?sasl=plain|scram-sha-256|scram-sha-512&tls=true&prefix=omnibus&partitions=6&heartbeatMs=5000&requestTimeoutMs=30000]
  */
 import { createHash } from "node:crypto"
-import { InvalidOptions, InvalidUrl, redactUrl } from "@omnibus/core"
-import type { TransportOptions } from "@omnibus/core/transport"
+import { InvalidOptions, InvalidUrl, redactUrl } from "@omnibus/core/adapter"
+import type { TransportOptions } from "@omnibus/core/adapter"
 
 export interface ConnectionConfig {
   readonly brokers: ReadonlyArray<string>

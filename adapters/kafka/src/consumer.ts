@@ -5,8 +5,8 @@
  * consumer group of the same members (so a waiting retry never holds back the
  * event partitions); dead letters to the group's DLQ topic.
  */
-import { failureToHeaders, matchesAny, type Envelope } from "@omnibus/core"
-import type { ConsumeSpec, Consumption, Delivery, FailureMetadata, GroupSpec } from "@omnibus/core/transport"
+import { failureToHeaders, matchesAny, type Envelope } from "@omnibus/core/adapter"
+import type { ConsumeSpec, Consumption, Delivery, FailureMetadata, GroupSpec } from "@omnibus/core/adapter"
 import { newRunState, Slots, wakeAll, type RunState } from "./batch.ts"
 import type { InRecord, KafkaClient } from "./client.ts"
 import type { Member } from "./group-consumer.ts"
@@ -14,7 +14,7 @@ import { PartitionRunner } from "./partitions.ts"
 import type { Names } from "./config.ts"
 import type { Topology } from "./topology.ts"
 import { DUE_HEADER, fromRecord, recordAttempt, recordDue, recordFirstFailure, toRecord } from "./wire.ts"
-import { Wire } from "@omnibus/core"
+import { Wire } from "@omnibus/core/adapter"
 
 export interface ConsumerDeps {
   readonly client: KafkaClient

@@ -9,8 +9,8 @@
  * - list reads from those offsets to the end with a throwaway consumer and
  *   drops tombstoned ids.
  */
-import { BrokerError, Wire } from "@omnibus/core"
-import type { DeadLetter, DeadLetterStore } from "@omnibus/core/transport"
+import { BrokerError, Wire } from "@omnibus/core/adapter"
+import type { DeadLetter, DeadLetterStore } from "@omnibus/core/adapter"
 import type { InRecord } from "./client.ts"
 import type { ConsumerDeps } from "./consumer.ts"
 import { DUE_HEADER, failureFromRecord, fromRecord, REMOVED_HEADER, toRecord } from "./wire.ts"

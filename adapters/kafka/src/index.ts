@@ -1,4 +1,4 @@
-import { registerAdapter } from "@omnibus/core"
+import { registerAdapter } from "@omnibus/core/adapter"
 import { kafkaAdapter } from "./transport.ts"
 
 registerAdapter(kafkaAdapter)

@@ -6,8 +6,8 @@
  * has a member (admin DescribeGroups), checked before sending.
  */
 import { randomUUID } from "node:crypto"
-import { BusClosed, NoResponders, RequestTimeout, type Envelope } from "@omnibus/core"
-import type { Consumption, IncomingRequest, ServeSpec } from "@omnibus/core/transport"
+import { BusClosed, NoResponders, RequestTimeout, type Envelope } from "@omnibus/core/adapter"
+import type { Consumption, IncomingRequest, ServeSpec } from "@omnibus/core/adapter"
 import { newRunState, Slots, wakeAll } from "./batch.ts"
 import type { Member } from "./group-consumer.ts"
 import { PartitionRunner } from "./partitions.ts"

@@ -3,8 +3,8 @@
  * letters together; owns publish (one produce request per batch, idempotent
  * producer) and the lifecycle (close flushes, abort drops).
  */
-import { AuthenticationFailed, BusClosed, ConnectionFailed, PayloadTooLarge, PublishFailed, type Envelope } from "@omnibus/core"
-import type { AdapterFactory, ConsumeSpec, Consumption, DeadLetterStore, Delivery, GroupSpec, Health, IncomingRequest, PublishOutcome, ServeSpec, Transport, TransportLimits, TransportOptions } from "@omnibus/core/transport"
+import { AuthenticationFailed, BusClosed, ConnectionFailed, PayloadTooLarge, PublishFailed, type Envelope } from "@omnibus/core/adapter"
+import type { AdapterFactory, ConsumeSpec, Consumption, DeadLetterStore, Delivery, GroupSpec, Health, IncomingRequest, PublishOutcome, ServeSpec, Transport, TransportLimits, TransportOptions } from "@omnibus/core/adapter"
 import { newRunState, wakeAll, type RunState } from "./batch.ts"
 import { errorKind, makeKafkaClient, type KafkaClient } from "./client.ts"
 import { names, parseConfig, type AdapterConfig, type Names } from "./config.ts"

@@ -3,8 +3,8 @@
  * ordering key as the record key (so one key stays in one partition), plus
  * the adapter's own headers for retries and dead letters.
  */
-import { fromWireHeaders, toWireHeaders, Wire, type Envelope } from "@omnibus/core"
-import type { FailureMetadata } from "@omnibus/core/transport"
+import { fromWireHeaders, toWireHeaders, Wire, type Envelope } from "@omnibus/core/adapter"
+import type { FailureMetadata } from "@omnibus/core/adapter"
 import type { InRecord, OutRecord } from "./client.ts"
 
 /** When a retry record becomes due (ms since epoch). */

@@ -1,7 +1,7 @@
 /** Transport-level tests against a real broker, without core's consumer engine. */
 import { randomUUID } from "node:crypto"
-import { NoResponders, type Envelope } from "@omnibus/core"
-import type { Delivery, Transport } from "@omnibus/core/transport"
+import { NoResponders, type Envelope } from "@omnibus/core/adapter"
+import type { Delivery, Transport } from "@omnibus/core/adapter"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { kafkaAdapter, kafkaResidue } from "../src/index.ts"
 import { kafkaUrl } from "./broker.ts"

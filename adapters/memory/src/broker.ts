@@ -6,7 +6,7 @@
  * their lease runs out, delayed redelivery, a dead-letter list per group,
  * publish-side dedup by message id, and request/reply with no-responders.
  */
-import { matchesAny, type DeadLetter, type Envelope, type FailureMetadata } from "@omnibus/core"
+import { matchesAny, type DeadLetter, type Envelope, type FailureMetadata } from "@omnibus/core/adapter"
 
 export interface StoredMessage {
   readonly envelope: Envelope

@@ -1,5 +1,5 @@
 import { Bus as BusLayer } from "@omnibus/core/effect"
-import { registerAdapter } from "@omnibus/core"
+import { registerAdapter } from "@omnibus/core/adapter"
 import { memoryAdapter } from "./transport.ts"
 
 registerAdapter(memoryAdapter)

@@ -4,23 +4,7 @@
  * talking to one broker), so competing consumers, fan-out and crashes behave
  * as they do on a real broker.
  */
-import {
-  BusClosed,
-  InvalidOptions,
-  NoResponders,
-  RequestTimeout,
-  type AdapterFactory,
-  type Consumption,
-  type ConsumeSpec,
-  type Delivery,
-  type Envelope,
-  type GroupSpec,
-  type IncomingRequest,
-  type PublishOutcome,
-  type ServeSpec,
-  type Transport,
-  type TransportOptions,
-} from "@omnibus/core"
+import { BusClosed, InvalidOptions, NoResponders, RequestTimeout, type AdapterFactory, type Consumption, type ConsumeSpec, type Delivery, type Envelope, type GroupSpec, type IncomingRequest, type PublishOutcome, type ServeSpec, type Transport, type TransportOptions } from "@omnibus/core/adapter"
 import { brokerNamed, type BrokerConsumer, type MemoryBroker, type GroupQueue, type StoredMessage } from "./broker.ts"
 
 const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024

@@ -1,7 +1,8 @@
 import { Effect, Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import { it as effectIt } from "@effect/vitest"
-import { BusService, connect, defineEvent, defineRpc, schema, json } from "@omnibus/core"
+import { connect, defineEvent, defineRpc, schema, json } from "@omnibus/core"
+import { Bus as BusService } from "@omnibus/core/effect"
 import { spy } from "@omnibus/core/testing"
 import "@omnibus/memory"
 

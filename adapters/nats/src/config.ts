@@ -9,7 +9,7 @@ import type { Authenticator } from "@nats-io/nats-core"
 import type { NodeConnectionOptions } from "@nats-io/transport-node"
 
 type NodeTlsOptions = NonNullable<NodeConnectionOptions["tls"]>
-import { InvalidOptions, InvalidUrl, parseBrokerUrl, redactUrl } from "@omnibus/core"
+import { InvalidOptions, InvalidUrl, parseBrokerUrl, redactUrl } from "@omnibus/core/adapter"
 import type { TransportOptions } from "@omnibus/core"
 
 export interface NatsSettings {

@@ -29,8 +29,8 @@
  */
 import { createInbox, nanos, nuid } from "@nats-io/nats-core"
 import type { Msg, Subscription } from "@nats-io/nats-core"
-import { BrokerError, BusClosed, Wire, failureToHeaders, matchesAny } from "@omnibus/core"
-import type { ConsumeSpec, Consumption, Delivery, Envelope, FailureMetadata } from "@omnibus/core"
+import { BrokerError, BusClosed, Wire, failureToHeaders, matchesAny } from "@omnibus/core/adapter"
+import type { ConsumeSpec, Consumption, Delivery, Envelope, FailureMetadata } from "@omnibus/core/adapter"
 import { reasonOf } from "./connection.ts"
 import type { Ctx } from "./context.ts"
 import { replayNotifySubject } from "./context.ts"

@@ -6,8 +6,8 @@
  * replay consumer reads it), then deletes it from the dead-letter stream.
  */
 import type { MsgRequest, StoredMsg } from "@nats-io/jetstream"
-import { BrokerError, FAILURE_HEADERS, Wire, failureFromHeaders, fromWireHeaders } from "@omnibus/core"
-import type { DeadLetter, DeadLetterStore, FailureMetadata } from "@omnibus/core"
+import { BrokerError, FAILURE_HEADERS, Wire, failureFromHeaders, fromWireHeaders } from "@omnibus/core/adapter"
+import type { DeadLetter, DeadLetterStore, FailureMetadata } from "@omnibus/core/adapter"
 import { reasonOf } from "./connection.ts"
 import type { Ctx } from "./context.ts"
 import { replayNotifySubject } from "./context.ts"

@@ -3,8 +3,8 @@ import { Bus as BusLayer } from "@omnibus/core/effect"
  * @omnibus/nats: Omnibus over NATS (JetStream events, core NATS RPC).
  * URLs: nats://[user:pass@|token@]host:port, tls://host:port.
  */
-import { registerAdapter } from "@omnibus/core"
-import type { AdapterFactory, Transport, TransportOptions } from "@omnibus/core"
+import { registerAdapter } from "@omnibus/core/adapter"
+import type { AdapterFactory, Transport, TransportOptions } from "@omnibus/core/adapter"
 import { NatsTransport } from "./transport.ts"
 
 export const natsAdapter: AdapterFactory = {

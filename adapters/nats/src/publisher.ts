@@ -7,7 +7,7 @@
  */
 import type { Msg, MsgHdrs } from "@nats-io/nats-core"
 import { BusClosed, PublishFailed } from "@omnibus/core"
-import type { Envelope, PublishOutcome } from "@omnibus/core"
+import type { Envelope, PublishOutcome } from "@omnibus/core/adapter"
 import type { NatsSettings } from "./config.ts"
 import { reasonOf } from "./connection.ts"
 import type { Link } from "./connection.ts"

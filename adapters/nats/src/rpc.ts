@@ -8,7 +8,7 @@
 import { nuid } from "@nats-io/nats-core"
 import type { Msg, Subscription } from "@nats-io/nats-core"
 import { BrokerError, BusClosed, NoResponders, RequestTimeout } from "@omnibus/core"
-import type { Consumption, Envelope, IncomingRequest, ServeSpec } from "@omnibus/core"
+import type { Consumption, Envelope, IncomingRequest, ServeSpec } from "@omnibus/core/adapter"
 import { reasonOf } from "./connection.ts"
 import type { Ctx } from "./context.ts"
 import { encodeGroup } from "./topology.ts"

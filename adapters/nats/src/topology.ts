@@ -14,7 +14,7 @@
 import { AckPolicy, DeliverPolicy, JetStreamApiError, RetentionPolicy, StorageType } from "@nats-io/jetstream"
 import type { ConsumerConfig, ConsumerInfo, JetStreamManager, StreamConfig } from "@nats-io/jetstream"
 import { nanos } from "@nats-io/nats-core"
-import { BrokerError, literalPrefix } from "@omnibus/core"
+import { BrokerError, literalPrefix } from "@omnibus/core/adapter"
 import type { NatsSettings } from "./config.ts"
 import { reasonOf } from "./connection.ts"
 

@@ -1,21 +1,7 @@
 /** The Transport over NATS: JetStream for events, core NATS for RPC. */
 import { jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { BrokerError, BusClosed } from "@omnibus/core"
-import type {
-  ConsumeSpec,
-  Consumption,
-  DeadLetterStore,
-  Delivery,
-  Envelope,
-  GroupSpec,
-  Health,
-  IncomingRequest,
-  PublishOutcome,
-  ServeSpec,
-  Transport,
-  TransportLimits,
-  TransportOptions,
-} from "@omnibus/core"
+import type { ConsumeSpec, Consumption, DeadLetterStore, Delivery, Envelope, GroupSpec, Health, IncomingRequest, PublishOutcome, ServeSpec, Transport, TransportLimits, TransportOptions } from "@omnibus/core/adapter"
 import { parseSettings } from "./config.ts"
 import type { NatsSettings } from "./config.ts"
 import { Link, openConnection, reasonOf } from "./connection.ts"

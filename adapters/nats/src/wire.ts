@@ -11,8 +11,8 @@
 import { headers as natsHeaders } from "@nats-io/nats-core"
 import type { MsgHdrs } from "@nats-io/nats-core"
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream"
-import { fromWireHeaders, toWireHeaders } from "@omnibus/core"
-import type { Envelope } from "@omnibus/core"
+import { fromWireHeaders, toWireHeaders } from "@omnibus/core/adapter"
+import type { Envelope } from "@omnibus/core/adapter"
 
 export const B64_HEADER = "x-omnibus-nats-b64"
 export const BLOB_HEADER = "x-omnibus-nats-blob"

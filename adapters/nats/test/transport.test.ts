@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import type { FailureMetadata } from "@omnibus/core"
+import type { FailureMetadata } from "@omnibus/core/adapter"
 import { NatsTransport, planFilter } from "../src/index.ts"
 import { Inbox, envelope, eventually, open, text, unique } from "./helpers.ts"
 

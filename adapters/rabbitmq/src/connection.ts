@@ -9,7 +9,7 @@ import * as amqp from "amqplib"
 import type { Channel, ChannelModel, ConfirmChannel } from "amqplib"
 import type { ConnectionOptions } from "node:tls"
 import { Duplex } from "node:stream"
-import { AuthenticationFailed, BrokerError, BusClosed, ConnectionFailed, redactUrl } from "@omnibus/core"
+import { AuthenticationFailed, BrokerError, BusClosed, ConnectionFailed, redactUrl } from "@omnibus/core/adapter"
 import type { RabbitSettings } from "./options.ts"
 
 export interface ConnectionHook {

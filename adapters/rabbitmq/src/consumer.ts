@@ -10,11 +10,11 @@
  * the group queue when due (delay.ts).
  */
 import type { Channel, ChannelModel, ConsumeMessage } from "amqplib"
-import { Wire } from "@omnibus/core"
-import type { ConsumeSpec, Consumption, Delivery, FailureMetadata, GroupSpec } from "@omnibus/core"
+import { Wire } from "@omnibus/core/adapter"
+import type { ConsumeSpec, Consumption, Delivery, FailureMetadata, GroupSpec } from "@omnibus/core/adapter"
 import { brokerError, replyCode } from "./connection.ts"
 import type { ConnectionHook, ConnectionManager } from "./connection.ts"
-import { failureToHeaders } from "@omnibus/core"
+import { failureToHeaders } from "@omnibus/core/adapter"
 import { attemptHeader, bodyOf, envelopeOf, firstFailureOf, fitHeaderTable, publishOptions, wireHeadersOf } from "./mapping.ts"
 import type { Publisher } from "./publisher.ts"
 import { DELAY_PREFETCH, DelayedRetries } from "./delay.ts"

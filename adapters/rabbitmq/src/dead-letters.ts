@@ -12,10 +12,10 @@
  */
 import type { Channel, GetMessage } from "amqplib"
 import { BrokerError } from "@omnibus/core"
-import type { DeadLetter, DeadLetterStore } from "@omnibus/core"
+import type { DeadLetter, DeadLetterStore } from "@omnibus/core/adapter"
 import type { ConnectionManager } from "./connection.ts"
 import { replyCode } from "./connection.ts"
-import { failureFromHeaders } from "@omnibus/core"
+import { failureFromHeaders } from "@omnibus/core/adapter"
 import { bodyOf, envelopeOf, publishOptions, wireHeadersOf } from "./mapping.ts"
 import type { Publisher } from "./publisher.ts"
 import type { Topology } from "./topology.ts"

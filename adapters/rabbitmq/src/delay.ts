@@ -14,7 +14,7 @@
  * kill -9 on RabbitMQ 3.10.
  */
 import type { Channel, ConsumeMessage } from "amqplib"
-import { Wire } from "@omnibus/core"
+import { Wire } from "@omnibus/core/adapter"
 import { republishOptions } from "./mapping.ts"
 import type { Publisher } from "./publisher.ts"
 import { RETRY_DUE } from "./topology.ts"

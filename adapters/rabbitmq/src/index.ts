@@ -3,8 +3,8 @@ import { Bus as BusLayer } from "@omnibus/core/effect"
  * @omnibus/rabbitmq: the RabbitMQ adapter (amqp://, amqps://). Importing this
  * module registers it, so `connect("amqp://...")` finds it.
  */
-import { registerAdapter } from "@omnibus/core"
-import type { AdapterFactory, Transport, TransportOptions } from "@omnibus/core"
+import { registerAdapter } from "@omnibus/core/adapter"
+import type { AdapterFactory, Transport, TransportOptions } from "@omnibus/core/adapter"
 import { RabbitTransport } from "./transport.ts"
 
 export { RabbitTransport, type RabbitOptions } from "./transport.ts"

@@ -7,8 +7,8 @@
  * dead letters, replays), whose own routing key is the queue name.
  */
 import type { Message, Options } from "amqplib"
-import { FAILURE_HEADERS, fromWireHeaders, newMessageId, toWireHeaders, Wire } from "@omnibus/core"
-import type { Envelope, FailureMetadata } from "@omnibus/core"
+import { FAILURE_HEADERS, fromWireHeaders, newMessageId, toWireHeaders, Wire } from "@omnibus/core/adapter"
+import type { Envelope, FailureMetadata } from "@omnibus/core/adapter"
 import { RETRY_DUE } from "./topology.ts"
 
 /** Failure metadata headers: carried on dead letters, never shown as user headers. */

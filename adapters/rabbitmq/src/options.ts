@@ -3,7 +3,7 @@
  * (options win). Omnibus' own query parameters are removed from the URL before
  * amqplib sees it; amqplib's (heartbeat, frameMax, vhost path...) stay.
  */
-import { InvalidOptions, InvalidUrl, parseBrokerUrl, redactUrl } from "@omnibus/core"
+import { InvalidOptions, InvalidUrl, parseBrokerUrl, redactUrl } from "@omnibus/core/adapter"
 import type { TransportOptions } from "@omnibus/core"
 
 export type QueueType = "classic" | "quorum"

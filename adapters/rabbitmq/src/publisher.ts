@@ -6,7 +6,7 @@
  */
 import type { ChannelModel, ConfirmChannel, Options } from "amqplib"
 import { PublishFailed } from "@omnibus/core"
-import type { PublishOutcome } from "@omnibus/core"
+import type { PublishOutcome } from "@omnibus/core/adapter"
 import { replyCode, safeReason } from "./connection.ts"
 import type { ConnectionHook, ConnectionManager } from "./connection.ts"
 

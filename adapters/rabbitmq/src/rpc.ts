@@ -8,7 +8,7 @@
  */
 import type { Channel, ChannelModel, ConsumeMessage, Message } from "amqplib"
 import { BusClosed, NoResponders, PublishFailed, RequestTimeout } from "@omnibus/core"
-import type { Consumption, Envelope, IncomingRequest, ServeSpec } from "@omnibus/core"
+import type { Consumption, Envelope, IncomingRequest, ServeSpec } from "@omnibus/core/adapter"
 import { brokerError, replyCode, safeReason } from "./connection.ts"
 import type { ConnectionHook, ConnectionManager } from "./connection.ts"
 import { bodyOf, envelopeOf, rpcOptions } from "./mapping.ts"

@@ -11,7 +11,7 @@
  *   <p>rpc/<method>[/<grp>] auto-delete queue shared by the servers of a group
  */
 import type { Channel, ChannelModel, Options } from "amqplib"
-import type { GroupSpec } from "@omnibus/core"
+import type { GroupSpec } from "@omnibus/core/adapter"
 import { brokerError } from "./connection.ts"
 import type { ConnectionHook, ConnectionManager } from "./connection.ts"
 import type { QueueType, RabbitSettings } from "./options.ts"

@@ -4,9 +4,7 @@
  */
 import type { ConnectionOptions } from "node:tls"
 import { BusClosed } from "@omnibus/core"
-import type {
-  ConsumeSpec, Consumption, Delivery, Envelope, GroupSpec, Health, IncomingRequest, PublishOutcome, ServeSpec, Transport, TransportLimits, TransportOptions,
-} from "@omnibus/core"
+import type { ConsumeSpec, Consumption, Delivery, Envelope, GroupSpec, Health, IncomingRequest, PublishOutcome, ServeSpec, Transport, TransportLimits, TransportOptions } from "@omnibus/core/adapter"
 import { ConnectionManager } from "./connection.ts"
 import { declareGroup, GroupConsumer } from "./consumer.ts"
 import type { ConsumerDeps } from "./consumer.ts"

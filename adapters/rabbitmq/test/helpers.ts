@@ -1,7 +1,7 @@
 /** Shared test helpers: broker URL, unique names, condition waits, envelopes. */
 import * as amqp from "amqplib"
-import { newMessageId } from "@omnibus/core"
-import type { ConsumeSpec, Delivery, Envelope, TransportOptions } from "@omnibus/core"
+import { newMessageId } from "@omnibus/core/adapter"
+import type { ConsumeSpec, Delivery, Envelope, TransportOptions } from "@omnibus/core/adapter"
 import { RabbitTransport, Topology, parseSettings } from "../src/index.ts"
 
 export const URL_ = process.env.OMNIBUS_RABBITMQ_URL ?? "amqp://guest:guest@127.0.0.1:5672"

@@ -9,7 +9,7 @@
 import { launchRabbitmq, waitUntil } from "@omnibus/conformance/brokers"
 import type { Launcher } from "@omnibus/conformance/brokers"
 import { afterAll, beforeAll, expect, it } from "vitest"
-import type { Delivery } from "@omnibus/core"
+import type { Delivery } from "@omnibus/core/adapter"
 import { RabbitTransport } from "../src/index.ts"
 import { envelope, k, spec, unique, until } from "./helpers.ts"
 

@@ -4,8 +4,8 @@
  * routing, dead letters, RPC, typed connection errors, ephemeral cleanup).
  */
 import { afterEach, describe, expect, it } from "vitest"
-import { AuthenticationFailed, BrokerError, BusClosed, ConnectionFailed, NoResponders, RequestTimeout, Wire } from "@omnibus/core"
-import type { Delivery, Envelope, IncomingRequest } from "@omnibus/core"
+import { AuthenticationFailed, BrokerError, BusClosed, ConnectionFailed, NoResponders, RequestTimeout, Wire } from "@omnibus/core/adapter"
+import type { Delivery, Envelope, IncomingRequest } from "@omnibus/core/adapter"
 import { RabbitTransport, residue } from "../src/index.ts"
 import { cleanupGroups, envelope, k, open, spec, text, unique, until, URL_ } from "./helpers.ts"
 

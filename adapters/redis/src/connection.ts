@@ -7,7 +7,7 @@
 import { isIP } from "node:net"
 import type { ConnectionOptions as TlsOptions } from "node:tls"
 import { Redis, type RedisOptions } from "ioredis"
-import { AuthenticationFailed, ConnectionFailed, InvalidUrl, parseBrokerUrl, redactUrl } from "@omnibus/core"
+import { AuthenticationFailed, ConnectionFailed, InvalidUrl, parseBrokerUrl, redactUrl } from "@omnibus/core/adapter"
 
 export interface ConnectionSettings {
   readonly options: RedisOptions

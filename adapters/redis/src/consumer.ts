@@ -22,8 +22,8 @@
  */
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
-import { BusClosed, Wire } from "@omnibus/core"
-import type { ConsumeSpec, Consumption, Delivery, FailureMetadata } from "@omnibus/core/transport"
+import { BusClosed, Wire } from "@omnibus/core/adapter"
+import type { ConsumeSpec, Consumption, Delivery, FailureMetadata } from "@omnibus/core/adapter"
 import type { Redis } from "ioredis"
 import { describe } from "./connection.ts"
 import { Signal, sleep, trackClientId, unblock, type AdapterContext } from "./context.ts"

@@ -1,5 +1,5 @@
 /** What the transport shares with its consumers, RPC servers and stores. */
-import type { GroupSpec } from "@omnibus/core/transport"
+import type { GroupSpec } from "@omnibus/core/adapter"
 import type { Redis } from "ioredis"
 import type { Keys } from "./keys.ts"
 import type { ScriptedRedis } from "./scripts.ts"

@@ -6,10 +6,10 @@
  * deletes them from the dead-letter stream, in one script.
  */
 import { BusClosed } from "@omnibus/core"
-import type { DeadLetter, DeadLetterStore } from "@omnibus/core/transport"
-import { Wire } from "@omnibus/core"
+import type { DeadLetter, DeadLetterStore } from "@omnibus/core/adapter"
+import { Wire } from "@omnibus/core/adapter"
 import type { AdapterContext } from "./context.ts"
-import { failureFromHeaders } from "@omnibus/core"
+import { failureFromHeaders } from "@omnibus/core/adapter"
 import { parseFields, toEnvelope } from "./fields.ts"
 
 type Entries = Array<[Buffer, Array<Buffer>]>

@@ -8,8 +8,8 @@
  * Readers take the first field as the payload, so a user header that happens
  * to be named "payload" survives.
  */
-import { failureToHeaders, fromWireHeaders, toWireHeaders, Wire, type Envelope } from "@omnibus/core"
-import type { FailureMetadata } from "@omnibus/core/transport"
+import { failureToHeaders, fromWireHeaders, toWireHeaders, Wire, type Envelope } from "@omnibus/core/adapter"
+import type { FailureMetadata } from "@omnibus/core/adapter"
 
 export const PAYLOAD_FIELD = "payload"
 

@@ -3,8 +3,8 @@ import { Bus as BusLayer } from "@omnibus/core/effect"
  * @omnibus/redis: Omnibus over Redis Streams (redis://, rediss://).
  * Importing the package registers the adapter with core.
  */
-import { registerAdapter } from "@omnibus/core"
-import type { AdapterFactory, TransportOptions } from "@omnibus/core/transport"
+import { registerAdapter } from "@omnibus/core/adapter"
+import type { AdapterFactory, TransportOptions } from "@omnibus/core/adapter"
 import { RedisTransport } from "./transport.ts"
 
 export const redisAdapter: AdapterFactory = {

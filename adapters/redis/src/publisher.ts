@@ -24,8 +24,8 @@
  * PublishFailed.
  */
 import { PayloadTooLarge, PublishFailed } from "@omnibus/core"
-import type { Envelope } from "@omnibus/core"
-import type { PublishOutcome } from "@omnibus/core/transport"
+import type { Envelope } from "@omnibus/core/adapter"
+import type { PublishOutcome } from "@omnibus/core/adapter"
 import { describe, whenReady } from "./connection.ts"
 import type { Keys } from "./keys.ts"
 import { toFields } from "./fields.ts"

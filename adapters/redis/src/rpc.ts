@@ -13,8 +13,8 @@
  */
 import { randomUUID } from "node:crypto"
 import { BusClosed, NoResponders, PublishFailed, RequestTimeout } from "@omnibus/core"
-import type { Envelope } from "@omnibus/core"
-import type { Consumption, IncomingRequest, ServeSpec } from "@omnibus/core/transport"
+import type { Envelope } from "@omnibus/core/adapter"
+import type { Consumption, IncomingRequest, ServeSpec } from "@omnibus/core/adapter"
 import type { Redis } from "ioredis"
 import { describe } from "./connection.ts"
 import { Signal, sleep, trackClientId, unblock, type AdapterContext } from "./context.ts"

@@ -4,7 +4,7 @@
  * routing script reads at publish time.
  */
 import { BrokerError } from "@omnibus/core"
-import type { GroupSpec } from "@omnibus/core/transport"
+import type { GroupSpec } from "@omnibus/core/adapter"
 import type { Redis } from "ioredis"
 import { describe } from "./connection.ts"
 import type { Keys } from "./keys.ts"

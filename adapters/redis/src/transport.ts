@@ -3,11 +3,8 @@
  * RPC, Lua scripts for every multi-key step. See README.md for the key layout.
  */
 import { BusClosed, InvalidOptions } from "@omnibus/core"
-import type { Envelope } from "@omnibus/core"
-import type {
-  ConsumeSpec, Consumption, DeadLetterStore, Delivery, GroupSpec, Health, IncomingRequest, PublishOutcome,
-  ServeSpec, Transport, TransportLimits, TransportOptions,
-} from "@omnibus/core/transport"
+import type { Envelope } from "@omnibus/core/adapter"
+import type { ConsumeSpec, Consumption, DeadLetterStore, Delivery, GroupSpec, Health, IncomingRequest, PublishOutcome, ServeSpec, Transport, TransportLimits, TransportOptions } from "@omnibus/core/adapter"
 import type { ConnectionOptions as TlsOptions } from "node:tls"
 import type { Redis } from "ioredis"
 import { describe, guard, openClient, parseRedisUrl, type ConnectionSettings } from "./connection.ts"

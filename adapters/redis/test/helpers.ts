@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto"
-import { newMessageId, type Envelope } from "@omnibus/core"
+import { newMessageId, type Envelope } from "@omnibus/core/adapter"
 import { Redis } from "ioredis"
 import { RedisTransport, type RedisTransportOptions } from "../src/transport.ts"
 

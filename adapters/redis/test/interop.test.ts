@@ -3,7 +3,7 @@
  * published by the adapter from the group's stream (XREADGROUP with its own
  * consumer group, and XRANGE) and finds the documented field layout.
  */
-import { Wire } from "@omnibus/core"
+import { Wire } from "@omnibus/core/adapter"
 import { Redis } from "ioredis"
 import { afterAll, describe, expect, it } from "vitest"
 import { dropNamespace, envelope, open, REDIS_URL, testNamespace, unique } from "./helpers.ts"

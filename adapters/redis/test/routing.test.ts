@@ -3,7 +3,7 @@
  * `matches()`: compared on random patterns/keys over a small alphabet (so
  * matches are frequent) plus hand-picked edge cases, all in one pipeline.
  */
-import { matches } from "@omnibus/core"
+import { matches } from "@omnibus/core/adapter"
 import fc from "fast-check"
 import { Redis } from "ioredis"
 import { afterAll, describe, expect, it } from "vitest"

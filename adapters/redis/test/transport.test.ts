@@ -1,6 +1,6 @@
 import { AuthenticationFailed, BusClosed, ConnectionFailed, NoResponders, RequestTimeout } from "@omnibus/core"
-import type { Envelope } from "@omnibus/core"
-import type { Consumption } from "@omnibus/core/transport"
+import type { Envelope } from "@omnibus/core/adapter"
+import type { Consumption } from "@omnibus/core/adapter"
 import { Redis } from "ioredis"
 import { afterAll, describe, expect, it } from "vitest"
 import { Keys } from "../src/keys.ts"

@@ -1,17 +1,35 @@
-export * from "./api.ts"
-export * from "./errors.ts"
-export * from "./routing.ts"
-export * from "./envelope.ts"
-export * from "./contract.ts"
-export * from "./idempotency.ts"
+/**
+ * `@omnibus/core`: the user API. Adapter authors import
+ * `@omnibus/core/adapter`, Effect users `@omnibus/core/effect`, tests
+ * `@omnibus/core/testing`.
+ */
+export type * from "./api.ts"
+export {
+  InvalidRoutingKey,
+  InvalidPattern,
+  InvalidOptions,
+  InvalidUrl,
+  PayloadTooLarge,
+  PublishFailed,
+  BusClosed,
+  ConnectionFailed,
+  AuthenticationFailed,
+  BrokerError,
+  RequestTimeout,
+  NoResponders,
+  RemoteError,
+  DecodeFailed,
+  PermanentError,
+  type PublishError,
+  type RequestError,
+  type SubscribeError,
+  type ConnectError,
+} from "./errors.ts"
+export { defineEvent, defineRpc, type EventContract, type RpcContract } from "./contract.ts"
+export { MemoryIdempotencyStore, type IdempotencyStore, type ClaimResult } from "./idempotency.ts"
 export * as codecs from "./codec.ts"
 export { json, jsonOf, bytes, text, schema, type Codec } from "./codec.ts"
-export type * from "./transport.ts"
-export { registerAdapter, resolveAdapter, parseBrokerUrl } from "./registry.ts"
+export type { TransportOptions } from "./transport.ts"
 export { connect, fromTransport, type ConnectConfig } from "./promise.ts"
-export { Bus as BusService, openTransport, connectEffect } from "./effect.ts"
-export { retryPolicy, backoffSchedule, type RetryPolicy } from "./retry.ts"
-export { KeyedSerializer } from "./ordering.ts"
 export type { HandlerEvent, HandlerEventType } from "./consumer.ts"
-export { MAX_HEADER_BYTES, AttemptsExhausted, RedeliveriesExhausted } from "./consumer.ts"
-export { toMillis } from "./duration.ts"
+export { AttemptsExhausted, RedeliveriesExhausted } from "./consumer.ts"

@@ -5,7 +5,7 @@
  * (outbox.ts) publishes them afterwards.
  */
 import type { DatabaseSync, SQLOutputValue } from "node:sqlite"
-import { newMessageId } from "@omnibus/core"
+import { newMessageId } from "@omnibus/core/adapter"
 import { events, type EmployeeMessage, type EmployeeMessageRequest } from "../contracts/employee.generated.ts"
 import { blobColumn, intColumn, textColumn, transaction } from "../sqlite.ts"
 import { EmployeeError } from "./errors.ts"

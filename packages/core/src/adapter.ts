@@ -1,0 +1,27 @@
+/**
+ * `@omnibus/core/adapter`: what an adapter author builds on, kept apart from
+ * the user API in index.ts so users see only what they call. An adapter
+ * implements the Transport port (transport.ts), registers its URL schemes,
+ * and maps Omnibus' envelope to its broker's headers with the shared wire
+ * layout (envelope.ts), so every adapter reads what every other one wrote.
+ */
+export type * from "./transport.ts"
+export { registerAdapter, resolveAdapter, parseBrokerUrl, schemeOf } from "./registry.ts"
+export {
+  Wire,
+  RESERVED_PREFIX,
+  FAILURE_HEADERS,
+  newMessageId,
+  toWireHeaders,
+  fromWireHeaders,
+  failureToHeaders,
+  failureFromHeaders,
+  toCloudEventAttributes,
+  type Envelope,
+} from "./envelope.ts"
+export { MAX_HEADER_BYTES, headersSize } from "./consumer.ts"
+export { KeyedSerializer } from "./ordering.ts"
+export { MAX_KEY_BYTES, matches, matchesAny, literalPrefix, validateRoutingKey, validatePattern } from "./routing.ts"
+export { retryPolicy, backoffSchedule, DEFAULT_RETRY, type RetryPolicy } from "./retry.ts"
+export { toMillis } from "./duration.ts"
+export * from "./errors.ts"
