@@ -14,6 +14,9 @@ if [ "$(node_major)" -lt 22 ] || ! command -v pnpm >/dev/null 2>&1; then
   npm install --no-save --no-audit --no-fund --loglevel=error --prefix "$TOOLS" $pkgs >&2
   export PATH="$TOOLS/node_modules/.bin:$PATH"
 fi
+# Inside the workspace, packages resolve to their TypeScript sources (the
+# "@omnibus/source" export condition); users get dist/ (scripts/packaging.sh).
+case " ${NODE_OPTIONS:-} " in *" --conditions=@omnibus/source "*) ;; *) export NODE_OPTIONS="--conditions=@omnibus/source${NODE_OPTIONS:+ $NODE_OPTIONS}" ;; esac
 ensure_deps() {
   if [ ! -d "$ROOT/node_modules/.pnpm" ] || [ "$ROOT/pnpm-lock.yaml" -nt "$ROOT/node_modules/.pnpm/lock.yaml" ]; then
     (cd "$ROOT" && pnpm install --frozen-lockfile --reporter=append-only >&2)

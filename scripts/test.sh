@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The one test command (README: `npm test`): installs what is missing (Node 22,
-# pnpm, dependencies, brokers), type-checks the whole repo, runs every test
-# against real brokers, then regenerates docs/guarantees.md from the
-# conformance results of this run.
+# pnpm, dependencies, brokers), type-checks the whole repo, builds dist/ of
+# every published package, runs every test against real brokers, then
+# regenerates docs/guarantees.md from the conformance results of this run.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 ensure_deps
@@ -13,6 +13,8 @@ for b in rabbitmq nats redis kafka; do [ -d "adapters/$b/test" ] && [ -n "$(ls a
 source scripts/brokers.sh "${BROKERS[@]}"
 echo "== typecheck"
 tsc -p tsconfig.json
+echo "== build"
+pnpm -r --reporter=append-only run build
 echo "== tests"
 rm -f conformance/results/*.json conformance/results/faults/*.json
 vitest run "$@"
