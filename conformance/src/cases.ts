@@ -1,7 +1,8 @@
 /**
- * The case registry: every case of CONFORMANCE.md with its section and a short
- * title. The suite names its tests from it and guarantees.ts prints every row,
- * also for cases an adapter has not run (the fault suite, section G).
+ * The case registry: every case of the contract (docs/conformance.md) with its
+ * section and a short title. The suite names its tests from it and guarantees.ts
+ * prints every row, also for cases an adapter has not run (the fault suite,
+ * section G).
  * Plain data and erasable syntax only: `node conformance/src/guarantees.ts`
  * imports this file with Node's type stripping.
  */
@@ -67,7 +68,7 @@ export const caseInfo = (id: number): CaseInfo => {
   return info
 }
 
-/** The fault suite's rows: CONFORMANCE cases 28, 29, 34 and the named connection faults. */
+/** The fault suite's rows: contract cases 28, 29, 34 and the named connection faults. */
 export type FaultId = "28" | "29" | "34" | "G-consumer-kill" | "G-cut" | "G-stall" | "G-half-open" | "G-tls" | "G-auth" | "G-secrets"
 
 export interface FaultInfo {

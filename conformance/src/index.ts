@@ -1,9 +1,9 @@
 /**
- * @omnibus/conformance: the one suite every adapter runs (CONFORMANCE.md).
+ * @omnibus/conformance: the one suite every adapter runs (the contract: docs/conformance.md).
  *
  *   describeConformance("memory", { connect: () => connect("memory://"), ... })
  *
- * Registers cases 1–27 and 30–33 as vitest tests (28, 29 and 34 belong to the
+ * Registers cases 1–27, 30–33 and 35 as vitest tests (28, 29 and 34 belong to the
  * fault suite) and writes conformance/results/<name>.json when they are done.
  */
 import { afterAll, describe } from "vitest"
