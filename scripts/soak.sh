@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The soak (issue 9; `npm run soak`): 200,000 messages through 3 groups on every
-# broker that has adapters/<broker>/test/soak.test.ts, one broker after the other,
-# memory sampled every second; then prints the table of the last runs.
+# The soak (docs/conformance.md, "Bad input and soak"; `npm run soak`):
+# 200,000 messages through 3 groups on every broker that has
+# adapters/<broker>/test/soak.test.ts, one broker after the other, memory
+# sampled every second; then prints the table of the last runs.
 # OMNIBUS_SOAK_MESSAGES overrides the size (CI runs the tests at 20,000 by default).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"

@@ -1,6 +1,7 @@
 /**
- * Bad input (issue 9): what non-Omnibus producers can put on a group's
- * subscription must never crash a consumer, block a group or get lost.
+ * Bad input (docs/conformance.md, "Bad input and soak"): what non-Omnibus
+ * producers can put on a group's subscription must never crash a consumer,
+ * block a group or get lost.
  *
  *   describeBadInput("rabbitmq", { connect, writeRaw, cleanup })
  *

@@ -1,6 +1,6 @@
 /**
- * Soak (issue 9): many messages through 3 groups with memory sampled as they
- * flow; after warm-up the heap must not grow.
+ * Soak (docs/conformance.md, "Bad input and soak"): many messages through 3
+ * groups with memory sampled as they flow; after warm-up the heap must not grow.
  *
  *   describeSoak("rabbitmq", { connect: () => connect(URL), cleanup })
  *

@@ -1,5 +1,5 @@
 /**
- * Invalid API input (issue 9): every public entry point (connect, publish,
+ * Invalid API input (docs/conformance.md, "Bad input and soak"): every public entry point (connect, publish,
  * publishBatch, subscribe, request, handle) answers bad routing keys, patterns,
  * options and URLs with a typed error (`_tag`) whose fields and message name
  * the problem, before anything is sent. One row per input; on the memory

@@ -1,5 +1,5 @@
 /**
- * The fault suite (CONFORMANCE section G) against a private redis-server the
+ * The fault suite (section G of docs/conformance.md) against a private redis-server the
  * suite starts, kills (-9) and restarts: append-only file fsynced on every
  * write, so every confirmed publish survives the kill.
  */
@@ -16,8 +16,8 @@ describeFaults("redis", {
   // Redis has no protocol heartbeat: the adapter PINGs every heartbeatMs and reconnects when unanswered.
   heartbeat: { options: { heartbeatMs: 1_000 }, detectWithinMs: 4_000, how: "heartbeatMs 1 s: PING on the command connection, reconnect all when unanswered; health() PING with a 2 s deadline" },
   tlsOptions: (tls) => ({ tls: { ca: tls.ca } }),
-  // Open in issue 9: the model check shows crash redeliveries (and idempotency-lease waits) counted as
-  // attempts exhausting messages whose handler never failed; printed in docs/guarantees.md until fixed.
+  // Nothing declared: the model check (case 34) passes since crashes count as redeliveries, not attempts
+  // (docs/conformance.md). A fault declared here is printed in docs/guarantees.md with its reason.
   unsupported: {
   },
 })

@@ -15,7 +15,7 @@ const isSentinel = (m: Message<unknown>): boolean => (m.payload as { sentinel?: 
 
 export const registerDeadLetters = (suite: Suite): void => {
   // ---------------------------------------------------------------- case 35
-  // Not in the brief: a message that kills its consumer every time must not loop forever, and
+  // Our own case: a message that kills its consumer every time must not loop forever, and
   // the crashes must not count as handler attempts (they also send back untouched deliveries).
   defineCase(suite, 35, async (ctx) => {
     const group = ctx.group()
