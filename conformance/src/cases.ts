@@ -58,7 +58,7 @@ export const CASES: ReadonlyArray<CaseInfo> = [
   { id: 31, section: "B", title: "close flushes 10,000 in-flight publishes; closing 10 subscriptions loses nothing" },
   { id: 32, section: "E", title: "no head-of-line blocking across keys in an ordered subscription" },
   { id: 33, section: "E", title: "batch publish with partial failure reports per entry" },
-  { id: 34, section: "G", title: "model check: seeded random schedule against the memory model" },
+  { id: 34, section: "G", title: "model check: seeded random schedule checked against the rules of faults/model.ts" },
   { id: 35, section: "D", title: "poison message: crashes its consumer every time, dead-lettered after maxRedeliveries" },
 ]
 

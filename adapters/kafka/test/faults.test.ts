@@ -1,5 +1,5 @@
 /**
- * The fault suite (CONFORMANCE section G) against a private single-node
+ * The fault suite (section G of docs/conformance.md) against a private single-node
  * KRaft Kafka the suite starts, kills (-9) and restarts (jars from
  * scripts/kafka.sh fetch; see conformance/src/brokers/kafka.ts). TLS and
  * credentials: SASL_SSL with PLAIN.

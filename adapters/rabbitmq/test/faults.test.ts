@@ -1,5 +1,5 @@
 /**
- * The fault suite (CONFORMANCE section G) against a private RabbitMQ node
+ * The fault suite (section G of docs/conformance.md) against a private RabbitMQ node
  * (own node name, ports, mnesia dir; see conformance/src/brokers/rabbitmq.ts)
  * that the suite starts, kills (-9) and restarts. Classic durable queues:
  * run with queueType "quorum", 2 model checks in 9 stalled after a kill -9 and

@@ -1,5 +1,5 @@
 /**
- * The fault suite (CONFORMANCE section G plus named connection faults), run
+ * The fault suite (section G of docs/conformance.md plus named connection faults), run
  * against a private broker the suite starts, kills, restarts and proxies:
  *
  *   describeFaults("redis", { launch: launchRedis, connect: (url, o) => connect(url, o), ... })

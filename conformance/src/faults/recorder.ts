@@ -1,5 +1,5 @@
 /**
- * Fault-suite results: one row per fault (CONFORMANCE cases 28, 29, 34 and
+ * Fault-suite results: one row per fault (cases 28, 29, 34 of docs/conformance.md and
  * the named faults), with the measured numbers, written to
  * conformance/results/faults/<adapter>.json; guarantees.ts merges the case
  * rows into the conformance table and prints the "what survives what" table.

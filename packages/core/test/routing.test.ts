@@ -51,7 +51,7 @@ describe("matches (AMQP topic semantics)", () => {
   })
 })
 
-describe("validation (CONFORMANCE case 3)", () => {
+describe("validation (contract case 3, docs/conformance.md)", () => {
   it.each([
     ["", "is empty"],
     ["a..b", "empty word"],
