@@ -1,5 +1,5 @@
 /**
- * The fault cases (CONFORMANCE section G and the named faults). Every case
+ * The fault cases (section G of docs/conformance.md and the named faults). Every case
  * waits for conditions with deadlines; the only fixed wait is the "no
  * reconnect storm" observation window of G-auth (it watches for something
  * that must NOT happen).
