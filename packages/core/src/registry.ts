@@ -33,22 +33,39 @@ export const schemeOf = (url: string): string => {
   return m[1]!.toLowerCase()
 }
 
-export const resolveAdapter = async (url: string): Promise<AdapterFactory> => {
+export const resolveAdapter = (url: string): Promise<AdapterFactory> => resolveAdapterFrom(url, FIRST_PARTY)
+
+/**
+ * `resolveAdapter` with the scheme → package table as a parameter, so a test
+ * can name a package that is not installed (every first-party one is, in the
+ * workspace). Not exported from the package's entry points.
+ */
+export const resolveAdapterFrom = async (url: string, firstParty: Readonly<Record<string, string>>): Promise<AdapterFactory> => {
   const scheme = schemeOf(url)
   const known = factories.get(scheme)
   if (known) return known
-  const pkg = FIRST_PARTY[scheme]
+  const pkg = firstParty[scheme]
   if (pkg === undefined) {
-    throw new InvalidUrl({ url: redactUrl(url), reason: `no adapter for scheme "${scheme}:" (registered: ${[...factories.keys(), ...Object.keys(FIRST_PARTY)].filter((v, i, a) => a.indexOf(v) === i).join(", ")})` })
+    throw new InvalidUrl({ url: redactUrl(url), reason: `no adapter for scheme "${scheme}:" (registered: ${[...factories.keys(), ...Object.keys(firstParty)].filter((v, i, a) => a.indexOf(v) === i).join(", ")})` })
   }
   try {
     await importFromApp(pkg)
   } catch (e) {
-    throw new InvalidUrl({ url: redactUrl(url), reason: `scheme "${scheme}:" needs the package ${pkg}, which could not be loaded (${e instanceof Error ? e.message : String(e)})` })
+    throw new InvalidUrl({ url: redactUrl(url), reason: `${needsPackage(scheme, pkg)} (${briefly(e)})` })
   }
   const loaded = factories.get(scheme)
   if (!loaded) throw new InvalidUrl({ url: redactUrl(url), reason: `${pkg} did not register scheme "${scheme}:"` })
   return loaded
+}
+
+/** What to do when a scheme's package is missing; bundles need the static import (they cannot follow a dynamic import by name). */
+const needsPackage = (scheme: string, pkg: string): string =>
+  `scheme "${scheme}:" needs ${pkg}: npm install ${pkg} (or import "${pkg}" once, e.g. in bundles)`
+
+/** The first line of an import failure, capped: enough to see why, short enough to keep the advice readable. */
+const briefly = (e: unknown): string => {
+  const line = (e instanceof Error ? e.message : String(e)).split("\n", 1)[0]!
+  return line.length > 200 ? `${line.slice(0, 200)}…` : line
 }
 
 /**
