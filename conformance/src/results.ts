@@ -55,7 +55,20 @@ export class ResultRecorder {
   }
 }
 
-export const resultsDir = fileURLToPath(new URL("../results/", import.meta.url))
+/**
+ * Where runs are written: OMNIBUS_CONFORMANCE_RESULTS when set; inside this
+ * repository conformance/results/ (docs/guarantees.md is generated from it);
+ * for an adapter that installed the suite from the registry, the app's own
+ * conformance-results/, never a directory inside node_modules.
+ */
+const defaultResultsDir = (): string => {
+  const configured = process.env["OMNIBUS_CONFORMANCE_RESULTS"]
+  if (configured !== undefined && configured.length > 0) return configured.endsWith("/") ? configured : `${configured}/`
+  const own = fileURLToPath(new URL("../results/", import.meta.url))
+  return own.includes("/node_modules/") ? `${process.cwd()}/conformance-results/` : own
+}
+
+export const resultsDir = defaultResultsDir()
 
 /** File-name-safe adapter name; a partial run (filtered with -t) goes to <name>.partial.json, which the table ignores. */
 export const resultsFileName = (adapter: string, partial = false): string =>
