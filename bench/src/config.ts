@@ -26,6 +26,8 @@ export interface Sizes {
   readonly memoryReps: number
   readonly fillCapMs: number
   readonly drainCapMs: number
+  /** Fresh processes per contender in the import workload (median). */
+  readonly importSamples: number
 }
 
 export const sizes = (quick: boolean, size?: number): Sizes => {
@@ -53,6 +55,7 @@ export const sizes = (quick: boolean, size?: number): Sizes => {
         memoryReps: 1,
         fillCapMs: 10_000,
         drainCapMs: 10_000,
+        importSamples: 5,
       }
     : {
         mode: "full",
@@ -77,6 +80,7 @@ export const sizes = (quick: boolean, size?: number): Sizes => {
         memoryReps: 1,
         fillCapMs: 30_000,
         drainCapMs: 40_000,
+        importSamples: 15,
       }
   if (size === undefined) return base
   const k = size / base.publishMessages

@@ -7,6 +7,9 @@
  *                                              [--workloads publish,rpc] [--contenders omnibus,amqplib] [--reps N]
  *                                              [--no-report] [--report]
  *
+ * --workloads import measures start-up cost (import of the built packages) and needs no broker;
+ * it builds dist/ first when dist/ is missing or older than src/.
+ *
  * --quick writes bench/results/<timestamp>-quick.json and latest-quick.json and leaves
  * docs/benchmarks.md alone unless --report is given.
  */
@@ -21,6 +24,7 @@ import { spread, type Spread } from "./stats.ts"
 import type { Broker, Kind } from "./types.ts"
 import { brokerVersion } from "./versions.ts"
 import { describeError, runWorkload, WORKLOADS, type Workload } from "./workloads.ts"
+import { ensureBuilt, IMPORT_CONTENDERS, sampleImport } from "./import-cost.ts"
 
 // memory last: its named in-process brokers are never released (adapters/memory/src/broker.ts), so what
 // its runs leave behind must not sit in this process's heap while the other brokers are measured.
@@ -54,7 +58,7 @@ const workloads = list(args.workloads, WORKLOADS, "workload")
 const size = args.size === undefined ? undefined : Number(args.size)
 if (size !== undefined && (!Number.isInteger(size) || size < 1_000)) throw new Error("bench: --size must be an integer >= 1000")
 const base = sizesFor(args.quick ?? false, size)
-const sizes = args.reps === undefined ? base : { ...base, reps: Math.max(1, Number(args.reps)) }
+const sizes = args.reps === undefined ? base : { ...base, reps: Math.max(1, Number(args.reps)), importSamples: Math.max(1, Number(args.reps)) }
 
 export interface Run {
   readonly metrics: Record<string, number>
@@ -114,12 +118,48 @@ const fmt = (m: Record<string, number>): string =>
     .map(([k, v]) => `${k}=${v >= 100 ? Math.round(v) : v.toFixed(2)}`)
     .join(" ")
 
+/** A cell from its runs: medians and spreads of every metric, and whether it measured anything. */
+const cellOf = (broker: Broker, workload: Workload, backlog: number | undefined, c: { name: string; kind: Kind; notes?: string }, rs: Array<Run>, skip?: string): Cell => {
+  const good = rs.filter((r) => !r.error)
+  const keys = [...new Set(good.flatMap((r) => Object.keys(r.metrics)))]
+  const summary = Object.fromEntries(keys.map((k) => [k, spread(good.map((r) => r.metrics[k] ?? Number.NaN))]))
+  const status: Cell["status"] = skip ? "skipped" : good.length === 0 ? "failed" : good.some((r) => r.partial) ? "partial" : "ok"
+  const reason = skip ?? (good.length === 0 ? rs[0]?.error : good.find((r) => r.partial)?.partial)
+  return { broker, workload, backlog, contender: c.name, kind: c.kind, status, reason, notes: c.notes, runs: rs, summary }
+}
+
+/** The import workload needs no broker: fresh processes per sample, contenders alternating, on dist/. */
+const runImports = async (cells: Array<Cell>): Promise<void> => {
+  ensureBuilt(log)
+  for (const broker of brokers) {
+    const cs = IMPORT_CONTENDERS[broker]
+    const runs = new Map<string, Array<Run>>(cs.map((c) => [c.name, []]))
+    for (let i = 0; i < sizes.importSamples; i++) {
+      for (const c of i % 2 === 0 ? cs : [...cs].reverse()) {
+        const ts = performance.now()
+        const run: Run = await sampleImport(c).then(
+          (metrics) => ({ metrics, seconds: (performance.now() - ts) / 1000 }),
+          (e: unknown) => ({ metrics: {}, error: describeError(e), seconds: (performance.now() - ts) / 1000 }),
+        )
+        runs.get(c.name)!.push(run)
+      }
+    }
+    for (const c of cs) {
+      const cell = cellOf(broker, "import", undefined, { ...c, notes: c.modules.length ? `imports ${c.modules.join(" + ")}` : "imports nothing" }, runs.get(c.name)!)
+      cells.push(cell)
+      log(`  ${`${broker} import ${c.name}`.padEnd(52)} ${cell.status === "failed" ? `FAILED ${cell.reason}` : fmt(Object.fromEntries(Object.entries(cell.summary).map(([k, v]) => [k, v.median])))}`)
+    }
+  }
+}
+
 const main = async () => {
   log(`omnibus bench (${sizes.mode}): brokers ${brokers.join(", ")}; workloads ${workloads.join(", ")}; ${sizes.reps} repetition(s)`)
   const cells: Array<Cell> = []
   const brokerInfo: Results["brokers"] = {}
   const versions: Record<string, string> = {}
-  for (const broker of brokers) {
+  if (workloads.includes("import")) await runImports(cells)
+  const brokerWorkloads = workloads.filter((w) => w !== "import")
+  for (const broker of brokerWorkloads.length ? brokers : []) {
     const target = await locate(broker)
     if (!target.available) {
       log(`${broker}: not available (${target.reason}); skipped`)
@@ -132,7 +172,7 @@ const main = async () => {
     log(`${broker}: ${version}`)
     const only = args.contenders?.split(",").map((x) => x.trim())
     const cs = (await contenders(broker, target.url)).filter((c) => !only || only.includes(c.name))
-    for (const workload of workloads) {
+    for (const workload of brokerWorkloads) {
       const backlogs: Array<number | undefined> = workload === "memory" ? [...sizes.memoryBacklogs] : [undefined]
       for (const backlog of backlogs) {
         const runs = new Map<string, Array<Run>>(cs.map((c) => [c.name, []]))
@@ -159,16 +199,7 @@ const main = async () => {
             log(`  ${label.padEnd(52)} ${run.error ? `FAILED ${run.error}` : fmt(run.metrics)}${run.partial ? `  [partial: ${run.partial}]` : ""}  (${seconds.toFixed(1)}s)`)
           }
         }
-        for (const c of cs) {
-          const rs = runs.get(c.name)!
-          const skip = skipOf(c, workload)
-          const good = rs.filter((r) => !r.error)
-          const keys = [...new Set(good.flatMap((r) => Object.keys(r.metrics)))]
-          const summary = Object.fromEntries(keys.map((k) => [k, spread(good.map((r) => r.metrics[k] ?? Number.NaN))]))
-          const status: Cell["status"] = skip ? "skipped" : good.length === 0 ? "failed" : good.some((r) => r.partial) ? "partial" : "ok"
-          const reason = skip ?? (good.length === 0 ? rs[0]?.error : good.find((r) => r.partial)?.partial)
-          cells.push({ broker, workload, backlog, contender: c.name, kind: c.kind, status, reason, notes: c.notes, runs: rs, summary })
-        }
+        for (const c of cs) cells.push(cellOf(broker, workload, backlog, c, runs.get(c.name)!, skipOf(c, workload)))
       }
     }
   }

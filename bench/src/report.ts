@@ -189,6 +189,30 @@ export const renderMarkdown = (r: Results, charts: ReadonlyArray<string>): strin
   }
   out.push("")
 
+  const imports = r.cells.filter((c) => c.workload === "import")
+  if (imports.length) {
+    const samples = imports[0]!.runs.length
+    out.push("## Start-up cost (import)", "")
+    out.push(
+      `Importing the built packages (dist/) as a user does, in a fresh \`node\` per sample (median of ${samples}; contenders alternate): ` +
+        `Omnibus = \`@omnibus/core\` + the adapter, against the raw client the adapter is built on. Time = \`performance.now()\` once the imports finished ` +
+        `(Node's own start-up included: see *bare node*), CPU = user + system time of the process so far, RSS in MiB. Target: Omnibus ≤ 2 × the raw client. ` +
+        `Omnibus on memory:// also opens and closes its first bus (\`connect("memory://")\`), where what core loads lazily is paid.`,
+      "",
+    )
+    out.push("| broker | Omnibus ms | raw ms | ÷ | Omnibus CPU ms | raw CPU ms | ÷ | Omnibus RSS | raw RSS | ÷ | raw client |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for (const b of [...new Set(imports.map((c) => c.broker))]) {
+      const o = imports.find((c) => c.broker === b && c.kind === "omnibus")
+      const raw = imports.find((c) => c.broker === b && c.kind === "raw")
+      const m = (c: Cell | undefined, k: string) => sp(c, k)?.median
+      const three = (k: string, digits: number) => `${num(m(o, k), digits)} | ${num(m(raw, k), digits)} | ${fmtRatio(ratio(m(o, k), m(raw, k)), b === "memory" ? undefined : { max: 2 })}`
+      out.push(`| ${b} | ${three("ms", 0)} | ${three("cpuMs", 0)} | ${three("rssMiB", 1)} | ${raw?.contender ?? "–"}${[statusNote(o), statusNote(raw)].filter(Boolean).map((x) => `; ${x}`).join("")} |`)
+    }
+    const mem = imports.find((c) => c.broker === "memory" && c.kind === "omnibus")
+    if (mem && sp(mem, "connectMs")) out.push("", `First \`connect("memory://")\` + \`close()\` after the imports: ${num(sp(mem, "connectMs")?.median, 1)} ms, RSS then ${num(sp(mem, "connectRssMiB")?.median, 1)} MiB. Memory's raw column is a bare \`node\` that imports nothing.`)
+    out.push("")
+  }
+
   const findings = join(ROOT, "bench/FINDINGS.md")
   out.push("## Findings", "")
   out.push(existsSync(findings) ? readFileSync(findings, "utf8").trim() : "_No findings written yet (bench/FINDINGS.md)._", "")

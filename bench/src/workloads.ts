@@ -11,7 +11,7 @@ import type { Sizes } from "./config.ts"
 import { percentile, summarize } from "./stats.ts"
 import { DATA, body, type Body, type Broker, type Contender, type Session } from "./types.ts"
 
-export const WORKLOADS = ["publish", "publish-batch", "end-to-end", "latency", "rpc", "fan-out", "memory"] as const
+export const WORKLOADS = ["publish", "publish-batch", "end-to-end", "latency", "rpc", "fan-out", "memory", "import"] as const
 export type Workload = (typeof WORKLOADS)[number]
 
 /** One measurement's numbers (metric name → value) and whether it finished. */
@@ -346,6 +346,8 @@ export const runWorkload = async (w: Workload, c: Contender, ctx: Ctx, backlog?:
         return await fanOut(s, ctx.sizes)
       case "memory":
         return await memory(s, ctx.sizes, c, ctx, backlog ?? ctx.sizes.memoryBacklogs.at(-1)!)
+      case "import":
+        throw new Error("the import workload needs no session: main.ts runs it (import-cost.ts)")
     }
   } finally {
     if ((await within(s.close().then(() => true), 15_000)) === undefined) ctx.log(`    (close of ${c.name} did not finish in 15 s)`)
