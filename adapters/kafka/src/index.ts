@@ -4,4 +4,4 @@ import { kafkaAdapter } from "./transport.ts"
 registerAdapter(kafkaAdapter)
 
 export { kafkaAdapter, kafkaResidue, KafkaTransport } from "./transport.ts"
-export { parseConfig, topicWord } from "./config.ts"
+export { parseConfig, topicWord, type AdapterConfig, type ConnectionConfig } from "./config.ts"

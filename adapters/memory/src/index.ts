@@ -6,6 +6,8 @@ registerAdapter(memoryAdapter)
 
 export { memoryAdapter, MemoryTransport } from "./transport.ts"
 export { MemoryBroker, brokerNamed } from "./broker.ts"
+// The type of MemoryBroker's public `servers` map.
+export type { RpcServer } from "./broker.ts"
 
 /**
  * For Effect users: a Layer providing the `Bus` service (from @omnibus/core/effect)

@@ -44,7 +44,7 @@ export const deleteGroups = async (url: string, groups: ReadonlyArray<string>, o
 export { NatsTransport } from "./transport.ts"
 export { planFilter, encodeGroup } from "./topology.ts"
 export type { FilterPlan } from "./topology.ts"
-export { parseAckSubject } from "./consumer.ts"
+export { parseAckSubject, type AckInfo } from "./consumer.ts"
 
 /**
  * For Effect users: a Layer providing the `Bus` service (from @omnibus/core/effect)
