@@ -15,6 +15,9 @@ echo "== typecheck"
 tsc -p tsconfig.json
 echo "== build"
 pnpm -r --reporter=append-only run build
+# The public API of every entry point must match its committed report (api/, `npm run api`).
+echo "== api"
+node scripts/api-report.ts --check
 echo "== tests"
 rm -f conformance/results/*.json conformance/results/faults/*.json
 vitest run "$@"
