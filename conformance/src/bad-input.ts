@@ -94,9 +94,7 @@ export type BadInputCategory =
   | "oversized-headers"
   | "oversized-payload"
 
-type Category = BadInputCategory
-
-export const BAD_INPUT_CATEGORIES: ReadonlyArray<Category> = [
+export const BAD_INPUT_CATEGORIES: ReadonlyArray<BadInputCategory> = [
   "protobuf-random-bytes",
   "protobuf-wrong-content-type",
   "protobuf-missing-content-type",
@@ -165,7 +163,7 @@ const invalidJson = (n: number): Uint8Array => {
 }
 
 /** What the dead letter's failure.error must say for each category. */
-const EXPECTED_REASON: Readonly<Record<Category, RegExp>> = {
+const EXPECTED_REASON: Readonly<Record<BadInputCategory, RegExp>> = {
   "protobuf-random-bytes": new RegExp(`cannot decode ${PROTO_BASE.replace(/[/+.]/g, "\\$&")}`),
   "protobuf-wrong-content-type": new RegExp(`expects ${PROTO_BASE.replace(/[/+.]/g, "\\$&")}`),
   "protobuf-missing-content-type": new RegExp(`expects ${PROTO_BASE.replace(/[/+.]/g, "\\$&")}`),
@@ -182,7 +180,7 @@ interface Plan {
   readonly validId?: string
   /** Malformed: its mark and category. */
   readonly mark?: string
-  readonly category?: Category
+  readonly category?: BadInputCategory
 }
 
 interface Names {
@@ -210,7 +208,7 @@ const validMessage = (n: Names, seq: number): Plan => {
   }
 }
 
-const malformedMessage = (n: Names, seq: number, categories: ReadonlyArray<Category>): Plan => {
+const malformedMessage = (n: Names, seq: number, categories: ReadonlyArray<BadInputCategory>): Plan => {
   const category = categories[seq % categories.length]!
   const mark = `${category}:${seq}`
   const id = newMessageId()
@@ -306,7 +304,7 @@ export const describeBadInput = (name: string, harness: BadInputHarness): void =
         await bus.subscribe(n.jsonKey, handler, { group: n.jsonGroup, codec: employeeJson, concurrency: 8, observe })
 
         // Categories the broker refuses at write time: prove it refuses them, then leave them out.
-        const refused = Object.entries(harness.refuses ?? {}) as Array<[Category, string]>
+        const refused = Object.entries(harness.refuses ?? {}) as Array<[BadInputCategory, string]>
         for (const [category, reason] of refused) {
           const seq = BAD_INPUT_CATEGORIES.indexOf(category)
           let accepted = false
@@ -322,7 +320,7 @@ export const describeBadInput = (name: string, harness: BadInputHarness): void =
 
         // Interleaved: valid, malformed, valid, malformed ..., written in chunks so the test holds little.
         const validIds = new Set<string>()
-        const marks = new Map<string, Category>()
+        const marks = new Map<string, BadInputCategory>()
         const group = new Map<string, string>()
         for (let start = 0; start < VALID + MALFORMED; start += CHUNK) {
           const chunk: Array<Plan> = []

@@ -17,6 +17,8 @@ import { registerModelCheck } from "./model.ts"
 import { FaultRecorder, writeFaultResults } from "./recorder.ts"
 
 export type { FaultHarness, NoBrokerHarness } from "./harness.ts"
+export type { LaunchOptions, Launcher, TlsMaterial } from "../brokers/common.ts"
+export type { FaultId } from "../cases.ts"
 export type { FaultMetrics, FaultResult, FaultRun } from "./recorder.ts"
 
 const isNoBroker = (h: FaultHarness | NoBrokerHarness): h is NoBrokerHarness => typeof (h as NoBrokerHarness).notApplicable === "string"

@@ -2,9 +2,11 @@
  * The options and message shapes users see, shared by the Effect service
  * (./effect.ts) and the Promise facade (./promise.ts).
  */
-import type { Duration, Schedule } from "effect"
+import type * as Duration from "effect/Duration"
+import type * as Schedule from "effect/Schedule"
 import type { Codec } from "./codec.ts"
 import type { IdempotencyStore } from "./idempotency.ts"
+import type { EventContract, RpcContract } from "./contract.ts"
 
 export interface PublishOptions {
   /** Ordering / partition key. */
@@ -164,8 +166,6 @@ export interface DeadLetters {
   purge(group: string): Promise<number>
 }
 
-type EventContract<T> = import("./contract.ts").EventContract<T>
-type RpcContract<Req, Res> = import("./contract.ts").RpcContract<Req, Res>
 
 /** The Promise API (`connect()` returns it); a thin shell over the Effect `Bus` service. */
 export interface Bus {

@@ -9,7 +9,9 @@
  *   })
  *   program.pipe(Effect.scoped, Effect.provide(Bus.layerFromUrl("amqp://localhost")))
  */
-import { Context, Effect, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { makeBus, type BusShape } from "./bus.ts"
 import { ConnectionFailed, InvalidOptions, InvalidUrl, redactUrl, type ConnectError } from "./errors.ts"
 import { resolveAdapter } from "./registry.ts"
@@ -57,3 +59,5 @@ export const connectEffect = (url: string, options: TransportOptions = {}): Effe
   Effect.flatMap(openTransport(url, options), makeBus)
 
 export type { BusShape }
+export type { EffectHandler, EffectRpcHandler, SubscribeEffectOptions } from "./bus.ts"
+export type { Message, Request } from "./api.ts"
