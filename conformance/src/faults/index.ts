@@ -17,7 +17,7 @@ import { registerModelCheck } from "./model.ts"
 import { FaultRecorder, writeFaultResults } from "./recorder.ts"
 
 export type { FaultHarness, NoBrokerHarness } from "./harness.ts"
-export type { LaunchOptions, Launcher, TlsMaterial } from "../brokers/common.ts"
+export type { Credentials, LaunchOptions, Launcher, TlsMaterial } from "../brokers/common.ts"
 export type { FaultId } from "../cases.ts"
 export type { FaultMetrics, FaultResult, FaultRun } from "./recorder.ts"
 
