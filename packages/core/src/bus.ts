@@ -5,7 +5,10 @@
  * and the facade calls directly; Effect users get the same through the `Bus`
  * service (effect.ts).
  */
-import { Cause, Effect, Exit, Scope } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
 import type {
   BatchEntry,
   BatchResult,

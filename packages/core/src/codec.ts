@@ -4,8 +4,18 @@
  * the message to the dead-letter destination at once, since retrying a
  * payload that cannot be decoded never helps.
  */
-import { Schema } from "effect"
+import { createRequire } from "node:module"
+import type * as Schema from "effect/Schema"
 import { DecodeFailed } from "./errors.ts"
+
+/**
+ * effect/Schema is over half of what core would load from effect, and only
+ * `schema()` codecs need it: it is loaded on their first use. Synchronously,
+ * because codecs are: require() of an ES module (Node >= 22.12) returns the
+ * same module instance a user's `import` of effect/Schema does.
+ */
+let schemaModule: typeof Schema | undefined
+const loadSchema = (): typeof Schema => (schemaModule ??= createRequire(import.meta.url)("effect/Schema") as typeof Schema)
 
 export interface Codec<T> {
   readonly contentType: string
@@ -51,8 +61,9 @@ export const text: Codec<string> = {
 
 /** JSON validated by an effect Schema on decode (and checked on encode). */
 export const schema = <T, E>(s: Schema.Codec<T, E>): Codec<T> => {
-  const decodeUnknown = Schema.decodeUnknownSync(s)
-  const encodeSync = Schema.encodeSync(s)
+  const { decodeUnknownSync, encodeSync: encodeSyncOf } = loadSchema()
+  const decodeUnknown = decodeUnknownSync(s)
+  const encodeSync = encodeSyncOf(s)
   return {
     contentType: "application/json",
     encode: (value) => json.encode(encodeSync(value)),

@@ -6,7 +6,7 @@
  * the group), retry in place (ordered subscriptions keep per-key order), or
  * dead-letter with failure metadata.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { Message } from "./api.ts"
 import { byContentType, contentTypeFits, type Codec } from "./codec.ts"
 import { DecodeFailed, PermanentError } from "./errors.ts"

@@ -1,4 +1,5 @@
-import { Duration, Option } from "effect"
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
 import { InvalidOptions } from "./errors.ts"
 
 /** Parses "200 millis", "2 seconds", 150 (ms) ... into milliseconds, or throws InvalidOptions naming the option. */

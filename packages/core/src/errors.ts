@@ -3,7 +3,7 @@
  * `Effect.catchTag`, Promise users with `instanceof` or `err._tag`.
  * Messages never contain credentials: URLs pass through `redactUrl` first.
  */
-import { Data } from "effect"
+import * as Data from "effect/Data"
 
 /** A routing key (publish side) that breaks AMQP topic rules. */
 export class InvalidRoutingKey extends Data.TaggedError("InvalidRoutingKey")<{

@@ -5,7 +5,9 @@
  * here, only lifting of handlers and scopes. Failures reject with the same
  * tagged error classes.
  */
-import { Effect, Exit, Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
 import type { Bus, Handler, Request } from "./api.ts"
 import { busPromisesOf, liftPromiseHandler, makeBus, runToPromise, type BusShape } from "./bus.ts"
 import { openTransport } from "./effect.ts"

@@ -5,7 +5,10 @@
  * until attempt n+1, or is it over?". We answer it by stepping the Schedule n
  * times; that keeps user-supplied Schedules usable as they are.
  */
-import { Duration, Effect, Exit, Schedule } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Schedule from "effect/Schedule"
 import type { BackoffOptions, RetryOptions } from "./api.ts"
 import { toMillis } from "./duration.ts"
 import { InvalidOptions } from "./errors.ts"
