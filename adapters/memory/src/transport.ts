@@ -4,7 +4,7 @@
  * talking to one broker), so competing consumers, fan-out and crashes behave
  * as they do on a real broker.
  */
-import { BusClosed, InvalidOptions, NoResponders, RequestTimeout, type AdapterFactory, type Consumption, type ConsumeSpec, type Delivery, type Envelope, type GroupSpec, type IncomingRequest, type PublishOutcome, type ServeSpec, type Transport, type TransportOptions } from "@omnibus/core/adapter"
+import { BusClosed, InvalidOptions, NoResponders, RequestTimeout, type AdapterFactory, type Consumption, type ConsumeSpec, type Delivery, type Envelope, type GroupSpec, type Health, type IncomingRequest, type PublishOutcome, type ServeSpec, type Transport, type TransportOptions } from "@omnibus/core/adapter"
 import { brokerNamed, type BrokerConsumer, type MemoryBroker, type GroupQueue, type StoredMessage } from "./broker.ts"
 
 const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024
@@ -191,7 +191,7 @@ export class MemoryTransport implements Transport {
     },
   }
 
-  async health() {
+  async health(): Promise<Health> {
     return this.closed ? { ready: false, detail: "closed" } : { ready: true }
   }
 
