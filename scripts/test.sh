@@ -15,6 +15,9 @@ echo "== typecheck"
 tsc -p tsconfig.json
 echo "== build"
 pnpm -r --reporter=append-only run build
+# What users install: the packed tarballs in fresh apps outside the repo (scripts/packaging.sh).
+echo "== packaging"
+bash scripts/packaging.sh
 # The public API of every entry point must match its committed report (api/, `npm run api`).
 echo "== api"
 node scripts/api-report.ts --check

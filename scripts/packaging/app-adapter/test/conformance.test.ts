@@ -1,0 +1,21 @@
+import { connect } from "@omnibus/core"
+import { describeConformance } from "@omnibus/conformance"
+import { MemoryTransport } from "@omnibus/memory"
+import { afterAll, expect } from "vitest"
+import { calls } from "../src/index.ts"
+
+const broker = `counting-${process.pid}`
+
+describeConformance("counting-memory", {
+  connect: (options) => connect(`counting://${broker}`, { leaseMs: options?.leaseMs }),
+  residue: async (group) => MemoryTransport.residue(broker, group),
+  leaseMs: 300,
+  publishDedup: true,
+})
+
+afterAll(() => {
+  // The suite went through this adapter, not straight to memory://.
+  expect(calls.get("publish") ?? 0).toBeGreaterThan(0)
+  expect(calls.get("consume") ?? 0).toBeGreaterThan(0)
+  expect(calls.get("request") ?? 0).toBeGreaterThan(0)
+})
