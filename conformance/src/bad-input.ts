@@ -108,7 +108,7 @@ export const BAD_INPUT_CATEGORIES: ReadonlyArray<Category> = [
 /** The user header that identifies a malformed message in the dead letters (it has no reliable id). */
 const MARK = "bad-input"
 
-interface Employee {
+export interface Employee {
   readonly guid: string
   readonly firstName: string
   readonly lastName: string
@@ -135,7 +135,8 @@ const employeeJson: Codec<Employee> = {
   },
 }
 
-const employeeProto = protobufCodec<Employee>(
+/** The protobuf contract (conformance/fixtures/bad-input.proto), also the foreign-producer cases'. */
+export const employeeProto = protobufCodec<Employee>(
   loadProto(fileURLToPath(new URL("../fixtures/bad-input.proto", import.meta.url))).lookupType("omnibus.badinput.Employee"),
 )
 const PROTO_BASE = employeeProto.contentType.split(";")[0]!.trim()
