@@ -60,6 +60,8 @@ export const CASES: ReadonlyArray<CaseInfo> = [
   { id: 33, section: "E", title: "batch publish with partial failure reports per entry" },
   { id: 34, section: "G", title: "model check: seeded random schedule checked against the rules of faults/model.ts" },
   { id: 35, section: "D", title: "poison message: crashes its consumer every time, dead-lettered after maxRedeliveries" },
+  { id: 36, section: "A", title: "foreign producer: protobuf under every protobuf content type (and none) decoded; another declared type dead-lettered" },
+  { id: 37, section: "E", title: "foreign message without id: a crash redelivery has the same id and the idempotency store recognises it" },
 ]
 
 export const caseInfo = (id: number): CaseInfo => {

@@ -3,6 +3,20 @@
  * broker under test, a crash simulation, and a probe of broker-side leftovers.
  */
 import type { Bus } from "@omnibus/core"
+import type { RawMessage } from "./bad-input.ts"
+
+/** A producer that is not Omnibus: the broker's own client (cases 36 and 37). */
+export interface ForeignProducer {
+  /** Writes the messages in order, as bad-input's writeRaw does, and resolves once the broker took them. */
+  writeRaw(messages: ReadonlyArray<RawMessage>): Promise<void>
+  /**
+   * Opens a bus that gives foreign messages ids stable across redeliveries, where that is
+   * an option (RabbitMQ: foreignIds "content"); default: connect.
+   */
+  connect?(options?: { readonly leaseMs?: number }): Promise<Bus>
+  /** Closes the producer's client; runs once after all cases. */
+  close?(): Promise<void>
+}
 
 export interface ConformanceTiming {
   /** Bound of every "eventually" wait (default 10_000; Kafka passes 30_000 for group rebalances). */
@@ -43,4 +57,9 @@ export interface ConformanceHarness {
    * reported "n/a" with this reason string.
    */
   readonly publishDedup: true | { readonly reason: string }
+  /**
+   * Cases 36 and 37: a producer writing with the broker's own client. A broker that no
+   * foreign client can write to (memory) gives the reason instead: the cases report "n/a".
+   */
+  readonly foreign: ForeignProducer | { readonly reason: string }
 }

@@ -8,40 +8,16 @@
 import { randomBytes } from "node:crypto"
 import { connect, json } from "@omnibus/core"
 import { describeBadInput } from "@omnibus/conformance/bad-input"
-import type { RawMessage } from "@omnibus/conformance/bad-input"
-import { Kafka, logLevel } from "kafkajs"
-import type { Admin, Producer } from "kafkajs"
+import type { Admin } from "kafkajs"
 import { describe, expect, it } from "vitest"
 import "../src/index.ts"
 import { kafkaUrl } from "./broker.ts"
+import { rawKafka, rawProducer, ROUTING_KEY_HEADER } from "./raw-producer.ts"
 
 const url = kafkaUrl()
 const prefix = `bi${randomBytes(4).toString("hex")}`
-const kafka = new Kafka({ clientId: "bad-input-raw", brokers: url.replace(/^kafka:\/\//, "").split(","), logLevel: logLevel.NOTHING })
-let producer: Producer | undefined
-
-const ROUTING_KEY_HEADER = "x-omnibus-routing-key"
-
-const writeRaw = async (messages: ReadonlyArray<RawMessage>): Promise<void> => {
-  if (!producer) {
-    const p = kafka.producer({ allowAutoTopicCreation: false })
-    await p.connect()
-    producer = p
-  }
-  await producer.send({
-    topic: `${prefix}.events`,
-    acks: -1,
-    messages: messages.map((m) => {
-      const headers: Record<string, string> = { ...m.headers }
-      if (m.contentType !== undefined) headers["content-type"] = m.contentType
-      // On Kafka the routing key exists only as this header (every group reads the one events
-      // topic): it is the address, like the AMQP routing key or the NATS subject, so even a
-      // record "without Omnibus headers" carries it, or it would be for no group at all.
-      headers[ROUTING_KEY_HEADER] ??= m.routingKey
-      return { value: Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength), headers }
-    }),
-  })
-}
+const kafka = rawKafka(url)
+const raw = rawProducer(kafka, prefix)
 
 /** Deletes every topic and consumer group of a run prefix. */
 const dropPrefix = async (p: string): Promise<void> => {
@@ -59,11 +35,11 @@ const dropPrefix = async (p: string): Promise<void> => {
 
 describeBadInput("kafka", {
   connect: (options) => connect(`${url}?prefix=${prefix}`, { connectTimeoutMs: 20_000, ...options }),
-  writeRaw,
+  writeRaw: raw.writeRaw,
   // Two groups join and rebalance; the DLQ is read with plain fetches.
   eventuallyMs: 45_000,
   cleanup: async () => {
-    await producer?.disconnect()
+    await raw.close()
     await dropPrefix(prefix)
   },
 })

@@ -2,6 +2,7 @@ import { connect } from "@omnibus/core"
 import { describeConformance } from "@omnibus/conformance"
 import { kafkaResidue } from "../src/index.ts"
 import { kafkaUrl } from "./broker.ts"
+import { rawKafka, rawProducer } from "./raw-producer.ts"
 
 // Started (or reused) before the suite registers its cases; the URL is read lazily by each connect.
 const url = kafkaUrl()
@@ -15,4 +16,6 @@ describeConformance("kafka", {
   publishDedup: {
     reason: "Kafka's idempotent producer drops only its own retried batches (producer id + sequence), not a re-publish of the same message id; use an idempotency store",
   },
+  // The adapter's default topic prefix ("omnibus"): connect above passes none.
+  foreign: rawProducer(rawKafka(url), "omnibus"),
 })

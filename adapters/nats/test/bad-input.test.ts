@@ -4,41 +4,26 @@
  * foreign producer would.
  */
 import { headers as natsHeaders } from "@nats-io/nats-core"
-import type { NatsConnection } from "@nats-io/nats-core"
 import { jetstream } from "@nats-io/jetstream"
 import { connect as natsConnect } from "@nats-io/transport-node"
 import { randomUUID } from "node:crypto"
 import { connect, json } from "@omnibus/core"
 import { describe, expect, it } from "vitest"
 import { describeBadInput } from "@omnibus/conformance/bad-input"
-import type { RawMessage } from "@omnibus/conformance/bad-input"
 import { deleteGroups } from "../src/index.ts"
 import "../src/index.ts"
 import { BLOB_HEADER } from "../src/wire.ts"
 import { eventually, NATS_URL } from "./helpers.ts"
+import { rawProducer } from "./raw-producer.ts"
 
-let nc: NatsConnection | undefined
-
-const writeRaw = async (messages: ReadonlyArray<RawMessage>): Promise<void> => {
-  nc ??= await natsConnect({ servers: NATS_URL.replace(/^nats:\/\//, "") })
-  const js = jetstream(nc)
-  // Published in order on one connection; the PubAcks are awaited together.
-  await Promise.all(
-    messages.map((m) => {
-      const h = natsHeaders()
-      for (const [k, v] of Object.entries(m.headers ?? {})) h.set(k, v)
-      if (m.contentType !== undefined) h.set("content-type", m.contentType)
-      return js.publish(`events.${m.routingKey}`, m.payload, { headers: h })
-    }),
-  )
-}
+const raw = rawProducer(NATS_URL)
 
 describeBadInput("nats", {
   connect: (options) => connect(NATS_URL, { connectTimeoutMs: 5_000, ...options }),
-  writeRaw,
+  writeRaw: raw.writeRaw,
   refuses: { "oversized-headers": "JetStream stores no message whose headers exceed 64 KiB (server limit), so none can reach a consumer" },
   cleanup: async (groups) => {
-    await nc?.close()
+    await raw.close()
     await deleteGroups(NATS_URL, groups)
   },
 })

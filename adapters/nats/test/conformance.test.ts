@@ -2,6 +2,7 @@ import { connect } from "@omnibus/core"
 import { describeConformance } from "@omnibus/conformance"
 import { deleteGroups, groupResidue } from "../src/index.ts"
 import { NATS_URL } from "./helpers.ts"
+import { rawProducer } from "./raw-producer.ts"
 
 // The broker's redelivery deadline (consumer ack_wait) for every bus of the run: crash cases wait
 // for redelivery after it, and case 30 runs handlers for 3x it while in-progress acks keep the lease.
@@ -13,4 +14,5 @@ describeConformance("nats", {
   cleanup: (groups) => deleteGroups(NATS_URL, groups),
   leaseMs: LEASE_MS,
   publishDedup: true,
+  foreign: rawProducer(NATS_URL),
 })

@@ -142,7 +142,7 @@ export class GroupConsumer implements ConnectionHook, Consumption {
 
   private deliver(ch: Channel, msg: ConsumeMessage): void {
     const wire = wireHeadersOf(msg)
-    const envelope = envelopeOf(msg, wire)
+    const envelope = envelopeOf(msg, wire, this.deps.manager.settings.foreignIds)
     const attempt = attemptHeader(wire)
     let settled = false
     // The delivery belongs to its channel: once that channel is gone the broker

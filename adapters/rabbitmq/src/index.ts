@@ -10,7 +10,7 @@ import { RabbitTransport } from "./transport.ts"
 export { RabbitTransport, type RabbitOptions } from "./transport.ts"
 export { Topology } from "./topology.ts"
 export { deleteGroups, residue } from "./residue.ts"
-export { parseSettings, type QueueType, type RabbitSettings } from "./options.ts"
+export { parseSettings, type ForeignIds, type QueueType, type RabbitSettings } from "./options.ts"
 
 export const rabbitmqAdapter: AdapterFactory = {
   name: "rabbitmq",

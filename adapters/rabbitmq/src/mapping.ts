@@ -6,10 +6,12 @@
  * original routing key on copies published to a queue directly (retries,
  * dead letters, replays), whose own routing key is the queue name.
  */
+import { createHash } from "node:crypto"
 import type { Message, Options } from "amqplib"
 import { FAILURE_HEADERS, fromWireHeaders, newMessageId, toWireHeaders, Wire } from "@omnibus/core/adapter"
 import type { Envelope, FailureMetadata } from "@omnibus/core/adapter"
 import { RETRY_DUE } from "./topology.ts"
+import type { ForeignIds } from "./options.ts"
 
 /** Failure metadata headers: carried on dead letters, never shown as user headers. */
 
@@ -43,14 +45,27 @@ export const wireHeadersOf = (msg: Message): Record<string, string> => {
   return out
 }
 
+/**
+ * The id of a message without message_id, from what the broker stores and redelivers
+ * unchanged: routing key, headers and native properties (content type, timestamp,
+ * correlation id; wireHeadersOf drops x-delivery-count and x-death, which change) and
+ * the body. Two messages equal in all of these get one id.
+ */
+export const contentId = (routingKey: string, wire: Readonly<Record<string, string>>, body: Uint8Array): string => {
+  const h = createHash("sha256").update(routingKey).update("\0")
+  for (const k of Object.keys(wire).sort()) h.update(k).update("\0").update(wire[k]!).update("\0")
+  return `sha256:${h.update(body).digest("hex").slice(0, 32)}`
+}
+
 /** The envelope of a received message, without failure metadata in its headers. */
-export const envelopeOf = (msg: Message, wire: Record<string, string> = wireHeadersOf(msg)): Envelope => {
-  const env = fromWireHeaders(wire, new Uint8Array(msg.content), {
-    // AMQP has no broker sequence: a foreign message without message_id gets a fresh id
-    // (made only then: this runs for every delivery).
-    id: wire[Wire.id] === undefined ? newMessageId() : "",
-    routingKey: msg.fields.routingKey,
-  })
+export const envelopeOf = (msg: Message, wire: Record<string, string> = wireHeadersOf(msg), foreignIds: ForeignIds = "fresh"): Envelope => {
+  const id =
+    wire[Wire.id] !== undefined ? ""
+      // AMQP has no broker sequence: a foreign message without message_id gets a fresh id, or a
+      // content hash when asked (made only then: this runs for every delivery).
+      : foreignIds === "content" ? contentId(msg.fields.routingKey, wire, msg.content)
+        : newMessageId()
+  const env = fromWireHeaders(wire, new Uint8Array(msg.content), { id, routingKey: msg.fields.routingKey })
   const headers: Record<string, string> = {}
   for (const [k, v] of Object.entries(env.headers)) if (!FAILURE_HEADERS.has(k)) headers[k] = v
   return { ...env, headers }

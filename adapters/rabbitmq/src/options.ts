@@ -8,6 +8,13 @@ import type { TransportOptions } from "@omnibus/core"
 
 export type QueueType = "classic" | "quorum"
 
+/**
+ * The id of a message without message_id (a plain AMQP producer's): "fresh", a new id per
+ * delivery (default), or "content", a hash of what the broker stores, the same on every
+ * redelivery (mapping.ts contentId; README "Foreign message ids").
+ */
+export type ForeignIds = "fresh" | "content"
+
 export interface RabbitSettings {
   /** The URL handed to amqplib (own query parameters removed; holds credentials: never log it). */
   readonly amqpUrl: string
@@ -24,10 +31,11 @@ export interface RabbitSettings {
   readonly reconnectMaxDelayMs: number
   /** Shown by the broker (client property connection_name). */
   readonly connectionName: string
+  readonly foreignIds: ForeignIds
 }
 
 /** Query parameters / option names this adapter understands. */
-const OWN = ["connectionName", "exchange", "rpcExchange", "queuePrefix", "queueType", "publishTimeoutMs", "reconnectMaxDelayMs"] as const
+const OWN = ["connectionName", "exchange", "rpcExchange", "queuePrefix", "queueType", "publishTimeoutMs", "reconnectMaxDelayMs", "foreignIds"] as const
 
 const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024
 /** RabbitMQ 3.10's default max_message_size is 128 MiB; beyond it the broker closes the channel. */
@@ -59,6 +67,8 @@ export const parseSettings = (url: string, options: TransportOptions): RabbitSet
   const pick = (name: (typeof OWN)[number]): unknown => options[name] ?? query[name]
   const queueType = text("queueType", pick("queueType"), "classic")
   if (queueType !== "classic" && queueType !== "quorum") throw new InvalidOptions({ option: "queueType", reason: `must be "classic" or "quorum", got ${JSON.stringify(queueType)}` })
+  const foreignIds = text("foreignIds", pick("foreignIds"), "fresh")
+  if (foreignIds !== "fresh" && foreignIds !== "content") throw new InvalidOptions({ option: "foreignIds", reason: `must be "fresh" or "content", got ${JSON.stringify(foreignIds)}` })
   const maxPayloadBytes = positive("maxPayloadBytes", options.maxPayloadBytes, DEFAULT_MAX_PAYLOAD)
   if (maxPayloadBytes > BROKER_MAX_PAYLOAD) throw new InvalidOptions({ option: "maxPayloadBytes", reason: `RabbitMQ's default max_message_size is ${BROKER_MAX_PAYLOAD} bytes` })
   const prefix = text("queuePrefix", pick("queuePrefix"), "omnibus.", true)
@@ -74,5 +84,6 @@ export const parseSettings = (url: string, options: TransportOptions): RabbitSet
     publishTimeoutMs: positive("publishTimeoutMs", pick("publishTimeoutMs"), 60_000),
     reconnectMaxDelayMs: positive("reconnectMaxDelayMs", pick("reconnectMaxDelayMs"), 5_000),
     connectionName: text("connectionName", pick("connectionName"), "omnibus"),
+    foreignIds,
   }
 }

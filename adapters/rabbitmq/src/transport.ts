@@ -15,6 +15,7 @@ import type { RabbitSettings } from "./options.ts"
 import { Publisher } from "./publisher.ts"
 import { RpcClient, RpcServer } from "./rpc.ts"
 import { Declarer, Topology } from "./topology.ts"
+import type { ForeignIds } from "./options.ts"
 
 /** Options of this adapter on top of TransportOptions (also accepted as URL query parameters, except `tls`). */
 export interface RabbitOptions extends TransportOptions {
@@ -30,6 +31,8 @@ export interface RabbitOptions extends TransportOptions {
   readonly reconnectMaxDelayMs?: number
   /** Shown by the broker as the connection's name (default "omnibus"). */
   readonly connectionName?: string
+  /** Id of a message without message_id: "fresh" per delivery (default) or "content" (a hash, stable across redeliveries). */
+  readonly foreignIds?: ForeignIds
   /** TLS settings for amqps:// (ca, cert, key, servername...). */
   readonly tls?: ConnectionOptions
 }

@@ -8,33 +8,19 @@
 import { connect } from "@omnibus/core"
 import { describe, expect, it } from "vitest"
 import { describeBadInput } from "@omnibus/conformance/bad-input"
-import type { RawMessage } from "@omnibus/conformance/bad-input"
 import { deleteGroups } from "../src/index.ts"
 import "../src/index.ts"
 import { cleanupGroups, unique, until, URL_ } from "./helpers.ts"
 import { RawAmqp } from "./raw-amqp.ts"
+import { rawProducer } from "./raw-producer.ts"
 
-let raw: RawAmqp | undefined
-
-const writeRaw = async (messages: ReadonlyArray<RawMessage>): Promise<void> => {
-  raw ??= await RawAmqp.open(URL_)
-  for (const m of messages) {
-    raw.publish({
-      exchange: "events",
-      routingKey: m.routingKey,
-      body: Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength),
-      contentType: m.contentType,
-      headers: m.headers,
-    })
-  }
-  await raw.confirms()
-}
+const raw = rawProducer(URL_)
 
 describeBadInput("rabbitmq", {
   connect: (options) => connect(URL_, { ...options }),
-  writeRaw,
+  writeRaw: raw.writeRaw,
   cleanup: async (groups) => {
-    await raw?.close()
+    await raw.close()
     await deleteGroups(URL_, groups)
   },
 })

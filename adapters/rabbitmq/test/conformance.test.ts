@@ -8,6 +8,7 @@ import { describeConformance } from "@omnibus/conformance"
 import type { ConformanceHarness } from "@omnibus/conformance"
 import { deleteGroups, residue } from "../src/index.ts"
 import { URL_ } from "./helpers.ts"
+import { rawProducer } from "./raw-producer.ts"
 
 // RabbitMQ 3.10's lease is consumer_timeout (server config, 30 min default):
 // leaseMs is accepted and ignored, so a handler running 3 x 1 s is safe.
@@ -19,6 +20,8 @@ const harness = (options: Record<string, string>, unsupported?: ConformanceHarne
   cleanup: (groups) => deleteGroups(URL_, groups, options),
   leaseMs: LEASE_MS,
   publishDedup: { reason: "RabbitMQ has no publish-side deduplication (without a third-party plugin); use an idempotency store" },
+  // Foreign messages get content-hash ids only with the opt-in (README "Foreign message ids").
+  foreign: { ...rawProducer(URL_), connect: (o) => connect(URL_, { ...options, foreignIds: "content", leaseMs: o?.leaseMs }) },
   ...(unsupported ? { unsupported } : {}),
 })
 

@@ -25,3 +25,11 @@ it("rejects bad input with typed errors", () => {
   expect(e).toBeInstanceOf(InvalidUrl)
   expect(String((e as Error).message)).not.toContain("s3cret")
 })
+
+it("foreignIds: fresh by default, content by query or option, anything else refused", () => {
+  expect(parseSettings("amqp://h", {}).foreignIds).toBe("fresh")
+  expect(parseSettings("amqp://h?foreignIds=content", {}).foreignIds).toBe("content")
+  expect(parseSettings("amqp://h?foreignIds=content", {}).amqpUrl).toBe("amqp://h")
+  expect(parseSettings("amqp://h?foreignIds=content", { foreignIds: "fresh" }).foreignIds).toBe("fresh")
+  expect(() => parseSettings("amqp://h?foreignIds=hash", {})).toThrow(InvalidOptions)
+})

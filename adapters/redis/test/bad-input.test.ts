@@ -6,36 +6,22 @@
 import { randomUUID } from "node:crypto"
 import { connect } from "@omnibus/core"
 import { describeBadInput } from "@omnibus/conformance/bad-input"
-import type { RawMessage } from "@omnibus/conformance/bad-input"
 import { Redis } from "ioredis"
 import { describe, expect, it } from "vitest"
 import "../src/index.ts"
 import { Keys } from "../src/keys.ts"
 import { dropNamespace, eventually, REDIS_URL, testNamespace } from "./helpers.ts"
+import { rawProducer } from "./raw-producer.ts"
 
 const namespace = testNamespace()
 const keys = new Keys({ prefix: "omnibus:", namespace })
-let client: Redis | undefined
-
-const writeRaw = async (messages: ReadonlyArray<RawMessage>): Promise<void> => {
-  client ??= new Redis(REDIS_URL)
-  const pipeline = client.pipeline()
-  for (const m of messages) {
-    const fields: Array<string | Buffer> = ["payload", Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength)]
-    for (const [k, v] of Object.entries(m.headers ?? {})) fields.push(k, v)
-    if (m.contentType !== undefined) fields.push("content-type", m.contentType)
-    pipeline.xadd(keys.group(m.group), "*", ...fields)
-  }
-  const results = (await pipeline.exec()) ?? []
-  const failed = results.filter(([e]) => e !== null)
-  if (failed.length > 0) throw new Error(`${failed.length} raw XADDs failed: ${String(failed[0]![0])}`)
-}
+const raw = rawProducer(REDIS_URL, namespace)
 
 describeBadInput("redis", {
   connect: (options) => connect(REDIS_URL, { namespace, ...options }),
-  writeRaw,
+  writeRaw: raw.writeRaw,
   cleanup: async () => {
-    client?.disconnect()
+    await raw.close()
     await dropNamespace(namespace)
   },
 })

@@ -6,6 +6,7 @@ import "../src/index.ts"
 import { Keys } from "../src/keys.ts"
 import { residue } from "../src/topology.ts"
 import { dropNamespace, REDIS_URL, testNamespace } from "./helpers.ts"
+import { rawProducer } from "./raw-producer.ts"
 
 // One namespace per run: the run's bindings never route into other runs' groups.
 const namespace = testNamespace()
@@ -22,4 +23,5 @@ describeConformance("redis", {
   residue: (group) => residue(probe, new Keys({ prefix: "omnibus:", namespace }), group),
   leaseMs: LEASE_MS,
   publishDedup: true,
+  foreign: rawProducer(REDIS_URL, namespace),
 })

@@ -23,7 +23,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from "./api.ts"
-import { json, byContentType, contentTypeFits, type Codec } from "./codec.ts"
+import { json, byContentType, contentTypeProblem, type Codec } from "./codec.ts"
 import { isEventContract, isRpcContract, type EventContract, type RpcContract } from "./contract.ts"
 import { makeEngine, describeError } from "./consumer.ts"
 import { toMillis } from "./duration.ts"
@@ -316,8 +316,9 @@ export const makeBus = (transport: Transport): Effect.Effect<BusShape> =>
       }
       const rc = (responseCodec ?? byContentType(reply.contentType)) as Codec<Res>
       try {
-        if (responseCodec && !contentTypeFits(responseCodec as Codec<unknown>, reply.contentType)) {
-          throw new DecodeFailed({ contentType: reply.contentType, reason: `expected ${responseCodec.contentType}` })
+        const problem = responseCodec && contentTypeProblem(responseCodec as Codec<unknown>, reply.contentType)
+        if (responseCodec && problem !== undefined) {
+          throw new DecodeFailed({ contentType: reply.contentType, reason: `${problem}; expected ${responseCodec.contentType}` })
         }
         const headers: Record<string, string> = {}
         for (const [k, v] of Object.entries(reply.headers)) if (k !== Wire.remoteError) headers[k] = v
@@ -390,8 +391,9 @@ export const makeBus = (transport: Transport): Effect.Effect<BusShape> =>
                 const base = { id: newMessageId(), routingKey: method, key: undefined, correlationId: env.correlationId ?? env.id, timestamp: Date.now() }
                 let reply: Envelope
                 try {
-                  if (codec && !contentTypeFits(codec, env.contentType)) {
-                    throw new DecodeFailed({ contentType: env.contentType, reason: `expected ${codec.contentType}` })
+                  const problem = codec && contentTypeProblem(codec, env.contentType)
+                  if (codec && problem !== undefined) {
+                    throw new DecodeFailed({ contentType: env.contentType, reason: `${problem}; expected ${codec.contentType}` })
                   }
                   const payload = (codec ?? byContentType(env.contentType)).decode(env.payload) as Req
                   const res = await run({ id: env.id, method, payload, headers: env.headers, correlationId: env.correlationId })

@@ -7,6 +7,9 @@
 import { createRequire } from "node:module"
 import type * as Schema from "effect/Schema"
 import { DecodeFailed } from "./errors.ts"
+import { mediaTypeProblem, parseMediaType, ruleOf, type MediaTypeRule } from "./media-type.ts"
+
+export type { MediaTypeRule } from "./media-type.ts"
 
 /**
  * effect/Schema is over half of what core would load from effect, and only
@@ -18,7 +21,10 @@ let schemaModule: typeof Schema | undefined
 const loadSchema = (): typeof Schema => (schemaModule ??= createRequire(import.meta.url)("effect/Schema") as typeof Schema)
 
 export interface Codec<T> {
+  /** What `encode` writes, sent as the message's content type. */
   readonly contentType: string
+  /** What `decode` reads; default: ruleOf(contentType) in media-type.ts. */
+  readonly accepts?: MediaTypeRule
   encode(value: T): Uint8Array
   decode(bytes: Uint8Array): T
 }
@@ -80,32 +86,19 @@ export const schema = <T, E>(s: Schema.Codec<T, E>): Codec<T> => {
 
 /** Default decoding when a subscription names no codec: by the message's content type. */
 export const byContentType = (contentType: string): Codec<unknown> => {
-  const base = contentType.split(";")[0]!.trim().toLowerCase()
-  if (base === "application/json" || base.endsWith("+json")) return json
-  if (base.startsWith("text/")) return text as Codec<unknown>
+  const m = parseMediaType(contentType)
+  if (m !== undefined && (m.essence === "application/json" || m.suffix === "json")) return json
+  if (m !== undefined && m.essence.startsWith("text/")) return text as Codec<unknown>
   return bytes as Codec<unknown>
 }
 
-const parseContentType = (ct: string): { readonly base: string; readonly params: ReadonlyMap<string, string> } => {
-  const [base, ...rest] = ct.split(";")
-  const params = new Map<string, string>()
-  for (const p of rest) {
-    const i = p.indexOf("=")
-    if (i > 0) params.set(p.slice(0, i).trim().toLowerCase(), p.slice(i + 1).trim().replace(/^"|"$/g, ""))
-  }
-  return { base: base!.trim().toLowerCase(), params }
+/**
+ * Why a message's content type is not for the codec, or undefined when it is
+ * (the codec's `accepts` rule, media-type.ts). A codec for one message type never
+ * decodes a message that declares another.
+ */
+export const contentTypeProblem = (codec: Codec<unknown>, contentType: string): string | undefined => {
+  return mediaTypeProblem(codec.accepts ?? ruleOf(codec.contentType), contentType)
 }
 
-/**
- * Does a message's content type fit what the codec expects? The media types
- * must be equal, and every parameter the codec names other than charset
- * (e.g. a protobuf `messageType`) must be present with the same value, so a
- * codec for one message type never decodes another by accident.
- */
-export const contentTypeFits = (codec: Codec<unknown>, contentType: string): boolean => {
-  const want = parseContentType(codec.contentType)
-  const got = parseContentType(contentType)
-  if (want.base !== got.base) return false
-  for (const [k, v] of want.params) if (k !== "charset" && got.params.get(k) !== v) return false
-  return true
-}
+export const contentTypeFits = (codec: Codec<unknown>, contentType: string): boolean => contentTypeProblem(codec, contentType) === undefined

@@ -8,7 +8,7 @@
  */
 import * as Effect from "effect/Effect"
 import type { Message } from "./api.ts"
-import { byContentType, contentTypeFits, type Codec } from "./codec.ts"
+import { byContentType, contentTypeProblem, type Codec } from "./codec.ts"
 import { DecodeFailed, PermanentError } from "./errors.ts"
 import type { IdempotencyStore } from "./idempotency.ts"
 import { toMessage } from "./message.ts"
@@ -81,8 +81,9 @@ const decodeWith = (codec: Codec<unknown> | undefined, delivery: Delivery, maxPa
   if (headerBytes > MAX_HEADER_BYTES) {
     throw new DecodeFailed({ contentType: e.contentType, reason: `headers of ${headerBytes} bytes are over the maximum of ${MAX_HEADER_BYTES}` })
   }
-  if (codec && !contentTypeFits(codec, e.contentType)) {
-    throw new DecodeFailed({ contentType: e.contentType, reason: `subscription expects ${codec.contentType}` })
+  const problem = codec && contentTypeProblem(codec, e.contentType)
+  if (codec && problem !== undefined) {
+    throw new DecodeFailed({ contentType: e.contentType, reason: `${problem}; subscription expects ${codec.contentType}` })
   }
   try {
     return (codec ?? byContentType(e.contentType)).decode(e.payload)

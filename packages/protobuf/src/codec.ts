@@ -3,16 +3,47 @@
  * handler something that is not a valid message of the type: bad bytes throw
  * core's DecodeFailed, which core dead-letters at once (no retries).
  */
-import { DecodeFailed, type Codec } from "@omnibus/core"
+import { DecodeFailed, type Codec, type MediaTypeRule } from "@omnibus/core"
 import type protobuf from "protobufjs"
 import { valueProblem } from "./check.ts"
 import { checkWire, type WireOptions } from "./wire.ts"
 
-export interface ProtobufCodecOptions extends WireOptions {}
+/**
+ * The media type written: application/protobuf, the IANA-registered one (default), or
+ * application/x-protobuf, what Omnibus wrote before, for consumers not yet upgraded
+ * (they accept only that). Both are always read (docs/architecture.md, "Content types").
+ */
+export type ProtobufMediaType = "application/protobuf" | "application/x-protobuf"
 
-/** The content type a codec of `type` writes, e.g. "application/x-protobuf; messageType=EmployeeMessage". */
-export const protobufContentType = (type: protobuf.Type): string =>
-  `application/x-protobuf; messageType=${type.fullName.replace(/^\./, "")}`
+export interface ProtobufCodecOptions extends WireOptions {
+  readonly mediaType?: ProtobufMediaType
+}
+
+const fullNameOf = (type: protobuf.Type): string => type.fullName.replace(/^\./, "")
+
+/** The content type a codec of `type` writes, e.g. "application/protobuf; messageType=EmployeeMessage". */
+export const protobufContentType = (type: protobuf.Type, mediaType: ProtobufMediaType = "application/protobuf"): string =>
+  `${mediaType}; messageType=${fullNameOf(type)}`
+
+/** Spellings of protobuf binary in the wild: the registered type, its deprecated aliases, Google's vnd type. */
+const PROTOBUF_TYPES = ["application/protobuf", "application/x-protobuf", "application/x-protobuffer", "application/vnd.google.protobuf"]
+/** Parameters producers use to name the message type (Omnibus: messageType; Spring, Prometheus: proto). */
+const TYPE_PARAMS = ["messagetype", "proto", "type"]
+
+/**
+ * What a codec of `type` decodes: any protobuf spelling, or no content type / octet-stream
+ * (plain producers often set none), unless the message declares another message type
+ * (by full name, optionally with a leading dot or a type URL prefix) or a non-binary encoding.
+ */
+export const protobufAccepts = (type: protobuf.Type): MediaTypeRule => {
+  const name = fullNameOf(type)
+  const names = [name, `.${name}`, `type.googleapis.com/${name}`]
+  return {
+    types: PROTOBUF_TYPES,
+    untyped: true,
+    params: { ...Object.fromEntries(TYPE_PARAMS.map((p) => [p, names])), encoding: ["binary"] },
+  }
+}
 
 /**
  * Plain objects in and out: 64-bit integers as bigint, enums by name, bytes
@@ -25,10 +56,11 @@ const reason = (e: unknown): string => (e instanceof Error ? e.message : String(
 
 export const protobufCodec = <T>(type: protobuf.Type, options: ProtobufCodecOptions = {}): Codec<T> => {
   type.resolveAll()
-  const contentType = protobufContentType(type)
+  const contentType = protobufContentType(type, options.mediaType)
   const fail = (why: string) => new DecodeFailed({ contentType, reason: why })
   return {
     contentType,
+    accepts: protobufAccepts(type),
     encode: (value) => {
       const problem = valueProblem(type, value)
       if (problem !== undefined) throw new TypeError(`not a valid ${type.name}: ${problem}`)

@@ -1,4 +1,4 @@
-import { DecodeFailed } from "@omnibus/core"
+import { codecs, DecodeFailed, type Codec } from "@omnibus/core"
 import fc from "fast-check"
 import protobuf from "protobufjs"
 import { describe, expect, it } from "vitest"
@@ -30,8 +30,39 @@ const bytesOf = (...b: Array<number>) => new Uint8Array(b)
 
 describe("protobufCodec", () => {
   it("names the message type in its content type", () => {
-    expect(employee.contentType).toBe("application/x-protobuf; messageType=EmployeeMessage")
+    expect(employee.contentType).toBe("application/protobuf; messageType=EmployeeMessage")
     expect(protobufContentType(root.lookupType("EmployeeMessage"))).toBe(employee.contentType)
+    expect(protobufCodec(employeeType, { mediaType: "application/x-protobuf" }).contentType).toBe("application/x-protobuf; messageType=EmployeeMessage")
+  })
+
+  it("accepts what protobuf producers send, and what Omnibus sent before", () => {
+    const accepted = [
+      "application/protobuf",
+      "application/protobuf; messageType=EmployeeMessage",
+      "application/x-protobuf; messageType=EmployeeMessage", // Omnibus before application/protobuf
+      "application/x-protobuf",
+      "application/x-protobuffer",
+      "application/vnd.google.protobuf; proto=EmployeeMessage; encoding=binary",
+      "application/x-protobuf; proto=.EmployeeMessage",
+      'application/protobuf; type="type.googleapis.com/EmployeeMessage"',
+      "Application/Protobuf; MessageType=EmployeeMessage",
+      "application/octet-stream",
+      "",
+    ]
+    for (const ct of accepted) expect(codecs.contentTypeProblem(employee as Codec<unknown>, ct), ct).toBeUndefined()
+  })
+
+  it("refuses other media types and messages that declare another message type or encoding", () => {
+    const refused: Array<[string, RegExp]> = [
+      ["application/protobuf; messageType=other.EmployeeMessage", /declares messagetype=other.EmployeeMessage/],
+      ["application/x-protobuf; messageType=employeemessage", /declares messagetype=employeemessage/],
+      ["application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily", /declares proto=io.prometheus.client.MetricFamily/],
+      ["application/protobuf; encoding=delimited", /declares encoding=delimited/],
+      ["application/json", /media type application\/json is not decoded here/],
+      ["application/protobuf+json", /media type application\/protobuf\+json is not decoded here/],
+      ["text/plain", /not decoded here/],
+    ]
+    for (const [ct, why] of refused) expect(codecs.contentTypeProblem(employee as Codec<unknown>, ct), ct).toMatch(why)
   })
 
   it("round-trips any employee, absent fields staying absent", () => {

@@ -33,7 +33,7 @@ describe("generate", () => {
   it("builds contracts named by prefix and method case, with the message codecs", () => {
     expect(KitchenService.placeOrder.method).toBe("kitchen.place-order")
     expect(KitchenService.placeOrder.request).toBe(OrderCodec)
-    expect(KitchenService.placeOrder.response.contentType).toBe("application/x-protobuf; messageType=omnibus.kitchen.PlaceOrderReply")
+    expect(KitchenService.placeOrder.response.contentType).toBe("application/protobuf; messageType=omnibus.kitchen.PlaceOrderReply")
     expect(events.kitchenOrderPlaced.key).toBe("kitchen.order-placed")
   })
 
