@@ -20,6 +20,7 @@ import type { ConformanceHarness } from "./harness.ts"
 import { ResultRecorder, writeResults } from "./results.ts"
 
 export type { ConformanceHarness, ConformanceTiming, ForeignProducer } from "./harness.ts"
+export type { RawMessage } from "./bad-input.ts"
 export type { CaseResult, CaseStatus, RunResults } from "./results.ts"
 export { CASES, SECTIONS, type CaseInfo, type SectionId } from "./cases.ts"
 export { Collector, eventually, type EventuallyOptions } from "./wait.ts"
