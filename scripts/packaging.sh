@@ -119,6 +119,7 @@ app_typescript() {
   typecheck "$app" typescript
   typecheck "$app" ts59 --noEmit
   for node in "$NODE22" "$NODE24"; do run_user "$app" timeout 60 "$node" dist/main.js; done
+  run_user "$app" timeout 60 "$NODE22" entry-points.mjs
 }
 
 # App #3: a third-party adapter package, built on @omnibus/core/adapter, passing conformance sections A-F.
