@@ -22,12 +22,11 @@
  * guarantees table), with the counts and memory figures as metrics.
  */
 import { randomBytes } from "node:crypto"
-import { fileURLToPath } from "node:url"
 import { json } from "@omnibus/core"
 import { DecodeFailed, newMessageId, Wire } from "@omnibus/core/adapter"
 import type { Bus, Codec, DeadLetterRecord, Message } from "@omnibus/core"
 import { afterAll, describe, expect, it } from "vitest"
-import { loadProto, protobufCodec } from "@omnibus/protobuf"
+import { parseProto, protobufCodec } from "@omnibus/protobuf"
 import type { SectionId } from "./cases.ts"
 import { MemorySampler, MiB, mib } from "./memory.ts"
 import { ResultRecorder, resultsDir, writeResults } from "./results.ts"
@@ -135,10 +134,21 @@ const employeeJson: Codec<Employee> = {
   },
 }
 
-/** The protobuf contract (conformance/fixtures/bad-input.proto), also the foreign-producer cases'. */
-export const employeeProto = protobufCodec<Employee>(
-  loadProto(fileURLToPath(new URL("../fixtures/bad-input.proto", import.meta.url))).lookupType("omnibus.badinput.Employee"),
-)
+/**
+ * The protobuf contract of the bad-input and foreign-producer cases. Inline, not a
+ * .proto file beside the module: the installed suite ships dist/ only.
+ */
+const EMPLOYEE_PROTO = `
+syntax = "proto3";
+package omnibus.badinput;
+message Employee {
+  string guid = 1;
+  string first_name = 2;
+  string last_name = 3;
+  int32 seq = 4;
+}
+`
+export const employeeProto = protobufCodec<Employee>(parseProto(EMPLOYEE_PROTO).lookupType("omnibus.badinput.Employee"))
 const PROTO_BASE = employeeProto.contentType.split(";")[0]!.trim()
 
 /** Random bytes that the protobuf codec rejects (a rare random buffer is a valid message: drawn again). */

@@ -233,7 +233,8 @@ export const registerFaults = (suite: FaultSuite): void => {
     const b = ctx.broker
     const group = ctx.group("ck")
     const pattern = ctx.key("#")
-    const childFile = fileURLToPath(new URL("./child-consumer.ts", import.meta.url))
+    // the sibling module as shipped: child-consumer.ts in the workspace, child-consumer.js in dist/
+    const childFile = fileURLToPath(new URL(`./child-consumer${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url))
     const started = new Map<string, number>()
     let ready = false
     let childError: string | undefined

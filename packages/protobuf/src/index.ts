@@ -1,4 +1,4 @@
 export { protobufAccepts, protobufCodec, protobufContentType, type ProtobufCodecOptions, type ProtobufMediaType } from "./codec.ts"
-export { loadProto } from "./load.ts"
+export { loadProto, parseProto } from "./load.ts"
 export { checkWire, WireError, type WireOptions } from "./wire.ts"
 export { generateModule, type GenerateOptions, type EventSpec } from "./generator.ts"

@@ -1,4 +1,4 @@
-/** Loads .proto files at runtime (what generated modules call). */
+/** Loads .proto schemas at runtime: from a file (what generated modules call) or from source text. */
 import { fileURLToPath } from "node:url"
 import protobuf from "protobufjs"
 
@@ -6,6 +6,13 @@ import protobuf from "protobufjs"
 export const loadProto = (file: string | URL): protobuf.Root => {
   const path = file instanceof URL ? fileURLToPath(file) : file
   const root = protobuf.loadSync(path)
+  root.resolveAll()
+  return root
+}
+
+/** Parses .proto source text and resolves every type in it: for schemas shipped inside a module, not beside it. */
+export const parseProto = (source: string): protobuf.Root => {
+  const root = protobuf.parse(source, { keepCase: false }).root
   root.resolveAll()
   return root
 }
