@@ -35,10 +35,9 @@ step() {
 run_user() { (cd "$1" && shift && env -u NODE_OPTIONS -u OMNIBUS_URL "$@"); }
 npm_user() { local dir="$1"; shift; run_user "$dir" npm --no-audit --no-fund --loglevel=error --prefer-offline "$@"; }
 
+# test.sh has just built dist/ (OMNIBUS_BUILT=1); run alone, build so no stale dist/ is packed.
 build_if_missing() {
-  for p in "${PACKAGES[@]}"; do
-    [ -f "$p/dist/index.js" ] || { pnpm -r --reporter=append-only run build; return; }
-  done
+  [ "${OMNIBUS_BUILT:-}" = 1 ] || pnpm -r --reporter=append-only run build
 }
 
 pack_all() {

@@ -15,6 +15,7 @@ echo "== typecheck"
 tsc -p tsconfig.json
 echo "== build"
 pnpm -r --reporter=append-only run build
+export OMNIBUS_BUILT=1
 # What users install: the packed tarballs in fresh apps outside the repo (scripts/packaging.sh).
 echo "== packaging"
 bash scripts/packaging.sh
