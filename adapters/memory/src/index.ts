@@ -1,16 +1,18 @@
-import { Bus as BusLayer } from "@omnibus/core/effect"
+/**
+ * @omnibus/memory: Omnibus on an embedded in-process broker (memory://<name>).
+ * Importing this module registers it, so `connect("memory://")` finds it.
+ * Effect users: `layer` from `@omnibus/memory/effect`.
+ */
 import { registerAdapter } from "@omnibus/core/adapter"
-import { memoryAdapter } from "./transport.ts"
+import { memoryAdapter, MemoryTransport } from "./transport.ts"
 
 registerAdapter(memoryAdapter)
 
-export { memoryAdapter, MemoryTransport } from "./transport.ts"
-export { MemoryBroker, brokerNamed } from "./broker.ts"
-// The type of MemoryBroker's public `servers` map.
-export type { RpcServer } from "./broker.ts"
+export { memoryAdapter }
 
 /**
- * For Effect users: a Layer providing the `Bus` service (from @omnibus/core/effect)
- * on this broker, drained and closed when the Layer's scope ends.
+ * 1 while the in-process broker called `broker` still holds `group` (its queue,
+ * durable or not), else 0: lets a test check that an ephemeral subscription
+ * left nothing behind.
  */
-export const layer = (url = "memory://", options: import("@omnibus/core").TransportOptions = {}) => BusLayer.layerFromUrl(url, options)
+export const residue = (broker: string, group: string): number => MemoryTransport.residue(broker, group)

@@ -5,6 +5,7 @@ import { connect, defineEvent, defineRpc, schema, json } from "@omnibus/core"
 import { Bus as BusService } from "@omnibus/core/effect"
 import { spy } from "@omnibus/core/testing"
 import "@omnibus/memory"
+import { layer } from "@omnibus/memory/effect"
 
 describe("connect", () => {
   it("rejects unknown schemes and bad URLs with a typed error, without leaking credentials", async () => {
@@ -60,6 +61,6 @@ describe("Effect API", () => {
       expect(seen).toEqual(["fx.one"])
       const err = yield* Effect.flip(bus.publish("fx..bad", 1))
       expect(err._tag).toBe("InvalidRoutingKey")
-    }).pipe(Effect.scoped, Effect.provide(BusService.layerFromUrl("memory://effect"))),
+    }).pipe(Effect.scoped, Effect.provide(layer("memory://effect"))),
   )
 })

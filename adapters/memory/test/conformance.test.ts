@@ -1,6 +1,6 @@
 import { connect } from "@omnibus/core"
 import { describeConformance } from "@omnibus/conformance"
-import { MemoryTransport } from "../src/index.ts"
+import { MemoryTransport } from "../src/transport.ts"
 
 // Every bus of the run talks to one named in-process broker, like processes sharing a server.
 const broker = `conformance-${process.pid}`

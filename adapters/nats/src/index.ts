@@ -1,12 +1,14 @@
-import { Bus as BusLayer } from "@omnibus/core/effect"
 /**
  * @omnibus/nats: Omnibus over NATS (JetStream events, core NATS RPC).
  * URLs: nats://[user:pass@|token@]host:port, tls://host:port.
+ * Importing this module registers it, so `connect("nats://...")` finds it.
+ * Effect users: `layer` from `@omnibus/nats/effect`.
  */
 import { registerAdapter } from "@omnibus/core/adapter"
 import type { AdapterFactory, Transport, TransportOptions } from "@omnibus/core/adapter"
 import { NatsTransport } from "./transport.ts"
 
+/** The adapter behind nats:// and tls:// (registered on import). */
 export const natsAdapter: AdapterFactory = {
   name: "nats",
   schemes: ["nats", "tls"],
@@ -40,14 +42,3 @@ export const deleteGroups = async (url: string, groups: ReadonlyArray<string>, o
     await t.close()
   }
 }
-
-export { NatsTransport } from "./transport.ts"
-export { planFilter, encodeGroup } from "./topology.ts"
-export type { FilterPlan } from "./topology.ts"
-export { parseAckSubject, type AckInfo } from "./consumer.ts"
-
-/**
- * For Effect users: a Layer providing the `Bus` service (from @omnibus/core/effect)
- * on this broker, drained and closed when the Layer's scope ends.
- */
-export const layer = (url = "nats://127.0.0.1:4222", options: import("@omnibus/core").TransportOptions = {}) => BusLayer.layerFromUrl(url, options)

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto"
 import { newMessageId } from "@omnibus/core/adapter"
 import type { Envelope, TransportOptions } from "@omnibus/core/adapter"
-import { NatsTransport } from "../src/index.ts"
+import { NatsTransport } from "../src/transport.ts"
 
 export const NATS_URL = process.env.OMNIBUS_NATS_URL ?? "nats://127.0.0.1:4222"
 

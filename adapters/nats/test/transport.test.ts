@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { FailureMetadata } from "@omnibus/core/adapter"
-import { NatsTransport, planFilter } from "../src/index.ts"
+import { planFilter } from "../src/topology.ts"
+import { NatsTransport } from "../src/transport.ts"
 import { Inbox, envelope, eventually, open, text, unique } from "./helpers.ts"
 
 const prefix = unique("t").replace(/-/g, "")

@@ -1,17 +1,17 @@
-import { Bus as BusLayer } from "@omnibus/core/effect"
 /**
  * @omnibus/rabbitmq: the RabbitMQ adapter (amqp://, amqps://). Importing this
  * module registers it, so `connect("amqp://...")` finds it.
+ * Effect users: `layer` from `@omnibus/rabbitmq/effect`.
  */
 import { registerAdapter } from "@omnibus/core/adapter"
 import type { AdapterFactory, Transport, TransportOptions } from "@omnibus/core/adapter"
 import { RabbitTransport } from "./transport.ts"
 
-export { RabbitTransport, type RabbitOptions } from "./transport.ts"
-export { Topology } from "./topology.ts"
+export type { RabbitOptions } from "./transport.ts"
+export type { ForeignIds, QueueType } from "./options.ts"
 export { deleteGroups, residue } from "./residue.ts"
-export { parseSettings, type ForeignIds, type QueueType, type RabbitSettings } from "./options.ts"
 
+/** The adapter behind amqp:// and amqps:// (registered on import). */
 export const rabbitmqAdapter: AdapterFactory = {
   name: "rabbitmq",
   schemes: ["amqp", "amqps"],
@@ -23,9 +23,3 @@ export const rabbitmqAdapter: AdapterFactory = {
 }
 
 registerAdapter(rabbitmqAdapter)
-
-/**
- * For Effect users: a Layer providing the `Bus` service (from @omnibus/core/effect)
- * on this broker, drained and closed when the Layer's scope ends.
- */
-export const layer = (url = "amqp://guest:guest@127.0.0.1:5672", options: import("@omnibus/core").TransportOptions = {}) => BusLayer.layerFromUrl(url, options)

@@ -2,7 +2,9 @@
 import * as amqp from "amqplib"
 import { newMessageId } from "@omnibus/core/adapter"
 import type { ConsumeSpec, Delivery, Envelope, TransportOptions } from "@omnibus/core/adapter"
-import { RabbitTransport, Topology, parseSettings } from "../src/index.ts"
+import { parseSettings } from "../src/options.ts"
+import { Topology } from "../src/topology.ts"
+import { RabbitTransport } from "../src/transport.ts"
 
 export const URL_ = process.env.OMNIBUS_RABBITMQ_URL ?? "amqp://guest:guest@127.0.0.1:5672"
 

@@ -1,7 +1,7 @@
 /** URL and option parsing: own query parameters, typed errors, redaction. */
 import { expect, it } from "vitest"
 import { InvalidOptions, InvalidUrl } from "@omnibus/core"
-import { parseSettings } from "../src/index.ts"
+import { parseSettings } from "../src/options.ts"
 
 it("reads its own query parameters, strips them from the amqplib URL and never exposes credentials", () => {
   const s = parseSettings("amqp://user:p4ss@broker:5673/vh?exchange=ev2&queueType=quorum&heartbeat=10", {})

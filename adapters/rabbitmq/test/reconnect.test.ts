@@ -10,7 +10,7 @@ import { launchRabbitmq, waitUntil } from "@omnibus/conformance/brokers"
 import type { Launcher } from "@omnibus/conformance/brokers"
 import { afterAll, beforeAll, expect, it } from "vitest"
 import type { Delivery } from "@omnibus/core/adapter"
-import { RabbitTransport } from "../src/index.ts"
+import { RabbitTransport } from "../src/transport.ts"
 import { envelope, k, spec, unique, until } from "./helpers.ts"
 
 let node: Launcher

@@ -6,7 +6,8 @@
 import { afterEach, describe, expect, it } from "vitest"
 import { AuthenticationFailed, BrokerError, BusClosed, ConnectionFailed, NoResponders, RequestTimeout, Wire } from "@omnibus/core/adapter"
 import type { Delivery, Envelope, IncomingRequest } from "@omnibus/core/adapter"
-import { RabbitTransport, residue } from "../src/index.ts"
+import { residue } from "../src/index.ts"
+import { RabbitTransport } from "../src/transport.ts"
 import { cleanupGroups, envelope, k, open, spec, text, unique, until, URL_ } from "./helpers.ts"
 
 const opened: Array<RabbitTransport> = []

@@ -1,6 +1,6 @@
 import { connect } from "@omnibus/core"
 import { describeConformance } from "@omnibus/conformance"
-import { MemoryTransport } from "@omnibus/memory"
+import { residue } from "@omnibus/memory"
 import { afterAll, expect } from "vitest"
 import { calls } from "../src/index.ts"
 
@@ -8,7 +8,7 @@ const broker = `counting-${process.pid}`
 
 describeConformance("counting-memory", {
   connect: (options) => connect(`counting://${broker}`, { leaseMs: options?.leaseMs }),
-  residue: async (group) => MemoryTransport.residue(broker, group),
+  residue: async (group) => residue(broker, group),
   leaseMs: 300,
   publishDedup: true,
   foreign: { reason: "an in-process broker: no client outside Omnibus can write to it" },
