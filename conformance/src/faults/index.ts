@@ -15,6 +15,7 @@ import { makeFaultSuite } from "./context.ts"
 import type { FaultHarness, NoBrokerHarness } from "./harness.ts"
 import { registerModelCheck } from "./model.ts"
 import { FaultRecorder, writeFaultResults } from "./recorder.ts"
+import { registerRpcStorm } from "./rpc-storm.ts"
 
 export type { FaultHarness, NoBrokerHarness } from "./harness.ts"
 export type { FaultMetrics, FaultResult, FaultRun } from "./recorder.ts"
@@ -45,6 +46,7 @@ export const describeFaults = (name: string, harness: FaultHarness | NoBrokerHar
       for (const l of [suite.broker, ...suite.launchers]) await l?.stop().catch(() => undefined)
     }, 120_000)
     registerFaults(suite)
+    registerRpcStorm(suite)
     registerModelCheck(suite)
   })
 }
