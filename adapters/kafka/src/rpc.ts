@@ -45,7 +45,7 @@ export const serve = async (deps: ConsumerDeps, spec: ServeSpec, onRequest: (r: 
         reply: async (reply: Envelope) => {
           const to = envelope.replyTo
           if (to === undefined || state.aborted || deps.transportState.aborted) return
-          await client.send(to, [toRecord(reply)])
+          await deps.rpcSends.send(to, toRecord(reply))
         },
         done: async () => {
           if (done || state.aborted || deps.transportState.aborted) return
@@ -184,7 +184,7 @@ export class Requester {
         if (!ok) throw new NoResponders({ method })
       })]))
       await bounded(this.deps.topology.ensureTopics([this.deps.names.rpc(method)]))
-      await bounded(this.deps.client.send(this.deps.names.rpc(method), [toRecord({ ...request, correlationId, replyTo: this.replyTopic })]))
+      await bounded(this.deps.rpcSends.send(this.deps.names.rpc(method), toRecord({ ...request, correlationId, replyTo: this.replyTopic })))
       return await bounded(reply)
     } finally {
       this.pending.delete(correlationId)

@@ -11,6 +11,7 @@ import { names, parseConfig, type AdapterConfig, type Names } from "./config.ts"
 import { consume, declareGroup, type ConsumerDeps } from "./consumer.ts"
 import { makeDeadLetterStore } from "./dead-letters.ts"
 import { Requester, serve } from "./rpc.ts"
+import { SendQueue } from "./send-queue.ts"
 import { Topology } from "./topology.ts"
 import { toRecord } from "./wire.ts"
 
@@ -42,6 +43,7 @@ export class KafkaTransport implements Transport {
       leaseMs: config.leaseMs,
       partitions: config.partitions,
       transportState: this.state,
+      rpcSends: new SendQueue(client),
       registry: this.registry,
     }
     this.deadLetters = makeDeadLetterStore(this.deps)
