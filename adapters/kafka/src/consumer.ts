@@ -22,6 +22,8 @@ export interface ConsumerDeps {
   readonly topology: Topology
   readonly names: Names
   readonly leaseMs: number
+  /** Session of RPC server members (config.ts). */
+  readonly rpcLeaseMs: number
   readonly partitions: number
   /** Transport-wide: set on abort(). */
   readonly transportState: RunState

@@ -25,7 +25,7 @@ export const serve = async (deps: ConsumerDeps, spec: ServeSpec, onRequest: (r: 
   await topology.startAtEnd(groupId, topic)
   const state = newRunState()
   const slots = new Slots(Math.max(1, spec.concurrency))
-  const t = timings(deps.leaseMs)
+  const t = timings(deps.rpcLeaseMs)
   const runner = new PartitionRunner({
     state,
     heartbeatMs: t.heartbeatIntervalMs,

@@ -41,6 +41,7 @@ export class KafkaTransport implements Transport {
       topology: this.topology,
       names: this.names,
       leaseMs: config.leaseMs,
+      rpcLeaseMs: config.rpcLeaseMs,
       partitions: config.partitions,
       transportState: this.state,
       rpcSends: new SendQueue(client),
