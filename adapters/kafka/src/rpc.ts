@@ -127,7 +127,7 @@ export class Requester {
           const env = fromRecord(from.topic, from.partition, rec)
           const servedFrom = Number(rec.headers[RPC_PARTITION_HEADER] ?? Number.NaN)
           // also a late reply: its partition is read by a live server again
-          if (Number.isInteger(servedFrom)) void this.pickers.get(env.routingKey)?.then((p) => p.served(servedFrom))
+          if (Number.isInteger(servedFrom)) void this.pickers.get(env.routingKey)?.then((p) => p.served(servedFrom), () => undefined)
           const waiter = env.correlationId === undefined ? undefined : this.pending.get(env.correlationId)
           if (waiter) waiter(env)
           return false
