@@ -71,7 +71,7 @@ export const caseInfo = (id: number): CaseInfo => {
 }
 
 /** The fault suite's rows: contract cases 28, 29, 34 and the named connection faults. */
-export type FaultId = "28" | "29" | "34" | "G-consumer-kill" | "G-cut" | "G-stall" | "G-half-open" | "G-tls" | "G-auth" | "G-secrets"
+export type FaultId = "28" | "29" | "34" | "G-consumer-kill" | "G-cut" | "G-stall" | "G-half-open" | "G-tls" | "G-auth" | "G-secrets" | "G-rpc-kill"
 
 export interface FaultInfo {
   readonly id: FaultId
@@ -90,6 +90,7 @@ export const FAULTS: ReadonlyArray<FaultInfo> = [
   { id: "G-tls", title: "TLS with a private CA" },
   { id: "G-auth", title: "wrong credentials: AuthenticationFailed fast, no reconnect storm" },
   { id: "G-secrets", title: "credentials appear in no log line, error message or stack" },
+  { id: "G-rpc-kill", title: "RPC storm with a server killed: 3,000 requests, 64 in flight, one of 2 server processes SIGKILLed; only requests in flight at the kill or sent within 1 s after it may fail" },
   { id: "34", caseId: 34, title: "model check: seeded random schedule against the model" },
 ]
 

@@ -138,7 +138,8 @@ export const renderFaults = (faultRuns: ReadonlyArray<FaultRun>): Array<string> 
       "kills with SIGKILL, restarts on the same port and data dir, and proxies (cut = every connection reset, stall = link frozen, sockets open). " +
       "**sent**: messages the case published; **lost**: confirmed publishes never handled (a publish rejected with a typed error is reported to its caller, not lost: counted as rejected); " +
       "**handled twice**: handler completions per id above one, with an idempotency store where the case uses one; **redelivered**: deliveries the store recognised as duplicates; " +
-      "**detection**: fault to `health()` not ready; **recovery**: end of the fault to a message published after it being handled (consumer kill: to the last of the dead consumer's messages handled by the survivor).",
+      "**detection**: fault to `health()` not ready; **recovery**: end of the fault to a message published after it being handled (consumer kill: to the last of the dead consumer's messages handled by the survivor). " +
+      "RPC storm (G-rpc-kill): **sent** = requests, **rejected** = requests that failed with a typed error, **recovery** = kill to the send time of the latest failing request.",
   )
   lines.push("")
   if (faultRuns.length === 0) {

@@ -12,6 +12,8 @@ export interface OutRecord {
   readonly key: string | undefined
   readonly value: Uint8Array
   readonly headers: Readonly<Record<string, string>>
+  /** Set: this partition; unset: by key, or round-robin without one. */
+  readonly partition?: number
 }
 
 export interface InRecord {
@@ -35,6 +37,7 @@ export interface KafkaClient {
   createTopics(topics: ReadonlyArray<{ readonly topic: string; readonly partitions: number }>, maxMessageBytes: number): Promise<void>
   deleteTopics(topics: ReadonlyArray<string>): Promise<void>
   listTopics(): Promise<ReadonlyArray<string>>
+  partitionCount(topic: string): Promise<number>
   committed(groupId: string, topic: string): Promise<ReadonlyArray<CommittedOffset>>
   endOffsets(topic: string): Promise<ReadonlyArray<{ readonly partition: number; readonly low: bigint; readonly high: bigint }>>
   /** Only works while the group has no members. */
@@ -204,6 +207,7 @@ export const makeKafkaClient = (config: ConnectionConfig): KafkaClient => {
           messages: records.map((r) => ({
             topic,
             ...(r.key === undefined ? {} : { key: Buffer.from(r.key, "utf8") }),
+            ...(r.partition === undefined ? {} : { partition: r.partition }),
             value: toBuffer(r.value),
             headers: new Map(Object.entries(r.headers).map(([k, v]) => [Buffer.from(k, "utf8"), Buffer.from(v, "utf8")])),
           })),
@@ -241,6 +245,7 @@ export const makeKafkaClient = (config: ConnectionConfig): KafkaClient => {
       if (topics.length > 0) await admin.deleteTopics({ topics: [...topics] })
     },
     listTopics: () => retrying(() => admin.listTopics()),
+    partitionCount: async (topic) => (await retrying(() => partitionsOf(topic))).length,
     async committed(groupId, topic) {
       const partitions = await retrying(() => partitionsOf(topic))
       const res = await retrying(() => admin.listConsumerGroupOffsets({ groups: [{ groupId, topics: [{ name: topic, partitionIndexes: partitions }] }] }))

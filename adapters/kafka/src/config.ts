@@ -3,7 +3,7 @@
  * consumer group the adapter creates (one place, so residue checks and
  * cleanup agree with creation).
  *
- *   kafka://[user:pass@]host:port[,host:port...][?sasl=plain|scram-sha-256|scram-sha-512&tls=true&prefix=omnibus&partitions=6&heartbeatMs=5000&requestTimeoutMs=30000]
+ *   kafka://[user:pass@]host:port[,host:port...][?sasl=plain|scram-sha-256|scram-sha-512&tls=true&prefix=omnibus&partitions=6&heartbeatMs=5000&requestTimeoutMs=30000&rpcLeaseMs=10000]
  */
 import { createHash } from "node:crypto"
 import { InvalidOptions, InvalidUrl, redactUrl } from "@omnibus/core/adapter"
@@ -27,6 +27,8 @@ export interface AdapterConfig {
   readonly partitions: number
   readonly connectTimeoutMs: number
   readonly leaseMs: number
+  /** Session of RPC server members (default leaseMs): they hold no durable work, so a short one costs only a cheap rebalance. */
+  readonly rpcLeaseMs: number
   readonly maxPayloadBytes: number
 }
 
@@ -83,6 +85,7 @@ export const parseConfig = (url: string, options: TransportOptions): AdapterConf
     connectTimeoutMs: positiveInt("connectTimeoutMs", options.connectTimeoutMs, 10_000),
     // Kafka's session timeout: a member silent this long loses its partitions.
     leaseMs: positiveInt("leaseMs", options.leaseMs, 10_000),
+    rpcLeaseMs: positiveInt("rpcLeaseMs", query.get("rpcLeaseMs") ?? options.rpcLeaseMs, positiveInt("leaseMs", options.leaseMs, 10_000)),
     maxPayloadBytes,
   }
 }

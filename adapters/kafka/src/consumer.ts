@@ -12,6 +12,7 @@ import type { InRecord, KafkaClient } from "./client.ts"
 import type { Member } from "./group-consumer.ts"
 import { PartitionRunner } from "./partitions.ts"
 import type { Names } from "./config.ts"
+import type { SendQueue } from "./send-queue.ts"
 import type { Topology } from "./topology.ts"
 import { DUE_HEADER, fromRecord, recordAttempt, recordDue, recordFirstFailure, toRecord } from "./wire.ts"
 import { Wire } from "@omnibus/core/adapter"
@@ -21,9 +22,13 @@ export interface ConsumerDeps {
   readonly topology: Topology
   readonly names: Names
   readonly leaseMs: number
+  /** Session of RPC server members (config.ts). */
+  readonly rpcLeaseMs: number
   readonly partitions: number
   /** Transport-wide: set on abort(). */
   readonly transportState: RunState
+  /** RPC requests and replies, one record each, coalesced per topic (send-queue.ts). */
+  readonly rpcSends: SendQueue
   /** Every open consumption, so abort()/close() reach them. */
   readonly registry: Set<{ readonly state: RunState; close(): Promise<void> }>
 }

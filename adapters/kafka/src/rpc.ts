@@ -3,7 +3,9 @@
  * consumer group `<prefix>/rpc/<method>/<group>` (servers of one group share
  * them); replies on a per-transport reply topic read by a private consumer,
  * matched by correlation id. NoResponders: no consumer group of the method
- * has a member (admin DescribeGroups), checked before sending.
+ * has a member (admin DescribeGroups), checked before sending. The requester
+ * picks each request's partition (rpc-routing.ts), so requests stop going to
+ * a dead server's partitions long before the group's session times out.
  */
 import { randomUUID } from "node:crypto"
 import { BusClosed, NoResponders, RequestTimeout, type Envelope } from "@omnibus/core/adapter"
@@ -12,7 +14,8 @@ import { newRunState, Slots, wakeAll } from "./batch.ts"
 import type { Member } from "./group-consumer.ts"
 import { PartitionRunner } from "./partitions.ts"
 import { timings, type ConsumerDeps } from "./consumer.ts"
-import { fromRecord, toRecord } from "./wire.ts"
+import { PartitionPicker } from "./rpc-routing.ts"
+import { fromRecord, RPC_PARTITION_HEADER, toRecord } from "./wire.ts"
 
 export const serve = async (deps: ConsumerDeps, spec: ServeSpec, onRequest: (r: IncomingRequest) => void): Promise<Consumption> => {
   const { client, names, topology } = deps
@@ -22,7 +25,7 @@ export const serve = async (deps: ConsumerDeps, spec: ServeSpec, onRequest: (r: 
   await topology.startAtEnd(groupId, topic)
   const state = newRunState()
   const slots = new Slots(Math.max(1, spec.concurrency))
-  const t = timings(deps.leaseMs)
+  const t = timings(deps.rpcLeaseMs)
   const runner = new PartitionRunner({
     state,
     heartbeatMs: t.heartbeatIntervalMs,
@@ -45,7 +48,7 @@ export const serve = async (deps: ConsumerDeps, spec: ServeSpec, onRequest: (r: 
         reply: async (reply: Envelope) => {
           const to = envelope.replyTo
           if (to === undefined || state.aborted || deps.transportState.aborted) return
-          await client.send(to, [toRecord(reply)])
+          await deps.rpcSends.send(to, toRecord(reply, { [RPC_PARTITION_HEADER]: String(from.partition) }))
         },
         done: async () => {
           if (done || state.aborted || deps.transportState.aborted) return
@@ -100,6 +103,7 @@ export class Requester {
   private started: Promise<void> | undefined
   private consumer: Member | undefined
   private readonly checks = new Map<string, Promise<boolean>>()
+  private readonly pickers = new Map<string, Promise<PartitionPicker>>()
   private readonly state = newRunState()
 
   constructor(deps: ConsumerDeps) {
@@ -121,6 +125,9 @@ export class Requester {
         // Every reply is settled at once: matched to its waiter here, a late one dropped.
         accepts: (rec, from) => {
           const env = fromRecord(from.topic, from.partition, rec)
+          const servedFrom = Number(rec.headers[RPC_PARTITION_HEADER] ?? Number.NaN)
+          // also a late reply: its partition is read by a live server again
+          if (Number.isInteger(servedFrom)) void this.pickers.get(env.routingKey)?.then((p) => p.served(servedFrom), () => undefined)
           const waiter = env.correlationId === undefined ? undefined : this.pending.get(env.correlationId)
           if (waiter) waiter(env)
           return false
@@ -157,6 +164,21 @@ export class Requester {
     return p
   }
 
+  /** One picker per method, sized to its topic (created here if missing). */
+  private picker(method: string): Promise<PartitionPicker> {
+    let p = this.pickers.get(method)
+    if (!p) {
+      const topic = this.deps.names.rpc(method)
+      p = (async () => {
+        await this.deps.topology.ensureTopics([topic])
+        return new PartitionPicker(await this.deps.client.partitionCount(topic))
+      })()
+      p.catch(() => this.pickers.delete(method))
+      this.pickers.set(method, p)
+    }
+    return p
+  }
+
   async request(request: Envelope, options: { readonly timeoutMs: number; readonly signal: AbortSignal }): Promise<Envelope> {
     if (this.deps.transportState.aborted || this.deps.transportState.stopped) throw new BusClosed({ operation: "request" })
     const method = request.routingKey
@@ -183,9 +205,18 @@ export class Requester {
       await bounded(Promise.all([this.start(), this.hasResponders(method).then((ok) => {
         if (!ok) throw new NoResponders({ method })
       })]))
-      await bounded(this.deps.topology.ensureTopics([this.deps.names.rpc(method)]))
-      await bounded(this.deps.client.send(this.deps.names.rpc(method), [toRecord({ ...request, correlationId, replyTo: this.replyTopic })]))
-      return await bounded(reply)
+      const picker = await bounded(this.picker(method))
+      const partition = picker.pick()
+      let answered = false
+      try {
+        await bounded(this.deps.rpcSends.send(this.deps.names.rpc(method), { ...toRecord({ ...request, correlationId, replyTo: this.replyTopic }), partition }))
+        const env = await bounded(reply)
+        answered = true
+        return env
+      } finally {
+        if (answered) picker.answered(partition)
+        else picker.givenUp(partition)
+      }
     } finally {
       this.pending.delete(correlationId)
     }

@@ -11,6 +11,7 @@ import { names, parseConfig, type AdapterConfig, type Names } from "./config.ts"
 import { consume, declareGroup, type ConsumerDeps } from "./consumer.ts"
 import { makeDeadLetterStore } from "./dead-letters.ts"
 import { Requester, serve } from "./rpc.ts"
+import { SendQueue } from "./send-queue.ts"
 import { Topology } from "./topology.ts"
 import { toRecord } from "./wire.ts"
 
@@ -40,8 +41,10 @@ export class KafkaTransport implements Transport {
       topology: this.topology,
       names: this.names,
       leaseMs: config.leaseMs,
+      rpcLeaseMs: config.rpcLeaseMs,
       partitions: config.partitions,
       transportState: this.state,
+      rpcSends: new SendQueue(client),
       registry: this.registry,
     }
     this.deadLetters = makeDeadLetterStore(this.deps)

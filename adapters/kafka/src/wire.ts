@@ -12,7 +12,10 @@ export const DUE_HEADER = "x-omnibus-due"
 /** On dead-letter tombstones: the DLQ position (partition:offset) removed by replay. */
 export const REMOVED_HEADER = "x-omnibus-dlq-removed"
 
-const INTERNAL = new Set<string>([DUE_HEADER, REMOVED_HEADER, Wire.error, Wire.errorName, Wire.errorCode, Wire.attempts, Wire.firstFailure, Wire.lastFailure, Wire.group])
+/** On RPC replies: the request topic's partition the server read it from (rpc-routing.ts). */
+export const RPC_PARTITION_HEADER = "x-omnibus-rpc-partition"
+
+const INTERNAL = new Set<string>([DUE_HEADER, REMOVED_HEADER, RPC_PARTITION_HEADER, Wire.error, Wire.errorName, Wire.errorCode, Wire.attempts, Wire.firstFailure, Wire.lastFailure, Wire.group])
 
 export const toRecord = (e: Envelope, extra?: Readonly<Record<string, string>>): OutRecord => ({
   key: e.key,

@@ -24,3 +24,12 @@ describe("kafka config: dead-link options", () => {
     }
   })
 })
+
+describe("kafka config: RPC session", () => {
+  it("rpcLeaseMs defaults to leaseMs and can be set on its own (option or URL query)", () => {
+    expect(parseConfig("kafka://127.0.0.1:9092", {}).rpcLeaseMs).toBe(10_000)
+    expect(parseConfig("kafka://127.0.0.1:9092", { leaseMs: 4_000 }).rpcLeaseMs).toBe(4_000)
+    expect(parseConfig("kafka://127.0.0.1:9092", { leaseMs: 4_000, rpcLeaseMs: 1_000 })).toMatchObject({ leaseMs: 4_000, rpcLeaseMs: 1_000 })
+    expect(parseConfig("kafka://127.0.0.1:9092?rpcLeaseMs=1500", {}).rpcLeaseMs).toBe(1_500)
+  })
+})

@@ -6,7 +6,6 @@
  */
 import { fork } from "node:child_process"
 import { randomUUID } from "node:crypto"
-import { fileURLToPath } from "node:url"
 import { inspect } from "node:util"
 import type { Bus, HandlerEvent, Message, Subscription } from "@omnibus/core"
 import { expect } from "vitest"
@@ -15,6 +14,7 @@ import type { Launcher } from "../brokers/common.ts"
 import { delay, errorText, mapWindowed } from "../wait.ts"
 import { defineFault, tagOf } from "./context.ts"
 import type { FaultContext, FaultSuite } from "./context.ts"
+import { siblingModule } from "./sibling.ts"
 
 /** Counts handler completions and deliveries per id; remembers when things happened. */
 class Tally {
@@ -233,8 +233,7 @@ export const registerFaults = (suite: FaultSuite): void => {
     const b = ctx.broker
     const group = ctx.group("ck")
     const pattern = ctx.key("#")
-    // the sibling module as shipped: child-consumer.ts in the workspace, child-consumer.js in dist/
-    const childFile = fileURLToPath(new URL(`./child-consumer${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url))
+    const childFile = siblingModule(import.meta.url, "child-consumer")
     const started = new Map<string, number>()
     let ready = false
     let childError: string | undefined

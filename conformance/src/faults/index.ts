@@ -15,6 +15,7 @@ import { makeFaultSuite } from "./context.ts"
 import type { FaultHarness, NoBrokerHarness } from "./harness.ts"
 import { registerModelCheck } from "./model.ts"
 import { FaultRecorder, writeFaultResults } from "./recorder.ts"
+import { registerRpcStorm } from "./rpc-storm.ts"
 
 export type { FaultHarness, NoBrokerHarness } from "./harness.ts"
 export type { Credentials, LaunchOptions, Launcher, TlsMaterial } from "../brokers/common.ts"
@@ -47,6 +48,7 @@ export const describeFaults = (name: string, harness: FaultHarness | NoBrokerHar
       for (const l of [suite.broker, ...suite.launchers]) await l?.stop().catch(() => undefined)
     }, 120_000)
     registerFaults(suite)
+    registerRpcStorm(suite)
     registerModelCheck(suite)
   })
 }
