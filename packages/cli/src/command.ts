@@ -2,7 +2,9 @@
 import type { Io } from "./io.ts"
 
 export interface Command {
+  /** What follows `omnibus` on the command line. */
   readonly name: string
+  /** One line for the tool's help. */
   readonly summary: string
   /** Full help: usage, options, examples. */
   readonly help: string

@@ -5,8 +5,11 @@
  */
 import { redactUrl } from "@omnibus/core/adapter"
 
+/** The command did what was asked. */
 export const EXIT_OK = 0
+/** The operation failed: a request timed out, the bus is unhealthy, a dead letter was not found. */
 export const EXIT_FAILED = 1
+/** The command could not run: bad usage, bad URL, unreachable broker, refused credentials. */
 export const EXIT_USAGE = 2
 
 /** Wrong arguments or options: reported with a pointer to --help, exit code 2. */

@@ -17,8 +17,10 @@ export type { Io } from "./io.ts"
 export type { Command } from "./command.ts"
 export { EXIT_OK, EXIT_FAILED, EXIT_USAGE } from "./errors.ts"
 
+/** Every command, in the order the tool's help lists them. */
 export const commands: ReadonlyArray<Command> = [publish, tail, request, serve, dlq, health]
 
+/** What `omnibus --help` prints. */
 export const HELP = `omnibus: publish, tail, call and inspect dead letters on any Omnibus broker.
 
 Usage: omnibus <command> [arguments] [options]
@@ -65,8 +67,8 @@ export const run = async (argv: ReadonlyArray<string>, io: Io): Promise<number> 
   try {
     return await command.run(rest, io)
   } catch (e) {
-    io.err(errorLine(e))
-    if (e instanceof UsageError) io.err(`(omnibus ${command.name} --help for usage)\n`)
+    // Still one line: a usage error points at the command's help on the same line.
+    io.err(errorLine(e instanceof UsageError ? new UsageError(`${e.message} (see omnibus ${command.name} --help)`) : e))
     return exitCodeOf(e)
   }
 }

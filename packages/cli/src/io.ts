@@ -13,6 +13,7 @@ export interface Io {
   readonly confirm: ((question: string) => Promise<boolean>) | undefined
   /** Whether standard output is a terminal: tables, colours, progress lines. */
   readonly tty: boolean
+  /** Where OMNIBUS_URL is read. */
   readonly env: Readonly<Record<string, string | undefined>>
   /** Aborted on SIGINT/SIGTERM: long-running commands (tail, serve) close and return. */
   readonly signal: AbortSignal

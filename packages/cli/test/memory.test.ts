@@ -106,7 +106,7 @@ describe("omnibus on memory://", () => {
       // No terminal and no --yes: refused before anything happens.
       const refused = inProcess(env)
       expect(await refused.run(["dlq", "purge", group])).toBe(2)
-      expect(refused.stderr()).toMatch(/^omnibus: UsageError: refusing to purge .* pass --yes\n/)
+      expect(refused.stderr()).toMatch(/^omnibus: UsageError: refusing to purge .* pass --yes \(see omnibus dlq --help\)\n$/)
       expect(await inProcess(env, { confirm: false }).run(["dlq", "replay", group])).toBe(1)
 
       const replay = inProcess(env, { confirm: true })
