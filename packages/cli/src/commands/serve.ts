@@ -69,6 +69,8 @@ Examples:
       )
       io.err(paint(io, "dim", `omnibus: serving ${method} on ${redactUrl(url)} (group ${server.group}); Ctrl-C to stop\n`))
       io.signal.addEventListener("abort", finish, { once: true })
+      // Interrupted while connecting or subscribing: the listener above would never fire.
+      if (io.signal.aborted) finish()
       try {
         await finished
       } finally {

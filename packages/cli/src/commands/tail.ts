@@ -96,6 +96,8 @@ Examples:
       io.err(paint(io, "dim", `omnibus: tailing ${positionals.join(" ")} on ${redactUrl(url)} (${kind}); Ctrl-C to stop\n`))
       const timer = timeoutMs !== undefined ? setTimeout(finish, timeoutMs) : undefined
       io.signal.addEventListener("abort", finish, { once: true })
+      // Interrupted while connecting or subscribing: the listener above would never fire.
+      if (io.signal.aborted) finish()
       try {
         await finished
       } finally {
