@@ -15,7 +15,7 @@ cd "$ROOT"
 export PATH="$ROOT/node_modules/.bin:$PATH"
 if [ -z "${OMNIBUS_RABBITMQ_URL:-}" ]; then source scripts/brokers.sh rabbitmq; fi
 
-PACKAGES=(packages/core packages/protobuf adapters/memory adapters/rabbitmq adapters/nats adapters/redis adapters/kafka conformance)
+PACKAGES=(packages/core packages/protobuf packages/cli adapters/memory adapters/rabbitmq adapters/nats adapters/redis adapters/kafka conformance)
 NODE24_VERSION="24"
 FIXTURES="$ROOT/scripts/packaging"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/omnibus-packaging.XXXXXX")"
@@ -77,11 +77,13 @@ ensure_node24() {
   NODE24="$bin"
 }
 
-# App #1: a plain ESM app that connects by URL only, plus a CommonJS file and the README's quick start.
+# App #1: a plain ESM app that connects by URL only, plus a CommonJS file, the README's quick start and the omnibus bin.
 app_url() {
   local app="$WORK/app-url"
   cp -r "$FIXTURES/app-url" "$app"
-  npm_user "$app" install $(tarball_of core) $(tarball_of memory) $(tarball_of rabbitmq) amqplib@^2
+  # @omnibus/cli depends on every adapter and protobuf: their tarballs are installed with it, not fetched.
+  npm_user "$app" install $(tarball_of core) $(tarball_of memory) $(tarball_of rabbitmq) amqplib@^2 \
+    $(tarball_of cli) $(tarball_of nats) $(tarball_of redis) $(tarball_of kafka) $(tarball_of protobuf)
   extract_quick_start > "$app/quickstart.mts"
   for node in "$NODE22" "$NODE24"; do
     run_user "$app" timeout 60 "$node" main.mjs "memory://" "$OMNIBUS_RABBITMQ_URL"
@@ -89,6 +91,9 @@ app_url() {
   done
   run_user "$app" timeout 60 "$NODE22" quickstart.mts
   echo "ok quick start (README.md) ran on memory://"
+  run_user "$app" timeout 30 npx --no-install omnibus --help >/dev/null
+  run_user "$app" timeout 30 npx --no-install omnibus health --url memory://
+  echo "ok omnibus --help and health (npx, from the @omnibus/cli tarball)"
 }
 
 # The broker clients' own declarations (NATS, Kafka, Redis) do not pass skipLibCheck: false with
@@ -154,7 +159,7 @@ for tgz in $(tarball_paths); do check_tarball "$tgz" || failed=1; done
 [ "$failed" = 0 ] || { echo "packaging: tarball contents are wrong (above)" >&2; exit 1; }
 step "node 24"
 ensure_node24
-step "app-url (Node 22 and 24: memory://, RabbitMQ, require, quick start)"
+step "app-url (Node 22 and 24: memory://, RabbitMQ, require, quick start; omnibus bin)"
 app_url
 step "app-typescript (TypeScript 7 and 5.9, strict)"
 app_typescript
