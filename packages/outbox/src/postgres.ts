@@ -14,6 +14,7 @@ export interface PgPoolClient extends PgQueryable {
   release(destroy?: boolean | Error): void
   on(event: "notification", listener: (message: { channel: string }) => void): unknown
   on(event: "error", listener: (error: Error) => void): unknown
+  removeListener(event: "error", listener: (error: Error) => void): unknown
 }
 
 export interface PgPool extends PgQueryable {
@@ -35,12 +36,22 @@ export const postgres = (pool: PgPool): Database => ({
   query: pgClient(pool).query,
   async transaction(fn) {
     const client = await pool.connect()
+    // A checked-out client whose connection dies between queries (the relay awaiting the broker)
+    // emits "error": without a listener that would crash the process. The next query fails instead.
+    let lost = false
+    const onLost = () => {
+      lost = true
+    }
+    client.on("error", onLost)
     return inTransaction(
       {
         begin: async () => void (await client.query("BEGIN")),
         commit: async () => void (await client.query("COMMIT")),
         rollback: async () => void (await client.query("ROLLBACK")),
-        release: (broken) => client.release(broken),
+        release: (broken) => {
+          client.removeListener("error", onLost)
+          client.release(broken || lost)
+        },
       },
       () => fn(pgClient(client)),
     )

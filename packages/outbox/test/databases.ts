@@ -17,6 +17,12 @@ export interface TestDatabase {
   readonly prefix: string
   /** A new handle with its own connections (one per relay or app, as in production). */
   open(): Database
+  /**
+   * A handle whose connections the test can kill as a crash would (PostgreSQL, MySQL: the
+   * server ends them and rolls back their transactions; SQLite: nothing to kill, a crashed
+   * relay's lease runs out).
+   */
+  openKillable(): Promise<{ readonly db: Database; kill(): Promise<void> }>
   /** Creates a side-effect table `<prefix>effects (id)` for inbox tests. */
   effectsTable(): Promise<string>
   close(): Promise<void>
@@ -33,14 +39,15 @@ const dropAll = async (db: SqlClient, prefix: string): Promise<void> => {
 /** A test database over a pooled driver: `open` makes a new pool each call, all ended by close(). */
 const pooledDatabase = async <P extends { end(): Promise<void> }>(
   dialect: Dialect,
-  makePool: () => P,
+  makePool: (name: string | undefined) => P,
   wrap: (pool: P) => Database,
   effectsDdl: (table: string) => string,
+  killer: (admin: Database, db: Database, name: string) => Promise<() => Promise<void>>,
 ): Promise<TestDatabase> => {
   const prefix = uniquePrefix()
   const pools: Array<P> = []
-  const open = () => {
-    const pool = makePool()
+  const open = (name?: string) => {
+    const pool = makePool(name)
     pools.push(pool)
     return wrap(pool)
   }
@@ -49,7 +56,12 @@ const pooledDatabase = async <P extends { end(): Promise<void> }>(
   return {
     dialect,
     prefix,
-    open,
+    open: () => open(),
+    openKillable: async () => {
+      const name = `${prefix}killable${counter++}`
+      const db = open(name)
+      return { db, kill: await killer(admin, db, name) }
+    },
     effectsTable: async () => {
       await admin.query(effectsDdl(`${prefix}effects`))
       return `${prefix}effects`
@@ -62,19 +74,26 @@ const pooledDatabase = async <P extends { end(): Promise<void> }>(
 }
 
 const postgresDatabase = (): Promise<TestDatabase> =>
-  pooledDatabase(
+  pooledDatabase<pg.Pool>(
     "postgres",
-    () => new pg.Pool({ connectionString: process.env.OMNIBUS_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test", max: 4 }),
+    (name) => new pg.Pool({ connectionString: process.env.OMNIBUS_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test", max: 4, application_name: name }),
     postgres,
     (table) => `CREATE TABLE ${table} (id VARCHAR(255) PRIMARY KEY)`,
+    // Every connection of the pool carries its name: terminate them all.
+    async (admin, _db, name) => async () => void (await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [name])),
   )
 
 const mysqlDatabase = (): Promise<TestDatabase> =>
-  pooledDatabase(
+  pooledDatabase<mysqlDriver.Pool>(
     "mysql",
-    () => mysqlDriver.createPool({ uri: process.env.OMNIBUS_MYSQL_URL ?? "mysql://root@127.0.0.1:3306/test", connectionLimit: 4 }),
+    // A killable pool has one connection, whose id is known before the test starts.
+    (name) => mysqlDriver.createPool({ uri: process.env.OMNIBUS_MYSQL_URL ?? "mysql://root@127.0.0.1:3306/test", connectionLimit: name === undefined ? 4 : 1 }),
     mysql,
     (table) => `CREATE TABLE ${table} (id VARCHAR(255) PRIMARY KEY) ENGINE=InnoDB`,
+    async (admin, db) => {
+      const id = Number((await db.query("SELECT CONNECTION_ID() AS id")).rows[0]!.id)
+      return async () => void (await admin.query(`KILL ${id}`))
+    },
   )
 
 const sqliteDatabase = async (): Promise<TestDatabase> => {
@@ -94,6 +113,7 @@ const sqliteDatabase = async (): Promise<TestDatabase> => {
     dialect: "sqlite",
     prefix,
     open,
+    openKillable: () => Promise.resolve({ db: open(), kill: () => Promise.resolve() }),
     effectsTable: async () => {
       await admin.query(`CREATE TABLE ${prefix}effects (id TEXT PRIMARY KEY)`)
       return `${prefix}effects`

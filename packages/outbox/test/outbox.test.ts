@@ -99,6 +99,49 @@ describe.each(DIALECTS)("outbox on $name", ({ make }) => {
     expect(receivedIds(id)).toBe(1)
   })
 
+  it("hands the rows of a relay that died mid-publish to another relay", { timeout: 30_000 }, async () => {
+    const app = tdb.open()
+    const { id } = await app.transaction((tx) => outbox().publish(tx, "orders.orphaned", { n: 6 }, { key: "order-6" }))
+    // Relay A publishes, then hangs (the broker confirm never reaches it) and its process dies:
+    // its database connection is killed (SQLite: its lease runs out).
+    let freeA: (() => void) | undefined
+    let aPublished = 0
+    const hanging: Pick<Bus, "publishBatch"> = {
+      publishBatch: async (entries) => {
+        aPublished += entries.length
+        await bus.publishBatch(entries)
+        return new Promise((_, reject) => (freeA = () => reject(new Error("relay A was killed"))))
+      },
+    }
+    const killable = await tdb.openKillable()
+    const a = startRelay({ db: killable.db, bus: hanging, tablePrefix: tdb.prefix, leaseMs: 300, onError: () => {} })
+    await eventually("relay A published and hangs", () => aPublished === 1 && freeA !== undefined)
+    await killable.kill()
+
+    const republished: Array<string> = []
+    const b = startRelay({
+      db: tdb.open(),
+      bus: {
+        publishBatch: (entries) => {
+          for (const e of entries) republished.push(e.options?.id ?? "")
+          return bus.publishBatch(entries)
+        },
+      },
+      tablePrefix: tdb.prefix,
+      leaseMs: 300,
+      pollIntervalMs: 50,
+    })
+    try {
+      await eventually("relay B took the row over and drained the outbox", async () => republished.includes(id) && (await b.stats()).pending === 0)
+    } finally {
+      freeA?.()
+      await a.stop()
+      await b.stop()
+    }
+    expect(republished).toEqual([id])
+    expect(receivedIds(id)).toBe(1)
+  })
+
   it("backs off while the broker is down, then delivers when it is back", async () => {
     const attempts: Array<number> = []
     const errors: Array<unknown> = []
