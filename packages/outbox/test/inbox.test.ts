@@ -86,6 +86,38 @@ describe.each(DIALECTS)("inbox on $name", ({ make }) => {
     expect(await inbox.store.claim(`reports:${msg.id}`, 1000)).toBe("done")
   })
 
+  it("runs one of two copies handled at the same time: the second waits on the first's mark, then skips", async () => {
+    const inbox = createInbox({ db, tablePrefix: tdb.prefix })
+    let calls = 0
+    let open: (() => void) | undefined
+    const gate = new Promise<void>((resolve) => (open = resolve))
+    const handler = inbox.handler(async (msg, tx) => {
+      calls++
+      await insertEffect(tx, msg.id)
+      await gate // the first copy holds its transaction open while the second arrives
+    })
+    const msg = { id: `concurrent-${tdb.prefix}`, group: "exports", routingKey: "e.x", key: undefined, payload: {}, body: new Uint8Array(), contentType: "application/json", headers: {}, correlationId: undefined, timestamp: Date.now(), attempt: 1, redeliveries: 0 }
+    const first = handler(msg)
+    await eventually("the first copy is running", () => calls === 1)
+    const second = handler({ ...msg, redeliveries: 1 })
+    // The second copy's insert of the mark waits on the first's row lock (SQLite: on the queue).
+    const waiting =
+      tdb.dialect === "postgres"
+        ? "SELECT COUNT(*) AS n FROM pg_locks WHERE NOT granted"
+        : tdb.dialect === "mysql"
+          ? `SELECT COUNT(*) AS n FROM information_schema.processlist WHERE command = 'Query' AND info LIKE 'INSERT IGNORE INTO ${inbox.tables.inbox}%'`
+          : undefined
+    const probe = tdb.open()
+    try {
+      if (waiting) await eventually("the second copy waits on the first's lock", async () => Number((await probe.query(waiting)).rows[0]!.n) > 0)
+    } finally {
+      open!()
+    }
+    await Promise.all([first, second])
+    expect(calls).toBe(1)
+    expect(await effectCount(msg.id)).toBe(1)
+  })
+
   it("forgets marks after their TTL and purges them", async () => {
     const inbox = createInbox({ db, tablePrefix: tdb.prefix, ttlMs: 1 })
     await inbox.store.complete("audit:old", 1)
