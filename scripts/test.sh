@@ -11,6 +11,8 @@ export PATH="$ROOT/node_modules/.bin:$PATH"
 BROKERS=()
 for b in rabbitmq nats redis kafka; do [ -d "adapters/$b/test" ] && [ -n "$(ls adapters/$b/test 2>/dev/null)" ] && BROKERS+=("$b"); done
 source scripts/brokers.sh "${BROKERS[@]}"
+# PostgreSQL and MariaDB for packages/outbox.
+source scripts/databases.sh
 echo "== typecheck"
 tsc -p tsconfig.json
 echo "== build"

@@ -22,6 +22,8 @@ export {
   type Envelope,
 } from "./envelope.ts"
 export { MAX_HEADER_BYTES, headersSize } from "./consumer.ts"
+/** Validates and encodes a publish exactly as `bus.publish` does (packages that store messages to publish later, like @omnibus/outbox). */
+export { buildEnvelope } from "./message.ts"
 export { KeyedSerializer } from "./ordering.ts"
 export { MAX_KEY_BYTES, matches, matchesAny, literalPrefix, validateRoutingKey, validatePattern } from "./routing.ts"
 export { retryPolicy, backoffSchedule, DEFAULT_RETRY, type RetryPolicy } from "./retry.ts"
