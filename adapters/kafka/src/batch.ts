@@ -22,6 +22,18 @@ export const wakeAll = (s: RunState): void => {
   s.wake.dispatchEvent(new Event("wake"))
 }
 
+/** Waits `ms`, or less when `cancel` is stopped or aborted meanwhile. */
+export const sleep = (ms: number, cancel: RunState): Promise<void> =>
+  new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(t)
+      cancel.wake.removeEventListener("wake", done)
+      resolve()
+    }
+    const t = setTimeout(done, Math.max(0, ms))
+    cancel.wake.addEventListener("wake", done)
+  })
+
 /** Bounds unsettled deliveries of one consumption (spec.prefetch). */
 export class Slots {
   private free: number

@@ -7,10 +7,10 @@
  */
 import { failureToHeaders, matchesAny, type Envelope } from "@omnibus/core/adapter"
 import type { ConsumeSpec, Consumption, Delivery, FailureMetadata, GroupSpec } from "@omnibus/core/adapter"
-import { newRunState, Slots, wakeAll, type RunState } from "./batch.ts"
+import { newRunState, sleep, Slots, wakeAll, type RunState } from "./batch.ts"
 import type { InRecord, KafkaClient } from "./client.ts"
 import type { Member } from "./group-consumer.ts"
-import { PartitionRunner } from "./partitions.ts"
+import { PartitionRunner, type Settle } from "./partitions.ts"
 import type { Names } from "./config.ts"
 import type { SendQueue } from "./send-queue.ts"
 import type { Topology } from "./topology.ts"
@@ -54,14 +54,28 @@ export const consume = async (deps: ConsumerDeps, spec: ConsumeSpec, onDelivery:
   const t = timings(deps.leaseMs)
   const dead = () => state.aborted || deps.transportState.aborted
 
-  const makeDelivery = (topic: string, partition: number, rec: InRecord, extra: number, settle: () => void): Delivery => {
+  const makeDelivery = (topic: string, partition: number, rec: InRecord, extra: number, settle: Settle): Delivery => {
     const envelope: Envelope = fromRecord(topic, partition, rec)
     // the attempt header counts handler failures; `extra` is what crashed hand-outs announced (partitions.ts)
     const attempt = recordAttempt(rec)
     let done = false
     const finish = async (work?: () => Promise<void>) => {
       if (done || dead()) return
-      if (work) await work()
+      if (work) {
+        try {
+          await untilSent(work)
+        } catch (e) {
+          // The consumption ends with the move not made: the record is left uncommitted for the
+          // partition's next owner, and revoke() (close) must not wait for it.
+          if (!done) {
+            done = true
+            slots.release()
+            settle("abandoned")
+          }
+          throw e
+        }
+      }
+      if (done) return
       done = true
       slots.release()
       settle()
@@ -84,6 +98,24 @@ export const consume = async (deps: ConsumerDeps, spec: ConsumeSpec, onDelivery:
     }
   }
 
+  /**
+   * A retry or dead-letter move (a produce) that failed, e.g. while the broker is down for longer
+   * than the client's retries, is made again while the consumption runs: this member keeps the
+   * partition, so nobody would read the record again, and revoke() waits for it. Gives up (throws)
+   * once the consumption is stopped, closed or aborted.
+   */
+  const untilSent = async (work: () => Promise<void>): Promise<void> => {
+    for (let pause = 200; ; pause = Math.min(pause * 2, 2_000)) {
+      try {
+        return await work()
+      } catch (e) {
+        if (state.stopped || dead()) throw e
+        await sleep(pause, state)
+        if (state.stopped || dead()) throw e
+      }
+    }
+  }
+
   const slotOptions = {
     window: spec.prefetch,
     acquire: async (cancel: RunState) => {
@@ -96,7 +128,7 @@ export const consume = async (deps: ConsumerDeps, spec: ConsumeSpec, onDelivery:
     },
     tryAcquire: () => !state.stopped && !dead() && slots.tryAcquire(),
     releaseSlot: () => slots.release(),
-    deliver: (rec: InRecord, extra: number, settle: () => void, from: { readonly topic: string; readonly partition: number }) =>
+    deliver: (rec: InRecord, extra: number, settle: Settle, from: { readonly topic: string; readonly partition: number }) =>
       onDelivery(makeDelivery(from.topic, from.partition, rec, extra, settle)),
   }
   const mainRunner = new PartitionRunner({

@@ -19,7 +19,7 @@
  */
 import type { InRecord } from "./client.ts"
 import type { Assigned, Member, MemberHandler } from "./group-consumer.ts"
-import { newRunState, wakeAll, type RunState } from "./batch.ts"
+import { newRunState, sleep, wakeAll, type RunState } from "./batch.ts"
 
 /**
  * How far ahead of the hand-out the announcement goes, at least. A window (the prefetch) ahead
@@ -60,8 +60,16 @@ export interface RunnerOptions {
   /** Gives back a slot acquired for a record that is then not handed out. */
   readonly releaseSlot: () => void
   /** Hands a record out (a slot is held for it); `settle` is called once it is done. */
-  readonly deliver: (record: InRecord, extraAttempts: number, settle: () => void, from: { readonly topic: string; readonly partition: number }) => void
+  readonly deliver: (record: InRecord, extraAttempts: number, settle: Settle, from: { readonly topic: string; readonly partition: number }) => void
 }
+
+/**
+ * Ends a handed-out record. "done": its outcome reached the broker, commits may pass it.
+ * "abandoned": it could not be settled (its retry or dead-letter move failed) and the
+ * consumption is ending: revoke() no longer waits for it, and as it stays unsettled no commit
+ * passes it, so the partition's next owner reads it again.
+ */
+export type Settle = (how?: "done" | "abandoned") => void
 
 interface Entry {
   readonly offset: bigint
@@ -90,17 +98,6 @@ interface PState {
   chain: Promise<void>
   dead: boolean
 }
-
-const sleep = (ms: number, cancel: RunState): Promise<void> =>
-  new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(t)
-      cancel.wake.removeEventListener("wake", done)
-      resolve()
-    }
-    const t = setTimeout(done, Math.max(0, ms))
-    cancel.wake.addEventListener("wake", done)
-  })
 
 export class PartitionRunner implements MemberHandler {
   private readonly options: RunnerOptions
@@ -243,16 +240,18 @@ export class PartitionRunner implements MemberHandler {
     return done
   }
 
-  private settler(st: PState, entry: Entry): () => void {
+  private settler(st: PState, entry: Entry): Settle {
     let once = false
     st.outstanding++
-    return () => {
+    return (how = "done") => {
       if (once) return
       once = true
       st.outstanding--
-      entry.settled = true
-      while (st.entries.length > 0 && st.entries[0]!.settled) st.entries.shift()
-      void this.flush(st)
+      if (how === "done") {
+        entry.settled = true
+        while (st.entries.length > 0 && st.entries[0]!.settled) st.entries.shift()
+        void this.flush(st)
+      }
       this.notify()
     }
   }
