@@ -4,7 +4,6 @@
  * reconnect storm" observation window of G-auth (it watches for something
  * that must NOT happen).
  */
-import { fork } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import { inspect } from "node:util"
 import type { Bus, HandlerEvent, Message, Subscription } from "@omnibus/core"
@@ -14,7 +13,7 @@ import type { Launcher } from "../brokers/common.ts"
 import { delay, errorText, mapWindowed } from "../wait.ts"
 import { defineFault, tagOf } from "./context.ts"
 import type { FaultContext, FaultSuite } from "./context.ts"
-import { siblingModule } from "./sibling.ts"
+import { forkChild } from "./fork-child.ts"
 
 /** Counts handler completions and deliveries per id; remembers when things happened. */
 class Tally {
@@ -233,29 +232,14 @@ export const registerFaults = (suite: FaultSuite): void => {
     const b = ctx.broker
     const group = ctx.group("ck")
     const pattern = ctx.key("#")
-    const childFile = siblingModule(import.meta.url, "child-consumer")
     const started = new Map<string, number>()
-    let ready = false
-    let childError: string | undefined
     const concurrency = 10
-    const child = fork(childFile, [], {
-      execArgv: ["--disable-warning=ExperimentalWarning"],
-      env: { ...process.env, OMNIBUS_FAULT_CHILD: JSON.stringify({ adapterModule: h.adapterModule, url: b.url, options: base(), pattern, group, concurrency }) },
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
-    })
-    const exited = new Promise<void>((r) => child.once("exit", () => r()))
-    ctx.defer(async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
-      await exited
-    })
-    child.on("message", (m: { type: string; id?: string; attempt?: number; message?: string }) => {
-      if (m.type === "ready") ready = true
-      else if (m.type === "start" && m.id) started.set(m.id, m.attempt ?? 0)
-      else if (m.type === "error") childError = m.message
+    const child = forkChild(ctx, "child-consumer", { adapterModule: h.adapterModule, url: b.url, options: base(), pattern, group, concurrency }, (m) => {
+      if (m.type === "start" && typeof m["id"] === "string") started.set(m["id"], typeof m["attempt"] === "number" ? m["attempt"] : 0)
     })
     await ctx.eventually(() => {
-      if (childError) throw new Error(`child consumer failed: ${childError}`)
-      return ready
+      if (child.error !== undefined) throw new Error(`child consumer failed: ${child.error}`)
+      return child.ready
     }, "the child consumer to subscribe", 30_000)
     const publisher = await ctx.connect(b.url, base())
     const N = 300
@@ -278,8 +262,8 @@ export const registerFaults = (suite: FaultSuite): void => {
     await ctx.eventually(() => started.size >= concurrency, () => `the child to hold ${concurrency} messages (holds ${started.size})`)
     const held = [...started.keys()]
     const killedAt = performance.now()
-    child.kill("SIGKILL")
-    await exited
+    child.process.kill("SIGKILL")
+    await child.exited
     const pub: PublishTally = {
       confirmed: new Set(rounds.flatMap((r) => [...r.confirmed])),
       rejected: new Map(rounds.flatMap((r) => [...r.rejected])),

@@ -5,13 +5,11 @@
  * with a reply or a typed error, and only requests in flight at the kill or
  * sent within 1 s after it may fail: after that the survivor serves them all.
  */
-import { fork } from "node:child_process"
-import type { ChildProcess } from "node:child_process"
 import { expect } from "vitest"
 import { errorText, mapWindowed } from "../wait.ts"
 import { defineFault, tagOf } from "./context.ts"
 import type { FaultContext, FaultSuite } from "./context.ts"
-import { siblingModule } from "./sibling.ts"
+import { forkChild } from "./fork-child.ts"
 
 const REQUESTS = 3_000
 const IN_FLIGHT = 64
@@ -31,32 +29,6 @@ interface Outcome {
   tag?: string
 }
 
-interface Server {
-  readonly child: ChildProcess
-  readonly exited: Promise<void>
-  ready: boolean
-  error?: string
-}
-
-const startServer = (ctx: FaultContext, config: Record<string, unknown>): Server => {
-  const file = siblingModule(import.meta.url, "child-rpc-server")
-  const child = fork(file, [], {
-    execArgv: ["--disable-warning=ExperimentalWarning"],
-    env: { ...process.env, OMNIBUS_FAULT_CHILD: JSON.stringify(config) },
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  })
-  const server: Server = { child, exited: new Promise<void>((r) => child.once("exit", () => r())), ready: false }
-  child.on("message", (m: { type: string; message?: string }) => {
-    if (m.type === "ready") server.ready = true
-    else if (m.type === "error") server.error = m.message
-  })
-  ctx.defer(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
-    await server.exited
-  })
-  return server
-}
-
 export const registerRpcStorm = (suite: FaultSuite): void => {
   defineFault(suite, "G-rpc-kill", async (ctx) => {
     const b = ctx.broker
@@ -64,7 +36,7 @@ export const registerRpcStorm = (suite: FaultSuite): void => {
     // the adapter's default leases: what a user's servers run with
     const options = { connectTimeoutMs: 20_000 }
     const config = { adapterModule: suite.harness.adapterModule, url: b.url, options, method, group: ctx.group("servers"), concurrency: 32 }
-    const servers = [startServer(ctx, config), startServer(ctx, config)]
+    const servers = [forkChild(ctx, "child-rpc-server", config), forkChild(ctx, "child-rpc-server", config)]
     await ctx.eventually(() => {
       const failed = servers.find((s) => s.error !== undefined)
       if (failed) throw new Error(`child RPC server failed: ${failed.error}`)
@@ -80,7 +52,7 @@ export const registerRpcStorm = (suite: FaultSuite): void => {
     }, () => `both servers to answer a warm-up request (seen ${warmedUp.size})`)
 
     const victim = servers[0]!
-    const victimPid = victim.child.pid
+    const victimPid = victim.process.pid
     const outcomes: Array<Outcome> = []
     let replies = 0
     let killedAt: number | undefined
@@ -93,7 +65,7 @@ export const registerRpcStorm = (suite: FaultSuite): void => {
         o.pid = r.pid
         if (++replies >= KILL_AFTER && killedAt === undefined) {
           killedAt = performance.now()
-          victim.child.kill("SIGKILL")
+          victim.process.kill("SIGKILL")
         }
       } catch (e) {
         o.error = errorText(e)
