@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import type { Message } from "./api.ts"
 import { byContentType, contentTypeProblem, type Codec } from "./codec.ts"
 import { DecodeFailed, PermanentError } from "./errors.ts"
-import type { IdempotencyStore } from "./idempotency.ts"
+import { idempotencyKey, type IdempotencyStore } from "./idempotency.ts"
 import { toMessage } from "./message.ts"
 import { KeyedSerializer, Permits } from "./ordering.ts"
 import type { RetryPolicy } from "./retry.ts"
@@ -235,7 +235,7 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
         return deadLetter(delivery, decodeError, attempt, firstFailureAt ?? Date.now())
       }
       const idem = config.idempotency
-      const idemKey = `${config.group}:${env.id}`
+      const idemKey = idempotencyKey(config.group, env.id)
       if (idem) {
         const r = await claim(idem.store, idemKey, idem.leaseMs)
         if (r === "done") return settle("ack", () => delivery.ack(), () => emit(delivery, "duplicate", attempt))

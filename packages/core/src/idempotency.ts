@@ -6,6 +6,9 @@
  */
 export type ClaimResult = "acquired" | "in-progress" | "done"
 
+/** The key the consumer claims for a delivery: the group and the message id (a store shared by groups keeps them apart). */
+export const idempotencyKey = (group: string, messageId: string): string => `${group}:${messageId}`
+
 export interface IdempotencyStore {
   /** Try to start handling `key`; "acquired" means the caller now owns it for `leaseMs`. */
   claim(key: string, leaseMs: number): Promise<ClaimResult>

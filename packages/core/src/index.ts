@@ -26,7 +26,7 @@ export {
   type ConnectError,
 } from "./errors.ts"
 export { defineEvent, defineRpc, type EventContract, type RpcContract } from "./contract.ts"
-export { MemoryIdempotencyStore, type IdempotencyStore, type ClaimResult } from "./idempotency.ts"
+export { MemoryIdempotencyStore, idempotencyKey, type IdempotencyStore, type ClaimResult } from "./idempotency.ts"
 export * as codecs from "./codec.ts"
 export { json, jsonOf, bytes, text, schema, type Codec } from "./codec.ts"
 export type { TransportOptions, Health, FailureMetadata } from "./transport.ts"

@@ -22,7 +22,7 @@
  * Use both: the store turns redeliveries into "duplicate" events before any
  * transaction is opened; the wrapper makes the mark atomic with the work.
  */
-import type { Handler, IdempotencyStore, Message } from "@omnibus/core"
+import { idempotencyKey, type Handler, type IdempotencyStore, type Message } from "@omnibus/core"
 import type { Database, SqlClient } from "./sql.ts"
 import { insertIgnore, placeholder, placeholders, tablesFor, type TableOptions, type Tables } from "./tables.ts"
 
@@ -45,8 +45,8 @@ export interface Inbox {
 
 const DAY_MS = 24 * 60 * 60 * 1000
 
-/** The key core's consumer claims for a delivery (packages/core/src/consumer.ts): group and message id. */
-export const inboxKey = (group: string, messageId: string): string => `${group}:${messageId}`
+/** The key core's consumer claims for a delivery, so a mark written here is the one its `claim` finds. */
+export const inboxKey = idempotencyKey
 
 export const createInbox = (options: InboxOptions): Inbox => {
   const { db } = options
