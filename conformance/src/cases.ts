@@ -71,7 +71,7 @@ export const caseInfo = (id: number): CaseInfo => {
 }
 
 /** The fault suite's rows: contract cases 28, 29, 34 and the named connection faults. */
-export type FaultId = "28" | "29" | "34" | "G-consumer-kill" | "G-cut" | "G-stall" | "G-half-open" | "G-tls" | "G-auth" | "G-secrets" | "G-rpc-kill"
+export type FaultId = "28" | "29" | "34" | "G-consumer-kill" | "G-cut" | "G-stall" | "G-half-open" | "G-tls" | "G-auth" | "G-secrets" | "G-rpc-kill" | "G-poison-1x4" | "G-poison-1x16" | "G-poison-3x4" | "G-poison-3x16"
 
 export interface FaultInfo {
   readonly id: FaultId
@@ -91,6 +91,10 @@ export const FAULTS: ReadonlyArray<FaultInfo> = [
   { id: "G-auth", title: "wrong credentials: AuthenticationFailed fast, no reconnect storm" },
   { id: "G-secrets", title: "credentials appear in no log line, error message or stack" },
   { id: "G-rpc-kill", title: "RPC storm with a server killed: 3,000 requests, 64 in flight, one of 2 server processes SIGKILLed; only requests in flight at the kill or sent within 1 s after it may fail" },
+  { id: "G-poison-1x4", title: "poison among healthy traffic: 1,000 messages, 1 poison exits its consumer process (restarted each time), concurrency 4; only the poison is dead-lettered" },
+  { id: "G-poison-1x16", title: "poison among healthy traffic: 1 poison, concurrency 16" },
+  { id: "G-poison-3x4", title: "poison among healthy traffic: 3 poisons at random positions, concurrency 4" },
+  { id: "G-poison-3x16", title: "poison among healthy traffic: 3 poisons at random positions, concurrency 16" },
   { id: "34", caseId: 34, title: "model check: seeded random schedule against the model" },
 ]
 

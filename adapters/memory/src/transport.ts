@@ -94,6 +94,7 @@ export class MemoryTransport implements Transport {
       attempt: message.failures + 1,
       redeliveries: message.deliveries - 1,
       firstFailureAt: message.firstFailureAt,
+      beginSolo: async () => message.soloRuns++,
       ack: once(() => undefined),
       release: once((m) => queue.enqueue(m, true)),
       retry: ({ delayMs, firstFailureAt }) =>
@@ -101,6 +102,7 @@ export class MemoryTransport implements Transport {
           m.firstFailureAt = firstFailureAt
           m.failures++
           m.deliveries = 0
+          m.soloRuns = 0
           queue.later(delayMs, () => queue.enqueue(m))
         })(),
       deadLetter: (failure) => once((m) => queue.deadLetter(m, failure))(),
@@ -179,7 +181,7 @@ export class MemoryTransport implements Transport {
           continue
         }
         q.deadLetters.splice(i, 1)
-        q.enqueue({ envelope: d.envelope, failures: 0, deliveries: 0, firstFailureAt: undefined })
+        q.enqueue({ envelope: d.envelope, failures: 0, deliveries: 0, soloRuns: 0, firstFailureAt: undefined })
         n++
       }
       return n

@@ -12,6 +12,7 @@ import { byContentType, contentTypeProblem, type Codec } from "./codec.ts"
 import { DecodeFailed, PermanentError } from "./errors.ts"
 import { idempotencyKey, type IdempotencyStore } from "./idempotency.ts"
 import { toMessage } from "./message.ts"
+import { SoloGate, soloBudget } from "./isolation.ts"
 import { KeyedSerializer, Permits } from "./ordering.ts"
 import type { RetryPolicy } from "./retry.ts"
 import type { Delivery, FailureMetadata } from "./transport.ts"
@@ -126,15 +127,22 @@ const quietly = async (p: () => Promise<unknown>): Promise<void> => {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**
- * The dead-letter reason of a poison message: it came back more than `retry.maxRedeliveries`
- * times without an outcome, i.e. its consumer keeps crashing (or losing its lease) on it.
+ * The dead-letter reason of a poison message: it ran alone in a handler `retry.maxRedeliveries`
+ * times (at least once) and each of those runs ended without an outcome, i.e. its consumer keeps
+ * crashing (or losing its lease) on it. See ./isolation.ts for why only solo runs count.
  */
 export class RedeliveriesExhausted extends Error {
+  /** The broker's count: deliveries of this attempt without an outcome, solo or not. */
   readonly redeliveries: number
-  constructor(redeliveries: number, max: number) {
-    super(`delivered ${redeliveries + 1} times without an outcome (consumer crash, lost lease or release); retry.maxRedeliveries is ${max}`)
+  /** Runs alone in a handler that ended without an outcome. */
+  readonly soloCrashes: number
+  constructor(redeliveries: number, soloCrashes: number, max: number) {
+    super(
+      `crashed its consumer ${soloCrashes} times while running alone (delivered ${redeliveries + 1} times without an outcome); retry.maxRedeliveries is ${max}`,
+    )
     this.name = "RedeliveriesExhausted"
     this.redeliveries = redeliveries
+    this.soloCrashes = soloCrashes
   }
 }
 
@@ -152,6 +160,7 @@ const freeingSlot = (delivery: Delivery, free: () => void): Delivery => ({
   attempt: delivery.attempt,
   redeliveries: delivery.redeliveries,
   firstFailureAt: delivery.firstFailureAt,
+  ...(delivery.beginSolo ? { beginSolo: () => delivery.beginSolo!() } : {}),
   ack: () => (free(), delivery.ack()),
   retry: (options) => (free(), delivery.retry(options)),
   release: () => (free(), delivery.release()),
@@ -161,6 +170,7 @@ const freeingSlot = (delivery: Delivery, free: () => void): Delivery => ({
 export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
   Effect.gen(function* () {
     const permits = new Permits(config.concurrency)
+    const gate = new SoloGate()
     const keyed = new KeyedSerializer()
     let closing = false
     let running = 0
@@ -211,19 +221,37 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
       }
     }
 
+    // How many earlier runs alone ended without an outcome: the adapter's durable count, or
+    // (adapter without one, or its store unreachable) the broker's, which charges bystanders too.
+    const soloCrashes = async (delivery: Delivery): Promise<number> => {
+      if (delivery.beginSolo) {
+        try {
+          return await delivery.beginSolo()
+        } catch (e) {
+          warn("omnibus: recording a solo run failed; counting broker redeliveries instead", describeError(e).message)
+        }
+      }
+      return delivery.redeliveries - 1
+    }
+
     // Plain async, not an Effect program: this runs once per message and a fiber per
     // delivery cost more than the rest of the engine together (bench/FINDINGS.md).
-    const process = async (delivery: Delivery): Promise<unknown> => {
+    // `wait` sleeps between in-place retries (outside the solo gate for a normal delivery).
+    const process = async (delivery: Delivery, wait: (ms: number) => Promise<void>): Promise<unknown> => {
       const env = delivery.envelope
       let attempt = delivery.attempt
       let firstFailureAt = delivery.firstFailureAt
       // in-place retries (ordered) start a fresh attempt that has not been redelivered
       let redeliveries = delivery.redeliveries
       // A message that kills its consumer every time must end in the dead letters instead of
-      // looping. Crashes have their own budget, apart from attempts: a crash also sends back
-      // deliveries that never reached a handler, and those must not use up a message's retries.
-      if (delivery.redeliveries > config.retry.maxRedeliveries) {
-        return deadLetter(delivery, new RedeliveriesExhausted(delivery.redeliveries, config.retry.maxRedeliveries), attempt, firstFailureAt ?? Date.now())
+      // looping. Crashes have their own budget, apart from attempts, and only a crash while the
+      // message ran alone is charged to it (./isolation.ts): a crash also sends back its bystanders.
+      if (delivery.redeliveries > 0) {
+        const crashes = await soloCrashes(delivery)
+        if (crashes >= soloBudget(config.retry.maxRedeliveries)) {
+          const reason = new RedeliveriesExhausted(delivery.redeliveries, crashes, config.retry.maxRedeliveries)
+          return deadLetter(delivery, reason, attempt, firstFailureAt ?? Date.now())
+        }
       }
       if (attempt > config.retry.attempts) {
         return deadLetter(delivery, new AttemptsExhausted(attempt, config.retry.attempts), attempt, firstFailureAt ?? Date.now())
@@ -270,7 +298,7 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
         }
         // Ordered by key: retry in place so later messages of this key wait.
         emit(delivery, "retry", attempt, { error, delayMs })
-        await sleep(delayMs)
+        await wait(delayMs)
         if (closing) {
           if (idem) await quietly(() => idem.store.release(idemKey))
           return release(delivery)
@@ -286,6 +314,7 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
     // when the broker confirms it. The delivery stays unsettled in the adapter until then, so
     // prefetch still bounds it, and close() still waits for it (running counts until settled).
     // Holding the slot through the confirm capped a group at `concurrency` round trips at a time.
+    // The solo gate is left only once the settlement resolved (./isolation.ts).
     const runOne = async (delivery: Delivery): Promise<void> => {
       await permits.acquire()
       let held = true
@@ -295,8 +324,28 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
           permits.release()
         }
       }
+      const alone = delivery.redeliveries > 0
       try {
-        await process(freeingSlot(delivery, free))
+        if (alone) {
+          await gate.enterAlone()
+          try {
+            await process(freeingSlot(delivery, free), sleep)
+          } finally {
+            gate.leaveAlone()
+          }
+        } else {
+          const entering = gate.enter()
+          if (entering) await entering
+          try {
+            await process(freeingSlot(delivery, free), async (ms) => {
+              gate.leave()
+              await sleep(ms)
+              await gate.enter()
+            })
+          } finally {
+            gate.leave()
+          }
+        }
       } finally {
         free()
       }

@@ -102,6 +102,15 @@ export interface Delivery {
   readonly redeliveries: number
   /** When this message first failed, if it did before (carried across retries). */
   readonly firstFailureAt: number | undefined
+  /**
+   * Called by core right before a redelivered message runs alone in a handler
+   * (packages/core/src/isolation.ts): durably counts the solo run, so that a crash during it
+   * is charged to this message only, and resolves with how many earlier solo runs of this
+   * attempt ended without an outcome. Adapters clear the count when the delivery settles.
+   * Optional: without it core falls back to `redeliveries`, which also charges the messages
+   * a crash sent back untouched.
+   */
+  beginSolo?(): Promise<number>
   /** Done: remove from the group. */
   ack(): Promise<void>
   /**
