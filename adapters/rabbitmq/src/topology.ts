@@ -10,6 +10,7 @@
  *   <p>rpc (direct)         <- requests, routing key = method
  *   <p>rpc/<method>[/<grp>] auto-delete queue shared by the servers of a group
  */
+import { createHash } from "node:crypto"
 import type { Channel, ChannelModel, Options } from "amqplib"
 import type { GroupSpec } from "@omnibus/core/adapter"
 import { brokerError } from "./connection.ts"
@@ -33,6 +34,14 @@ export class Topology {
   }
   delayQueue(group: string): string {
     return `${this.settings.queuePrefix}${group}/delay`
+  }
+  /**
+   * The marker queue counting one message's runs alone in a handler (packages/core/src/isolation.ts):
+   * AMQP has no key-value store, so the count is the number of markers in a queue named after the
+   * message and its attempt. Made only for redelivered messages, deleted when they settle.
+   */
+  soloQueue(group: string, id: string, attempt: number): string {
+    return `${this.settings.queuePrefix}${group}/solo/${createHash("sha256").update(`${attempt}:${id}`).digest("base64url").slice(0, 32)}`
   }
   rpcQueue(method: string, group: string): string {
     return group === method ? `${this.settings.queuePrefix}rpc/${method}` : `${this.settings.queuePrefix}rpc/${method}/${group}`

@@ -25,7 +25,5 @@ const harness = (options: Record<string, string>, unsupported?: ConformanceHarne
   ...(unsupported ? { unsupported } : {}),
 })
 
-describeConformance("rabbitmq", harness({ queueType: "classic" }, {
-  35: "classic queues only flag a redelivery (0 or 1), they do not count them, so maxRedeliveries cannot stop a message that crashes its consumer every time; quorum queues (queueType: quorum) count them",
-}))
+describeConformance("rabbitmq", harness({ queueType: "classic" }))
 describeConformance("rabbitmq-quorum", harness({ queueType: "quorum", queuePrefix: "omnibus.q." }))

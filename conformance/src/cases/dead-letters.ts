@@ -43,7 +43,8 @@ export const registerDeadLetters = (suite: Suite): void => {
       bus = await ctx.connect(lease)
       if (crash < 3) await subscribe(bus, poisoned)
     }
-    // The fourth delivery has 3 redeliveries > maxRedeliveries 2: dead-lettered without running.
+    // Runs 2 and 3 were alone (it was redelivered): the fourth delivery has crashed its consumer
+    // maxRedeliveries (2) times alone, so it is dead-lettered without running.
     const healthy = new Collector()
     const ranAgain: Array<number> = []
     await subscribe(bus, (m) => {
@@ -62,7 +63,8 @@ export const registerDeadLetters = (suite: Suite): void => {
     expect(r.failure.attempts, "crashes used no attempt").toBe(1)
     expect(ranAgain, "the handler never ran again after maxRedeliveries").toEqual([])
     expect(runs.map((x) => x.attempt), "attempt stays 1 through crashes").toEqual([1, 1, 1])
-    expect(runs.map((x) => x.redeliveries), "redeliveries counted per crash").toEqual([0, 1, 2])
+    // the broker's count: RabbitMQ classic queues only flag a redelivery (0 or 1)
+    expect(runs.map((x) => x.redeliveries > 0), "redelivered after each crash").toEqual([false, true, true])
   })
 
   // ---------------------------------------------------------------- case 17

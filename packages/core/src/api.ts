@@ -75,10 +75,11 @@ export interface RetryOptions {
   /** Backoff options, or any effect Schedule (its delays are used; its end means "dead-letter"). */
   readonly backoff?: BackoffOptions | Schedule.Schedule<unknown, unknown>
   /**
-   * Redeliveries of one attempt without an outcome (consumer crash, lost lease) before the message
-   * is dead-lettered as poison with RedeliveriesExhausted (default 5). Counted apart from attempts:
-   * deliveries still waiting in a crashed consumer's prefetch buffer come back too, and must not use
-   * up a healthy message's retries.
+   * Crashes a message may cause before it is dead-lettered as poison with RedeliveriesExhausted
+   * (default 5; 0 acts as 1). Counted apart from attempts, and only where the message is the
+   * culprit: a redelivered message runs alone in its consumer, and only a crash during such a run
+   * counts (the first crash among other handlers counts for none of them). Messages sent back by a
+   * crash they did not cause are never charged.
    */
   readonly maxRedeliveries?: number
 }
