@@ -62,6 +62,7 @@ export const CASES: ReadonlyArray<CaseInfo> = [
   { id: 35, section: "D", title: "poison message: crashes its consumer every time, dead-lettered after maxRedeliveries" },
   { id: 36, section: "A", title: "foreign producer: protobuf under every protobuf content type (and none) decoded; another declared type dead-lettered" },
   { id: 37, section: "E", title: "foreign message without id: a crash redelivery has the same id and the idempotency store recognises it" },
+  { id: 38, section: "D", title: "poison among healthy traffic: consumer crashed on it each time; only the poison is dead-lettered" },
 ]
 
 export const caseInfo = (id: number): CaseInfo => {
