@@ -43,12 +43,12 @@ export interface ConnectOptions {
 }
 
 const sqliteFile = (file: string, readOnly: boolean): DatabaseSync => {
-  if (readOnly) return new DatabaseSync(file, { readOnly: true })
-  mkdirSync(dirname(file), { recursive: true })
-  const db = new DatabaseSync(file)
+  if (!readOnly) mkdirSync(dirname(file), { recursive: true })
+  const db = new DatabaseSync(file, { readOnly })
   // busy_timeout first: two payroll processes open the same file at once, and switching to WAL needs a lock.
+  db.exec("PRAGMA busy_timeout = 5000")
   // WAL lets readers (tests, the latency script) look while a writer writes.
-  db.exec("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")
+  if (!readOnly) db.exec("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")
   return db
 }
 

@@ -60,7 +60,6 @@ const COLUMNS = "guid, first_name, last_name"
 
 /** The store's fixed statements, in the dialect's placeholders. */
 const statementsFor = (sql: (text: string) => string) => ({
-  find: sql(`SELECT ${COLUMNS} FROM employees WHERE guid = ?`),
   // ON CONFLICT instead of a look first: two creates of one guid at once cannot both pass.
   insert: sql("INSERT INTO employees (guid, first_name, last_name, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (guid) DO NOTHING"),
   // Fields left out (NULL) keep their values, like a Rails `update` with some params.
@@ -91,11 +90,6 @@ export class EmployeeStore {
     const where = given.length === 0 ? "" : ` WHERE ${given.map((g) => `${g.column} = ?`).join(" AND ")}`
     const r = await this.db.query(this.sql(`SELECT ${COLUMNS} FROM employees${where} ORDER BY seq`), given.map((g) => g.value))
     return r.rows.map(toEmployee)
-  }
-
-  async find(guid: string): Promise<Employee | undefined> {
-    const row = (await this.db.query(this.statements.find, [guid])).rows[0]
-    return row === undefined ? undefined : toEmployee(row)
   }
 
   create(input: EmployeeMessage): Promise<Employee> {
