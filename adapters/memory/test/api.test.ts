@@ -26,6 +26,27 @@ describe("connect", () => {
   })
 })
 
+describe("publish timestamp", () => {
+  it("delivers the publisher's timestamp (a Date or epoch ms, also in a batch) and the publish time without one", async () => {
+    const bus = await connect("memory://timestamp")
+    const s = spy<{ n: number }>()
+    await bus.subscribe("stamped.*", s.handler, { group: "timestamp" })
+    const happened = new Date("2024-02-29T12:34:56.789Z")
+    await bus.publish("stamped.date", { n: 1 }, { timestamp: happened })
+    await bus.publish("stamped.ms", { n: 2 }, { timestamp: happened.getTime() - 1 })
+    await bus.publishBatch([{ key: "stamped.batch", payload: { n: 3 }, options: { timestamp: happened.getTime() - 2 } }])
+    const before = Date.now()
+    await bus.publish("stamped.now", { n: 4 })
+    const after = Date.now()
+    await s.waitForCount(4)
+    const at = (n: number) => s.messages.find((m) => m.payload.n === n)?.timestamp
+    expect([at(1), at(2), at(3)]).toEqual([happened.getTime(), happened.getTime() - 1, happened.getTime() - 2])
+    expect(at(4)).toBeGreaterThanOrEqual(before)
+    expect(at(4)).toBeLessThanOrEqual(after)
+    await bus.close()
+  })
+})
+
 describe("typed contracts", () => {
   const Employee = Schema.Struct({ guid: Schema.String, firstName: Schema.String })
   const created = defineEvent("employee.created", schema(Employee))

@@ -15,6 +15,11 @@ export interface PublishOptions {
   /** Message id; defaults to a fresh UUID v7. Same id = same message (dedup). */
   readonly id?: string
   readonly correlationId?: string
+  /**
+   * When the event happened (a Date or milliseconds since the epoch); defaults to the publish time.
+   * Consumers see it as `Message.timestamp`. A relay publishing later (an outbox) keeps the original time.
+   */
+  readonly timestamp?: Date | number
 }
 
 export interface PublishReceipt {
@@ -43,6 +48,7 @@ export interface Message<T> {
   readonly contentType: string
   readonly headers: Readonly<Record<string, string>>
   readonly correlationId: string | undefined
+  /** Milliseconds since the epoch: the publisher's `timestamp` option, else when it was published. */
   readonly timestamp: number
   /**
    * 1 on the first try, then 1 + the handler failures recorded for this message: the same

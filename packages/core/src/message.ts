@@ -25,6 +25,8 @@ export const buildEnvelope = (
   if (options?.correlationId !== undefined && typeof options.correlationId !== "string") {
     return new InvalidOptions({ option: "correlationId", reason: "must be a string" })
   }
+  const timestamp = timestampOf(options?.timestamp)
+  if (timestamp === undefined) return new InvalidOptions({ option: "timestamp", reason: "must be a valid Date or a positive integer of milliseconds since the epoch" })
   const headers = options?.headers ?? {}
   if (typeof headers !== "object" || headers === null) return new InvalidOptions({ option: "headers", reason: "must be an object of string values" })
   for (const [name, value] of Object.entries(headers)) {
@@ -49,8 +51,15 @@ export const buildEnvelope = (
     contentType: codec.contentType,
     headers,
     correlationId: options?.correlationId,
-    timestamp: Date.now(),
+    timestamp,
   }
+}
+
+/** The envelope's timestamp: the publisher's (a Date or epoch ms), else now; undefined when unusable. */
+const timestampOf = (given: Date | number | undefined): number | undefined => {
+  if (given === undefined) return Date.now()
+  const ms = given instanceof Date ? given.getTime() : given
+  return Number.isSafeInteger(ms) && ms > 0 ? ms : undefined
 }
 
 export const toMessage = <T>(e: Envelope, payload: T, attempt: number, redeliveries: number, group: string): Message<T> => ({
