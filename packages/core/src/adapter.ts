@@ -21,7 +21,7 @@ export {
   toCloudEventAttributes,
   type Envelope,
 } from "./envelope.ts"
-export { MAX_HEADER_BYTES, headersSize } from "./consumer.ts"
+export { MAX_HEADER_BYTES, headersSize } from "./consume/decode.ts"
 /** Validates and encodes a publish exactly as `bus.publish` does (packages that store messages to publish later, like @omnibus/outbox). */
 export { buildEnvelope } from "./message.ts"
 export { KeyedSerializer } from "./ordering.ts"

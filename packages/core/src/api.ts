@@ -116,7 +116,9 @@ export interface SubscribeOptions<T = unknown> {
   /** Payload codec; default: chosen by each message's content type. */
   readonly codec?: Codec<T>
   /** Receives every outcome (handled, retry, dead-letter, duplicate, ...): metrics, logs, test spies. */
-  readonly observe?: (event: import("./consumer.ts").HandlerEvent) => void
+  readonly observe?: (event: import("./consume/events.ts").HandlerEvent) => void
+  /** Wraps this subscription's handler, inside the bus middleware (./middleware.ts). */
+  readonly middleware?: ReadonlyArray<import("./middleware.ts").Middleware>
 }
 
 export interface RequestOptions<Res = unknown> {
@@ -132,6 +134,16 @@ export interface HandleOptions<Req = unknown> {
   readonly concurrency?: number
   readonly codec?: Codec<Req>
   readonly responseCodec?: Codec<unknown>
+  /** Wraps this server's handler, inside the bus middleware (./middleware.ts). */
+  readonly middleware?: ReadonlyArray<import("./middleware.ts").Middleware>
+}
+
+/** What `connect` takes besides the adapter's own options. */
+export interface BusOptions {
+  /** Around every publish, handle, request and serve of this bus, outermost first (./middleware.ts). */
+  readonly middleware?: ReadonlyArray<import("./middleware.ts").Middleware>
+  /** Where Omnibus logs (pino's shape); default: Effect's logger, warnings and errors only. */
+  readonly logger?: import("./logger.ts").Logger
 }
 
 export interface Request<T> {

@@ -4,7 +4,7 @@
  * simulation.
  */
 import type { Bus, Message } from "./api.ts"
-import type { HandlerEvent } from "./consumer.ts"
+import type { HandlerEvent } from "./consume/events.ts"
 import { busShapeOf } from "./promise.ts"
 
 /** Drops the bus's connection at once: nothing is acked or drained (a process crash). */
