@@ -121,11 +121,33 @@ describe.each(BROKERS)("omnibus on $name", (broker) => {
 })
 
 // Kafka is left out: joining its groups is slow, and the flow is the same code on every broker.
-describe.each(BROKERS.filter((b) => b.deleteGroups !== undefined))("omnibus dlq on $name", (broker) => {
+describe.each(BROKERS.filter((b) => b.deleteGroups !== undefined))("omnibus tail --group and dlq on $name", (broker) => {
   const url = broker.url()
   const groups: string[] = []
   afterAll(async () => {
     await broker.deleteGroups?.(url, groups)
+  })
+
+  it("--count takes only its count from a backlog: the rest stay with the group, no attempt spent", async () => {
+    const group = `cli-tail-${uid()}`
+    groups.push(group)
+    const prefix = `cli.${uid()}`
+    const first = start(["tail", `${prefix}.*`, "--group", group, "--count", "1", "--json"], url)
+    await first.line("stderr", /tailing/, broker.joinMs)
+    const ids: string[] = []
+    for (const n of [1, 2, 3, 4]) {
+      const r = await omnibus(["publish", `${prefix}.m${n}`, `{"n":${n}}`], url)
+      expect(r.code, r.stderr).toBe(0)
+      ids.push(r.stdout.trim())
+    }
+    expect(await first.exited).toBe(0)
+    const [taken] = jsonLines(first.stdout())
+    expect(taken).toMatchObject({ attempt: 1 })
+    const rest = await omnibus(["tail", `${prefix}.*`, "--group", group, "--count", "3", "--json", "--timeout", "30s"], url, { timeoutMs: 60_000 })
+    expect(rest.code, rest.stderr).toBe(0)
+    const lines = jsonLines(rest.stdout)
+    expect(new Set([taken!.id, ...lines.map((m) => m.id)])).toEqual(new Set(ids))
+    expect(lines.map((m) => m.attempt)).toEqual([1, 1, 1])
   })
 
   it("dlq list, show, replay by id, purge --yes", async () => {

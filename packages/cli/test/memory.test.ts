@@ -44,11 +44,43 @@ describe("omnibus on memory://", () => {
     expect(await inProcess(env).run(["tail", "none.*", "--count", "1", "--timeout", "200ms"])).toBe(1)
   })
 
+  it("tail --group --count takes only its count from a backlog: the rest stay with the group, attempts unspent", async () => {
+    const url = `memory://${broker()}`
+    const env = { OMNIBUS_URL: url }
+    const group = `g-${randomUUID().slice(0, 6)}`
+    const bus = await connect(url)
+    try {
+      const declare = inProcess(env)
+      const declaring = declare.run(["tail", "backlog.*", "--group", group, "--count", "1", "--json"])
+      await eventually(async () => (declare.stderr().includes("tailing") ? true : undefined), 5_000, "tail to join the group")
+      const ids: string[] = []
+      for (const n of [1, 2, 3, 4]) ids.push((await bus.publish(`backlog.m${n}`, { n })).id)
+      expect(await declaring).toBe(0)
+      expect(jsonLines(declare.stdout()).map((m) => m.id)).toEqual([ids[0]])
+      const rest = inProcess(env)
+      expect(await rest.run(["tail", "backlog.*", "--group", group, "--count", "3", "--json", "--timeout", "5s"])).toBe(0)
+      const lines = jsonLines(rest.stdout())
+      expect(lines.map((m) => m.id)).toEqual(ids.slice(1))
+      expect(lines.map((m) => m.attempt)).toEqual([1, 1, 1])
+    } finally {
+      await bus.close()
+    }
+  })
+
   it("--count and --rate publish a load with one receipt per message", async () => {
     const cli = inProcess({ OMNIBUS_URL: `memory://${broker()}` })
     expect(await cli.run(["publish", "load.test", "{}", "--count", "20", "--rate", "400"])).toBe(0)
     expect(new Set(cli.stdout().trim().split("\n")).size).toBe(20)
     expect(cli.stderr()).toMatch(/published 20 messages .*\/s\)/)
+    expect(cli.stderr()).not.toContain("published 1/20")
+  })
+
+  it("the progress line follows standard error's terminal: ids piped to a file keep it visible, and off stdout", async () => {
+    const cli = inProcess({ OMNIBUS_URL: `memory://${broker()}` }, { errTty: true })
+    expect(await cli.run(["publish", "load.test", "{}", "--count", "5"])).toBe(0)
+    expect(cli.stdout().trim().split("\n")).toHaveLength(5)
+    expect(cli.stdout()).not.toContain("published")
+    expect(cli.stderr()).toContain("\r\x1b[2Kpublished 5/5")
   })
 
   it("request ↔ serve", async () => {
