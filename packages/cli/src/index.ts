@@ -10,6 +10,7 @@ import { publish } from "./commands/publish.ts"
 import { request } from "./commands/request.ts"
 import { serve } from "./commands/serve.ts"
 import { tail } from "./commands/tail.ts"
+import { topology } from "./commands/topology.ts"
 import { EXIT_OK, EXIT_USAGE, UsageError, errorLine, exitCodeOf } from "./errors.ts"
 import type { Io } from "./io.ts"
 
@@ -18,7 +19,7 @@ export type { Command } from "./command.ts"
 export { EXIT_OK, EXIT_FAILED, EXIT_USAGE } from "./errors.ts"
 
 /** Every command, in the order the tool's help lists them. */
-export const commands: ReadonlyArray<Command> = [publish, tail, request, serve, dlq, health]
+export const commands: ReadonlyArray<Command> = [publish, tail, request, serve, dlq, topology, health]
 
 /** What `omnibus --help` prints. */
 export const HELP = `omnibus: publish, tail, call and inspect dead letters on any Omnibus broker.
@@ -43,6 +44,7 @@ Examples:
   omnibus tail 'orders.#' --json
   omnibus request employees.get '{"id":7}' --timeout 2s
   omnibus dlq list billing
+  omnibus topology --group billing
   omnibus health && echo up
 
 Run omnibus <command> --help for a command's options and examples.

@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto"
 import "@omnibus/memory"
 import { residue } from "@omnibus/memory"
 import { connect, PermanentError } from "@omnibus/core"
+import type { TopologyReport } from "@omnibus/core/adapter"
 import { describe, expect, it } from "vitest"
 import { eventually, inProcess, jsonLines, PING_PROTO } from "./harness.ts"
 
@@ -157,6 +158,56 @@ describe("omnibus on memory://", () => {
     }
   })
 
+  it("topology: per group ready, unacked, consumers, dead letters and patterns, per method its servers; a table or JSON", async () => {
+    const url = `memory://${broker()}`
+    const env = { OMNIBUS_URL: url }
+    const bus = await connect(url)
+    let release!: () => void
+    const held = new Promise<void>((resolve) => (release = resolve))
+    let holding = false
+    try {
+      await bus.subscribe("orders.*", async (m) => {
+        if (m.routingKey === "orders.bad") throw new PermanentError("bad order")
+        holding = true
+        await held
+      }, { group: "billing" })
+      await (await bus.subscribe("orders.#", () => {}, { group: "audit" })).close()
+      await bus.handle("users.get", () => ({}))
+      await bus.publish("orders.bad", {})
+      await bus.publish("orders.good", {})
+      await eventually(async () => (holding && (await bus.deadLetters.list("billing")).length === 1 ? true : undefined), 5_000, "a held message and a dead letter")
+
+      const json = inProcess(env)
+      expect(await json.run(["topology", "--json"])).toBe(0)
+      const report = JSON.parse(json.stdout()) as TopologyReport
+      expect(report).toMatchObject({ transport: "memory", namespace: expect.stringContaining(url.slice("memory://".length)) as string })
+      expect(report.groups).toEqual([
+        { group: "audit", patterns: ["orders.#"], ephemeral: false, objects: expect.arrayContaining([expect.objectContaining({ role: "group", ready: 2, unacked: 0, consumers: 0 })]) as unknown },
+        {
+          group: "billing",
+          patterns: ["orders.*"],
+          ephemeral: false,
+          objects: expect.arrayContaining([expect.objectContaining({ role: "group", ready: 0, unacked: 1, consumers: 1 }), expect.objectContaining({ role: "dead-letters", messages: 1 })]) as unknown,
+        },
+      ])
+      expect(report.methods).toEqual([{ method: "users.get", objects: [expect.objectContaining({ role: "servers", consumers: 1 })] }])
+
+      const table = inProcess(env)
+      expect(await table.run(["topology", "--group", "billing", "--group", "nobody"])).toBe(0)
+      expect(table.stdout()).toMatch(/^OF +PATTERNS +KIND +NAME +ROLE +MESSAGES +READY +UNACKED +CONSUMERS +DETAIL\n/)
+      expect(table.stdout()).toMatch(/\nbilling +orders\.\* +queue +billing +group +1 +0 +1 +1 /)
+      expect(table.stdout()).toMatch(/\nnobody +- +- +- .*nothing on the broker\n/)
+      expect(table.stderr()).toMatch(/^memory at memory:\/\/cli-/)
+
+      const namespaced = inProcess(env)
+      expect(await namespaced.run(["topology", "--namespace", "shop"])).toBe(2)
+      expect(namespaced.stderr()).toMatch(/^omnibus: InvalidOptions: .*memory:\/\/ has none/)
+    } finally {
+      release()
+      await bus.close()
+    }
+  })
+
   it("health, help and usage errors", async () => {
     const cli = inProcess({ OMNIBUS_URL: `memory://${broker()}` })
     expect(await cli.run(["health"])).toBe(0)
@@ -164,7 +215,7 @@ describe("omnibus on memory://", () => {
     const help = inProcess()
     expect(await help.run(["--help"])).toBe(0)
     expect(help.stdout()).toMatch(/Exit codes:/)
-    for (const command of ["publish", "tail", "request", "serve", "dlq", "health"]) {
+    for (const command of ["publish", "tail", "request", "serve", "dlq", "topology", "health"]) {
       const c = inProcess()
       expect(await c.run([command, "--help"])).toBe(0)
       expect(c.stdout()).toMatch(/Examples:\n {2}omnibus /)
