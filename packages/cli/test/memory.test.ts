@@ -215,7 +215,7 @@ describe("omnibus on memory://", () => {
     const help = inProcess()
     expect(await help.run(["--help"])).toBe(0)
     expect(help.stdout()).toMatch(/Exit codes:/)
-    for (const command of ["publish", "tail", "request", "serve", "dlq", "topology", "health"]) {
+    for (const command of ["publish", "tail", "request", "serve", "dlq", "topology", "health", "asyncapi"]) {
       const c = inProcess()
       expect(await c.run([command, "--help"])).toBe(0)
       expect(c.stdout()).toMatch(/Examples:\n {2}omnibus /)
