@@ -224,6 +224,9 @@ export class MemoryBroker {
 
 const brokers = new Map<string, MemoryBroker>()
 
+/** The broker called `name` if this process has one (looking does not create it). */
+export const existingBroker = (name: string): MemoryBroker | undefined => brokers.get(name)
+
 /** One broker per name in this process: memory://orders and memory://orders share it. */
 export const brokerNamed = (name: string): MemoryBroker => {
   let b = brokers.get(name)

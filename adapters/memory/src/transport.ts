@@ -228,11 +228,14 @@ export class MemoryTransport implements Transport {
   }
 }
 
+/** memory://orders → "orders"; memory:// → "default". */
+export const brokerNameOf = (url: string): string => url.replace(/^memory:(\/\/)?/i, "").replace(/\/.*$/, "") || "default"
+
 export const memoryAdapter: AdapterFactory = {
   name: "memory",
   schemes: ["memory"],
   create: async (url, options) => {
-    const name = url.replace(/^memory:(\/\/)?/i, "").replace(/\/.*$/, "") || "default"
+    const name = brokerNameOf(url)
     // Like the broker adapters: an option that cannot be honoured is a typed error naming it, not a silent default.
     for (const option of ["maxPayloadBytes", "leaseMs", "connectTimeoutMs"] as const) {
       const v = options[option]

@@ -58,6 +58,10 @@ const word = (options: TransportOptions, name: string, fallback: string): string
   return v
 }
 
+/** The key layout of the options' `prefix` and `namespace` (keys.ts). */
+export const keysFor = (options: TransportOptions): Keys =>
+  new Keys({ prefix: word(options, "prefix", "omnibus:"), namespace: word(options, "namespace", "default") })
+
 export class RedisTransport implements Transport {
   readonly name = "redis"
   readonly limits: TransportLimits
@@ -88,7 +92,7 @@ export class RedisTransport implements Transport {
     const settings = parseRedisUrl(url, connectTimeoutMs, tls)
     const leaseMs = positive(options, "leaseMs", 30_000)
     const maxPayloadBytes = positive(options, "maxPayloadBytes", DEFAULT_MAX_PAYLOAD)
-    const keys = new Keys({ prefix: word(options, "prefix", "omnibus:"), namespace: word(options, "namespace", "default") })
+    const keys = keysFor(options)
     const publisher: PublisherOptions = {
       maxPayloadBytes,
       dedupWindowMs: Math.round(positive(options, "dedupWindowMs", 120_000, true)),

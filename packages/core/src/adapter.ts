@@ -6,6 +6,8 @@
  * layout (envelope.ts), so every adapter reads what every other one wrote.
  */
 export type * from "./transport.ts"
+export type * from "./topology-report.ts"
+export { reportedNames } from "./topology-report.ts"
 /** A Bus over a transport built by hand (tests of an adapter, a transport not registered by scheme). */
 export { fromTransport } from "./promise.ts"
 export { registerAdapter, resolveAdapter, parseBrokerUrl, schemeOf } from "./registry.ts"

@@ -38,8 +38,10 @@ export const defineRpc = <Req, Res>(method: string, request: Codec<Req>, respons
   response,
 })
 
+/** Whether a value is an event contract (defineEvent): for tools that collect contracts, such as `omnibus asyncapi`. */
 export const isEventContract = (u: unknown): u is EventContract<unknown> =>
   typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "EventContract"
 
+/** Whether a value is an RPC contract (defineRpc). */
 export const isRpcContract = (u: unknown): u is RpcContract<unknown, unknown> =>
   typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "RpcContract"
