@@ -6,7 +6,7 @@
  * Plain data and erasable syntax only: `node conformance/src/guarantees.ts`
  * imports this file with Node's type stripping.
  */
-export type SectionId = "A" | "B" | "C" | "D" | "E" | "F" | "G"
+export type SectionId = "A" | "B" | "C" | "D" | "E" | "F" | "G" | "H"
 
 export interface CaseInfo {
   readonly id: number
@@ -22,6 +22,7 @@ export const SECTIONS: Readonly<Record<SectionId, string>> = {
   E: "Ordering and idempotency",
   F: "Request / reply",
   G: "Connection faults (fault suite)",
+  H: "Observability",
 }
 
 export const CASES: ReadonlyArray<CaseInfo> = [
@@ -62,6 +63,7 @@ export const CASES: ReadonlyArray<CaseInfo> = [
   { id: 35, section: "D", title: "poison message: crashes its consumer every time, dead-lettered after maxRedeliveries" },
   { id: 36, section: "A", title: "foreign producer: protobuf under every protobuf content type (and none) decoded; another declared type dead-lettered" },
   { id: 37, section: "E", title: "foreign message without id: a crash redelivery has the same id and the idempotency store recognises it" },
+  { id: 39, section: "H", title: "tracing and metrics: one trace from publish to handler through the broker, a retry, a dead letter + replay, a nested publish and RPC" },
   { id: 38, section: "D", title: "poison among healthy traffic: consumer crashed on it each time; only the poison is dead-lettered" },
 ]
 

@@ -8,7 +8,7 @@ import { rawKafka, rawProducer } from "./raw-producer.ts"
 const url = kafkaUrl()
 
 describeConformance("kafka", {
-  connect: (options) => connect(url, options?.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
+  connect: (options) => connect(url, { ...options }),
   residue: (group) => kafkaResidue(url, group),
   leaseMs: 2_000,
   // Group rebalances take seconds; retries ride a topic consumed in batches.

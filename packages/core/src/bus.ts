@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import type {
+  BusOptions,
   BatchEntry,
   BatchResult,
   DeadLetterRecord,
@@ -45,8 +46,8 @@ import {
   type SubscribeError,
 } from "./errors.ts"
 import type { IdempotencyStore } from "./idempotency.ts"
-import { effectLogger, isLogger, safeLogger, type Logger } from "./logger.ts"
-import { hooksOf, type Middleware } from "./middleware.ts"
+import { effectLogger, isLogger, safeLogger } from "./logger.ts"
+import { hooksOf } from "./middleware.ts"
 import { publishMany, publishOne, type PublishDeps } from "./publish.ts"
 import { Publisher } from "./publisher.ts"
 import { retryPolicy } from "./retry.ts"
@@ -167,11 +168,8 @@ const idempotencyConfig = (o: IdempotencyStore | { readonly store: IdempotencySt
   }
 }
 
-/** What the Bus adds around a transport: middleware and a logger (api.ts BusOptions). */
-export interface BusConfig {
-  readonly middleware?: ReadonlyArray<Middleware>
-  readonly logger?: Logger
-}
+/** What the Bus adds around a transport: middleware and a logger. */
+export type BusConfig = BusOptions
 
 const middlewareProblem = (option: string, m: unknown): InvalidOptions | undefined =>
   m === undefined || (Array.isArray(m) && m.every((x) => typeof x === "object" && x !== null))

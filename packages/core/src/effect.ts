@@ -13,7 +13,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { BusOptions } from "./api.ts"
-import { busConfigProblem, makeBus, type BusConfig, type BusShape } from "./bus.ts"
+import { busConfigProblem, makeBus, type BusShape } from "./bus.ts"
 import { ConnectionFailed, InvalidOptions, InvalidUrl, redactUrl, type ConnectError } from "./errors.ts"
 import { resolveAdapter } from "./registry.ts"
 import type { Transport, TransportOptions } from "./transport.ts"
@@ -34,7 +34,7 @@ export class Bus extends Context.Service<Bus, BusShape>()("@omnibus/core/Bus") {
 }
 
 /** Bus options (middleware, logger) apart from the adapter's. */
-export const splitOptions = (options: TransportOptions & BusOptions): [TransportOptions, BusConfig] => {
+export const splitOptions = (options: TransportOptions & BusOptions): [TransportOptions, BusOptions] => {
   const { middleware, logger, ...rest } = options
   return [rest, { ...(middleware === undefined ? {} : { middleware }), ...(logger === undefined ? {} : { logger }) }]
 }
@@ -42,7 +42,7 @@ export const splitOptions = (options: TransportOptions & BusOptions): [Transport
 const connectErrorTags = new Set(["InvalidUrl", "ConnectionFailed", "AuthenticationFailed", "InvalidOptions"])
 
 /** Resolves the adapter for a URL's scheme and connects it, with typed errors. */
-export const openTransport = (url: string, options: TransportOptions = {}, config: BusConfig = {}): Effect.Effect<Transport, ConnectError> =>
+export const openTransport = (url: string, options: TransportOptions = {}, config: BusOptions = {}): Effect.Effect<Transport, ConnectError> =>
   Effect.tryPromise({
     try: async () => {
       const bad = busConfigProblem(config)
