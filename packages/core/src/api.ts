@@ -26,12 +26,10 @@ export interface PublishReceipt {
   readonly id: string
 }
 
-export interface BatchEntry<T = unknown> {
-  readonly key: string
-  readonly payload: T
-  readonly options?: PublishOptions
-  readonly codec?: Codec<T>
-}
+/** One message of `publishBatch`: a routing key (with an optional codec), or a typed contract like `publish` takes. */
+export type BatchEntry<T = unknown> =
+  | { readonly key: string; readonly payload: T; readonly options?: PublishOptions; readonly codec?: Codec<T> }
+  | { readonly key: EventContract<T>; readonly payload: T; readonly options?: PublishOptions; readonly codec?: never }
 
 export type BatchResult =
   | { readonly ok: true; readonly id: string }

@@ -25,7 +25,7 @@ export {
   type SubscribeError,
   type ConnectError,
 } from "./errors.ts"
-export { defineEvent, defineRpc, isEventContract, isRpcContract, type EventContract, type RpcContract } from "./contract.ts"
+export { defineEvent, defineRpc, batchEntry, isEventContract, isRpcContract, type EventContract, type RpcContract } from "./contract.ts"
 export { MemoryIdempotencyStore, idempotencyKey, type IdempotencyStore, type ClaimResult } from "./idempotency.ts"
 export * as codecs from "./codec.ts"
 export { json, jsonOf, bytes, text, schema, type Codec, type JsonSchema, type PayloadSchema } from "./codec.ts"

@@ -61,7 +61,11 @@ export const publishMany = async (deps: PublishDeps, entries: ReadonlyArray<Batc
   if (deps.closed()) throw new BusClosed({ operation: "publishBatch" })
   if (!Array.isArray(entries)) throw new InvalidOptions({ option: "entries", reason: "publishBatch takes an array of { key, payload, options? }" })
   if (entries.some((e) => typeof e !== "object" || e === null)) throw new InvalidOptions({ option: "entries", reason: "every entry must be an object { key, payload, options? }" })
-  const built = entries.map((e) => buildEnvelope(e.key, e.payload, (e.codec as Codec<unknown> | undefined) ?? json, e.options, deps.maxPayloadBytes))
+  const built = entries.map((e) =>
+    isEventContract(e.key)
+      ? buildEnvelope(e.key.key, e.payload, e.key.codec as Codec<unknown>, e.options, deps.maxPayloadBytes)
+      : buildEnvelope(e.key, e.payload, (e.codec as Codec<unknown> | undefined) ?? json, e.options, deps.maxPayloadBytes),
+  )
   if (deps.hooks.length > 0) {
     // Each entry through the middleware; the publisher coalesces what reaches it in one turn.
     return Promise.all(
