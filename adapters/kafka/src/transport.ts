@@ -3,7 +3,7 @@
  * letters together; owns publish (one produce request per batch, idempotent
  * producer) and the lifecycle (close flushes, abort drops).
  */
-import { AuthenticationFailed, BusClosed, ConnectionFailed, PayloadTooLarge, PublishFailed, type Envelope } from "@omnibus/core/adapter"
+import { AuthenticationFailed, BusClosed, ConnectionFailed, PayloadTooLarge, PublishFailed, type Envelope, simulateCrash } from "@omnibus/core/adapter"
 import type { AdapterFactory, ConsumeSpec, Consumption, DeadLetterStore, Delivery, GroupSpec, Health, IncomingRequest, PublishOutcome, ServeSpec, Transport, TransportLimits, TransportOptions } from "@omnibus/core/adapter"
 import { newRunState, wakeAll, type RunState } from "./batch.ts"
 import { errorKind, makeKafkaClient, type KafkaClient } from "./client.ts"
@@ -126,7 +126,7 @@ export class KafkaTransport implements Transport {
     return this.closing
   }
 
-  async abort(): Promise<void> {
+  async [simulateCrash](): Promise<void> {
     this.state.aborted = true
     wakeAll(this.state)
     // Leaves the groups without committing anything: the broker hands the

@@ -4,7 +4,7 @@
  * talking to one broker), so competing consumers, fan-out and crashes behave
  * as they do on a real broker.
  */
-import { BusClosed, InvalidOptions, NoResponders, RequestTimeout, type AdapterFactory, type Consumption, type ConsumeSpec, type Delivery, type Envelope, type GroupSpec, type Health, type IncomingRequest, type PublishOutcome, type ServeSpec, type Transport, type TransportOptions } from "@omnibus/core/adapter"
+import { BusClosed, InvalidOptions, NoResponders, RequestTimeout, type AdapterFactory, type Consumption, type ConsumeSpec, type Delivery, type Envelope, type GroupSpec, type Health, type IncomingRequest, type PublishOutcome, type ServeSpec, type Transport, type TransportOptions, simulateCrash } from "@omnibus/core/adapter"
 import { brokerNamed, type BrokerConsumer, type MemoryBroker, type GroupQueue, type StoredMessage } from "./broker.ts"
 
 const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024
@@ -217,7 +217,7 @@ export class MemoryTransport implements Transport {
   }
 
   /** A crash: consumers vanish, their unacked messages return to their groups. */
-  async abort(): Promise<void> {
+  async [simulateCrash](): Promise<void> {
     this.held.clear()
     await this.close()
   }

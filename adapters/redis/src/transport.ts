@@ -2,6 +2,7 @@
  * The Redis transport: Redis Streams + consumer groups for events, lists for
  * RPC, Lua scripts for every multi-key step. See README.md for the key layout.
  */
+import { simulateCrash } from "@omnibus/core/adapter"
 import { BusClosed, InvalidOptions } from "@omnibus/core"
 import type { Envelope } from "@omnibus/core/adapter"
 import type { ConsumeSpec, Consumption, DeadLetterStore, Delivery, GroupSpec, Health, IncomingRequest, PublishOutcome, ServeSpec, Transport, TransportLimits, TransportOptions } from "@omnibus/core/adapter"
@@ -283,7 +284,7 @@ export class RedisTransport implements Transport {
     await this.cmd.quit().catch(() => this.cmd.disconnect(false))
   }
 
-  async abort(): Promise<void> {
+  async [simulateCrash](): Promise<void> {
     if (this.ended) return
     clearInterval(this.watchdog)
     this.ended = true

@@ -29,7 +29,6 @@ const recording = {
   deadLetters: { list: async () => [], replay: async () => 0, purge: async () => 0 },
   health: async () => ({ ready: true }),
   close: async () => {},
-  abort: async () => {},
 } satisfies Transport
 
 registerAdapter({ name: "recording", schemes: ["recording"], create: async () => recording })

@@ -200,6 +200,12 @@ export interface Bus {
   requestReply<Res = unknown>(method: string, payload: unknown, options?: RequestOptions<Res>): Promise<Reply<Res>>
   handle<Req, Res>(contract: RpcContract<Req, Res>, handler: (request: Request<Req>) => Res | Promise<Res>, options?: Omit<HandleOptions<Req>, "codec" | "responseCodec">): Promise<Subscription>
   handle<Req = unknown>(method: string, handler: (request: Request<Req>) => unknown, options?: HandleOptions<Req>): Promise<Subscription>
+  /**
+   * Creates a durable group bound to the patterns without consuming (provisioning ahead of the first
+   * consumer): what is published from then on waits for the group's subscribers.
+   */
+  declareGroup<T>(contract: EventContract<T>, options: { readonly group: string }): Promise<void>
+  declareGroup(patterns: string | ReadonlyArray<string>, options: { readonly group: string }): Promise<void>
   readonly deadLetters: DeadLetters
   health(): Promise<import("./transport.ts").Health>
   /** Drains running handlers, flushes publishes, disconnects. */

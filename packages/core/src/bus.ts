@@ -115,6 +115,7 @@ export interface BusShape {
     handler: EffectRpcHandler<Req, Res>,
     options?: HandleOptions<Req>,
   ) => Effect.Effect<Subscription, SubscribeError, Scope.Scope>
+  readonly declareGroup: (patterns: string | ReadonlyArray<string> | EventContract<unknown>, options: { readonly group: string }) => Effect.Effect<void, SubscribeError>
   readonly deadLetters: {
     readonly list: (group: string, options?: { readonly limit?: number }) => Effect.Effect<ReadonlyArray<DeadLetterRecord>, BrokerError | InvalidOptions>
     readonly replay: (group: string, options?: { readonly ids?: ReadonlyArray<string>; readonly limit?: number }) => Effect.Effect<number, BrokerError | InvalidOptions>
@@ -181,6 +182,21 @@ export const busConfigProblem = (config: BusConfig): InvalidOptions | undefined 
   middlewareProblem("middleware", config.middleware) ??
   (config.logger === undefined || isLogger(config.logger) ? undefined : new InvalidOptions({ option: "logger", reason: "must have debug, info, warn and error functions" }))
 
+/** The patterns a subscription or declared group binds: one, several, or a contract's key; each checked. */
+const patternsOf = (patternsOrContract: unknown): Array<string> | InvalidPattern => {
+  if (isEventContract(patternsOrContract)) return [patternsOrContract.key]
+  if (typeof patternsOrContract !== "string" && !Array.isArray(patternsOrContract)) {
+    return new InvalidPattern({ pattern: String(patternsOrContract), reason: "patterns must be a string, an array of strings or an event contract" })
+  }
+  const patterns: Array<string> = typeof patternsOrContract === "string" ? [patternsOrContract] : [...(patternsOrContract as ReadonlyArray<string>)]
+  if (patterns.length === 0) return new InvalidPattern({ pattern: "", reason: "no pattern given" })
+  for (const p of patterns) {
+    const bad = validatePattern(p)
+    if (bad) return bad
+  }
+  return patterns
+}
+
 const toRecord = (d: DeadLetter): DeadLetterRecord => ({
   id: d.envelope.id,
   routingKey: d.envelope.routingKey,
@@ -230,21 +246,13 @@ export const makeBus = (transport: Transport, config: BusConfig = {}): Effect.Ef
     const subscribe: BusShape["subscribe"] = (patternsOrContract, handler, options = {}) =>
       Effect.suspend(() => {
         if (closed) return Effect.fail(new BusClosed({ operation: "subscribe" }))
-        if (typeof patternsOrContract !== "string" && !Array.isArray(patternsOrContract) && !isEventContract(patternsOrContract)) {
-          return Effect.fail(new InvalidPattern({ pattern: String(patternsOrContract), reason: "patterns must be a string, an array of strings or an event contract" }))
-        }
+        const patterns = patternsOf(patternsOrContract)
+        if (!Array.isArray(patterns)) return Effect.fail(patterns)
         if (typeof handler !== "function") return Effect.fail(new InvalidOptions({ option: "handler", reason: "must be a function" }))
         if (options.codec !== undefined && !isCodec(options.codec)) return Effect.fail(new InvalidOptions({ option: "codec", reason: "must have contentType, encode and decode" }))
         const badMiddleware = middlewareProblem("middleware", options.middleware)
         if (badMiddleware) return Effect.fail(badMiddleware)
-        const [patterns, codec] = isEventContract(patternsOrContract)
-          ? [[patternsOrContract.key], patternsOrContract.codec as Codec<unknown>]
-          : [typeof patternsOrContract === "string" ? [patternsOrContract] : [...(patternsOrContract as ReadonlyArray<string>)], options.codec as Codec<unknown> | undefined]
-        if (patterns.length === 0) return Effect.fail(new InvalidPattern({ pattern: "", reason: "no pattern given" }))
-        for (const p of patterns) {
-          const bad = validatePattern(p)
-          if (bad) return Effect.fail(bad)
-        }
+        const codec = isEventContract(patternsOrContract) ? (patternsOrContract.codec as Codec<unknown>) : (options.codec as Codec<unknown> | undefined)
         const ephemeral = options.group === undefined
         const group = options.group ?? `omnibus-eph-${newMessageId().replace(/-/g, "")}`
         const badGroup = groupProblem(group)
@@ -281,7 +289,7 @@ export const makeBus = (transport: Transport, config: BusConfig = {}): Effect.Ef
                 logger,
               })
               const consumption = yield* call("consume", () =>
-                transport.consume({ group, patterns, ephemeral, prefetch, orderedByKey: ordered }, engine.onDelivery),
+                transport.consume({ group, patterns, ephemeral, prefetch }, engine.onDelivery),
               )
               return {
                 stop: Effect.gen(function* () {
@@ -293,6 +301,18 @@ export const makeBus = (transport: Transport, config: BusConfig = {}): Effect.Ef
             }),
           group,
         )
+      })
+
+    const declareGroup: BusShape["declareGroup"] = (patternsOrContract, options) =>
+      Effect.suspend((): Effect.Effect<void, SubscribeError> => {
+        if (closed) return Effect.fail(new BusClosed({ operation: "declareGroup" }))
+        const patterns = patternsOf(patternsOrContract)
+        if (!Array.isArray(patterns)) return Effect.fail(patterns)
+        const group = (options as { readonly group?: unknown } | undefined)?.group
+        if (typeof group !== "string") return Effect.fail(new InvalidOptions({ option: "group", reason: "declareGroup needs a group name" }))
+        const badGroup = groupProblem(group)
+        if (badGroup) return Effect.fail(badGroup)
+        return call("declare group", () => transport.declareGroup({ group, patterns, ephemeral: false }))
       })
 
     const requestAsync: BusPromises["requestReply"] = (methodOrContract, payload, options) => sendRequest(clientDeps, methodOrContract, payload, options)
@@ -342,6 +362,7 @@ export const makeBus = (transport: Transport, config: BusConfig = {}): Effect.Ef
       subscribe,
       requestReply,
       handle,
+      declareGroup,
       deadLetters: {
         list: (group, options) =>
           checkAdmin(group, options?.limit).pipe(Effect.andThen(call("list dead letters", () => transport.deadLetters.list(group, options))), Effect.map((l) => l.map(toRecord))),

@@ -52,6 +52,7 @@ export const fromShape = (shape: BusShape): Bus => {
       ? (method: string, payload: unknown, options?: never) => direct.requestReply(method, payload, options)
       : (method: string, payload: unknown, options?: never) => run(shape.requestReply(method, payload, options))) as Bus["requestReply"],
     handle: ((method: never, handler: (r: Request<unknown>) => unknown, options?: never) => scoped(shape.handle(method, lift(handler) as never, options))) as Bus["handle"],
+    declareGroup: ((patterns: never, options: { readonly group: string }) => run(shape.declareGroup(patterns, options))) as Bus["declareGroup"],
     deadLetters: {
       list: (group, options) => run(shape.deadLetters.list(group, options)),
       replay: (group, options) => run(shape.deadLetters.replay(group, options)),

@@ -36,7 +36,7 @@ export interface Transport {
    */
   consume(spec: ConsumeSpec, onDelivery: (delivery: Delivery) => void): Promise<Consumption>
 
-  /** Creates the group's broker state without consuming (an "offline group"). */
+  /** Creates the group's broker state without consuming (an "offline group"): `bus.declareGroup`. */
   declareGroup(spec: GroupSpec): Promise<void>
 
   /** Serves an RPC method: requests are shared by the servers of one group. */
@@ -55,9 +55,16 @@ export interface Transport {
 
   /** Graceful: flushes in-flight publishes (each confirmed or rejected), then disconnects. */
   close(): Promise<void>
+}
 
-  /** Crash simulation for tests: drop the connection now, settle nothing. */
-  abort(): Promise<void>
+/**
+ * Crash simulation for tests, kept out of the port: an adapter that offers it implements this
+ * key (drop the connection now, settle nothing), and `crash(bus)` from @omnibus/core/testing calls it.
+ */
+export const simulateCrash: unique symbol = Symbol.for("@omnibus/core/simulateCrash")
+
+export interface Crashable {
+  [simulateCrash](): Promise<void>
 }
 
 export interface TransportLimits {
@@ -84,8 +91,6 @@ export interface GroupSpec {
 export interface ConsumeSpec extends GroupSpec {
   /** Most unsettled deliveries handed to onDelivery at once. */
   readonly prefetch: number
-  /** Hint: the subscription orders by key (Kafka keeps partitions; others ignore it). */
-  readonly orderedByKey: boolean
 }
 
 export interface Delivery {
