@@ -19,11 +19,15 @@ export interface DecodedPayload {
   readonly text: string
 }
 
-const time = (ms: number): string => new Date(ms).toISOString()
+/** UTC, to the millisecond, with a space where a narrow column may break it. */
+const time = (ms: number): SafeHtml => {
+  const iso = new Date(ms).toISOString()
+  return html`<time datetime="${iso}">${iso.slice(0, 10)} ${iso.slice(11, 23)}</time>`
+}
 const groupPath = (group: string, suffix = ""): string => `/dead-letters/${segment(group)}${suffix}`
 
-const postButton = (ctx: PageContext, action: string, label: string, fields: SafeHtml | false = false, attributes: { readonly confirm?: string; readonly danger?: boolean } = {}): SafeHtml =>
-  html`<form class="inline" method="post" action="${action}"${attributes.confirm !== undefined && html` data-confirm="${attributes.confirm}"`}>${csrfField(ctx)}${fields}<button type="submit"${attributes.danger === true && html` class="danger"`}>${label}</button></form>`
+const postButton = (ctx: PageContext, action: string, label: string, fields: SafeHtml | false = false, attributes: { readonly confirm?: string; readonly destructive?: boolean } = {}): SafeHtml =>
+  html`<form class="inline" method="post" action="${action}"${attributes.confirm !== undefined && html` data-confirm="${attributes.confirm}"`}>${csrfField(ctx)}${fields}<button type="submit"${attributes.destructive === true && html` class="destructive"`}>${label}</button></form>`
 
 const idField = (id: string): SafeHtml => html`<input type="hidden" name="id" value="${id}">`
 const enabledField = (enabled: "on" | "off"): SafeHtml => html`<input type="hidden" name="enabled" value="${enabled}">`
@@ -50,20 +54,20 @@ export const deadLettersPage = (ctx: PageContext, group: DeadLetterGroup, letter
 ${groupTabs(group)}
 ${poison !== undefined && poisonSwitch(ctx, poison)}
 <table id="dead-letters" data-group="${group}">
-<thead><tr><th>Id</th><th>Routing key</th><th>Error</th><th>Message</th><th>Attempts</th><th>First failure</th><th>Last failure</th><th></th></tr></thead>
+<thead><tr><th>Id</th><th>Routing key</th><th>Error</th><th>Message</th><th>Attempts</th><th>First failure (UTC)</th><th>Last failure (UTC)</th><th></th></tr></thead>
 <tbody>
 ${letters.length === 0
     ? html`<tr><td colspan="8" class="empty">No dead letters in group ${group}.</td></tr>`
     : letters.map((d) => html`<tr data-id="${d.id}">
 <td><a href="${groupPath(group, `/${segment(d.id)}`)}"><code>${d.id}</code></a></td><td>${d.routingKey}</td><td class="error-name">${d.failure.errorName}</td>
-<td class="error-message">${d.failure.error}</td><td class="attempts">${d.failure.attempts}</td><td><time>${time(d.failure.firstFailureAt)}</time></td><td><time>${time(d.failure.lastFailureAt)}</time></td>
+<td class="error-message">${d.failure.error}</td><td class="attempts">${d.failure.attempts}</td><td>${time(d.failure.firstFailureAt)}</td><td>${time(d.failure.lastFailureAt)}</td>
 <td>${postButton(ctx, groupPath(group, "/replay"), "Replay", idField(d.id))}</td>
 </tr>
 `)}
 </tbody>
 </table>
 ${letters.length >= limit && html`<p class="hint">Showing the oldest ${limit}.</p>`}
-${letters.length > 0 && html`<p class="actions">${postButton(ctx, groupPath(group, "/replay"), "Replay all")} ${postButton(ctx, groupPath(group, "/purge"), "Purge all", false, { confirm: "Are you sure?", danger: true })}</p>`}
+${letters.length > 0 && html`<p class="actions">${postButton(ctx, groupPath(group, "/replay"), "Replay all")} ${postButton(ctx, groupPath(group, "/purge"), "Purge all", false, { confirm: "Are you sure?", destructive: true })}</p>`}
 <p class="hint">Replay sends a dead letter back to group ${group} only (same routing key and id, attempts reset). From a terminal:
 <code>omnibus dlq list ${group} --url …</code>, <code>omnibus dlq replay ${group} --id … --yes</code>.</p>`)
 
@@ -76,9 +80,9 @@ export const deadLetterPage = (ctx: PageContext, group: DeadLetterGroup, d: Dead
 <dt>Key</dt><dd>${d.key ?? "—"}</dd>
 <dt>Error</dt><dd id="error">${d.failure.errorName}${d.failure.errorCode !== undefined && ` (${d.failure.errorCode})`}: ${d.failure.error}</dd>
 <dt>Attempts</dt><dd>${d.failure.attempts}</dd>
-<dt>First failure</dt><dd><time>${time(d.failure.firstFailureAt)}</time></dd>
-<dt>Last failure</dt><dd><time>${time(d.failure.lastFailureAt)}</time></dd>
-<dt>Published</dt><dd><time>${time(d.timestamp)}</time></dd>
+<dt>First failure</dt><dd>${time(d.failure.firstFailureAt)}</dd>
+<dt>Last failure</dt><dd>${time(d.failure.lastFailureAt)}</dd>
+<dt>Published</dt><dd>${time(d.timestamp)}</dd>
 <dt>Content type</dt><dd><code>${d.contentType}</code></dd>
 <dt>Headers</dt><dd>${Object.keys(d.headers).length === 0 ? "—" : Object.entries(d.headers).map(([k, v]) => html`<code>${k}: ${v}</code><br>`)}</dd>
 </dl>

@@ -9,17 +9,22 @@ if (table instanceof HTMLTableElement) {
     table.dataset.stream = state
     if (status) status.textContent = text
   }
+  const shortId = (id) => (id.length > 13 ? `…${id.slice(-12)}` : id)
+  // [text, title]: long values are cut, the whole value is the cell's tooltip.
   const cells = (row) => [
-    new Date(row.at).toISOString().slice(11, 23),
-    row.type,
-    row.source,
-    row.group ?? "",
-    row.routingKey,
-    row.id,
-    row.attempt === undefined ? "" : String(row.attempt),
-    row.broker,
-    row.latencyMs === undefined || row.latencyMs === null ? "" : `${row.latencyMs} ms`,
-    [row.error ? `${row.error.name}: ${row.error.message}` : "", row.delayMs === undefined ? "" : `next try in ${row.delayMs} ms`].filter(Boolean).join("; "),
+    [new Date(row.at).toISOString().slice(11, 23)],
+    [row.type],
+    [row.source],
+    [row.group ?? ""],
+    [row.routingKey],
+    [shortId(row.id), row.id],
+    [row.attempt === undefined ? "" : String(row.attempt)],
+    [row.broker],
+    [row.latencyMs === undefined || row.latencyMs === null ? "" : `${Math.round(row.latencyMs)} ms`],
+    [
+      [row.error ? row.error.name : "", row.delayMs === undefined ? "" : `next try in ${Math.round(row.delayMs)} ms`].filter(Boolean).join("; "),
+      row.error ? `${row.error.name}: ${row.error.message}` : undefined,
+    ],
   ]
   const render = (row) => {
     const tr = document.createElement("tr")
@@ -27,9 +32,10 @@ if (table instanceof HTMLTableElement) {
     tr.dataset.id = row.id
     tr.dataset.type = row.type
     tr.className = `activity-${row.type}`
-    for (const text of cells(row)) {
+    for (const [text, title] of cells(row)) {
       const td = document.createElement("td")
       td.textContent = text
+      if (title) td.title = title
       tr.append(td)
     }
     return tr
