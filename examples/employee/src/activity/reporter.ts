@@ -43,7 +43,8 @@ export const activityReporter = (bus: Bus, source: string, log: Log): ActivityRe
         const at = Date.now()
         const results = await inner.publishBatch(entries)
         results.forEach((r, i) => {
-          if (r.ok) report({ type: "published", id: r.id, routingKey: entries[i]!.key, at })
+          const key = entries[i]!.key
+          if (r.ok) report({ type: "published", id: r.id, routingKey: typeof key === "string" ? key : key.key, at })
         })
         return results
       },
