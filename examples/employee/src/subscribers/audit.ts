@@ -10,7 +10,7 @@ import type { Component, Log } from "../component.ts"
 import type { PlatformConfig } from "../config.ts"
 import { EmployeeMessageCodec, type EmployeeMessage } from "../contracts/employee.generated.ts"
 import { sqlFor } from "../database.ts"
-import { once, replayableStore, startSubscriber } from "./subscriber.ts"
+import { once, startSubscriber } from "./subscriber.ts"
 
 export const AUDIT_GROUP = "audit"
 
@@ -42,7 +42,7 @@ export const startAudit = (config: PlatformConfig, log: Log): Promise<Component>
       await buses.events.subscribe("employee.*", handler, {
         group: AUDIT_GROUP,
         codec: EmployeeMessageCodec,
-        idempotency: replayableStore(inbox),
+        idempotency: inbox.store,
         observe: activity.observe,
       }),
     ]

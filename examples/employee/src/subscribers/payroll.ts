@@ -13,7 +13,7 @@ import type { PlatformConfig } from "../config.ts"
 import { EmployeeMessageCodec, type EmployeeMessage } from "../contracts/employee.generated.ts"
 import { PayrollLedger, payrollTables } from "./payroll-ledger.ts"
 import { PoisonRule, poisonTables } from "./poison.ts"
-import { once, replayableStore, startSubscriber } from "./subscriber.ts"
+import { once, startSubscriber } from "./subscriber.ts"
 
 export const PAYROLL_GROUP = "payroll"
 
@@ -28,7 +28,7 @@ export const startPayroll = (config: PlatformConfig, instance: string, log: Log)
     return allRegistered([
       buses.events.subscribe("employee.*", async (m) => {
         log(`${m.routingKey} ${m.payload.guid ?? "?"}: ${await apply(m)}`)
-      }, { group: PAYROLL_GROUP, codec: EmployeeMessageCodec, concurrency: 4, orderBy: "key", idempotency: replayableStore(inbox), observe: activity.observe }),
+      }, { group: PAYROLL_GROUP, codec: EmployeeMessageCodec, concurrency: 4, orderBy: "key", idempotency: inbox.store, observe: activity.observe }),
       poison.serve(buses.rpc, db),
     ])
   })

@@ -9,7 +9,7 @@
  * handler's writes and the "handled" mark in one transaction, so a
  * redelivered event changes nothing.
  */
-import type { IdempotencyStore, Message, Subscription } from "@omnibus/core"
+import type { Message, Subscription } from "@omnibus/core"
 import { createInbox, type Database, type Dialect, type Inbox, type SqlClient } from "@omnibus/outbox"
 import { activityReporter, type ActivityReporter } from "../activity/reporter.ts"
 import { openBuses, type Buses } from "../buses.ts"
@@ -56,22 +56,6 @@ export const startSubscriber = async (
     throw e
   }
 }
-
-/**
- * The inbox's store as the subscription's idempotency store, minus `complete`.
- * Core calls `complete` after a success, where the inbox's transaction has
- * written the mark already, and after a dead letter, where a mark would make a
- * replayed copy (same id) an acked "duplicate" that never reaches the handler:
- * replay would then do nothing. Without it, a dead letter leaves no mark (the
- * failed transaction rolled back) and its replay is handled. The cost: a copy
- * the broker redelivers after its dead letter was stored (the ack lost with
- * the connection) runs again, and may become a second dead letter.
- */
-export const replayableStore = (inbox: Inbox): IdempotencyStore => ({
-  claim: (key, leaseMs) => inbox.store.claim(key, leaseMs),
-  complete: () => Promise.resolve(),
-  release: (key) => inbox.store.release(key),
-})
 
 /**
  * A handler that runs `apply` in the inbox's transaction (its writes go through `tx`) and resolves,
