@@ -1,8 +1,7 @@
 /**
- * The envelope: what travels on every broker. Adapters map it onto their
- * native properties (AMQP properties, NATS/Kafka headers, Redis stream
- * fields); `toWireHeaders`/`fromWireHeaders` give the one flat layout used
- * where a broker has only string headers, so no adapter invents its own.
+ * The envelope: what travels on every broker, and its id generator. Adapters
+ * map it onto their native properties (AMQP properties, NATS/Kafka headers,
+ * Redis stream fields) with the names of the wire schema (wire.ts).
  */
 import { randomFillSync } from "node:crypto"
 
@@ -77,121 +76,5 @@ export const newMessageId = (): string => {
   return `${msText}${HEX[b6]}${HEX[b7]}-${HEX[b8]}${HEX[b9]}-${HEX[b10]}${HEX[POOL[r + 1]!]}${HEX[POOL[r + 2]!]}${HEX[POOL[r + 3]!]}${HEX[POOL[r + 4]!]}${HEX[POOL[r + 5]!]}`
 }
 
-/** Reserved header names (also the Redis/Kafka/NATS flat wire layout). */
-export const Wire = {
-  id: "x-omnibus-id",
-  routingKey: "x-omnibus-routing-key",
-  key: "x-omnibus-key",
-  contentType: "content-type",
-  correlationId: "x-omnibus-correlation-id",
-  replyTo: "x-omnibus-reply-to",
-  timestamp: "x-omnibus-timestamp",
-  attempt: "x-omnibus-attempt",
-  // failure metadata on dead letters
-  error: "x-omnibus-error",
-  errorName: "x-omnibus-error-name",
-  errorCode: "x-omnibus-error-code",
-  attempts: "x-omnibus-attempts",
-  firstFailure: "x-omnibus-first-failure",
-  lastFailure: "x-omnibus-last-failure",
-  group: "x-omnibus-group",
-  /** On RPC replies: a JSON {name, message, code} when the handler threw. */
-  remoteError: "x-omnibus-remote-error",
-} as const
-
-export const RESERVED_PREFIX = "x-omnibus-"
-
-/** Flattens an envelope's metadata and user headers into one string map. */
-export const toWireHeaders = (e: Envelope): Record<string, string> => {
-  const out: Record<string, string> = { ...e.headers }
-  out[Wire.id] = e.id
-  out[Wire.routingKey] = e.routingKey
-  out[Wire.contentType] = e.contentType
-  out[Wire.timestamp] = String(e.timestamp)
-  if (e.key !== undefined) out[Wire.key] = e.key
-  if (e.correlationId !== undefined) out[Wire.correlationId] = e.correlationId
-  if (e.replyTo !== undefined) out[Wire.replyTo] = e.replyTo
-  return out
-}
-
-const META = new Set<string>([Wire.id, Wire.routingKey, Wire.key, Wire.contentType, Wire.timestamp, Wire.correlationId, Wire.replyTo, Wire.attempt])
-
-/**
- * Rebuilds an envelope from a flat header map. Messages written by non-Omnibus
- * producers lack the metadata: the id falls back to `fallbackId` (a broker
- * sequence), the routing key to `fallbackRoutingKey`.
- */
-export const fromWireHeaders = (
-  headers: Readonly<Record<string, string>>,
-  payload: Uint8Array,
-  fallback: { readonly id: string; readonly routingKey: string; readonly timestamp?: number },
-): Envelope => {
-  const user: Record<string, string> = {}
-  for (const [k, v] of Object.entries(headers)) if (!META.has(k)) user[k] = v
-  const ts = Number(headers[Wire.timestamp])
-  return {
-    id: headers[Wire.id] ?? fallback.id,
-    routingKey: headers[Wire.routingKey] ?? fallback.routingKey,
-    key: headers[Wire.key],
-    payload,
-    contentType: headers[Wire.contentType] ?? "application/octet-stream",
-    headers: user,
-    correlationId: headers[Wire.correlationId],
-    replyTo: headers[Wire.replyTo],
-    timestamp: Number.isFinite(ts) && ts > 0 ? ts : (fallback.timestamp ?? Date.now()),
-  }
-}
-
-/**
- * CloudEvents 1.0 binary-mode attributes for an envelope. The mapping:
- * id → ce-id, routingKey → ce-type, timestamp → ce-time (RFC 3339),
- * contentType → datacontenttype, key → ce-partitionkey (partitioning
- * extension), correlationId → ce-correlationid; `source` is the publisher's.
- */
-export const toCloudEventAttributes = (e: Envelope, source: string): Record<string, string> => {
-  const out: Record<string, string> = {
-    "ce-specversion": "1.0",
-    "ce-id": e.id,
-    "ce-source": source,
-    "ce-type": e.routingKey,
-    "ce-time": new Date(e.timestamp).toISOString(),
-    "content-type": e.contentType,
-  }
-  if (e.key !== undefined) out["ce-partitionkey"] = e.key
-  if (e.correlationId !== undefined) out["ce-correlationid"] = e.correlationId
-  return out
-}
-
-/** Failure metadata as flat headers on a dead letter (one layout for every adapter). */
-export const failureToHeaders = (f: import("./transport.ts").FailureMetadata): Record<string, string> => {
-  const out: Record<string, string> = {
-    [Wire.error]: f.error,
-    [Wire.errorName]: f.errorName,
-    [Wire.attempts]: String(f.attempts),
-    [Wire.firstFailure]: String(f.firstFailureAt),
-    [Wire.lastFailure]: String(f.lastFailureAt),
-    [Wire.group]: f.group,
-  }
-  if (f.errorCode !== undefined) out[Wire.errorCode] = f.errorCode
-  return out
-}
-
-/** Reads failure metadata back from dead-letter headers; `group` fills in when the header is missing. */
-export const failureFromHeaders = (h: Readonly<Record<string, string | undefined>>, group: string): import("./transport.ts").FailureMetadata => {
-  const num = (name: string): number => {
-    const n = Number(h[name])
-    return Number.isFinite(n) ? n : 0
-  }
-  return {
-    error: h[Wire.error] ?? "",
-    errorName: h[Wire.errorName] ?? "Error",
-    errorCode: h[Wire.errorCode],
-    attempts: num(Wire.attempts),
-    firstFailureAt: num(Wire.firstFailure),
-    lastFailureAt: num(Wire.lastFailure),
-    group: h[Wire.group] ?? group,
-  }
-}
-
-/** Names of the failure-metadata headers (to strip them when replaying). */
-export const FAILURE_HEADERS: ReadonlySet<string> = new Set([Wire.error, Wire.errorName, Wire.errorCode, Wire.attempts, Wire.firstFailure, Wire.lastFailure, Wire.group])
+/** The wire schema moved to wire.ts; bus.ts still imports `Wire` from here. */
+export { Wire } from "./wire.ts"
