@@ -3,6 +3,7 @@
  * RPC, Lua scripts for every multi-key step. See README.md for the key layout.
  */
 import { BusClosed, InvalidOptions } from "@omnibus/core"
+import { cloudEventsSettings, DEFAULT_MAX_PAYLOAD_BYTES, defaultCloudEventsSource } from "@omnibus/core/adapter"
 import type { Envelope } from "@omnibus/core/adapter"
 import type { ConsumeSpec, Consumption, DeadLetterStore, Delivery, GroupSpec, Health, IncomingRequest, PublishOutcome, ServeSpec, Transport, TransportLimits, TransportOptions } from "@omnibus/core/adapter"
 import type { ConnectionOptions as TlsOptions } from "node:tls"
@@ -39,8 +40,6 @@ export interface RedisTransportOptions extends TransportOptions {
   /** Extra TLS settings for rediss:// (e.g. `{ ca }` for a private CA, client cert and key). */
   readonly tls?: TlsOptions
 }
-
-export const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024
 
 const positive = (options: TransportOptions, name: string, fallback: number, allowZero = false): number => {
   const v = options[name]
@@ -87,10 +86,12 @@ export class RedisTransport implements Transport {
     if (tls !== undefined && (typeof tls !== "object" || tls === null)) throw new InvalidOptions({ option: "tls", reason: "must be a node:tls options object" })
     const settings = parseRedisUrl(url, connectTimeoutMs, tls)
     const leaseMs = positive(options, "leaseMs", 30_000)
-    const maxPayloadBytes = positive(options, "maxPayloadBytes", DEFAULT_MAX_PAYLOAD)
-    const keys = new Keys({ prefix: word(options, "prefix", "omnibus:"), namespace: word(options, "namespace", "default") })
+    const maxPayloadBytes = positive(options, "maxPayloadBytes", DEFAULT_MAX_PAYLOAD_BYTES)
+    const namespace = word(options, "namespace", "default")
+    const keys = new Keys({ prefix: word(options, "prefix", "omnibus:"), namespace })
     const publisher: PublisherOptions = {
       maxPayloadBytes,
+      cloudEvents: cloudEventsSettings(options, defaultCloudEventsSource("redis", namespace)),
       dedupWindowMs: Math.round(positive(options, "dedupWindowMs", 120_000, true)),
       publishTimeoutMs: positive(options, "publishTimeoutMs", 30_000),
     }
