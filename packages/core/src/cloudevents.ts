@@ -17,8 +17,10 @@ import type { Envelope } from "./envelope.ts"
 import { InvalidOptions } from "./errors.ts"
 import { CloudEventsWire, Wire } from "./wire.ts"
 
+/** A CloudEvents protocol binding: "amqp", "kafka", "nats", or "http" (the one Redis follows). */
 export type CloudEventsBinding = keyof typeof CloudEventsWire.prefix
 
+/** What an adapter with the `cloudEvents` option on needs to write the attributes. */
 export interface CloudEventsSettings {
   /** The `source` attribute of every event published. */
   readonly source: string

@@ -111,6 +111,7 @@ export const CloudEventsWire = {
 /** Total size (UTF-8 bytes of names and values) of user headers a message may carry. */
 export const MAX_HEADER_BYTES = 64 * 1024
 
+/** UTF-8 bytes of header names and values: what MAX_HEADER_BYTES limits. */
 export const headersSize = (headers: Readonly<Record<string, string>>): number => {
   let n = 0
   for (const [k, v] of Object.entries(headers)) n += Buffer.byteLength(k) + (typeof v === "string" ? Buffer.byteLength(v) : 0)
@@ -156,7 +157,7 @@ const isUserHeader = (name: string): boolean =>
 export const fromWireHeaders = (
   headers: Readonly<Record<string, string>>,
   payload: Uint8Array,
-  fallback: { readonly id: string; readonly routingKey: string; readonly timestamp?: number | undefined },
+  fallback: { readonly id: string; readonly routingKey: string; readonly timestamp?: number },
 ): Envelope => {
   const user: Record<string, string> = {}
   for (const [k, v] of Object.entries(headers)) if (isUserHeader(k)) user[k] = v
