@@ -49,6 +49,11 @@ export const cloudEventsSettings = (
 
 const A = CloudEventsWire.attributes
 
+/** Each binding's header name of each attribute, built once. */
+const NAMES = Object.fromEntries(
+  Object.entries(CloudEventsWire.prefix).map(([binding, prefix]) => [binding, Object.fromEntries(Object.values(A).map((a) => [a, prefix + a]))]),
+) as Readonly<Record<CloudEventsBinding, Readonly<Record<keyof typeof A, string>>>>
+
 /** NATS and HTTP header values are percent-encoded (both bindings, section 3.1.3.2); Kafka and AMQP carry UTF-8 as is. */
 const percentEncoded = (binding: CloudEventsBinding): boolean => binding === "nats" || binding === "http"
 
@@ -84,17 +89,16 @@ const percentDecode = (value: string): string | undefined => {
  * `ce-datacontenttype`.
  */
 export const cloudEventHeaders = (e: Envelope, binding: CloudEventsBinding, settings: CloudEventsSettings): Record<string, string> => {
-  const p = CloudEventsWire.prefix[binding]
+  const n = NAMES[binding]
   const value = percentEncoded(binding) ? percentEncode : (v: string): string => v
-  const out: Record<string, string> = {
-    [p + A.specversion]: CloudEventsWire.specVersion,
-    [p + A.id]: value(e.id),
-    [p + A.source]: value(settings.source),
-    [p + A.type]: value(e.routingKey),
-    [p + A.time]: new Date(e.timestamp).toISOString(),
-  }
-  if (e.key !== undefined) out[p + A.subject] = value(e.key)
-  if (binding === "nats") out[p + A.datacontenttype] = value(e.contentType)
+  const out: Record<string, string> = {}
+  out[n.specversion] = CloudEventsWire.specVersion
+  out[n.id] = value(e.id)
+  out[n.source] = value(settings.source)
+  out[n.type] = value(e.routingKey)
+  out[n.time] = new Date(e.timestamp).toISOString()
+  if (e.key !== undefined) out[n.subject] = value(e.key)
+  if (binding === "nats") out[n.datacontenttype] = value(e.contentType)
   return out
 }
 
