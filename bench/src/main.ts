@@ -10,6 +10,8 @@
  * --workloads import measures start-up cost (import of the built packages) and needs no broker;
  * it builds dist/ first when dist/ is missing or older than src/.
  *
+ * OMNIBUS_BENCH_TRACING=on runs Omnibus with openTelemetry() on a recording SDK (clients/omnibus.ts).
+ *
  * OMNIBUS_BENCH_RABBITMQ_QUEUE_TYPE=quorum runs RabbitMQ's groups (Omnibus and raw amqplib) on
  * quorum queues instead of classic ones.
  *

@@ -3,7 +3,7 @@
  * connect(url, options), publish / publishBatch, subscribe with a group,
  * handle / request. The options only give each run its own namespace.
  */
-import { connect, type Bus } from "@omnibus/core"
+import { connect, type Bus, type Middleware } from "@omnibus/core"
 import type { Body, Broker, Contender, Session } from "../types.ts"
 import { cleanupAmqp, cleanupKafka, cleanupNats, cleanupRedis } from "./cleanup.ts"
 import { rabbitmqQueueType } from "../env.ts"
@@ -21,6 +21,26 @@ const ADAPTERS: Record<Broker, () => Promise<unknown>> = {
   nats: () => import("@omnibus/nats"),
   redis: () => import("@omnibus/redis"),
   kafka: () => import("@omnibus/kafka"),
+}
+
+/**
+ * OMNIBUS_BENCH_TRACING=on measures Omnibus with openTelemetry() on an SDK that records every span and
+ * metric (exported nowhere, so the exporter's I/O is not what is measured): the cost of tracing on.
+ */
+const tracing = async (): Promise<{ readonly middleware?: ReadonlyArray<Middleware> }> => {
+  if (process.env.OMNIBUS_BENCH_TRACING !== "on") return {}
+  const [{ openTelemetry }, { TracerProvider, BatchSpanProcessor, InMemorySpanExporter }, { MeterProvider, PeriodicExportingMetricReader, InMemoryMetricExporter, AggregationTemporality }] = await Promise.all([
+    import("@omnibus/core/opentelemetry"),
+    import("@opentelemetry/sdk-trace"),
+    import("@opentelemetry/sdk-metrics"),
+  ])
+  const exporter = new InMemorySpanExporter()
+  setInterval(() => exporter.reset(), 1_000).unref()
+  const tracerProvider = new TracerProvider({ spanProcessors: [new BatchSpanProcessor({ exporter })] })
+  const metrics = new InMemoryMetricExporter(AggregationTemporality.DELTA)
+  setInterval(() => metrics.reset(), 1_000).unref()
+  const meterProvider = new MeterProvider({ readers: [new PeriodicExportingMetricReader({ exporter: metrics, exportIntervalMillis: 1_000 })] })
+  return { middleware: [openTelemetry({ tracerProvider, meterProvider })] }
 }
 
 const KEY = "bench.msg"
@@ -93,7 +113,7 @@ export const omnibus = (broker: Broker, url: string): Contender => ({
   async open(ns) {
     await ADAPTERS[broker]()
     const t = target(broker, url, ns)
-    return new OmnibusSession(await connect(t.url, t.options))
+    return new OmnibusSession(await connect(t.url, { ...t.options, ...(await tracing()) }))
   },
   async cleanup(ns, groups) {
     switch (broker) {
