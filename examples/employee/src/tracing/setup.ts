@@ -10,8 +10,8 @@
  * one, because all-memory runs every component in one process and its spans
  * must still say which component made them.
  *
- * Off (the default), there is no SDK at all: no middleware, and the
- * OpenTelemetry API's no-op globals.
+ * Off (the default), nothing is registered and no bus gets middleware: the
+ * OpenTelemetry API keeps its no-op globals.
  */
 import { context, propagation, type Tracer } from "@opentelemetry/api"
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks"
