@@ -5,7 +5,9 @@
  * DATABASE_URL puts every component's tables in one PostgreSQL database, and
  * the addresses inside the files come from OMNIBUS_<BROKER>_URL and
  * OMNIBUS_POSTGRES_URL with defaults. Without a database URL the components
- * keep SQLite files in the data directory.
+ * keep SQLite files in the data directory. Tracing is off unless
+ * EMPLOYEE_TRACING or --tracing turns it on (tracing/setup.ts): it is a
+ * choice for a run, not part of a topology.
  */
 import { readdirSync, readFileSync } from "node:fs"
 import { join, resolve } from "node:path"
@@ -15,6 +17,9 @@ export const EXAMPLE_ROOT = fileURLToPath(new URL("..", import.meta.url))
 const CONFIG_DIR = join(EXAMPLE_ROOT, "config")
 
 export const DEFAULT_CONFIG = "all-memory"
+
+/** Where each component's spans go when tracing is on: the console, or JSON lines in files of `dir` (tracing/span-file.ts). */
+export type TracingSetting = { readonly exporter: "console" } | { readonly exporter: "file"; readonly dir: string }
 
 export interface PlatformConfig {
   readonly name: string
@@ -31,6 +36,8 @@ export interface PlatformConfig {
   readonly databaseUrl: string | undefined
   /** How long the web app waits for the service. */
   readonly requestTimeoutMs: number
+  /** undefined = no tracing (the default). */
+  readonly tracing: TracingSetting | undefined
 }
 
 interface ConfigFile {
@@ -73,9 +80,23 @@ const databaseUrl = (what: string, v: string | undefined): string | undefined =>
   return v
 }
 
+/** "console", "file:<dir>" (relative to the working directory), or "off"/empty for no tracing. */
+const tracingSetting = (what: string, v: string | undefined): TracingSetting | undefined => {
+  if (v === undefined || v === "" || v === "off") return undefined
+  if (v === "console") return { exporter: "console" }
+  if (v.startsWith("file:") && v.length > "file:".length) return { exporter: "file", dir: resolve(v.slice("file:".length)) }
+  throw new Error(`${what} must be "console", "file:<dir>" or "off" (got ${JSON.stringify(v)})`)
+}
+
+/** The setting as --tracing takes it, so a supervised process gets the one its supervisor resolved. */
+export const tracingArgument = (t: TracingSetting | undefined): string =>
+  t === undefined ? "off" : t.exporter === "console" ? "console" : `file:${t.dir}`
+
 export interface ConfigOverrides {
   readonly port?: number | undefined
   readonly dataDir?: string | undefined
+  /** As --tracing takes it: "console", "file:<dir>" or "off". */
+  readonly tracing?: string | undefined
 }
 
 /** Loads config/<name>.json; `name` defaults to EMPLOYEE_CONFIG, then all-memory. */
@@ -104,6 +125,7 @@ export const loadConfig = (name?: string, overrides: ConfigOverrides = {}, env: 
     dataDir: resolve(overrides.dataDir ?? (env["EMPLOYEE_DATA_DIR"] || join(EXAMPLE_ROOT, ".data", chosen))),
     databaseUrl: database,
     requestTimeoutMs: integer(`${file}: requestTimeoutMs`, raw.requestTimeoutMs, 3000),
+    tracing: overrides.tracing !== undefined ? tracingSetting("--tracing", overrides.tracing) : tracingSetting("EMPLOYEE_TRACING", env["EMPLOYEE_TRACING"]),
   }
 }
 

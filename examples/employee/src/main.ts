@@ -7,6 +7,7 @@
  *   DATABASE_URL=postgres://… node src/main.ts     every component's tables in PostgreSQL instead of SQLite files
  *
  * Options: --config NAME, --port N (0 = any free port), --data-dir DIR,
+ * --tracing console|file:DIR|off (OpenTelemetry spans; default off),
  * --role service|web|audit|payroll (run one component; --instance N names a payroll instance).
  * Prints the web URL when everything is up; Ctrl-C or SIGTERM stops everything.
  */
@@ -24,6 +25,7 @@ const { values } = parseArgs({
     config: { type: "string" },
     port: { type: "string" },
     "data-dir": { type: "string" },
+    tracing: { type: "string" },
     role: { type: "string" },
     instance: { type: "string", default: "1" },
   },
@@ -84,6 +86,7 @@ const main = async (): Promise<void> => {
   const config = loadConfig(values.config, {
     port: values.port === undefined ? undefined : portNumber(values.port),
     dataDir: values["data-dir"],
+    tracing: values.tracing,
   })
   // Core finds adapter packages (picked by URL scheme) from the working directory's package.json: make that the
   // example's, whichever directory the command was started from (paths above are already resolved).

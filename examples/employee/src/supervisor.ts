@@ -6,7 +6,7 @@
  */
 import { fork, type ChildProcess } from "node:child_process"
 import { fileURLToPath } from "node:url"
-import type { PlatformConfig } from "./config.ts"
+import { tracingArgument, type PlatformConfig } from "./config.ts"
 
 // Generous: joining a consumer group that still lists members of a crashed run waits out their session (Kafka).
 const READY_DEADLINE_MS = 120_000
@@ -59,7 +59,7 @@ export const superviseProcesses = async (config: PlatformConfig, main: URL): Pro
 
   const start = (role: string, instance = "1"): Promise<ReadyMessage> => {
     const name = role === "payroll" ? `payroll-${instance}` : role
-    const args = ["--config", config.name, "--port", String(config.port), "--data-dir", config.dataDir, "--role", role, "--instance", instance]
+    const args = ["--config", config.name, "--port", String(config.port), "--data-dir", config.dataDir, "--tracing", tracingArgument(config.tracing), "--role", role, "--instance", instance]
     const child = fork(fileURLToPath(main), args, { execArgv, stdio: ["inherit", "inherit", "inherit", "ipc"] })
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
     children.push({ name, process: child, exited })

@@ -3,15 +3,25 @@
  * edit and delete an employee through the web pages in Chromium, and check
  * that the audit logger and payroll (separate processes except on
  * all-memory) saw each event.
+ *
+ * The configs run with tracing on (EMPLOYEE_TRACING=file:<dir>, one JSON
+ * line per span and component), so one test can follow a create's trace
+ * across the processes, and the others show that tracing changes nothing
+ * they see; the DATABASE_URL run keeps the default, tracing off.
  */
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import pg from "pg"
 import type { Page } from "playwright-core"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
 import { loadConfig } from "../src/config.ts"
+import type { SpanLine } from "../src/tracing/span-file.ts"
 import { POSTGRES_OVERRIDE_CONFIGS, TESTED_CONFIGS } from "./configs.ts"
 import { launchBrowser, type Browser } from "./support/browser.ts"
 import { openReaders, type Readers } from "./support/databases.ts"
 import { startPlatform, type RunningPlatform } from "./support/platform.ts"
+import { readSpans } from "./support/spans.ts"
 import { waitFor } from "./support/wait.ts"
 
 const EVENT_DEADLINE_MS = 20_000
@@ -19,12 +29,16 @@ const EVENT_DEADLINE_MS = 20_000
 const DEAD_LETTER_DEADLINE_MS = 60_000
 
 const PLATFORMS = [
-  ...TESTED_CONFIGS.map((config) => ({ name: config, config, postgres: false })),
-  ...POSTGRES_OVERRIDE_CONFIGS.map((config) => ({ name: `${config} with DATABASE_URL (PostgreSQL)`, config, postgres: true })),
+  ...TESTED_CONFIGS.map((config) => ({ name: config, config, postgres: false, tracing: true })),
+  ...POSTGRES_OVERRIDE_CONFIGS.map((config) => ({ name: `${config} with DATABASE_URL (PostgreSQL)`, config, postgres: true, tracing: false })),
 ]
 
-describe.each(PLATFORMS)("employee platform on $name", ({ config, postgres }) => {
+/** A span as the trace test compares it: what it is, which service made it, and whether it is in the trace. */
+const described = (s: SpanLine, traceId: string) => ({ name: s.name, kind: s.kind, service: s.service, inTrace: s.traceId === traceId })
+
+describe.each(PLATFORMS)("employee platform on $name", ({ config, postgres, tracing }) => {
   const onPostgres = postgres || loadConfig(config, {}, {}).databaseUrl !== undefined
+  const spanDir = tracing ? mkdtempSync(join(tmpdir(), `employee-spans-${config}-`)) : undefined
   let platform: RunningPlatform
   let readers: Readers
   let browser: Browser
@@ -33,7 +47,7 @@ describe.each(PLATFORMS)("employee platform on $name", ({ config, postgres }) =>
 
   beforeAll(async () => {
     browser = await launchBrowser()
-    platform = await startPlatform(config, { postgres })
+    platform = await startPlatform(config, { postgres, env: spanDir === undefined ? {} : { EMPLOYEE_TRACING: `file:${spanDir}` } })
     readers = openReaders(platform)
     page = await browser.context.newPage()
     // Only Destroy's "Are you sure?" may open a dialog; anything else (alert from injected script) is recorded and fails a test.
@@ -50,6 +64,7 @@ describe.each(PLATFORMS)("employee platform on $name", ({ config, postgres }) =>
     await browser?.close()
     await readers?.close()
     await platform?.stop()
+    if (spanDir !== undefined) rmSync(spanDir, { recursive: true, force: true })
   })
 
   const createEmployee = async (firstName: string, lastName: string): Promise<string> => {
@@ -100,6 +115,50 @@ describe.each(PLATFORMS)("employee platform on $name", ({ config, postgres }) =>
     ]
     await waitFor("the audit process to print all three events", () => (printed.every((line) => platform.output().includes(line)) ? true : undefined), EVENT_DEADLINE_MS)
   })
+
+  if (spanDir !== undefined) {
+    it("traces a create from the click to audit and payroll: one trace, HTTP → RPC → service → outbox relay → both consumers", async () => {
+      const guid = await createEmployee("Grace", "Traced")
+      // The event's message id is its outbox row's: it names the publish and the process spans of this create.
+      const id = await waitFor("the create's outbox row", async () => (await readers.outboxRows()).find((r) => r.messageKey === guid)?.id, EVENT_DEADLINE_MS)
+      // Spans are written when they end: the consumers' last, the web's and the service's before the page showed the notice.
+      const handled = (spans: ReadonlyArray<SpanLine>, service: string) =>
+        spans.find((s) => s.name === "process employee.created" && s.service === service && s.attributes["messaging.message.id"] === id)
+      const spans = await waitFor("audit's and payroll's spans of the event", () => {
+        const all = readSpans(spanDir)
+        return handled(all, "audit") !== undefined && handled(all, "payroll") !== undefined ? all : undefined
+      }, EVENT_DEADLINE_MS)
+      const byId = new Map(spans.map((s) => [s.spanId, s]))
+      /** The span and its ancestors, root first. */
+      const lineage = (s: SpanLine): Array<SpanLine> => {
+        const parent = s.parentSpanId === undefined ? undefined : byId.get(s.parentSpanId)
+        return parent === undefined ? [s] : [...lineage(parent), s]
+      }
+      const audit = lineage(handled(spans, "audit")!)
+      const payroll = lineage(handled(spans, "payroll")!)
+      const root = audit[0]!
+      const flow = [
+        { name: "POST /employees", kind: "SERVER", service: "web", inTrace: true },
+        { name: "send employee.create", kind: "CLIENT", service: "web", inTrace: true },
+        { name: "process employee.create", kind: "SERVER", service: "employee-service", inTrace: true },
+        // Published by the outbox relay after the RPC returned, as a child of the RPC's server span (src/tracing/outbox.ts).
+        { name: "publish employee.created", kind: "PRODUCER", service: "employee-service", inTrace: true },
+      ]
+      expect(audit.map((s) => described(s, root.traceId))).toEqual([...flow, { name: "process employee.created", kind: "CONSUMER", service: "audit", inTrace: true }])
+      expect(payroll.map((s) => described(s, root.traceId))).toEqual([...flow, { name: "process employee.created", kind: "CONSUMER", service: "payroll", inTrace: true }])
+      expect(payroll.slice(0, -1), "both consumers are children of the one publish, in one trace").toEqual(audit.slice(0, -1))
+      // The trace holds this flow and nothing else (activity events are traces of their own).
+      expect(spans.filter((s) => s.traceId === root.traceId).map((s) => s.name).sort()).toEqual([
+        "POST /employees", "process employee.create", "process employee.created", "process employee.created", "publish employee.created", "send employee.create",
+      ])
+      expect(root.parentSpanId, "the HTTP span is the trace's root (the browser sent no trace context)").toBeUndefined()
+      expect(root.attributes).toMatchObject({ "http.request.method": "POST", "http.route": "/employees", "http.response.status_code": 303 })
+      expect(audit.at(-1)!.attributes["messaging.consumer.group.name"]).toBe("audit")
+      expect(payroll.at(-1)!.attributes["messaging.consumer.group.name"]).toBe("payroll")
+      expect(payroll.at(-1)!.instance).toMatch(/^payroll-[12]$/)
+      expect(audit[3]!.attributes["messaging.message.id"]).toBe(id)
+    })
+  }
 
   it("dead-letters a Poison employee, replays it once the switch is off, purges; the Activity page shows it live", async () => {
     const at = (path: string) => new URL(path, platform.url).href

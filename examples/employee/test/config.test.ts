@@ -2,7 +2,7 @@
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { configNames, EXAMPLE_ROOT, loadConfig, needsOneProcess } from "../src/config.ts"
+import { configNames, EXAMPLE_ROOT, loadConfig, needsOneProcess, tracingArgument } from "../src/config.ts"
 
 describe("config", () => {
   it("ships the book's topology, one config per broker, and all-memory as the default", () => {
@@ -36,6 +36,22 @@ describe("config", () => {
     expect(loadConfig("all-rabbitmq-postgres", {}, { DATABASE_URL: "postgres://app@other/hr" }).databaseUrl).toBe("postgres://app@other/hr")
     expect(() => loadConfig(undefined, {}, { DATABASE_URL: "mysql://root:secret@db/hr" })).toThrow(/DATABASE_URL must be a postgres:\/\/ URL.*"mysql"/)
     expect(() => loadConfig(undefined, {}, { DATABASE_URL: "mysql://root:secret@db/hr" })).not.toThrow(/secret/)
+  })
+
+  it("traces nothing by default; EMPLOYEE_TRACING or --tracing sends spans to the console or to files", () => {
+    expect(loadConfig("all-rabbitmq", {}, {}).tracing).toBeUndefined()
+    expect(loadConfig(undefined, {}, { EMPLOYEE_TRACING: "console" }).tracing).toEqual({ exporter: "console" })
+    expect(loadConfig(undefined, {}, { EMPLOYEE_TRACING: "file:/tmp/spans" }).tracing).toEqual({ exporter: "file", dir: "/tmp/spans" })
+    expect(loadConfig(undefined, {}, { EMPLOYEE_TRACING: "file:spans" }).tracing).toEqual({ exporter: "file", dir: join(process.cwd(), "spans") })
+    // --tracing wins over the environment, as --port does; "off" turns it off whatever else says.
+    expect(loadConfig(undefined, { tracing: "off" }, { EMPLOYEE_TRACING: "console" }).tracing).toBeUndefined()
+    expect(loadConfig(undefined, { tracing: "console" }, { EMPLOYEE_TRACING: "file:/x" }).tracing).toEqual({ exporter: "console" })
+    // What a supervisor passes its processes reads back as the same setting.
+    for (const t of [undefined, { exporter: "console" as const }, { exporter: "file" as const, dir: "/tmp/spans" }]) {
+      expect(loadConfig(undefined, { tracing: tracingArgument(t) }, {}).tracing).toEqual(t)
+    }
+    expect(() => loadConfig(undefined, {}, { EMPLOYEE_TRACING: "otlp" })).toThrow(/EMPLOYEE_TRACING must be "console", "file:<dir>" or "off" \(got "otlp"\)/)
+    expect(() => loadConfig(undefined, { tracing: "file:" }, {})).toThrow(/--tracing must be/)
   })
 
   it("names an unknown config and a bad port instead of guessing", () => {

@@ -5,6 +5,9 @@
  */
 import { connect, PermanentError, type Bus, type Subscription } from "@omnibus/core"
 import "@omnibus/memory"
+import { propagation, SpanKind, SpanStatusCode } from "@opentelemetry/api"
+import { W3CTraceContextPropagator } from "@opentelemetry/core"
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from "@opentelemetry/sdk-trace"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import { ACTIVITY, type ActivityEvent } from "../src/activity/event.ts"
 import { loadConfig } from "../src/config.ts"
@@ -188,6 +191,39 @@ describe("web app", () => {
     expect(Date.now() - started).toBeLessThan(1_000)
     await closing
     web = await startWeb({ ...loadConfig("all-memory", { port: 0, dataDir: "/nonexistent" }), requestTimeoutMs: 300 }, (l) => logged.push(l), { rpc: bus, events: bus })
+  })
+
+  it("with a tracer, makes a SERVER span per request named by its route, continues the caller's trace, and marks a 5xx failed", async () => {
+    const exporter = new InMemorySpanExporter()
+    const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] })
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator())
+    try {
+      await web.close()
+      web = await startWeb({ ...loadConfig("all-memory", { port: 0, dataDir: "/nonexistent" }), requestTimeoutMs: 300 }, (l) => logged.push(l), { rpc: bus, events: bus, tracer: provider.getTracer("test") })
+      const search = await bus.handle(rpc.search, () => ({ records: [] }))
+      const caller = { traceId: "0af7651916cd43dd8448eb211c80319c", spanId: "b7ad6b7169203331" }
+      await fetch(new URL("/employees?first_name=Ada", web.url), { headers: { traceparent: `00-${caller.traceId}-${caller.spanId}-01` } }).then((r) => r.text())
+      expect((await get("/employees/9f1c-not-there/edit")).status).toBe(404)
+      expect((await get("/dead-letters/payroll/0190-some-id")).status).toBe(404)
+      expect((await get("/nowhere")).status).toBe(404)
+      await search.close()
+      expect((await get("/employees")).status).toBe(503) // nobody serves employee.search now
+      // A span ends when its response is done, which may be just after the client has read it.
+      const spans = await waitFor("five request spans", () => (exporter.getFinishedSpans().length === 5 ? exporter.getFinishedSpans() : undefined))
+      expect(spans.map((s) => [s.name, s.kind, s.attributes["http.route"], s.attributes["http.response.status_code"], s.status.code])).toEqual([
+        ["GET /employees", SpanKind.SERVER, "/employees", 200, SpanStatusCode.UNSET],
+        ["GET /employees/{guid}/edit", SpanKind.SERVER, "/employees/{guid}/edit", 404, SpanStatusCode.UNSET],
+        ["GET /dead-letters/{group}/{id}", SpanKind.SERVER, "/dead-letters/{group}/{id}", 404, SpanStatusCode.UNSET],
+        ["GET", SpanKind.SERVER, undefined, 404, SpanStatusCode.UNSET],
+        ["GET /employees", SpanKind.SERVER, "/employees", 503, SpanStatusCode.ERROR],
+      ])
+      expect([spans[0]!.spanContext().traceId, spans[0]!.parentSpanContext?.spanId], "the caller's trace goes on").toEqual([caller.traceId, caller.spanId])
+      expect(spans[0]!.attributes).toMatchObject({ "http.request.method": "GET", "url.path": "/employees" })
+      expect(spans[4]!.attributes["error.type"]).toBe("503")
+    } finally {
+      propagation.disable()
+      await provider.shutdown()
+    }
   })
 
   it("sends a content security policy that forbids inline scripts", async () => {

@@ -4,6 +4,7 @@
  * must never slow down or fail the work it reports on, so a failed publish is
  * logged (once per run of failures) and otherwise ignored.
  */
+import { context, ROOT_CONTEXT } from "@opentelemetry/api"
 import { BusClosed, type BatchEntry, type BatchResult, type Bus, type HandlerEvent } from "@omnibus/core"
 import type { Log } from "../component.ts"
 import { ACTIVITY, type ActivityEvent } from "./event.ts"
@@ -25,7 +26,10 @@ const errorOf = (e: unknown): ActivityEvent["error"] =>
 export const activityReporter = (bus: Bus, source: string, log: Log): ActivityReporter => {
   let failing = false
   const report = (event: ActivityReport): void => {
-    bus.publish(ACTIVITY, { ...event, source, broker: bus.transport, at: event.at ?? Date.now() }).then(
+    // Not part of the trace that happens to be active (with tracing on): an activity event is about a message,
+    // not a step of its flow, and where an observe hook runs differs by broker. Each one is a small trace of its own.
+    const published = context.with(ROOT_CONTEXT, () => bus.publish(ACTIVITY, { ...event, source, broker: bus.transport, at: event.at ?? Date.now() }))
+    published.then(
       () => (failing = false),
       (e: unknown) => {
         // While closing, the last outcomes may come after the bus stopped taking publishes.

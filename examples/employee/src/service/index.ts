@@ -24,7 +24,7 @@ export const OUTBOX_RETAIN_MS = 24 * 60 * 60 * 1000
 export const startService = async (config: PlatformConfig, log: Log): Promise<Component> => {
   const database = await openDatabase(config, "employees", employeeTables, { onError: (e) => log(`database: ${e.message}`) })
   const store = new EmployeeStore(database.db)
-  const buses = await openBuses(config).catch(async (e: unknown) => {
+  const buses = await openBuses(config, { service: "employee-service", instance: "service" }).catch(async (e: unknown) => {
     await database.close()
     throw e
   })

@@ -8,6 +8,7 @@
 import { createOutbox, type Database, type Dialect, type Outbox, type SqlClient } from "@omnibus/outbox"
 import { events, type EmployeeMessage, type EmployeeMessageRequest } from "../contracts/employee.generated.ts"
 import { identityColumn, integerColumn, sqlFor, textColumn } from "../database.ts"
+import { storedTraceHeaders } from "../tracing/outbox.ts"
 import { EmployeeError } from "./errors.ts"
 
 export interface Employee {
@@ -133,9 +134,10 @@ export class EmployeeStore {
     })
   }
 
-  /** The write's event, into the outbox in the write's transaction `tx`. */
+  /** The write's event, into the outbox in the write's transaction `tx`, with the trace of the request that wrote it. */
   private async publish(tx: SqlClient, write: keyof typeof EVENT, e: Employee): Promise<void> {
     const version = integerColumn((await tx.query(this.statements.nextVersion, [e.guid])).rows[0] ?? {}, "version")
-    await this.outbox.publish(tx, EVENT[write], e, { key: e.guid, headers: { [EMPLOYEE_VERSION_HEADER]: String(version) } })
+    const headers = { ...storedTraceHeaders(), [EMPLOYEE_VERSION_HEADER]: String(version) }
+    await this.outbox.publish(tx, EVENT[write], e, { key: e.guid, headers })
   }
 }

@@ -16,6 +16,7 @@ import { openBuses, type Buses } from "../buses.ts"
 import type { Component, Log } from "../component.ts"
 import type { PlatformConfig } from "../config.ts"
 import { openDatabase, type ComponentName } from "../database.ts"
+import type { ServiceName } from "../tracing/setup.ts"
 
 export interface SubscriberContext {
   readonly db: Database
@@ -25,12 +26,12 @@ export interface SubscriberContext {
 }
 
 /**
- * `name` is the component's data (its database), `source` the process as the Activity page names it
- * ("payroll-2"). `subscribe` returns what to close at the end.
+ * `name` is the component's data (its database) and its service name in traces, `source` the process as
+ * the Activity page and traces name it ("payroll-2"). `subscribe` returns what to close at the end.
  */
 export const startSubscriber = async (
   config: PlatformConfig,
-  name: ComponentName,
+  name: ComponentName & ServiceName,
   source: string,
   tables: (dialect: Dialect) => ReadonlyArray<string>,
   log: Log,
@@ -39,7 +40,7 @@ export const startSubscriber = async (
   const database = await openDatabase(config, name, tables, { onError: (e) => log(`database: ${e.message}`) })
   let buses: Buses | undefined
   try {
-    buses = await openBuses(config)
+    buses = await openBuses(config, { service: name, instance: source })
     const activity = activityReporter(buses.events, source, log)
     const subs = await subscribe({ db: database.db, inbox: createInbox({ db: database.db }), buses, activity })
     const open = buses

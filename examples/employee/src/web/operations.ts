@@ -27,6 +27,15 @@ const LIST_LIMIT = 100
 
 const DEAD_LETTER_PATH = /^\/dead-letters\/([^/]+)(?:\/([^/]+))?$/
 
+/** The route template of an operations path (a span's http.route, web/http-span.ts), or undefined if it is none of these routes. */
+export const operationsRouteOf = (path: string): string | undefined => {
+  if (path === "/activity" || path === "/activity/events" || path === "/dead-letters") return path
+  const m = DEAD_LETTER_PATH.exec(path)
+  if (m === null) return undefined
+  if (m[2] === undefined) return "/dead-letters/{group}"
+  return ["replay", "purge", "poison-switch"].includes(m[2]) ? `/dead-letters/{group}/${m[2]}` : "/dead-letters/{group}/{id}"
+}
+
 const isGroup = (s: string): s is DeadLetterGroup => (DEAD_LETTER_GROUPS as ReadonlyArray<string>).includes(s)
 
 const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? "" : "s"}`

@@ -21,7 +21,8 @@ import { decodeSegment, type Exchange } from "./exchange.ts"
 import { FlashStore } from "./flash.ts"
 import type { SafeHtml } from "./html.ts"
 import { HttpError, notFound } from "./http-error.ts"
-import { operationsRoutes } from "./operations.ts"
+import { traced } from "./http-span.ts"
+import { operationsRouteOf, operationsRoutes } from "./operations.ts"
 import { BodyTooLarge, parseCookies, readForm } from "./request.ts"
 import { errorPage, formPage, indexPage, showPage, type FormState, type PageContext } from "./views.ts"
 
@@ -66,6 +67,13 @@ const formError = (e: unknown): string | undefined =>
   e instanceof RemoteError && (e.code === "invalid" || e.code === "exists") ? e.remoteMessage : undefined
 
 const guidPattern = /^\/employees\/([^/]+)(\/edit|\/delete)?$/
+
+/** The route template of a path (a span's http.route, http-span.ts), or undefined if no route serves it. */
+const routeOf = (path: string): string | undefined => {
+  if (path === "/" || path === "/employees" || path === "/employees/new" || ASSETS.has(path)) return path
+  const m = guidPattern.exec(path)
+  return m === null ? operationsRouteOf(path) : `/employees/{guid}${m[2] ?? ""}`
+}
 
 const text = (form: URLSearchParams, name: string): string => form.get(name) ?? ""
 
@@ -188,8 +196,8 @@ export interface WebServer extends Component {
   readonly url: string
 }
 
-/** The connections the web app uses; a process that has them already (a test) passes them to startWeb. */
-export type WebBuses = Pick<Buses, "rpc" | "events">
+/** The connections the web app uses (and the tracer for its HTTP spans); a process that has them already (a test) passes them to startWeb. */
+export type WebBuses = Pick<Buses, "rpc" | "events"> & Partial<Pick<Buses, "tracer">>
 
 /**
  * Serves the app on config.port, on `given` buses or on ones opened from the config. The Activity feed
@@ -197,12 +205,13 @@ export type WebBuses = Pick<Buses, "rpc" | "events">
  * event and none is taken from a group.
  */
 export const startWeb = async (config: PlatformConfig, log: Log, given?: WebBuses): Promise<WebServer> => {
-  const opened = given === undefined ? await openBuses(config) : undefined
+  const opened = given === undefined ? await openBuses(config, { service: "web", instance: "web" }) : undefined
   const buses: WebBuses = given ?? opened!
   const feed = new ActivityFeed()
   const streams = new ActivityStreams(feed)
   const app = createWebApp({ bus: buses.rpc, events: buses.events, streams, configName: config.name, requestTimeoutMs: config.requestTimeoutMs, log })
-  const server: Server = createServer((req, res) => void app(req, res))
+  const handle = traced(buses.tracer, routeOf, app)
+  const server: Server = createServer((req, res) => void handle(req, res))
   let activity: Subscription | undefined
   const release = async () => {
     await activity?.close()
