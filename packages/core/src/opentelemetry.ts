@@ -111,8 +111,11 @@ export const openTelemetry = (options: OpenTelemetryOptions = {}): Middleware =>
     next: () => Promise<R>,
     count?: (attributes: Attributes) => void,
   ): Promise<R> => {
-    const span = tracer.startSpan(name, { kind, attributes }, context.active())
-    const spanContext = trace.setSpan(context.active(), span)
+    // Outside any span, a trace context the message already carries is continued: a message written
+    // inside a span and published later (an outbox relay) stays in the trace that wrote it.
+    const parent = trace.getSpan(context.active()) === undefined ? propagator.extract(context.active(), headers, getter) : context.active()
+    const span = tracer.startSpan(name, { kind, attributes }, parent)
+    const spanContext = trace.setSpan(parent, span)
     propagator.inject(spanContext, headers, setter)
     const started = performance.now()
     let measured = metricAttributes

@@ -21,7 +21,6 @@ import { ConsoleSpanExporter, SimpleSpanProcessor, TracerProvider, type SpanExpo
 import type { Middleware } from "@omnibus/core"
 import { openTelemetry } from "@omnibus/core/opentelemetry"
 import type { TracingSetting } from "../config.ts"
-import { continueStoredTrace } from "./outbox.ts"
 import { SpanFileExporter } from "./span-file.ts"
 
 /** The service names spans carry (resource attribute service.name). */
@@ -68,7 +67,7 @@ export const startTracing = (setting: TracingSetting | undefined, component: Com
   return {
     tracer: provider.getTracer("@omnibus/example-employee"),
     // The stored-trace hook first, so that the publish span openTelemetry() starts has the stored parent.
-    middleware: [continueStoredTrace, openTelemetry({ tracerProvider: provider })],
+    middleware: [openTelemetry({ tracerProvider: provider })],
     shutdown: () => provider.shutdown(),
   }
 }
