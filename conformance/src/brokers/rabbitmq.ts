@@ -9,14 +9,20 @@
  * whose `-detached` start fails silently), and RABBITMQ_CONF_ENV_FILE points
  * at an empty file so /etc/rabbitmq/rabbitmq-env.conf (NODENAME=rabbit@localhost)
  * does not make the node collide with the machine's broker.
+ *
+ * Another RabbitMQ version (scripts/matrix/brokers.sh env): OMNIBUS_RABBITMQ_SERVER
+ * names its rabbitmq-server (e.g. a wrapper into the Debian 13 root) and
+ * OMNIBUS_RABBITMQ_EXTRA_CONF a file of rabbitmq.conf lines appended to the
+ * node's (e.g. scripts/matrix/rabbitmq-4.conf, deprecated features refused).
  */
 import { randomBytes } from "node:crypto"
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs"
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { BrokerProcess, buildUrl, freePorts, makeCertificates, makeTempDir, removeDir, waitUntil, launcherFor } from "./common.ts"
 import type { Credentials, LaunchOptions, Launcher } from "./common.ts"
 
-const SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+const SERVER = process.env.OMNIBUS_RABBITMQ_SERVER ?? "/usr/lib/rabbitmq/bin/rabbitmq-server"
+const EXTRA_CONF = process.env.OMNIBUS_RABBITMQ_EXTRA_CONF
 
 export const launchRabbitmq = async (options: LaunchOptions = {}): Promise<Launcher> => {
   const dir = makeTempDir("rabbitmq")
@@ -52,6 +58,7 @@ export const launchRabbitmq = async (options: LaunchOptions = {}): Promise<Launc
     // a small node: tests, not production
     "vm_memory_high_watermark.relative = 0.2",
     "disk_free_limit.absolute = 50MB",
+    ...(EXTRA_CONF ? [readFileSync(EXTRA_CONF, "utf8")] : []),
   ]
   writeFileSync(join(dir, "rabbitmq.conf"), `${conf.join("\n")}\n`)
   writeFileSync(join(dir, "enabled_plugins"), "[].\n")
@@ -72,6 +79,8 @@ export const launchRabbitmq = async (options: LaunchOptions = {}): Promise<Launc
     RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, "enabled_plugins"),
     RABBITMQ_LOGS: "-",
     ERL_EPMD_ADDRESS: "127.0.0.1",
+    // the distribution port too listens on loopback only
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: "-kernel inet_dist_use_interface {127,0,0,1}",
   }
   const urlWith: Launcher["urlWith"] = (change) => {
     const useTls = change.tls ?? options.tls === true
