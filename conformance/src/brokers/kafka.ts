@@ -29,13 +29,14 @@ import type { Credentials, LaunchOptions, Launcher } from "./common.ts"
 
 const run = promisify(execFile)
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url))
-const VERSION = process.env.OMNIBUS_KAFKA_VERSION ?? "4.1.1"
+/** The Kafka release launched (scripts/kafka.sh has the same default; scripts/matrix/brokers.sh sets others). */
+export const KAFKA_VERSION = process.env.OMNIBUS_KAFKA_VERSION ?? "4.1.1"
 
 /** The broker classpath, fetched by scripts/kafka.sh (Maven) when missing. */
 const classpath = async (): Promise<string> => {
-  const lib = join(ROOT, ".omnibus", "kafka", VERSION, "lib")
+  const lib = join(ROOT, ".omnibus", "kafka", KAFKA_VERSION, "lib")
   if (!existsSync(join(lib, ".complete"))) {
-    await run("bash", [join(ROOT, "scripts", "kafka.sh"), "fetch"], { timeout: 600_000, env: { ...process.env, OMNIBUS_KAFKA_VERSION: VERSION } })
+    await run("bash", [join(ROOT, "scripts", "kafka.sh"), "fetch"], { timeout: 600_000, env: { ...process.env, OMNIBUS_KAFKA_VERSION: KAFKA_VERSION } })
   }
   return `${lib}/*`
 }
