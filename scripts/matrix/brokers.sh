@@ -17,6 +17,7 @@
 #
 # Usage:
 #   source scripts/matrix/brokers.sh [TARGET...]    start what is missing (default: all)
+#   source scripts/matrix/brokers.sh --define-only  only the functions (matrix_start, matrix_env, ...)
 #   bash scripts/matrix/brokers.sh start [TARGET...]
 #   bash scripts/matrix/brokers.sh env TARGET       the variables a test run against TARGET needs:
 #       OMNIBUS_<BROKER>_URL (the shared broker, for conformance) and what the private
@@ -158,6 +159,6 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     stop) for t in "${@:-${MATRIX_TARGETS[@]}}"; do matrix_stop "$t"; done ;;
     *) echo "usage: $0 start|env|stop [TARGET...]" >&2; exit 2 ;;
   esac
-else
+elif [ "${1:-}" != "--define-only" ]; then
   for t in "${@:-${MATRIX_TARGETS[@]}}"; do matrix_start "$t" || return 1; done
 fi
