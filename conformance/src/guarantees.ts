@@ -222,6 +222,11 @@ export const render = (conformanceRuns: ReadonlyArray<RunResults>, faultRuns: Re
       "as measured by the last run of `@omnibus/conformance` against it. Regenerate with `bash scripts/run.sh node conformance/src/guarantees.ts` (Node >= 22.18).",
   )
   lines.push("")
+  lines.push(
+    "A column per adapter and broker version, as the server reported it at connect (Kafka: the version launched): `npm test` runs every adapter on the machine's brokers " +
+      "and the conformance and fault suites again on the newest version of each broker; `npm run test:matrix` on every version of the matrix (`scripts/matrix/brokers.sh`).",
+  )
+  lines.push("")
   if (runs.length === 0) {
     lines.push("No results yet: run an adapter's conformance test first.")
   } else {
