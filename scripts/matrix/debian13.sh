@@ -18,6 +18,7 @@
 #                  nats-server, redis-server, valkey-server (--no-install-recommends);
 #                  usr/sbin/policy-rc.d keeps package scripts from starting services
 #     complete     stamp: written last, holds `dpkg-query` lines of the broker packages
+#                  (and Erlang) and a comment line with the mirror and the date
 #     bin/         wrappers that run one program of the root from the host:
 #                  rabbitmq-server, rabbitmqctl, nats-server, redis-server,
 #                  valkey-server, redis-cli (what the launchers and scripts call)
@@ -82,6 +83,7 @@ write_wrappers() {
 
 install_root() {
   local t0=$SECONDS
+  [ "$(id -u)" = 0 ] || { log "making and running the root needs root (debootstrap, chroot, unshare --mount)"; exit 1; }
   command -v debootstrap >/dev/null || {
     log "installing debootstrap (host package)"
     apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >&2
@@ -102,9 +104,9 @@ install_root() {
   rm -rf "$ROOTFS" "$BASE/install.log"
   mv "$part" "$ROOTFS"; mv "$BASE.partial/install.log" "$BASE/install.log"; rmdir "$BASE.partial"
   write_wrappers
-  chroot "$ROOTFS" dpkg-query -W "${PACKAGES[@]}" erlang-base >"$STAMP.tmp"
+  { chroot "$ROOTFS" dpkg-query -W "${PACKAGES[@]}" erlang-base; echo "# debootstrap --variant=minbase trixie $m, $(date -u +%FT%TZ)"; } >"$STAMP.tmp"
   mv "$STAMP.tmp" "$STAMP"
-  log "Debian 13 root ready in $(( SECONDS - t0 ))s: $(tr '\t\n' ' ;' <"$STAMP")"
+  log "Debian 13 root ready in $(( SECONDS - t0 ))s: $(grep -v '^#' "$STAMP" | tr '\t\n' ' ;')"
 }
 
 lock() { mkdir -p "$BASE"; exec 8>"$BASE/.lock"; flock 8; }
