@@ -93,7 +93,10 @@ app_url() {
   echo "ok quick start (README.md) ran on memory://"
   run_user "$app" timeout 30 npx --no-install omnibus --help >/dev/null
   run_user "$app" timeout 30 npx --no-install omnibus health --url memory://
-  echo "ok omnibus --help and health (npx, from the @omnibus/cli tarball)"
+  run_user "$app" timeout 30 npx --no-install omnibus topology --url "$OMNIBUS_RABBITMQ_URL" --group packaging >/dev/null
+  run_user "$app" timeout 30 npx --no-install omnibus asyncapi contracts.mjs --out asyncapi.yaml
+  grep -q '^asyncapi: 3.0.0$' "$app/asyncapi.yaml"
+  echo "ok omnibus --help, health, topology and asyncapi (npx, from the @omnibus/cli tarball)"
 }
 
 # The broker clients' own declarations (NATS, Kafka, Redis) do not pass skipLibCheck: false with

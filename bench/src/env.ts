@@ -14,6 +14,12 @@ import type { Broker } from "./types.ts"
 const run = promisify(execFile)
 export const ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "")
 
+/**
+ * The RabbitMQ queue type of both Omnibus' groups and the raw amqplib contender's queues:
+ * OMNIBUS_BENCH_RABBITMQ_QUEUE_TYPE=quorum measures quorum queues (child processes inherit it).
+ */
+export const rabbitmqQueueType = (): "classic" | "quorum" => (process.env.OMNIBUS_BENCH_RABBITMQ_QUEUE_TYPE === "quorum" ? "quorum" : "classic")
+
 /** Loopback only: a URL pointing elsewhere is refused. */
 const loopback = (url: string): string => {
   const host = /^[a-z]+:\/\/(?:[^@/]*@)?(\[[^\]]+\]|[^:/?,]+)/i.exec(url)?.[1] ?? ""

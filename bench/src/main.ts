@@ -10,6 +10,9 @@
  * --workloads import measures start-up cost (import of the built packages) and needs no broker;
  * it builds dist/ first when dist/ is missing or older than src/.
  *
+ * OMNIBUS_BENCH_RABBITMQ_QUEUE_TYPE=quorum runs RabbitMQ's groups (Omnibus and raw amqplib) on
+ * quorum queues instead of classic ones.
+ *
  * --quick writes bench/results/<timestamp>-quick.json and latest-quick.json and leaves
  * docs/benchmarks.md alone unless --report is given.
  */

@@ -6,6 +6,7 @@ import { connect as natsConnect } from "@nats-io/transport-node"
 import { Redis } from "ioredis"
 import { hostPort, ROOT } from "./env.ts"
 import type { Broker } from "./types.ts"
+import { rabbitmqQueueType } from "./env.ts"
 
 const kafkaVersion = (): string => {
   if (process.env.OMNIBUS_KAFKA_VERSION) return process.env.OMNIBUS_KAFKA_VERSION
@@ -31,7 +32,7 @@ export const brokerVersion = async (broker: Broker, url: string): Promise<string
         const conn = await amqp.connect(url)
         const props = (conn.connection as unknown as { serverProperties?: Record<string, unknown> }).serverProperties ?? {}
         await conn.close()
-        return `${String(props.product ?? "RabbitMQ")} ${String(props.version ?? "?")}`
+        return `${String(props.product ?? "RabbitMQ")} ${String(props.version ?? "?")}, ${rabbitmqQueueType()} queues`
       }
       case "nats": {
         const { host, port } = hostPort(url)

@@ -6,7 +6,7 @@
  * Plain data and erasable syntax only: `node conformance/src/guarantees.ts`
  * imports this file with Node's type stripping.
  */
-export type SectionId = "A" | "B" | "C" | "D" | "E" | "F" | "G"
+export type SectionId = "A" | "B" | "C" | "D" | "E" | "F" | "G" | "H"
 
 export interface CaseInfo {
   readonly id: number
@@ -22,6 +22,7 @@ export const SECTIONS: Readonly<Record<SectionId, string>> = {
   E: "Ordering and idempotency",
   F: "Request / reply",
   G: "Connection faults (fault suite)",
+  H: "Observability",
 }
 
 export const CASES: ReadonlyArray<CaseInfo> = [
@@ -62,6 +63,8 @@ export const CASES: ReadonlyArray<CaseInfo> = [
   { id: 35, section: "D", title: "poison message: crashes its consumer every time, dead-lettered after maxRedeliveries" },
   { id: 36, section: "A", title: "foreign producer: protobuf under every protobuf content type (and none) decoded; another declared type dead-lettered" },
   { id: 37, section: "E", title: "foreign message without id: a crash redelivery has the same id and the idempotency store recognises it" },
+  { id: 39, section: "H", title: "tracing and metrics: one trace from publish to handler through the broker, a retry, a dead letter + replay, a nested publish and RPC" },
+  { id: 38, section: "D", title: "poison among healthy traffic: consumer crashed on it each time; only the poison is dead-lettered" },
 ]
 
 export const caseInfo = (id: number): CaseInfo => {
@@ -71,7 +74,7 @@ export const caseInfo = (id: number): CaseInfo => {
 }
 
 /** The fault suite's rows: contract cases 28, 29, 34 and the named connection faults. */
-export type FaultId = "28" | "29" | "34" | "G-consumer-kill" | "G-cut" | "G-stall" | "G-half-open" | "G-tls" | "G-auth" | "G-secrets" | "G-rpc-kill"
+export type FaultId = "28" | "29" | "34" | "G-consumer-kill" | "G-cut" | "G-stall" | "G-half-open" | "G-tls" | "G-auth" | "G-secrets" | "G-rpc-kill" | "G-poison-1x4" | "G-poison-1x16" | "G-poison-3x4" | "G-poison-3x16"
 
 export interface FaultInfo {
   readonly id: FaultId
@@ -91,6 +94,10 @@ export const FAULTS: ReadonlyArray<FaultInfo> = [
   { id: "G-auth", title: "wrong credentials: AuthenticationFailed fast, no reconnect storm" },
   { id: "G-secrets", title: "credentials appear in no log line, error message or stack" },
   { id: "G-rpc-kill", title: "RPC storm with a server killed: 3,000 requests, 64 in flight, one of 2 server processes SIGKILLed; only requests in flight at the kill or sent within 1 s after it may fail" },
+  { id: "G-poison-1x4", title: "poison among healthy traffic: 1,000 messages, 1 poison exits its consumer process (restarted each time), concurrency 4; only the poison is dead-lettered" },
+  { id: "G-poison-1x16", title: "poison among healthy traffic: 1 poison, concurrency 16" },
+  { id: "G-poison-3x4", title: "poison among healthy traffic: 3 poisons at random positions, concurrency 4" },
+  { id: "G-poison-3x16", title: "poison among healthy traffic: 3 poisons at random positions, concurrency 16" },
   { id: "34", caseId: 34, title: "model check: seeded random schedule against the model" },
 ]
 

@@ -7,7 +7,7 @@ import type { Bus } from "@omnibus/core"
 import { crash as coreCrash } from "@omnibus/core/testing"
 import { it } from "vitest"
 import { caseInfo } from "./cases.ts"
-import type { ConformanceHarness } from "./harness.ts"
+import type { ConformanceHarness, ConnectOptions } from "./harness.ts"
 import type { ResultRecorder } from "./results.ts"
 import { errorText, eventually } from "./wait.ts"
 
@@ -47,7 +47,7 @@ export interface CaseContext {
   /** A unique word, for patterns that must not start with the case prefix. */
   word(name: string): string
   /** Opens a bus that is closed when the case ends. */
-  connect(options?: { readonly leaseMs?: number }): Promise<Bus>
+  connect(options?: ConnectOptions): Promise<Bus>
   /** Closes a bus on purpose (the cleanup then leaves it alone). */
   close(bus: Bus): Promise<void>
   /** Simulated crash (harness.crash or core's); the cleanup leaves the bus alone. */

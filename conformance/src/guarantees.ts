@@ -218,7 +218,7 @@ export const render = (conformanceRuns: ReadonlyArray<RunResults>, faultRuns: Re
   lines.push("# Guarantees")
   lines.push("")
   lines.push(
-    `Which of the ${CASES.length} cases of the conformance contract ([conformance.md](conformance.md), sections A–G) each adapter passes, ` +
+    `Which of the ${CASES.length} cases of the conformance contract ([conformance.md](conformance.md), sections A–H) each adapter passes, ` +
       "as measured by the last run of `@omnibus/conformance` against it. Regenerate with `bash scripts/run.sh node conformance/src/guarantees.ts` (Node >= 22.18).",
   )
   lines.push("")

@@ -2,7 +2,13 @@
  * What an adapter gives the conformance suite: a way to open buses on the
  * broker under test, a crash simulation, and a probe of broker-side leftovers.
  */
-import type { Bus } from "@omnibus/core"
+import type { Bus, Middleware } from "@omnibus/core"
+
+/** What a case asks of a new bus: the crash cases' lease, the tracing case's middleware. */
+export interface ConnectOptions {
+  readonly leaseMs?: number
+  readonly middleware?: ReadonlyArray<Middleware>
+}
 import type { RawMessage } from "./bad-input.ts"
 
 /** A producer that is not Omnibus: the broker's own client (cases 36 and 37). */
@@ -13,7 +19,7 @@ export interface ForeignProducer {
    * Opens a bus that gives foreign messages ids stable across redeliveries, where that is
    * an option (RabbitMQ: foreignIds "content"); default: connect.
    */
-  connect?(options?: { readonly leaseMs?: number }): Promise<Bus>
+  connect?(options?: ConnectOptions): Promise<Bus>
   /** Closes the producer's client; runs once after all cases. */
   close?(): Promise<void>
 }
@@ -32,7 +38,7 @@ export interface ConformanceHarness {
    */
   readonly url?: string
   /** Opens a new independent Bus on the broker under test (think: another process). */
-  connect(options?: { readonly leaseMs?: number }): Promise<Bus>
+  connect(options?: ConnectOptions): Promise<Bus>
   /** Simulated crash of one bus; default: crash(bus) from @omnibus/core/testing. */
   crash?(bus: Bus): Promise<void>
   /**

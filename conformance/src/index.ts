@@ -16,11 +16,12 @@ import { registerForeign } from "./cases/foreign.ts"
 import { registerOrdering } from "./cases/ordering.ts"
 import { registerRetry } from "./cases/retry.ts"
 import { registerRpc } from "./cases/rpc.ts"
+import { registerTracing } from "./cases/tracing.ts"
 import { defineCase, makeSuite } from "./context.ts"
 import type { ConformanceHarness } from "./harness.ts"
 import { ResultRecorder, writeResults } from "./results.ts"
 
-export type { ConformanceHarness, ConformanceTiming, ForeignProducer } from "./harness.ts"
+export type { ConformanceHarness, ConformanceTiming, ConnectOptions, ForeignProducer } from "./harness.ts"
 export type { RawMessage } from "./bad-input.ts"
 export type { CaseResult, CaseStatus, RunResults } from "./results.ts"
 export type { BrokerServer } from "./brokers/server.ts"
@@ -49,6 +50,7 @@ export const describeConformance = (name: string, harness: ConformanceHarness): 
     describe(`D. ${SECTIONS.D}`, () => registerDeadLetters(suite))
     describe(`E. ${SECTIONS.E}`, () => registerOrdering(suite))
     describe(`F. ${SECTIONS.F}`, () => registerRpc(suite))
+    describe(`H. ${SECTIONS.H}`, () => registerTracing(suite))
     describe("Foreign producers (cases 36, 37)", () => registerForeign(suite))
     // Fault-suite cases run elsewhere; one the adapter declares unsupported is still reported here.
     const declared = CASES.filter((c) => c.section === "G" && harness.unsupported?.[c.id] !== undefined)

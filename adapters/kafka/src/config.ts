@@ -105,6 +105,23 @@ export const topicWord = (name: string): string => {
   return out
 }
 
+/** The name a topic word stands for, or undefined when it is not one topicWord writes (a hashed long name). */
+export const fromTopicWord = (word: string): string | undefined => {
+  const bytes: Array<number> = []
+  for (let i = 0; i < word.length; ) {
+    const escaped = word[i] === "_" ? /^_([0-9a-f]{2})/.exec(word.slice(i)) : null
+    if (escaped) {
+      bytes.push(parseInt(escaped[1]!, 16))
+      i += 3
+    } else {
+      bytes.push(...Buffer.from(word[i]!, "utf8"))
+      i++
+    }
+  }
+  const name = Buffer.from(bytes).toString("utf8")
+  return topicWord(name) === word ? name : undefined
+}
+
 export interface Names {
   readonly events: string
   retry(group: string): string

@@ -54,7 +54,7 @@ export const consume = async (deps: ConsumerDeps, spec: ConsumeSpec, onDelivery:
   const t = timings(deps.leaseMs)
   const dead = () => state.aborted || deps.transportState.aborted
 
-  const makeDelivery = (topic: string, partition: number, rec: InRecord, extra: number, settle: Settle): Delivery => {
+  const makeDelivery = (topic: string, partition: number, rec: InRecord, extra: number, settle: Settle, beginSolo: () => Promise<number>): Delivery => {
     const envelope: Envelope = fromRecord(topic, partition, rec)
     // the attempt header counts handler failures; `extra` is what crashed hand-outs announced (partitions.ts)
     const attempt = recordAttempt(rec)
@@ -90,6 +90,7 @@ export const consume = async (deps: ConsumerDeps, spec: ConsumeSpec, onDelivery:
       attempt,
       redeliveries: extra,
       firstFailureAt: recordFirstFailure(rec),
+      beginSolo,
       ack: () => finish(),
       retry: ({ delayMs, firstFailureAt }) => finish(() => toRetry(attempt + 1, delayMs, firstFailureAt)),
       // Back through the retry topic (due now, same attempt) rather than left uncommitted: later records of the partition stay settled.
@@ -128,8 +129,8 @@ export const consume = async (deps: ConsumerDeps, spec: ConsumeSpec, onDelivery:
     },
     tryAcquire: () => !state.stopped && !dead() && slots.tryAcquire(),
     releaseSlot: () => slots.release(),
-    deliver: (rec: InRecord, extra: number, settle: Settle, from: { readonly topic: string; readonly partition: number }) =>
-      onDelivery(makeDelivery(from.topic, from.partition, rec, extra, settle)),
+    deliver: (rec: InRecord, extra: number, settle: Settle, from: { readonly topic: string; readonly partition: number }, beginSolo: () => Promise<number>) =>
+      onDelivery(makeDelivery(from.topic, from.partition, rec, extra, settle, beginSolo)),
   }
   const mainRunner = new PartitionRunner({
     state,

@@ -8,4 +8,5 @@ import { kafkaAdapter } from "./transport.ts"
 
 registerAdapter(kafkaAdapter)
 
-export { kafkaAdapter, kafkaResidue } from "./transport.ts"
+export { deleteGroups, kafkaAdapter, kafkaResidue } from "./transport.ts"
+export { topologyReport } from "./topology-report.ts"

@@ -16,6 +16,9 @@
  *   offset is re-committed with metadata "h=<last handed offset>;k=<times
  *   handed>"; whoever reads those offsets again reports k redeliveries (one
  *   too high after two crashes on overlapping ranges, never too low).
+ * - Solo runs (Delivery.beginSolo, packages/core/src/isolation.ts): the metadata
+ *   also carries ";s=<offset>:<runs>,…" for records that ran alone in a handler
+ *   and have not settled; the mark is committed before the handler starts.
  */
 import type { InRecord } from "./client.ts"
 import type { Assigned, Member, MemberHandler } from "./group-consumer.ts"
@@ -35,8 +38,19 @@ interface HandedMeta {
 }
 
 const parseMeta = (m: string | null | undefined): HandedMeta | undefined => {
-  const r = m ? /^h=(\d+);k=(\d+)$/.exec(m) : null
+  const r = m ? /^h=(\d+);k=(\d+)(?:;|$)/.exec(m) : null
   return r ? { h: BigInt(r[1]!), k: Number(r[2]) } : undefined
+}
+
+/** offset -> runs alone without an outcome, from ";s=o:n,o:n" in the metadata. */
+const parseSolo = (m: string | null | undefined): Map<bigint, number> => {
+  const marks = new Map<bigint, number>()
+  const r = m ? /(?:^|;)s=([\d:,]+)/.exec(m) : null
+  for (const pair of r ? r[1]!.split(",") : []) {
+    const [o, n] = pair.split(":")
+    if (o && n) marks.set(BigInt(o), Number(n))
+  }
+  return marks
 }
 
 export interface RunnerOptions {
@@ -60,7 +74,7 @@ export interface RunnerOptions {
   /** Gives back a slot acquired for a record that is then not handed out. */
   readonly releaseSlot: () => void
   /** Hands a record out (a slot is held for it); `settle` is called once it is done. */
-  readonly deliver: (record: InRecord, extraAttempts: number, settle: Settle, from: { readonly topic: string; readonly partition: number }) => void
+  readonly deliver: (record: InRecord, extraAttempts: number, settle: Settle, from: { readonly topic: string; readonly partition: number }, beginSolo: () => Promise<number>) => void
 }
 
 /**
@@ -81,6 +95,8 @@ interface PState {
   readonly partition: number
   readonly prev: HandedMeta | undefined
   announced: HandedMeta | undefined
+  /** Runs alone without an outcome per unsettled offset, committed with the metadata. */
+  readonly solo: Map<bigint, number>
   /** Highest offset whose announcement is committed. */
   durableH: bigint
   pendingAnnounce: { readonly h: bigint; readonly done: Promise<void> } | undefined
@@ -97,6 +113,13 @@ interface PState {
   dirty: boolean
   chain: Promise<void>
   dead: boolean
+}
+
+/** The metadata with the solo marks of records not committed past yet. */
+const withSolo = (meta: string, solo: ReadonlyMap<bigint, number>, committedTo: bigint): string => {
+  const marks = [...solo].filter(([o]) => o >= committedTo).map(([o, n]) => `${o}:${n}`)
+  if (marks.length === 0) return meta
+  return `${meta}${meta === "" ? "" : ";"}s=${marks.join(",")}`
 }
 
 export class PartitionRunner implements MemberHandler {
@@ -137,6 +160,7 @@ export class PartitionRunner implements MemberHandler {
         partition: p.partition,
         prev: parseMeta(p.metadata),
         announced: undefined,
+        solo: parseSolo(p.metadata),
         durableH: -1n,
         pendingAnnounce: undefined,
         metaText: p.metadata ?? "",
@@ -180,7 +204,7 @@ export class PartitionRunner implements MemberHandler {
       st.dirty = false
       const to = st.entries.length > 0 ? st.entries[0]!.offset : st.takenTo
       try {
-        await this.member!.commit(st.topic, st.partition, to, st.metaText)
+        await this.member!.commit(st.topic, st.partition, to, withSolo(st.metaText, st.solo, to))
         st.committed = to
       } catch {
         st.dead = true // not a member of this generation any more: the next owner reads the rest
@@ -240,6 +264,15 @@ export class PartitionRunner implements MemberHandler {
     return done
   }
 
+  /** Commits one more solo run of the record before its handler starts; resolves with the earlier ones. */
+  private async beginSolo(st: PState, entry: Entry): Promise<number> {
+    const before = st.solo.get(entry.offset) ?? 0
+    st.solo.set(entry.offset, before + 1)
+    await this.flush(st)
+    if (st.dead) throw new Error(`the solo run of offset ${entry.offset} was not committed: partition ${st.topic}/${st.partition} revoked`)
+    return before
+  }
+
   private settler(st: PState, entry: Entry): Settle {
     let once = false
     st.outstanding++
@@ -248,6 +281,7 @@ export class PartitionRunner implements MemberHandler {
       once = true
       st.outstanding--
       if (how === "done") {
+        st.solo.delete(entry.offset)
         entry.settled = true
         while (st.entries.length > 0 && st.entries[0]!.settled) st.entries.shift()
         void this.flush(st)
@@ -258,7 +292,7 @@ export class PartitionRunner implements MemberHandler {
 
   private hand(st: PState, rec: InRecord, entry: Entry): void {
     if (entry.offset + 1n > st.handedTo) st.handedTo = entry.offset + 1n
-    this.options.deliver(rec, this.extra(st, entry.offset), this.settler(st, entry), st)
+    this.options.deliver(rec, this.extra(st, entry.offset), this.settler(st, entry), st, () => this.beginSolo(st, entry))
   }
 
   private skip(st: PState, entry: Entry): void {

@@ -3,7 +3,7 @@
  * letters together; owns publish (one produce request per batch, idempotent
  * producer) and the lifecycle (close flushes, abort drops).
  */
-import { AuthenticationFailed, BusClosed, ConnectionFailed, PayloadTooLarge, PublishFailed, type Envelope } from "@omnibus/core/adapter"
+import { AuthenticationFailed, BusClosed, ConnectionFailed, PayloadTooLarge, PublishFailed, type Envelope, simulateCrash } from "@omnibus/core/adapter"
 import type { AdapterFactory, ConsumeSpec, Consumption, DeadLetterStore, Delivery, GroupSpec, Health, IncomingRequest, PublishOutcome, ServeSpec, Transport, TransportLimits, TransportOptions } from "@omnibus/core/adapter"
 import { newRunState, wakeAll, type RunState } from "./batch.ts"
 import { errorKind, makeKafkaClient, type KafkaClient } from "./client.ts"
@@ -126,7 +126,7 @@ export class KafkaTransport implements Transport {
     return this.closing
   }
 
-  async abort(): Promise<void> {
+  async [simulateCrash](): Promise<void> {
     this.state.aborted = true
     wakeAll(this.state)
     // Leaves the groups without committing anything: the broker hands the
@@ -142,19 +142,24 @@ const connectError = (config: AdapterConfig, e: unknown): Error => {
     : new ConnectionFailed({ url: config.redacted, reason, cause: e })
 }
 
+/** A connected client; refused credentials: AuthenticationFailed, no broker within connectTimeoutMs: ConnectionFailed. */
+export const openClient = async (config: AdapterConfig): Promise<KafkaClient> => {
+  const client = makeKafkaClient(config.connection)
+  try {
+    await client.connect(config.connectTimeoutMs)
+  } catch (e) {
+    await client.disconnect().catch(() => undefined)
+    throw connectError(config, e)
+  }
+  return client
+}
+
 export const kafkaAdapter: AdapterFactory = {
   name: "kafka",
   schemes: ["kafka"],
   async create(url: string, options: TransportOptions): Promise<Transport> {
     const config = parseConfig(url, options)
-    const client = makeKafkaClient(config.connection)
-    try {
-      await client.connect(config.connectTimeoutMs)
-    } catch (e) {
-      await client.disconnect().catch(() => undefined)
-      throw connectError(config, e)
-    }
-    return new KafkaTransport(config, client)
+    return new KafkaTransport(config, await openClient(config))
   },
 }
 
@@ -164,10 +169,9 @@ export const kafkaAdapter: AdapterFactory = {
  */
 export const kafkaResidue = async (url: string, group: string, options: TransportOptions = {}): Promise<number> => {
   const config = parseConfig(url, options)
-  const client = makeKafkaClient(config.connection)
+  const client = await openClient(config)
   const n = names(config.prefix)
   try {
-    await client.connect(config.connectTimeoutMs)
     const [groups, topics] = await Promise.all([client.listGroups(), client.listTopics()])
     const g = new Set(groups)
     const t = new Set(topics)
@@ -175,6 +179,20 @@ export const kafkaResidue = async (url: string, group: string, options: Transpor
       [n.groupId(group), n.retryGroupId(group), n.dlqGroupId(group)].filter((x) => g.has(x)).length +
       [n.retry(group), n.dlq(group)].filter((x) => t.has(x)).length
     )
+  } finally {
+    await client.disconnect()
+  }
+}
+
+/** Deletes what durable groups left on the broker: their consumer groups and their retry and dead-letter topics (tests, decommissioned groups). */
+export const deleteGroups = async (url: string, groups: ReadonlyArray<string>, options: TransportOptions = {}): Promise<void> => {
+  const config = parseConfig(url, options)
+  const client = await openClient(config)
+  const n = names(config.prefix)
+  try {
+    const topology = new Topology(client, config.partitions, config.maxPayloadBytes)
+    await topology.deleteGroups(groups.flatMap((g) => [n.groupId(g), n.retryGroupId(g), n.dlqGroupId(g)]))
+    await topology.deleteTopics(groups.flatMap((g) => [n.retry(g), n.dlq(g)]))
   } finally {
     await client.disconnect()
   }

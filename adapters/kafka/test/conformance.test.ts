@@ -9,7 +9,7 @@ const url = kafkaUrl()
 
 describeConformance("kafka", {
   url,
-  connect: (options) => connect(url, options?.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
+  connect: (options) => connect(url, { ...options }),
   residue: (group) => kafkaResidue(url, group),
   leaseMs: 2_000,
   // Group rebalances take seconds; retries ride a topic consumed in batches.

@@ -1,6 +1,6 @@
 /** Transport-level tests against a real broker, without core's consumer engine. */
 import { randomUUID } from "node:crypto"
-import { NoResponders, type Envelope } from "@omnibus/core/adapter"
+import { NoResponders, simulateCrash, type Crashable, type Envelope } from "@omnibus/core/adapter"
 import type { Delivery, Transport } from "@omnibus/core/adapter"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { kafkaAdapter, kafkaResidue } from "../src/index.ts"
@@ -61,7 +61,7 @@ describe("kafka transport", () => {
     const t = await transport()
     const group = `g-${randomUUID()}`
     const c = collector()
-    const sub = await t.consume({ group, patterns: ["orders.#"], ephemeral: true, prefetch: 10, orderedByKey: false }, c.on)
+    const sub = await t.consume({ group, patterns: ["orders.#"], ephemeral: true, prefetch: 10 }, c.on)
     const a = env("orders", "zero-words", { key: "k1" })
     const b = env("other.thing", "filtered")
     const d = env("orders.created.eu", "deep")
@@ -83,7 +83,7 @@ describe("kafka transport", () => {
     const t = await transport()
     const group = `g-${randomUUID()}`
     const c = collector()
-    const sub = await t.consume({ group, patterns: ["r.*"], ephemeral: true, prefetch: 10, orderedByKey: false }, c.on)
+    const sub = await t.consume({ group, patterns: ["r.*"], ephemeral: true, prefetch: 10 }, c.on)
     const m = env("r.one", "fails-once")
     await t.publish([m])
     const [first] = await c.next(1)
@@ -107,7 +107,7 @@ describe("kafka transport", () => {
     const t = await transport()
     const group = `g-${randomUUID()}`
     const c = collector()
-    const sub = await t.consume({ group, patterns: ["dl.#"], ephemeral: false, prefetch: 10, orderedByKey: false }, c.on)
+    const sub = await t.consume({ group, patterns: ["dl.#"], ephemeral: false, prefetch: 10 }, c.on)
     const m = env("dl.x", "poison", { key: "pk" })
     await t.publish([m])
     const [d] = await c.next(1)
@@ -136,13 +136,13 @@ describe("kafka transport", () => {
     const t1 = await transport()
     const t2 = await transport()
     const c1 = collector()
-    await t1.consume({ group, patterns: ["crash.#"], ephemeral: false, prefetch: 10, orderedByKey: false }, c1.on)
+    await t1.consume({ group, patterns: ["crash.#"], ephemeral: false, prefetch: 10 }, c1.on)
     const m = env("crash.a", "x")
     await t2.publish([m])
     await c1.next(1)
-    await t1.abort()
+    await (t1 as typeof t1 & Crashable)[simulateCrash]()
     const c2 = collector()
-    const sub2 = await t2.consume({ group, patterns: ["crash.#"], ephemeral: false, prefetch: 10, orderedByKey: false }, c2.on)
+    const sub2 = await t2.consume({ group, patterns: ["crash.#"], ephemeral: false, prefetch: 10 }, c2.on)
     const [d] = await c2.next(1)
     expect(d!.envelope.id).toBe(m.id)
     expect([d!.attempt, d!.redeliveries]).toEqual([1, 1])
@@ -156,7 +156,7 @@ describe("kafka transport", () => {
     // group must take back what it announced but never handed, or every rebalance would count
     // as a redelivery for the next window of records.
     const group = `g-${randomUUID()}`
-    const spec = { group, patterns: ["handover.#"], ephemeral: false, prefetch: 1, orderedByKey: false }
+    const spec = { group, patterns: ["handover.#"], ephemeral: false, prefetch: 1 }
     const t1 = await transport()
     const t2 = await transport()
     const c1 = collector()

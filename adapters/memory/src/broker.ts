@@ -14,6 +14,8 @@ export interface StoredMessage {
   failures: number
   /** Deliveries of the current attempt so far (the first is 1; more means redelivered). */
   deliveries: number
+  /** Runs alone in a handler of the current attempt (Delivery.beginSolo); a crash leaves them counted. */
+  soloRuns: number
   firstFailureAt: number | undefined
 }
 
@@ -207,7 +209,7 @@ export class MemoryBroker {
       for (const [id, t] of this.seen) if (now - t >= DEDUP_WINDOW_MS) this.seen.delete(id)
     }
     for (const q of this.groups.values()) {
-      if (matchesAny(q.patterns, envelope.routingKey)) q.enqueue({ envelope, failures: 0, deliveries: 0, firstFailureAt: undefined })
+      if (matchesAny(q.patterns, envelope.routingKey)) q.enqueue({ envelope, failures: 0, deliveries: 0, soloRuns: 0, firstFailureAt: undefined })
     }
     return true
   }
@@ -221,6 +223,9 @@ export class MemoryBroker {
 }
 
 const brokers = new Map<string, MemoryBroker>()
+
+/** The broker called `name` if this process has one (looking does not create it). */
+export const existingBroker = (name: string): MemoryBroker | undefined => brokers.get(name)
 
 /** One broker per name in this process: memory://orders and memory://orders share it. */
 export const brokerNamed = (name: string): MemoryBroker => {

@@ -9,6 +9,7 @@ import { memoryAdapter, MemoryTransport } from "./transport.ts"
 registerAdapter(memoryAdapter)
 
 export { memoryAdapter }
+export { topologyReport } from "./topology-report.ts"
 
 /**
  * 1 while the in-process broker called `broker` still holds `group` (its queue,

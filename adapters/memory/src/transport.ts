@@ -4,7 +4,7 @@
  * talking to one broker), so competing consumers, fan-out and crashes behave
  * as they do on a real broker.
  */
-import { BusClosed, InvalidOptions, NoResponders, RequestTimeout, type AdapterFactory, type Consumption, type ConsumeSpec, type Delivery, type Envelope, type GroupSpec, type Health, type IncomingRequest, type PublishOutcome, type ServeSpec, type Transport, type TransportOptions } from "@omnibus/core/adapter"
+import { BusClosed, InvalidOptions, NoResponders, RequestTimeout, type AdapterFactory, type Consumption, type ConsumeSpec, type Delivery, type Envelope, type GroupSpec, type Health, type IncomingRequest, type PublishOutcome, type ServeSpec, type Transport, type TransportOptions, simulateCrash } from "@omnibus/core/adapter"
 import { brokerNamed, type BrokerConsumer, type MemoryBroker, type GroupQueue, type StoredMessage } from "./broker.ts"
 
 const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024
@@ -94,6 +94,7 @@ export class MemoryTransport implements Transport {
       attempt: message.failures + 1,
       redeliveries: message.deliveries - 1,
       firstFailureAt: message.firstFailureAt,
+      beginSolo: async () => message.soloRuns++,
       ack: once(() => undefined),
       release: once((m) => queue.enqueue(m, true)),
       retry: ({ delayMs, firstFailureAt }) =>
@@ -101,6 +102,7 @@ export class MemoryTransport implements Transport {
           m.firstFailureAt = firstFailureAt
           m.failures++
           m.deliveries = 0
+          m.soloRuns = 0
           queue.later(delayMs, () => queue.enqueue(m))
         })(),
       deadLetter: (failure) => once((m) => queue.deadLetter(m, failure))(),
@@ -179,7 +181,7 @@ export class MemoryTransport implements Transport {
           continue
         }
         q.deadLetters.splice(i, 1)
-        q.enqueue({ envelope: d.envelope, failures: 0, deliveries: 0, firstFailureAt: undefined })
+        q.enqueue({ envelope: d.envelope, failures: 0, deliveries: 0, soloRuns: 0, firstFailureAt: undefined })
         n++
       }
       return n
@@ -215,7 +217,7 @@ export class MemoryTransport implements Transport {
   }
 
   /** A crash: consumers vanish, their unacked messages return to their groups. */
-  async abort(): Promise<void> {
+  async [simulateCrash](): Promise<void> {
     this.held.clear()
     await this.close()
   }
@@ -226,11 +228,14 @@ export class MemoryTransport implements Transport {
   }
 }
 
+/** memory://orders → "orders"; memory:// → "default". */
+export const brokerNameOf = (url: string): string => url.replace(/^memory:(\/\/)?/i, "").replace(/\/.*$/, "") || "default"
+
 export const memoryAdapter: AdapterFactory = {
   name: "memory",
   schemes: ["memory"],
   create: async (url, options) => {
-    const name = url.replace(/^memory:(\/\/)?/i, "").replace(/\/.*$/, "") || "default"
+    const name = brokerNameOf(url)
     // Like the broker adapters: an option that cannot be honoured is a typed error naming it, not a silent default.
     for (const option of ["maxPayloadBytes", "leaseMs", "connectTimeoutMs"] as const) {
       const v = options[option]

@@ -1,7 +1,7 @@
 import { Effect, Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import { it as effectIt } from "@effect/vitest"
-import { connect, defineEvent, defineRpc, schema, json } from "@omnibus/core"
+import { batchEntry, connect, defineEvent, defineRpc, schema, json } from "@omnibus/core"
 import { Bus as BusService } from "@omnibus/core/effect"
 import { spy } from "@omnibus/core/testing"
 import "@omnibus/memory"
@@ -26,6 +26,27 @@ describe("connect", () => {
   })
 })
 
+describe("publish timestamp", () => {
+  it("delivers the publisher's timestamp (a Date or epoch ms, also in a batch) and the publish time without one", async () => {
+    const bus = await connect("memory://timestamp")
+    const s = spy<{ n: number }>()
+    await bus.subscribe("stamped.*", s.handler, { group: "timestamp" })
+    const happened = new Date("2024-02-29T12:34:56.789Z")
+    await bus.publish("stamped.date", { n: 1 }, { timestamp: happened })
+    await bus.publish("stamped.ms", { n: 2 }, { timestamp: happened.getTime() - 1 })
+    await bus.publishBatch([{ key: "stamped.batch", payload: { n: 3 }, options: { timestamp: happened.getTime() - 2 } }])
+    const before = Date.now()
+    await bus.publish("stamped.now", { n: 4 })
+    const after = Date.now()
+    await s.waitForCount(4)
+    const at = (n: number) => s.messages.find((m) => m.payload.n === n)?.timestamp
+    expect([at(1), at(2), at(3)]).toEqual([happened.getTime(), happened.getTime() - 1, happened.getTime() - 2])
+    expect(at(4)).toBeGreaterThanOrEqual(before)
+    expect(at(4)).toBeLessThanOrEqual(after)
+    await bus.close()
+  })
+})
+
 describe("typed contracts", () => {
   const Employee = Schema.Struct({ guid: Schema.String, firstName: Schema.String })
   const created = defineEvent("employee.created", schema(Employee))
@@ -44,6 +65,33 @@ describe("typed contracts", () => {
     const [dead] = await bus.deadLetters.list("contracts")
     expect(dead?.failure.errorName).toBe("DecodeFailed")
     expect(dead?.failure.attempts).toBe(1)
+    await bus.close()
+  })
+})
+
+describe("typed batches", () => {
+  const Employee = Schema.Struct({ guid: Schema.String, firstName: Schema.String })
+  const created = defineEvent("employee.created", schema(Employee))
+
+  it("publishBatch takes contracts per entry, encoded by the contract's codec, beside plain keys", async () => {
+    const bus = await connect("memory://typed-batch")
+    const s = spy<unknown>()
+    await bus.subscribe("employee.*", s.handler, { group: "batch" })
+    const results = await bus.publishBatch([
+      batchEntry(created, { guid: "g1", firstName: "Ada" }),
+      { key: "employee.note", payload: "plain json" },
+      { key: created, payload: { guid: "g2", firstName: "Grace" }, options: { key: "g2" } },
+    ])
+    expect(results.map((r) => r.ok)).toEqual([true, true, true])
+    await s.waitForCount(3)
+    expect(s.messages.map((m) => [m.routingKey, m.contentType.split(";")[0], m.payload])).toEqual([
+      ["employee.created", created.codec.contentType.split(";")[0], { guid: "g1", firstName: "Ada" }],
+      ["employee.note", "application/json", "plain json"],
+      ["employee.created", created.codec.contentType.split(";")[0], { guid: "g2", firstName: "Grace" }],
+    ])
+    // @ts-expect-error a contract entry's payload must fit the contract
+    const wrong = batchEntry(created, { guid: 1 })
+    expect(wrong.key).toBe(created)
     await bus.close()
   })
 })

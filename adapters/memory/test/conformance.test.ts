@@ -6,7 +6,7 @@ import { MemoryTransport } from "../src/transport.ts"
 const broker = `conformance-${process.pid}`
 
 describeConformance("memory", {
-  connect: (options) => connect(`memory://${broker}`, { leaseMs: options?.leaseMs }),
+  connect: (options) => connect(`memory://${broker}`, { ...options }),
   residue: async (group) => MemoryTransport.residue(broker, group),
   leaseMs: 300,
   publishDedup: true,

@@ -58,6 +58,10 @@ const ROWS: ReadonlyArray<Row> = [
   { entry: "publish", input: "empty ordering key", call: (b) => b.publish("a.b", 1, { key: "" }), tags: ["InvalidOptions"], fields: { option: "key" }, names: "non-empty" },
   { entry: "publish", input: "reserved header name", call: (b) => b.publish("a.b", 1, { headers: { "x-omnibus-id": "x" } }), tags: ["InvalidOptions"], fields: { option: "headers.x-omnibus-id" }, names: "reserved" },
   { entry: "publish", input: "header value not a string", call: (b) => b.publish("a.b", 1, { headers: { n: 1 as never } }), tags: ["InvalidOptions"], fields: { option: "headers.n" }, names: "strings" },
+  { entry: "publish", input: "invalid Date as timestamp", call: (b) => b.publish("a.b", 1, { timestamp: new Date("not a date") }), tags: ["InvalidOptions"], fields: { option: "timestamp" }, names: "valid Date" },
+  { entry: "publish", input: "timestamp not an integer", call: (b) => b.publish("a.b", 1, { timestamp: 1.5 }), tags: ["InvalidOptions"], fields: { option: "timestamp" }, names: "positive integer" },
+  { entry: "publish", input: "timestamp 0", call: (b) => b.publish("a.b", 1, { timestamp: 0 }), tags: ["InvalidOptions"], fields: { option: "timestamp" }, names: "positive integer" },
+  { entry: "publish", input: "timestamp as a string", call: (b) => b.publish("a.b", 1, { timestamp: "2024-01-01" as never }), tags: ["InvalidOptions"], fields: { option: "timestamp" }, names: "milliseconds" },
   { entry: "publish", input: "payload over maxPayloadBytes", call: (b) => b.publish("a.big", "x".repeat(MAX)), tags: ["PayloadTooLarge"], fields: { key: "a.big", size: MAX + 2, max: MAX }, names: "over the maximum" },
   { entry: "publish", input: "payload the codec cannot encode", call: (b) => b.publish("a.b", 1n), tags: ["PublishFailed"], fields: { key: "a.b" }, names: "BigInt" },
 

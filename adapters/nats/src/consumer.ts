@@ -439,17 +439,19 @@ interface FailureRecord {
   readonly firstFailureAt: number | undefined
   /** The server's delivered count of the delivery that failed last. */
   readonly delivered: number
+  /** Runs alone in a handler since then (Delivery.beginSolo, packages/core/src/isolation.ts). */
+  readonly solo: number
 }
 
-const NO_FAILURE: FailureRecord = { failures: 0, firstFailureAt: undefined, delivered: 0 }
+const NO_FAILURE: FailureRecord = { failures: 0, firstFailureAt: undefined, delivered: 0, solo: 0 }
 
 const parseFailureRecord = (text: string): FailureRecord => {
   try {
     const r: unknown = JSON.parse(text)
     if (typeof r === "object" && r !== null) {
-      const { failures, first, delivered } = r as Record<string, unknown>
+      const { failures, first, delivered, solo } = r as Record<string, unknown>
       if (typeof failures === "number" && typeof delivered === "number") {
-        return { failures, delivered, firstFailureAt: typeof first === "number" && first > 0 ? first : undefined }
+        return { failures, delivered, firstFailureAt: typeof first === "number" && first > 0 ? first : undefined, solo: typeof solo === "number" ? solo : 0 }
       }
     }
   } catch {
@@ -465,6 +467,9 @@ export class NatsDelivery implements Delivery {
   readonly firstFailureAt: number | undefined
   private readonly delivered: number
   private readonly failures: number
+  private readonly record: FailureRecord
+  /** beginSolo wrote a record: it is removed with the message. */
+  private soloWritten = false
   private readonly owner: GroupConsumption
   private readonly ctx: Ctx
   readonly reply: string
@@ -481,6 +486,7 @@ export class NatsDelivery implements Delivery {
     this.envelope = envelope
     this.delivered = delivered
     this.failures = failure.failures
+    this.record = failure
     this.attempt = failure.failures + 1
     this.redeliveries = Math.max(0, delivered - failure.delivered - 1)
     this.firstFailureAt = failure.firstFailureAt
@@ -509,8 +515,16 @@ export class NatsDelivery implements Delivery {
     }
   }
 
+  /** Counts the run in the message's failure record (the same subject, read on every redelivery). */
+  async beginSolo(): Promise<number> {
+    const r = this.record
+    await this.ctx.js.publish(this.failureSubject, JSON.stringify({ failures: r.failures, first: r.firstFailureAt, delivered: r.delivered, solo: r.solo + 1 }))
+    this.soloWritten = true
+    return r.solo
+  }
+
   private forgetFailure(): void {
-    if (this.failures > 0) this.ctx.jsm.streams.purge(this.ctx.settings.failureStream, { filter: this.failureSubject }).catch(() => undefined)
+    if (this.failures > 0 || this.soloWritten) this.ctx.jsm.streams.purge(this.ctx.settings.failureStream, { filter: this.failureSubject }).catch(() => undefined)
   }
 
   async ack(): Promise<void> {

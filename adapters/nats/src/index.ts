@@ -17,6 +17,8 @@ export const natsAdapter: AdapterFactory = {
 
 registerAdapter(natsAdapter)
 
+export { topologyReport } from "./topology-report.ts"
+
 /**
  * How many broker objects (consumers named after the group, durable or
  * ephemeral, on the events and replay streams) exist for a group.

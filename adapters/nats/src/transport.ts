@@ -1,4 +1,5 @@
 /** The Transport over NATS: JetStream for events, core NATS for RPC. */
+import { simulateCrash } from "@omnibus/core/adapter"
 import { jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { BrokerError, BusClosed } from "@omnibus/core"
 import type { ConsumeSpec, Consumption, DeadLetterStore, Delivery, Envelope, GroupSpec, Health, IncomingRequest, PublishOutcome, ServeSpec, Transport, TransportLimits, TransportOptions } from "@omnibus/core/adapter"
@@ -117,7 +118,7 @@ export class NatsTransport implements Transport {
     }
   }
 
-  async abort(): Promise<void> {
+  async [simulateCrash](): Promise<void> {
     const link = this.ctx.link
     link.aborted = true
     for (const c of [...this.consumptions]) c.halt()

@@ -10,7 +10,7 @@ const LEASE_MS = 1_000
 
 describeConformance("nats", {
   url: NATS_URL,
-  connect: (options) => connect(NATS_URL, { connectTimeoutMs: 5_000, leaseMs: options?.leaseMs ?? LEASE_MS }),
+  connect: (options) => connect(NATS_URL, { connectTimeoutMs: 5_000, ...options, leaseMs: options?.leaseMs ?? LEASE_MS }),
   residue: (group) => groupResidue(NATS_URL, group),
   cleanup: (groups) => deleteGroups(NATS_URL, groups),
   leaseMs: LEASE_MS,

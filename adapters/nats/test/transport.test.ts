@@ -15,7 +15,7 @@ afterAll(async () => {
   await t?.close()
 })
 
-const spec = (group: string, patterns: Array<string>, prefetch = 10, ephemeral = false) => ({ group, patterns, prefetch, ephemeral, orderedByKey: false })
+const spec = (group: string, patterns: Array<string>, prefetch = 10, ephemeral = false) => ({ group, patterns, prefetch, ephemeral })
 
 describe("planFilter", () => {
   it("maps patterns onto one NATS filter", () => {

@@ -37,6 +37,9 @@ const redeliveries = (msg: ConsumeMessage): number => {
   return msg.fields.redelivered ? 1 : 0
 }
 
+/** A marker queue outlives its message only if a crash came between settling and deleting it. */
+const SOLO_TTL_MS = 7 * 24 * 3_600_000
+
 const isConnectionLoss = (e: unknown): boolean => {
   const code = replyCode(e)
   return code === undefined || code === 320 || code >= 500
@@ -148,16 +151,36 @@ export class GroupConsumer implements ConnectionHook, Consumption {
     // The delivery belongs to its channel: once that channel is gone the broker
     // has already put the message back, so settling becomes a no-op.
     const live = (): boolean => !settled && this.ch === ch
+    const { publisher, declarer, manager } = this.deps
+    let soloQueue: string | undefined
+    const forgetSolo = (): void => {
+      const q = soloQueue
+      soloQueue = undefined
+      if (q !== undefined) manager.withChannel("delete solo marker queue", (c) => c.deleteQueue(q)).catch(() => {})
+    }
     const ack = (): void => {
       settled = true
       try { ch.ack(msg) } catch { /* channel closed: the broker redelivers */ }
+      forgetSolo()
     }
-    const { publisher, declarer } = this.deps
+    // Counts a run alone in the message's marker queue (Topology.soloQueue): only where the id is the
+    // same on every delivery; a foreign message with a fresh id per delivery keeps the broker's count.
+    const stableId = wire[Wire.id] !== undefined || manager.settings.foreignIds === "content"
+    const beginSolo = async (): Promise<number> => {
+      const q = declarer.topology.soloQueue(this.spec.group, envelope.id, attempt)
+      const before = await manager.withChannel("count solo runs", async (c) =>
+        (await c.assertQueue(q, { durable: true, arguments: { "x-queue-type": "classic", "x-expires": SOLO_TTL_MS } })).messageCount)
+      const [outcome] = await publisher.send([{ exchange: "", routingKey: q, content: Buffer.alloc(0), options: { persistent: true }, key: envelope.routingKey }])
+      if (!outcome?.ok) throw outcome?.error ?? new Error("solo marker publish failed")
+      soloQueue = q
+      return before
+    }
     const delivery: Delivery = {
       envelope,
       attempt,
       redeliveries: redeliveries(msg),
       firstFailureAt: firstFailureOf(wire),
+      ...(stableId ? { beginSolo } : {}),
       ack: async () => {
         if (live()) ack()
       },
@@ -165,6 +188,7 @@ export class GroupConsumer implements ConnectionHook, Consumption {
         if (!live()) return
         settled = true
         try { ch.nack(msg, false, true) } catch { /* closed: requeued anyway */ }
+        forgetSolo()
       },
       retry: async ({ delayMs, firstFailureAt }) => {
         if (!live()) return

@@ -10,6 +10,7 @@ import { RabbitTransport } from "./transport.ts"
 export type { RabbitOptions } from "./transport.ts"
 export type { ForeignIds, QueueType } from "./options.ts"
 export { deleteGroups, residue } from "./residue.ts"
+export { topologyReport } from "./topology-report.ts"
 
 /** The adapter behind amqp:// and amqps:// (registered on import). */
 export const rabbitmqAdapter: AdapterFactory = {

@@ -16,6 +16,7 @@
  * retry.maxRedeliveries dead-letters it, and RPC queues are durable (transient
  * non-exclusive queues are deprecated in 4.x and refused from 4.3).
  */
+import { createHash } from "node:crypto"
 import type { Channel, ChannelModel, Options } from "amqplib"
 import type { GroupSpec } from "@omnibus/core/adapter"
 import { brokerError, brokerFeatures, LEGACY_FEATURES } from "./connection.ts"
@@ -66,6 +67,14 @@ export class Topology {
   }
   delayQueue(group: string): string {
     return `${this.settings.queuePrefix}${group}/delay`
+  }
+  /**
+   * The marker queue counting one message's runs alone in a handler (packages/core/src/isolation.ts):
+   * AMQP has no key-value store, so the count is the number of markers in a queue named after the
+   * message and its attempt. Made only for redelivered messages, deleted when they settle.
+   */
+  soloQueue(group: string, id: string, attempt: number): string {
+    return `${this.settings.queuePrefix}${group}/solo/${createHash("sha256").update(`${attempt}:${id}`).digest("base64url").slice(0, 32)}`
   }
   rpcQueue(method: string, group: string): string {
     return group === method ? `${this.settings.queuePrefix}rpc/${method}` : `${this.settings.queuePrefix}rpc/${method}/${group}`

@@ -2,6 +2,7 @@
  * The RabbitMQ Transport: wires the connection manager, the declarer, the
  * publisher, group consumers, RPC and the dead-letter store together.
  */
+import { simulateCrash } from "@omnibus/core/adapter"
 import type { ConnectionOptions } from "node:tls"
 import { BusClosed } from "@omnibus/core"
 import type { ConsumeSpec, Consumption, Delivery, Envelope, GroupSpec, Health, IncomingRequest, PublishOutcome, ServeSpec, Transport, TransportLimits, TransportOptions } from "@omnibus/core/adapter"
@@ -135,7 +136,7 @@ export class RabbitTransport implements Transport {
     await this.manager.close()
   }
 
-  async abort(): Promise<void> {
+  async [simulateCrash](): Promise<void> {
     this.closed = true
     this.manager.abort()
     this.publisher.failAll("connection aborted")

@@ -16,17 +16,15 @@ const LEASE_MS = 1_000
 
 const harness = (options: Record<string, string>, unsupported?: ConformanceHarness["unsupported"]): ConformanceHarness => ({
   url: URL_,
-  connect: (o) => connect(URL_, { ...options, leaseMs: o?.leaseMs }),
+  connect: (o) => connect(URL_, { ...options, ...o }),
   residue: (group) => residue(URL_, group, options),
   cleanup: (groups) => deleteGroups(URL_, groups, options),
   leaseMs: LEASE_MS,
   publishDedup: { reason: "RabbitMQ has no publish-side deduplication (without a third-party plugin); use an idempotency store" },
   // Foreign messages get content-hash ids only with the opt-in (README "Foreign message ids").
-  foreign: { ...rawProducer(URL_), connect: (o) => connect(URL_, { ...options, foreignIds: "content", leaseMs: o?.leaseMs }) },
+  foreign: { ...rawProducer(URL_), connect: (o) => connect(URL_, { ...options, foreignIds: "content", ...o }) },
   ...(unsupported ? { unsupported } : {}),
 })
 
-describeConformance("rabbitmq", harness({ queueType: "classic" }, {
-  35: "classic queues only flag a redelivery (0 or 1), they do not count them, so maxRedeliveries cannot stop a message that crashes its consumer every time; quorum queues (queueType: quorum) count them",
-}))
+describeConformance("rabbitmq", harness({ queueType: "classic" }))
 describeConformance("rabbitmq-quorum", harness({ queueType: "quorum", queuePrefix: "omnibus.q." }))

@@ -73,7 +73,6 @@ export const spec = (group: string, patterns: ReadonlyArray<string>, extra: Part
   patterns,
   ephemeral: false,
   prefetch: 10,
-  orderedByKey: false,
   ...extra,
 })
 

@@ -4,7 +4,7 @@
  * routing, dead letters, RPC, typed connection errors, ephemeral cleanup).
  */
 import { afterEach, describe, expect, it } from "vitest"
-import { AuthenticationFailed, BrokerError, BusClosed, ConnectionFailed, NoResponders, RequestTimeout, Wire } from "@omnibus/core/adapter"
+import { AuthenticationFailed, BrokerError, BusClosed, ConnectionFailed, NoResponders, RequestTimeout, simulateCrash, Wire } from "@omnibus/core/adapter"
 import type { Delivery, Envelope, IncomingRequest } from "@omnibus/core/adapter"
 import { residue } from "../src/index.ts"
 import { RabbitTransport } from "../src/transport.ts"
@@ -95,12 +95,12 @@ for (const queueType of ["classic", "quorum"] as const) {
       await t1.publish([envelope(k("crash.x"), "boom")])
       await until(() => got1.length === 1, "first delivery")
       expect(got1[0]!.redeliveries).toBe(0)
-      await t1.abort()
+      await t1[simulateCrash]()
       const t2 = await connect()
       const got2: Array<Delivery> = []
       await t2.consume(spec(group, [k("crash.*")]), (d) => got2.push(d))
       await until(() => got2.length === 1, "redelivery")
-      await t2.abort()
+      await t2[simulateCrash]()
       const t3 = await connect()
       const got3: Array<Delivery> = []
       await t3.consume(spec(group, [k("crash.*")]), (d) => { got3.push(d); void d.ack() })
@@ -264,7 +264,7 @@ describe("rabbitmq transport (connection, RPC, cleanup)", () => {
     await first.publish([envelope(k("held.one"), "x")])
     await until(() => retried.length === 1, "retry published")
     // A crash while the retry is held unacked by this process's delay consumer.
-    await first.abort()
+    await first[simulateCrash]()
     const second = await track(open())
     const got: Array<{ d: Delivery; at: number }> = []
     await second.consume(spec(group, [k("held.*")]), (d) => { got.push({ d, at: Date.now() }); void d.ack() })

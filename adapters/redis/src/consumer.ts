@@ -37,6 +37,9 @@ const REFILL_WAIT_MS = 5
 /** Idle time given to a released entry so the next sweep of any consumer claims it. */
 const RELEASED_IDLE_MS = 1_000_000_000
 
+/** A solo-run count outlives its entry only if a crash came between settling and clearing it. */
+const SOLO_TTL_MS = 7 * 24 * 3_600_000
+
 /** Ids per ACK script call (Lua's unpack() stops at ~8000 arguments). */
 const ACK_BATCH = 1_000
 
@@ -83,6 +86,8 @@ const str = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString("utf8") : S
 
 interface Unsettled {
   settled: boolean
+  /** beginSolo counted a run in the group's solo hash: cleared once settled. */
+  solo: boolean
 }
 
 export class StreamConsumer implements Consumption {
@@ -220,7 +225,7 @@ export class StreamConsumer implements Consumption {
     // fallbacks (entry id, stream, entry time): written into its retry and dead-letter copies, so
     // those keep the id the consumer saw (idempotency, replay by id) instead of their own entry id.
     const fallbacks = fallbackFields(parsed.headers, envelope)
-    const state: Unsettled = { settled: false }
+    const state: Unsettled = { settled: false, solo: false }
     this.unsettled.set(entryId, state)
     this.free--
     const settle = async (op: () => Promise<unknown>): Promise<void> => {
@@ -229,6 +234,7 @@ export class StreamConsumer implements Consumption {
       state.settled = true
       try {
         await op()
+        if (state.solo) await this.settler.hdel(this.ctx.keys.solo(this.spec.group), entryId).catch(() => 0)
       } finally {
         this.unsettled.delete(entryId)
         this.free++
@@ -243,6 +249,13 @@ export class StreamConsumer implements Consumption {
       attempt,
       redeliveries: Math.max(1, deliveryCount) - 1,
       firstFailureAt: Number.isFinite(ff) && ff > 0 ? ff : undefined,
+      beginSolo: async () => {
+        const key = keys.solo(group)
+        const [counted] = (await this.settler.multi().hincrby(key, entryId, 1).pexpire(key, SOLO_TTL_MS).exec()) ?? []
+        if (counted?.[0]) throw counted[0]
+        state.solo = true
+        return Number(counted?.[1] ?? 1) - 1
+      },
       ack: () => settle(() => this.acks.ack(entryId)),
       retry: ({ delayMs, firstFailureAt }) =>
         settle(async () => {

@@ -18,3 +18,4 @@ registerAdapter(redisAdapter)
 
 export type { RedisTransportOptions } from "./transport.ts"
 export { RedisIdempotencyStore, type RedisIdempotencyStoreOptions } from "./idempotency.ts"
+export { topologyReport } from "./topology-report.ts"

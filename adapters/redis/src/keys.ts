@@ -29,6 +29,8 @@ export class Keys {
   waiting(group: string): string { return `${this.base}w:${group}` }
   /** Sorted set: entry id in waiting(group) -> due time (ms). */
   due(group: string): string { return `${this.base}d:${group}` }
+  /** Hash: entry id -> runs alone in a handler that have not settled yet (packages/core/src/isolation.ts). */
+  solo(group: string): string { return `${this.base}solo:${group}` }
   /** Dead-letter stream of a group. */
   deadLetters(group: string): string { return `${this.base}dlq:${group}` }
   /** Publish-side dedup marker of one message id (SET NX PX). */

@@ -164,7 +164,7 @@ return 1
 /** KEYS: bindings, group stream, waiting, due, dead letters. ARGV: group. */
 export const REMOVE_GROUP = `
 redis.call('HDEL', KEYS[1], ARGV[1])
-return redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+return redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
 `
 
 /**
@@ -348,7 +348,7 @@ const DEFINITIONS: ReadonlyArray<readonly [keyof ScriptCommands, string, number]
   ["omnibusRoute", ROUTE, 1],
   ["omnibusMatch", MATCH_ONLY, 0],
   ["omnibusDeclare", DECLARE, 2],
-  ["omnibusRemoveGroup", REMOVE_GROUP, 5],
+  ["omnibusRemoveGroup", REMOVE_GROUP, 6],
   ["omnibusAck", ACK, 1],
   ["omnibusClaim", CLAIM, 1],
   ["omnibusRetry", RETRY, 3],

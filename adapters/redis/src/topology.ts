@@ -25,13 +25,13 @@ export const declareGroup = async (client: ScriptedRedis, keys: Keys, spec: Grou
 
 /** Removes every key and the binding of a group (ephemeral groups on close). */
 export const removeGroup = async (client: ScriptedRedis, keys: Keys, group: string): Promise<void> => {
-  await client.omnibusRemoveGroup(keys.bindings, keys.group(group), keys.waiting(group), keys.due(group), keys.deadLetters(group), group)
+  await client.omnibusRemoveGroup(keys.bindings, keys.group(group), keys.waiting(group), keys.due(group), keys.deadLetters(group), keys.solo(group), group)
 }
 
 /** How many keys and binding entries exist for a group. */
 export const residue = async (client: Redis, keys: Keys, group: string): Promise<number> => {
   const [existing, bound] = await Promise.all([
-    client.exists(keys.group(group), keys.waiting(group), keys.due(group), keys.deadLetters(group)),
+    client.exists(keys.group(group), keys.waiting(group), keys.due(group), keys.deadLetters(group), keys.solo(group)),
     client.hexists(keys.bindings, group),
   ])
   return existing + bound

@@ -2,6 +2,7 @@
  * The Redis transport: Redis Streams + consumer groups for events, lists for
  * RPC, Lua scripts for every multi-key step. See README.md for the key layout.
  */
+import { simulateCrash } from "@omnibus/core/adapter"
 import { BusClosed, InvalidOptions } from "@omnibus/core"
 import type { Envelope } from "@omnibus/core/adapter"
 import type { ConsumeSpec, Consumption, DeadLetterStore, Delivery, GroupSpec, Health, IncomingRequest, PublishOutcome, ServeSpec, Transport, TransportLimits, TransportOptions } from "@omnibus/core/adapter"
@@ -58,6 +59,10 @@ const word = (options: TransportOptions, name: string, fallback: string): string
   return v
 }
 
+/** The key layout of the options' `prefix` and `namespace` (keys.ts). */
+export const keysFor = (options: TransportOptions): Keys =>
+  new Keys({ prefix: word(options, "prefix", "omnibus:"), namespace: word(options, "namespace", "default") })
+
 export class RedisTransport implements Transport {
   readonly name = "redis"
   readonly limits: TransportLimits
@@ -88,7 +93,7 @@ export class RedisTransport implements Transport {
     const settings = parseRedisUrl(url, connectTimeoutMs, tls)
     const leaseMs = positive(options, "leaseMs", 30_000)
     const maxPayloadBytes = positive(options, "maxPayloadBytes", DEFAULT_MAX_PAYLOAD)
-    const keys = new Keys({ prefix: word(options, "prefix", "omnibus:"), namespace: word(options, "namespace", "default") })
+    const keys = keysFor(options)
     const publisher: PublisherOptions = {
       maxPayloadBytes,
       dedupWindowMs: Math.round(positive(options, "dedupWindowMs", 120_000, true)),
@@ -279,7 +284,7 @@ export class RedisTransport implements Transport {
     await this.cmd.quit().catch(() => this.cmd.disconnect(false))
   }
 
-  async abort(): Promise<void> {
+  async [simulateCrash](): Promise<void> {
     if (this.ended) return
     clearInterval(this.watchdog)
     this.ended = true

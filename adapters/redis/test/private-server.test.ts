@@ -31,7 +31,7 @@ describe("redis adapter on a private server", () => {
     const t = await RedisTransport.create(server.urlWith({ credentials: { user: "app", password: "app-pw" } }), { connectTimeoutMs: 5_000 })
     const group = unique("acl")
     const inbox = new Inbox()
-    const c = await t.consume({ group, patterns: ["acl.#"], prefetch: 5, ephemeral: true, orderedByKey: false }, inbox.push)
+    const c = await t.consume({ group, patterns: ["acl.#"], prefetch: 5, ephemeral: true }, inbox.push)
     await t.publish([envelope("acl.x", "hello")])
     await inbox.count(1)
     await inbox.deliveries[0]!.ack()

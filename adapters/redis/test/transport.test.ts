@@ -1,5 +1,5 @@
 import { AuthenticationFailed, BusClosed, ConnectionFailed, NoResponders, RequestTimeout } from "@omnibus/core"
-import type { Envelope } from "@omnibus/core/adapter"
+import { simulateCrash, type Envelope } from "@omnibus/core/adapter"
 import type { Consumption } from "@omnibus/core/adapter"
 import { Redis } from "ioredis"
 import { afterAll, describe, expect, it } from "vitest"
@@ -16,7 +16,7 @@ const connect = async (options?: { leaseMs?: number }) => {
   return t
 }
 const spec = (group: string, patterns: Array<string>, prefetch = 10, ephemeral = false) =>
-  ({ group, patterns, prefetch, ephemeral, orderedByKey: false })
+  ({ group, patterns, prefetch, ephemeral })
 
 afterAll(async () => {
   for (const t of opened) await t.close().catch(() => {})
@@ -142,7 +142,7 @@ describe("redis transport", () => {
     await crashing.consume(spec(group, ["c.x"]), a.push)
     await crashing.publish([envelope("c.x", "m")])
     await a.count(1)
-    await crashing.abort()
+    await crashing[simulateCrash]()
     const b = new Inbox()
     const c = await survivor.consume(spec(group, ["c.x"]), b.push)
     await b.count(1)

@@ -8,6 +8,7 @@
 import * as amqp from "amqplib"
 import type { Body, Contender, Session } from "../types.ts"
 import { cleanupAmqp } from "./cleanup.ts"
+import { rabbitmqQueueType } from "../env.ts"
 
 const RK = "bench.msg"
 
@@ -51,7 +52,7 @@ class AmqpSession implements Session {
 
   async declareGroup(group: string): Promise<void> {
     const q = `${this.ns}.${group}`
-    await this.pub.assertQueue(q, { durable: true })
+    await this.pub.assertQueue(q, { durable: true, arguments: { "x-queue-type": rabbitmqQueueType() } })
     await this.pub.bindQueue(q, `${this.ns}.x`, RK)
   }
 

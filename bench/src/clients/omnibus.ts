@@ -6,6 +6,7 @@
 import { connect, type Bus } from "@omnibus/core"
 import type { Body, Broker, Contender, Session } from "../types.ts"
 import { cleanupAmqp, cleanupKafka, cleanupNats, cleanupRedis } from "./cleanup.ts"
+import { rabbitmqQueueType } from "../env.ts"
 
 /**
  * connect() finds an adapter by the URL's scheme and imports it from the
@@ -32,7 +33,7 @@ const target = (broker: Broker, url: string, ns: string): { url: string; options
       // memory://<name> is a separate in-process broker per name.
       return { url: `memory://${ns}`, options: {} }
     case "rabbitmq":
-      return { url, options: { exchange: `${ns}.events`, queuePrefix: `${ns}.`, connectionName: `bench-${ns}` } }
+      return { url, options: { exchange: `${ns}.events`, queuePrefix: `${ns}.`, connectionName: `bench-${ns}`, queueType: rabbitmqQueueType() } }
     case "nats":
       return {
         url,

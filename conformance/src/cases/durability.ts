@@ -57,14 +57,20 @@ export const registerDurability = (suite: Suite): void => {
 
   // ---------------------------------------------------------------- case 9
   defineCase(suite, 9, async (ctx) => {
+    // One group had a consumer that closed; the other was declared and never had one.
     const group = ctx.group()
     await offlineGroup(ctx, ctx.key("#"), group)
+    const declared = ctx.group("declared")
     const pub = await ctx.connect()
+    await pub.declareGroup(ctx.key("o", "*"), { group: declared })
     const ids = (await mapWindowed(1000, 200, (i) => pub.publish(ctx.key("o", i % 3), { i }))).map((r) => r.id)
     const consumer = await ctx.connect()
     const c = new Collector()
+    const d = new Collector()
     await consumer.subscribe(ctx.key("#"), c.handler, { group, concurrency: 16 })
+    await consumer.subscribe(ctx.key("o", "*"), d.handler, { group: declared, concurrency: 16 })
     await c.waitForIds(ids, ctx.eventuallyMs, "consumer started after the messages were published")
+    await d.waitForIds(ids, ctx.eventuallyMs, "first consumer of a group declared before the messages were published")
   })
 
   // ---------------------------------------------------------------- case 10

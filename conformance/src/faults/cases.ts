@@ -491,8 +491,11 @@ export const registerFaults = (suite: FaultSuite): void => {
       }
     })
     const errors: Array<unknown> = []
+    // Omnibus' own log lines (the bus's logger option) are checked with everything else.
+    const line = (level: string) => (fields: Readonly<Record<string, unknown>>, message: string) => grab(`${level} ${message} ${inspect(fields, { depth: 6 })}`)
+    const logger = { debug: line("debug"), info: line("info"), warn: line("warn"), error: line("error") }
     try {
-      const tls = h.tlsOptions(l.tls)
+      const tls = { ...h.tlsOptions(l.tls), logger }
       // refused credentials, right host
       await ctx.harness.connect(l.urlWith({ credentials: { user: "omnibus", password: wrongSecret } }), { ...base(), connectTimeoutMs: 10_000, ...tls }).then((b) => b.close(), (e: unknown) => { errors.push(e) })
       // unreachable, credentials in the URL

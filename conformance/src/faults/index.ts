@@ -15,6 +15,7 @@ import { registerFaults } from "./cases.ts"
 import { makeFaultSuite } from "./context.ts"
 import type { FaultHarness, NoBrokerHarness } from "./harness.ts"
 import { registerModelCheck } from "./model.ts"
+import { registerPoison } from "./poison.ts"
 import { FaultRecorder, writeFaultResults } from "./recorder.ts"
 import { registerRpcStorm } from "./rpc-storm.ts"
 
@@ -53,6 +54,7 @@ export const describeFaults = (name: string, harness: FaultHarness | NoBrokerHar
     }, 120_000)
     registerFaults(suite)
     registerRpcStorm(suite)
+    registerPoison(suite)
     registerModelCheck(suite)
   })
 }

@@ -1,15 +1,14 @@
 /**
  * End-to-end latency per config: from clicking "Create Employee" in the
  * browser to the employee's row existing in payroll's table (HTTP → RPC →
- * SQLite + outbox → relay → broker → payroll → SQLite). Median of 20 per
+ * database + outbox → relay → broker → payroll → database). Median of 20 per
  * config, all configs in the same run.
  *   node scripts/latency.ts [config ...] [--runs 20]
  */
-import { join } from "node:path"
-import { DatabaseSync } from "node:sqlite"
 import { parseArgs } from "node:util"
 import { TESTED_CONFIGS } from "../test/configs.ts"
 import { launchBrowser } from "../test/support/browser.ts"
+import { openReaders } from "../test/support/databases.ts"
 import { startPlatform } from "../test/support/platform.ts"
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { runs: { type: "string", default: "20" } } })
@@ -30,8 +29,7 @@ const browser = await launchBrowser()
 try {
   for (const config of configs) {
     const platform = await startPlatform(config)
-    const db = new DatabaseSync(join(platform.dataDir, "payroll.db"), { readOnly: true })
-    const onPayroll = db.prepare("SELECT 1 FROM payroll WHERE guid = ?")
+    const readers = openReaders(platform)
     try {
       const page = await browser.context.newPage()
       const samples: Array<number> = []
@@ -46,8 +44,8 @@ try {
         const clicked = submit.click()
         // For scale: when the user sees the "created" page (the browser's and web app's share of the time).
         const shown = clicked.then(() => page.locator("#notice").waitFor()).then(() => performance.now() - started)
-        // Busy-poll the payroll table (a read on a WAL database is microseconds) until the row exists.
-        while (onPayroll.get(guid) === undefined) {
+        // Busy-poll the payroll table (a read on a WAL database is microseconds, on PostgreSQL a round trip) until the row exists.
+        while ((await readers.payrollRow(guid)) === undefined) {
           if (performance.now() - started > DEADLINE_MS) throw new Error(`${config}: ${guid} not on payroll after ${DEADLINE_MS} ms`)
           await new Promise((r) => setImmediate(r))
         }
@@ -64,7 +62,7 @@ try {
       results.push({ config, median: quantile(sorted, 0.5), p90: quantile(sorted, 0.9), min: sorted[0]!, max: sorted.at(-1)!, page: page50 })
       console.log(`${config}: median ${quantile(sorted, 0.5).toFixed(1)} ms over ${runs} creates`)
     } finally {
-      db.close()
+      await readers.close()
       await platform.stop()
     }
   }

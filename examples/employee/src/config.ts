@@ -1,8 +1,11 @@
 /**
- * Which brokers the platform uses comes from a config file (config/<name>.json)
- * and the environment, never from code: EMPLOYEE_CONFIG (or --config) picks
- * the file, OMNIBUS_URL puts RPC and events on one broker, and the brokers'
- * addresses inside the files come from OMNIBUS_<BROKER>_URL with defaults.
+ * Which brokers and which database the platform uses comes from a config file
+ * (config/<name>.json) and the environment, never from code: EMPLOYEE_CONFIG
+ * (or --config) picks the file, OMNIBUS_URL puts RPC and events on one broker,
+ * DATABASE_URL puts every component's tables in one PostgreSQL database, and
+ * the addresses inside the files come from OMNIBUS_<BROKER>_URL and
+ * OMNIBUS_POSTGRES_URL with defaults. Without a database URL the components
+ * keep SQLite files in the data directory.
  */
 import { readdirSync, readFileSync } from "node:fs"
 import { join, resolve } from "node:path"
@@ -22,8 +25,10 @@ export interface PlatformConfig {
   readonly eventsUrl: string
   /** Web port (0 = any free port). */
   readonly port: number
-  /** SQLite files of the service, the audit log and payroll. */
+  /** SQLite files of the service, the audit log and payroll (when databaseUrl is unset). */
   readonly dataDir: string
+  /** PostgreSQL database (postgres://…) holding every component's tables; undefined = SQLite files in dataDir. */
+  readonly databaseUrl: string | undefined
   /** How long the web app waits for the service. */
   readonly requestTimeoutMs: number
 }
@@ -32,6 +37,7 @@ interface ConfigFile {
   readonly description?: unknown
   readonly rpcUrl?: unknown
   readonly eventsUrl?: unknown
+  readonly databaseUrl?: unknown
   readonly port?: unknown
   readonly requestTimeoutMs?: unknown
 }
@@ -60,6 +66,13 @@ const integer = (what: string, v: unknown, fallback: number): number => {
   return n
 }
 
+/** A PostgreSQL URL, or undefined (SQLite) when unset or empty. */
+const databaseUrl = (what: string, v: string | undefined): string | undefined => {
+  if (v === undefined || v === "") return undefined
+  if (!/^postgres(ql)?:\/\//i.test(v)) throw new Error(`${what} must be a postgres:// URL, or unset for SQLite files (its scheme is ${JSON.stringify(v.split(":")[0])})`)
+  return v
+}
+
 export interface ConfigOverrides {
   readonly port?: number | undefined
   readonly dataDir?: string | undefined
@@ -76,6 +89,12 @@ export const loadConfig = (name?: string, overrides: ConfigOverrides = {}, env: 
   const single = env["OMNIBUS_URL"]
   const rpcUrl = single || interpolate(text(file, "rpcUrl", raw.rpcUrl), env)
   const eventsUrl = single || interpolate(text(file, "eventsUrl", raw.eventsUrl), env)
+  // DATABASE_URL likewise moves every component's tables into that database.
+  const database = env["DATABASE_URL"]
+    ? databaseUrl("DATABASE_URL", env["DATABASE_URL"])
+    : raw.databaseUrl === undefined
+      ? undefined
+      : databaseUrl(`${file}: databaseUrl`, interpolate(text(file, "databaseUrl", raw.databaseUrl), env))
   return {
     name: chosen,
     description: typeof raw.description === "string" ? raw.description : chosen,
@@ -83,6 +102,7 @@ export const loadConfig = (name?: string, overrides: ConfigOverrides = {}, env: 
     eventsUrl,
     port: overrides.port ?? integer("EMPLOYEE_PORT", env["EMPLOYEE_PORT"], integer(`${file}: port`, raw.port, 3002)),
     dataDir: resolve(overrides.dataDir ?? (env["EMPLOYEE_DATA_DIR"] || join(EXAMPLE_ROOT, ".data", chosen))),
+    databaseUrl: database,
     requestTimeoutMs: integer(`${file}: requestTimeoutMs`, raw.requestTimeoutMs, 3000),
   }
 }

@@ -4,6 +4,7 @@
  *   node src/main.ts                       all-memory: everything in this process (the memory broker is in-process)
  *   node src/main.ts --config book         RPC over NATS, events over RabbitMQ: one process per component
  *   EMPLOYEE_CONFIG=all-redis node src/main.ts     (or OMNIBUS_URL=amqp://… to put everything on one broker)
+ *   DATABASE_URL=postgres://… node src/main.ts     every component's tables in PostgreSQL instead of SQLite files
  *
  * Options: --config NAME, --port N (0 = any free port), --data-dir DIR,
  * --role service|web|audit|payroll (run one component; --instance N names a payroll instance).

@@ -1,27 +1,38 @@
 /**
- * The platform as a user sees it, per config: create, edit and delete an
- * employee through the web pages in Chromium, and check that the audit
- * logger and payroll (separate processes except on all-memory) saw each event.
+ * The platform as a user sees it, per config (and on PostgreSQL): create,
+ * edit and delete an employee through the web pages in Chromium, and check
+ * that the audit logger and payroll (separate processes except on
+ * all-memory) saw each event.
  */
+import pg from "pg"
 import type { Page } from "playwright-core"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
-import { TESTED_CONFIGS } from "./configs.ts"
+import { loadConfig } from "../src/config.ts"
+import { POSTGRES_OVERRIDE_CONFIGS, TESTED_CONFIGS } from "./configs.ts"
 import { launchBrowser, type Browser } from "./support/browser.ts"
-import { auditedEvents, employeeCount, payrollInstances, payrollRow, serviceRow } from "./support/databases.ts"
+import { openReaders, type Readers } from "./support/databases.ts"
 import { startPlatform, type RunningPlatform } from "./support/platform.ts"
 import { waitFor } from "./support/wait.ts"
 
 const EVENT_DEADLINE_MS = 20_000
 
-describe.each(TESTED_CONFIGS)("employee platform on %s", (config) => {
+const PLATFORMS = [
+  ...TESTED_CONFIGS.map((config) => ({ name: config, config, postgres: false })),
+  ...POSTGRES_OVERRIDE_CONFIGS.map((config) => ({ name: `${config} with DATABASE_URL (PostgreSQL)`, config, postgres: true })),
+]
+
+describe.each(PLATFORMS)("employee platform on $name", ({ config, postgres }) => {
+  const onPostgres = postgres || loadConfig(config, {}, {}).databaseUrl !== undefined
   let platform: RunningPlatform
+  let readers: Readers
   let browser: Browser
   let page: Page
   const dialogs: Array<string> = []
 
   beforeAll(async () => {
     browser = await launchBrowser()
-    platform = await startPlatform(config)
+    platform = await startPlatform(config, { postgres })
+    readers = openReaders(platform)
     page = await browser.context.newPage()
     // Only Destroy's "Are you sure?" may open a dialog; anything else (alert from injected script) is recorded and fails a test.
     page.on("dialog", (d) => {
@@ -35,6 +46,7 @@ describe.each(TESTED_CONFIGS)("employee platform on %s", (config) => {
 
   afterAll(async () => {
     await browser?.close()
+    await readers?.close()
     await platform?.stop()
   })
 
@@ -55,14 +67,14 @@ describe.each(TESTED_CONFIGS)("employee platform on %s", (config) => {
     const guid = await createEmployee("Grace", "Hopper")
     expect(await page.locator("#first_name").textContent()).toBe("Grace")
     expect(await page.locator("#last_name").textContent()).toBe("Hopper")
-    await waitFor("payroll to add Grace Hopper", () => (payrollRow(platform.dataDir, guid)?.lastName === "Hopper" ? true : undefined), EVENT_DEADLINE_MS)
+    await waitFor("payroll to add Grace Hopper", async () => ((await readers.payrollRow(guid))?.lastName === "Hopper" ? true : undefined), EVENT_DEADLINE_MS)
 
     await page.getByRole("link", { name: "Edit" }).click()
     await page.getByLabel("Last name").fill("Murray Hopper")
     await page.getByRole("button", { name: "Update Employee" }).click()
     await expect.poll(() => page.locator("#notice").textContent(), { timeout: EVENT_DEADLINE_MS }).toBe("Employee was successfully updated.")
     expect(await page.locator("#last_name").textContent()).toBe("Murray Hopper")
-    await waitFor("payroll to apply the update", () => (payrollRow(platform.dataDir, guid)?.lastName === "Murray Hopper" ? true : undefined), EVENT_DEADLINE_MS)
+    await waitFor("payroll to apply the update", async () => ((await readers.payrollRow(guid))?.lastName === "Murray Hopper" ? true : undefined), EVENT_DEADLINE_MS)
 
     await page.getByRole("link", { name: "Back" }).click()
     const row = page.locator(`tr[data-guid="${guid}"]`)
@@ -71,10 +83,10 @@ describe.each(TESTED_CONFIGS)("employee platform on %s", (config) => {
     await expect.poll(() => page.locator("#notice").textContent(), { timeout: EVENT_DEADLINE_MS }).toBe("Employee was successfully destroyed.")
     expect(await page.locator(`tr[data-guid="${guid}"]`).count()).toBe(0)
     expect(dialogs).toEqual(["Are you sure?"])
-    await waitFor("payroll to remove the employee", () => (payrollRow(platform.dataDir, guid) === undefined ? true : undefined), EVENT_DEADLINE_MS)
+    await waitFor("payroll to remove the employee", async () => ((await readers.payrollRow(guid)) === undefined ? true : undefined), EVENT_DEADLINE_MS)
 
-    const audited = await waitFor("the audit log to hold all three events", () => {
-      const events = auditedEvents(platform.dataDir, guid)
+    const audited = await waitFor("the audit log to hold all three events", async () => {
+      const events = await readers.auditedEvents(guid)
       return events.length >= 3 ? events : undefined
     }, EVENT_DEADLINE_MS)
     expect([...audited].sort()).toEqual(["employee.created", "employee.destroyed", "employee.updated"])
@@ -90,7 +102,7 @@ describe.each(TESTED_CONFIGS)("employee platform on %s", (config) => {
   it("renders an XSS payload as text and stores an SQL-injection payload verbatim", async () => {
     const xss = `<img src=x onerror="alert('xss')"><script>alert("xss")</script>`
     const sql = `Robert'); DROP TABLE employees;--`
-    const before = employeeCount(platform.dataDir)
+    const before = await readers.employeeCount()
     const guid = await createEmployee(xss, sql)
 
     expect(await page.locator("#first_name").textContent()).toBe(xss)
@@ -103,10 +115,10 @@ describe.each(TESTED_CONFIGS)("employee platform on %s", (config) => {
     expect(dialogs.filter((d) => d !== "Are you sure?")).toEqual([])
 
     // Stored exactly as typed, the table survived, and payroll got the same text through protobuf.
-    expect(serviceRow(platform.dataDir, guid)).toEqual({ firstName: xss, lastName: sql })
-    expect(employeeCount(platform.dataDir)).toBe(before + 1)
-    await waitFor("payroll to get the payloads verbatim", () => {
-      const r = payrollRow(platform.dataDir, guid)
+    expect(await readers.serviceRow(guid)).toEqual({ firstName: xss, lastName: sql })
+    expect(await readers.employeeCount()).toBe(before + 1)
+    await waitFor("payroll to get the payloads verbatim", async () => {
+      const r = await readers.payrollRow(guid)
       return r?.firstName === xss && r.lastName === sql ? true : undefined
     }, EVENT_DEADLINE_MS)
   })
@@ -129,11 +141,43 @@ describe.each(TESTED_CONFIGS)("employee platform on %s", (config) => {
     const guids: Array<string> = []
     for (let i = 0; i < 10; i++) guids.push(await createEmployee(`Worker${i}`, "Competing"))
     for (const guid of guids) {
-      await waitFor(`payroll to add ${guid}`, () => payrollRow(platform.dataDir, guid), EVENT_DEADLINE_MS)
-      await waitFor(`audit to log ${guid}`, () => (auditedEvents(platform.dataDir, guid).length === 1 ? true : undefined), EVENT_DEADLINE_MS)
+      await waitFor(`payroll to add ${guid}`, () => readers.payrollRow(guid), EVENT_DEADLINE_MS)
+      await waitFor(`audit to log ${guid}`, async () => ((await readers.auditedEvents(guid)).length === 1 ? true : undefined), EVENT_DEADLINE_MS)
     }
-    expect(payrollInstances(platform.dataDir)).toEqual(["payroll-1", "payroll-2"])
+    expect(await readers.payrollInstances()).toEqual(["payroll-1", "payroll-2"])
   })
+
+  // PostgreSQL can refuse a transaction at COMMIT (a deferred constraint trigger), after the outbox row was written.
+  if (onPostgres) {
+    it("publishes nothing for a create that rolls back at commit, after its event was written to the outbox", async () => {
+      const refuse = new pg.Client({ connectionString: platform.databaseUrl })
+      await refuse.connect()
+      try {
+        await refuse.query(`CREATE FUNCTION refuse_employee() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$;
+          CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON employees DEFERRABLE INITIALLY DEFERRED
+          FOR EACH ROW WHEN (NEW.last_name = 'Rolled Back') EXECUTE FUNCTION refuse_employee()`)
+      } finally {
+        await refuse.end()
+      }
+      await page.goto(`${platform.url}/new`)
+      const refused = await page.locator("#employee_guid").inputValue()
+      await page.getByLabel("First name").fill("Never")
+      await page.getByLabel("Last name").fill("Rolled Back")
+      await page.getByRole("button", { name: "Create Employee" }).click()
+      await expect.poll(() => page.locator("h1").textContent(), { timeout: EVENT_DEADLINE_MS }).toBe("Something went wrong")
+
+      // A create after it goes all the way; the refused one left nothing anywhere.
+      const accepted = await createEmployee("Ever", "After")
+      await waitFor("payroll to add the next employee", () => readers.payrollRow(accepted), EVENT_DEADLINE_MS)
+      await waitFor("audit to log the next employee", async () => ((await readers.auditedEvents(accepted)).length === 1 ? true : undefined), EVENT_DEADLINE_MS)
+      const outbox = await readers.outboxRows()
+      expect(outbox.filter((r) => r.messageKey === accepted).map((r) => r.routingKey)).toEqual(["employee.created"])
+      expect(outbox.filter((r) => r.messageKey === refused)).toEqual([])
+      expect(await readers.serviceRow(refused)).toBeUndefined()
+      expect(await readers.payrollRow(refused)).toBeUndefined()
+      expect(await readers.auditedEvents(refused)).toEqual([])
+    })
+  }
 
   it("stops every process it started on SIGTERM (as on Ctrl-C)", async () => {
     const pids = [...platform.output().matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1]))

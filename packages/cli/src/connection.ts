@@ -4,10 +4,15 @@
  * scheme needs (importing all five doubled the start-up time of every command).
  */
 import { connect, type Bus } from "@omnibus/core"
-import { schemeOf } from "@omnibus/core/adapter"
+import { schemeOf, type TopologyReporter } from "@omnibus/core/adapter"
+
+/** What the CLI uses of an adapter package besides its registration. */
+export interface AdapterModule {
+  readonly topologyReport: TopologyReporter
+}
 
 /** Importing an adapter registers its schemes with core's registry. */
-const ADAPTERS: Readonly<Record<string, () => Promise<unknown>>> = {
+const ADAPTERS: Readonly<Record<string, () => Promise<AdapterModule>>> = {
   memory: () => import("@omnibus/memory"),
   amqp: () => import("@omnibus/rabbitmq"),
   amqps: () => import("@omnibus/rabbitmq"),
@@ -18,19 +23,26 @@ const ADAPTERS: Readonly<Record<string, () => Promise<unknown>>> = {
   kafka: () => import("@omnibus/kafka"),
 }
 
-/** Short enough that a typo in the host fails at once at 3 a.m., long enough for a slow cluster. */
-const CONNECT_TIMEOUT_MS = 10_000
-
-/** Runs `use` with an open bus and always closes it (nothing is left behind on the broker). */
-export const withBus = async <A>(url: string, use: (bus: Bus) => Promise<A>): Promise<A> => {
-  // An unknown or missing scheme is left to connect, whose InvalidUrl names the registered ones.
+/**
+ * The first-party adapter of the URL's scheme, imported (so registered); undefined for another
+ * or no scheme, which is left to connect/resolveAdapter, whose InvalidUrl names the registered ones.
+ */
+export const loadAdapter = async (url: string): Promise<AdapterModule | undefined> => {
   let scheme: string | undefined
   try {
     scheme = schemeOf(url)
   } catch {
     scheme = undefined
   }
-  await ADAPTERS[scheme ?? ""]?.()
+  return ADAPTERS[scheme ?? ""]?.()
+}
+
+/** Short enough that a typo in the host fails at once at 3 a.m., long enough for a slow cluster. */
+const CONNECT_TIMEOUT_MS = 10_000
+
+/** Runs `use` with an open bus and always closes it (nothing is left behind on the broker). */
+export const withBus = async <A>(url: string, use: (bus: Bus) => Promise<A>): Promise<A> => {
+  await loadAdapter(url)
   const bus = await connect(url, { connectTimeoutMs: CONNECT_TIMEOUT_MS })
   try {
     return await use(bus)

@@ -4,12 +4,14 @@
  * (memory:// brokers live in one process).
  */
 import type { Command } from "./command.ts"
+import { asyncapi } from "./commands/asyncapi.ts"
 import { dlq } from "./commands/dlq.ts"
 import { health } from "./commands/health.ts"
 import { publish } from "./commands/publish.ts"
 import { request } from "./commands/request.ts"
 import { serve } from "./commands/serve.ts"
 import { tail } from "./commands/tail.ts"
+import { topology } from "./commands/topology.ts"
 import { EXIT_OK, EXIT_USAGE, UsageError, errorLine, exitCodeOf } from "./errors.ts"
 import type { Io } from "./io.ts"
 
@@ -18,17 +20,17 @@ export type { Command } from "./command.ts"
 export { EXIT_OK, EXIT_FAILED, EXIT_USAGE } from "./errors.ts"
 
 /** Every command, in the order the tool's help lists them. */
-export const commands: ReadonlyArray<Command> = [publish, tail, request, serve, dlq, health]
+export const commands: ReadonlyArray<Command> = [publish, tail, request, serve, dlq, topology, health, asyncapi]
 
 /** What `omnibus --help` prints. */
-export const HELP = `omnibus: publish, tail, call and inspect dead letters on any Omnibus broker.
+export const HELP = `omnibus: publish, tail, call and inspect dead letters and topology on any Omnibus broker.
 
 Usage: omnibus <command> [arguments] [options]
 
 Commands:
 ${commands.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`).join("\n")}
 
-Every command takes --url <url> (default: $OMNIBUS_URL) and --help.
+Every command takes --help, and those that talk to a broker --url <url> (default: $OMNIBUS_URL).
 URLs: amqp://user:pass@host:5672  nats://host:4222  redis://host:6379  kafka://host:9092  memory://name
 Credentials in URLs are never printed.
 
@@ -43,7 +45,9 @@ Examples:
   omnibus tail 'orders.#' --json
   omnibus request employees.get '{"id":7}' --timeout 2s
   omnibus dlq list billing
+  omnibus topology --group billing
   omnibus health && echo up
+  omnibus asyncapi src/contracts.ts > asyncapi.yaml
 
 Run omnibus <command> --help for a command's options and examples.
 `

@@ -11,8 +11,13 @@ export interface Io {
   readonly readStdin: () => Promise<Uint8Array>
   /** Asks a yes/no question on the terminal; undefined when there is no terminal to ask. */
   readonly confirm: ((question: string) => Promise<boolean>) | undefined
-  /** Whether standard output is a terminal: tables, colours, progress lines. */
+  /** Whether standard output is a terminal: tables and colours of what goes there. */
   readonly tty: boolean
+  /**
+   * Whether standard error is a terminal: progress lines and colours of notes. Apart from
+   * `tty`, so that `omnibus publish ... > ids.txt` still shows its progress.
+   */
+  readonly errTty: boolean
   /** Where OMNIBUS_URL is read. */
   readonly env: Readonly<Record<string, string | undefined>>
   /** Aborted on SIGINT/SIGTERM: long-running commands (tail, serve) close and return. */

@@ -30,6 +30,7 @@ const io: Io = {
         }
       : undefined,
   tty: process.stdout.isTTY === true,
+  errTty: process.stderr.isTTY === true,
   env: process.env,
   signal: controller.signal,
 }

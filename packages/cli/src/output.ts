@@ -8,8 +8,13 @@ import type { Io } from "./io.ts"
 
 type Style = Parameters<typeof styleText>[0]
 
-/** Colour only when printing to a terminal; never in pipes or files. */
-export const paint = (io: Io, style: Style, text: string): string => (io.tty ? styleText(style, text, { validateStream: false }) : text)
+const styled = (terminal: boolean, style: Style, text: string): string => (terminal ? styleText(style, text, { validateStream: false }) : text)
+
+/** Colour for standard output, only when it is a terminal; never in pipes or files. */
+export const paint = (io: Io, style: Style, text: string): string => styled(io.tty, style, text)
+
+/** A note on standard error (summaries, "tailing ..."), coloured when standard error is a terminal. */
+export const note = (io: Io, style: Style, text: string): void => io.err(styled(io.errTty, style, text))
 
 /** JSON that survives protobuf's 64-bit integers (bigint) and bytes fields. */
 export const toJson = (value: unknown, indent?: number): string =>
@@ -44,11 +49,11 @@ export const cut = (text: string, max: number): string => {
   return flat.length <= max ? flat : `${flat.slice(0, max - 1)}…`
 }
 
-/** Rewrites one status line in place on a terminal; prints nothing elsewhere. */
+/** Rewrites one status line in place when standard error is a terminal (whatever standard output is); prints nothing elsewhere. */
 export const progress = (io: Io, text: string): void => {
-  if (io.tty) io.err(`\r\x1b[2K${text}`)
+  if (io.errTty) io.err(`\r\x1b[2K${text}`)
 }
 
 export const endProgress = (io: Io): void => {
-  if (io.tty) io.err("\r\x1b[2K")
+  if (io.errTty) io.err("\r\x1b[2K")
 }

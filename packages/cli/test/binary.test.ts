@@ -1,12 +1,13 @@
 /**
  * The built binary (dist/main.js, as users install it) as a child process on
  * the real brokers: publish → tail (JSON and protobuf), SIGINT leaving nothing
- * behind, request ↔ serve, the dead-letter flow, refused credentials. Kafka
- * joins groups slowly: it runs the publish/tail and request/serve cases only.
+ * behind, request ↔ serve, tail --group on a backlog, the topology report, the
+ * dead-letter flow, refused credentials.
  */
 import { randomUUID } from "node:crypto"
 import { connect, PermanentError } from "@omnibus/core"
-import { kafkaResidue } from "@omnibus/kafka"
+import type { TopologyReport } from "@omnibus/core/adapter"
+import { deleteGroups as deleteKafkaGroups, kafkaResidue } from "@omnibus/kafka"
 import { deleteGroups as deleteNatsGroups, groupResidue } from "@omnibus/nats"
 import { deleteGroups as deleteRabbitGroups, residue as rabbitResidue } from "@omnibus/rabbitmq"
 import "@omnibus/redis"
@@ -37,15 +38,24 @@ interface Broker {
   readonly url: () => string
   /** Broker objects a group still has (0 after an ephemeral subscription closed). */
   readonly residue: (url: string, group: string) => Promise<number>
-  /** Deletes durable groups a test made; brokers without it run no dead-letter case. */
-  readonly deleteGroups?: (url: string, groups: ReadonlyArray<string>) => Promise<void>
+  /** Deletes durable groups a test made. */
+  readonly deleteGroups: (url: string, groups: ReadonlyArray<string>) => Promise<void>
   /** How long a subscription may take to start. */
   readonly joinMs: number
+  /** What its topology report tells besides ready (Kafka: lag) messages and dead letters. */
+  readonly tells: { readonly unacked: boolean; readonly consumers: boolean; readonly patterns: boolean }
 }
 
 const BROKERS: ReadonlyArray<Broker> = [
-  { name: "rabbitmq", url: () => RABBITMQ_URL, residue: rabbitResidue, deleteGroups: deleteRabbitGroups, joinMs: 10_000 },
-  { name: "nats", url: () => NATS_URL, residue: groupResidue, deleteGroups: deleteNatsGroups, joinMs: 10_000 },
+  {
+    name: "rabbitmq",
+    url: () => RABBITMQ_URL,
+    residue: rabbitResidue,
+    deleteGroups: deleteRabbitGroups,
+    joinMs: 10_000,
+    tells: { unacked: false, consumers: true, patterns: false },
+  },
+  { name: "nats", url: () => NATS_URL, residue: groupResidue, deleteGroups: deleteNatsGroups, joinMs: 10_000, tells: { unacked: true, consumers: false, patterns: true } },
   {
     name: "redis",
     url: () => REDIS_URL,
@@ -58,8 +68,9 @@ const BROKERS: ReadonlyArray<Broker> = [
         }
       }),
     joinMs: 10_000,
+    tells: { unacked: true, consumers: true, patterns: true },
   },
-  { name: "kafka", url: kafkaUrl, residue: kafkaResidue, joinMs: 60_000 },
+  { name: "kafka", url: kafkaUrl, residue: kafkaResidue, deleteGroups: deleteKafkaGroups, joinMs: 60_000, tells: { unacked: false, consumers: true, patterns: false } },
 ]
 
 const uid = () => randomUUID().slice(0, 8)
@@ -120,12 +131,102 @@ describe.each(BROKERS)("omnibus on $name", (broker) => {
 
 })
 
-// Kafka is left out: joining its groups is slow, and the flow is the same code on every broker.
-describe.each(BROKERS.filter((b) => b.deleteGroups !== undefined))("omnibus dlq on $name", (broker) => {
-  const url = broker.url()
+describe.each(BROKERS)("omnibus with groups on $name", (broker) => {
+  let url = ""
   const groups: string[] = []
+  beforeAll(() => {
+    url = broker.url()
+  })
   afterAll(async () => {
-    await broker.deleteGroups?.(url, groups)
+    await broker.deleteGroups(url, groups)
+  })
+
+  it("topology --json: a backlog, a held message, a dead letter and consumers, as the broker tells them", async () => {
+    const [busy, idle] = [`cli-topo-${uid()}`, `cli-topo-${uid()}`]
+    groups.push(busy, idle)
+    const prefix = `cli.${uid()}`
+    const bus = await connect(url)
+    let release!: () => void
+    const held = new Promise<void>((resolve) => (release = resolve))
+    let holding = false
+    try {
+      // busy: one consumer, which dead-letters *.fail and holds *.hold unacknowledged; idle: no consumer, a backlog.
+      await bus.subscribe(`${prefix}.*`, async (m) => {
+        if (m.routingKey.endsWith(".fail")) throw new PermanentError("card declined")
+        holding = true
+        await held
+      }, { group: busy })
+      await (await bus.subscribe(`${prefix}.*`, () => {}, { group: idle })).close()
+      await bus.publish(`${prefix}.fail`, { n: 1 })
+      await eventually(async () => ((await bus.deadLetters.list(busy)).length === 1 ? true : undefined), broker.joinMs, "the dead letter")
+      await bus.publish(`${prefix}.hold`, { n: 2 })
+      await eventually(async () => (holding ? true : undefined), broker.joinMs, "the held message")
+
+      const r = await omnibus(["topology", "--json", "--group", busy, "--group", idle], url)
+      expect(r.code, r.stderr).toBe(0)
+      const report = JSON.parse(r.stdout) as TopologyReport
+      expect(report.transport).toBe(broker.name)
+      expect(report.groups.map((g) => g.group)).toEqual([busy, idle].sort())
+      const field = (group: string, role: string, name: "messages" | "ready" | "unacked" | "lag" | "consumers") =>
+        report.groups.find((g) => g.group === group)!.objects.filter((o) => o.role === role).reduce<number | undefined>((n, o) => (o[name] === undefined ? n : (n ?? 0) + o[name]), undefined)
+      // Both messages wait for idle: ready where the broker counts deliveries, lag on Kafka.
+      expect(field(idle, "group", broker.name === "kafka" ? "lag" : "ready")).toBe(2)
+      expect(field(busy, "dead-letters", "messages")).toBe(1)
+      if (broker.tells.unacked) expect(field(busy, "group", "unacked")).toBe(1)
+      if (broker.tells.consumers) {
+        expect(field(busy, "group", "consumers")).toBeGreaterThanOrEqual(1)
+        expect(field(idle, "group", "consumers")).toBe(0)
+      }
+      if (broker.tells.patterns) expect(report.groups.find((g) => g.group === busy)!.patterns).toEqual([`${prefix}.*`])
+    } finally {
+      release()
+      await bus.close()
+    }
+  })
+
+  it("topology --namespace reports that namespace only (and creates nothing in it)", async () => {
+    const ns = `clins-${uid()}`
+    const group = `cli-ns-${uid()}`
+    // A group in the namespace, where the adapter's one naming option can be set without new streams or exchanges.
+    const options = broker.name === "redis" ? { namespace: ns } : undefined
+    const bus = options !== undefined ? await connect(url, options) : undefined
+    try {
+      await (await bus?.subscribe("ns.*", () => {}, { group }))?.close()
+      const inside = await omnibus(["topology", "--json", "--namespace", ns], url)
+      expect(inside.code, inside.stderr).toBe(0)
+      const report = JSON.parse(inside.stdout) as TopologyReport
+      expect(report.namespace).toContain(ns)
+      expect(report.groups.map((g) => g.group)).toEqual(bus !== undefined ? [group] : [])
+      if (bus !== undefined) {
+        const outside = JSON.parse((await omnibus(["topology", "--json"], url)).stdout) as TopologyReport
+        expect(outside.groups.map((g) => g.group)).not.toContain(group)
+      }
+    } finally {
+      if (bus !== undefined) await withRedis(async (r) => void (await r.del(...(await r.keys(`omnibus:{${ns}}:*`)))))
+      await bus?.close()
+    }
+  })
+
+  it("--count takes only its count from a backlog: the rest stay with the group, no attempt spent", async () => {
+    const group = `cli-tail-${uid()}`
+    groups.push(group)
+    const prefix = `cli.${uid()}`
+    const first = start(["tail", `${prefix}.*`, "--group", group, "--count", "1", "--json"], url)
+    await first.line("stderr", /tailing/, broker.joinMs)
+    const ids: string[] = []
+    for (const n of [1, 2, 3, 4]) {
+      const r = await omnibus(["publish", `${prefix}.m${n}`, `{"n":${n}}`], url)
+      expect(r.code, r.stderr).toBe(0)
+      ids.push(r.stdout.trim())
+    }
+    expect(await first.exited).toBe(0)
+    const [taken] = jsonLines(first.stdout())
+    expect(taken).toMatchObject({ attempt: 1 })
+    const rest = await omnibus(["tail", `${prefix}.*`, "--group", group, "--count", "3", "--json", "--timeout", "30s"], url, { timeoutMs: 60_000 })
+    expect(rest.code, rest.stderr).toBe(0)
+    const lines = jsonLines(rest.stdout)
+    expect(new Set([taken!.id, ...lines.map((m) => m.id)])).toEqual(new Set(ids))
+    expect(lines.map((m) => m.attempt)).toEqual([1, 1, 1])
   })
 
   it("dlq list, show, replay by id, purge --yes", async () => {

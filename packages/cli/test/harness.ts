@@ -105,8 +105,11 @@ export const jsonLines = (text: string): Array<Record<string, unknown>> =>
     .filter((l) => l.trim() !== "")
     .map((l) => JSON.parse(l) as Record<string, unknown>)
 
-/** `run` in this process with buffered streams; `stop` plays SIGINT. */
-export const inProcess = (env: Record<string, string> = {}, options: { readonly confirm?: boolean; readonly stdin?: string } = {}) => {
+/**
+ * `run` in this process with buffered streams; `stop` plays SIGINT. `errTty` plays a
+ * terminal on standard error only (progress lines), with standard output piped.
+ */
+export const inProcess = (env: Record<string, string> = {}, options: { readonly confirm?: boolean; readonly stdin?: string; readonly errTty?: boolean } = {}) => {
   const controller = new AbortController()
   const out: string[] = []
   const err: string[] = []
@@ -116,6 +119,7 @@ export const inProcess = (env: Record<string, string> = {}, options: { readonly 
     readStdin: async () => new TextEncoder().encode(options.stdin ?? ""),
     confirm: options.confirm === undefined ? undefined : async () => options.confirm!,
     tty: false,
+    errTty: options.errTty ?? false,
     env,
     signal: controller.signal,
   }

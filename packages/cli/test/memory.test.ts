@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto"
 import "@omnibus/memory"
 import { residue } from "@omnibus/memory"
 import { connect, PermanentError } from "@omnibus/core"
+import type { TopologyReport } from "@omnibus/core/adapter"
 import { describe, expect, it } from "vitest"
 import { eventually, inProcess, jsonLines, PING_PROTO } from "./harness.ts"
 
@@ -44,11 +45,43 @@ describe("omnibus on memory://", () => {
     expect(await inProcess(env).run(["tail", "none.*", "--count", "1", "--timeout", "200ms"])).toBe(1)
   })
 
+  it("tail --group --count takes only its count from a backlog: the rest stay with the group, attempts unspent", async () => {
+    const url = `memory://${broker()}`
+    const env = { OMNIBUS_URL: url }
+    const group = `g-${randomUUID().slice(0, 6)}`
+    const bus = await connect(url)
+    try {
+      const declare = inProcess(env)
+      const declaring = declare.run(["tail", "backlog.*", "--group", group, "--count", "1", "--json"])
+      await eventually(async () => (declare.stderr().includes("tailing") ? true : undefined), 5_000, "tail to join the group")
+      const ids: string[] = []
+      for (const n of [1, 2, 3, 4]) ids.push((await bus.publish(`backlog.m${n}`, { n })).id)
+      expect(await declaring).toBe(0)
+      expect(jsonLines(declare.stdout()).map((m) => m.id)).toEqual([ids[0]])
+      const rest = inProcess(env)
+      expect(await rest.run(["tail", "backlog.*", "--group", group, "--count", "3", "--json", "--timeout", "5s"])).toBe(0)
+      const lines = jsonLines(rest.stdout())
+      expect(lines.map((m) => m.id)).toEqual(ids.slice(1))
+      expect(lines.map((m) => m.attempt)).toEqual([1, 1, 1])
+    } finally {
+      await bus.close()
+    }
+  })
+
   it("--count and --rate publish a load with one receipt per message", async () => {
     const cli = inProcess({ OMNIBUS_URL: `memory://${broker()}` })
     expect(await cli.run(["publish", "load.test", "{}", "--count", "20", "--rate", "400"])).toBe(0)
     expect(new Set(cli.stdout().trim().split("\n")).size).toBe(20)
     expect(cli.stderr()).toMatch(/published 20 messages .*\/s\)/)
+    expect(cli.stderr()).not.toContain("published 1/20")
+  })
+
+  it("the progress line follows standard error's terminal: ids piped to a file keep it visible, and off stdout", async () => {
+    const cli = inProcess({ OMNIBUS_URL: `memory://${broker()}` }, { errTty: true })
+    expect(await cli.run(["publish", "load.test", "{}", "--count", "5"])).toBe(0)
+    expect(cli.stdout().trim().split("\n")).toHaveLength(5)
+    expect(cli.stdout()).not.toContain("published")
+    expect(cli.stderr()).toContain("\r\x1b[2Kpublished 5/5")
   })
 
   it("request ↔ serve", async () => {
@@ -125,6 +158,56 @@ describe("omnibus on memory://", () => {
     }
   })
 
+  it("topology: per group ready, unacked, consumers, dead letters and patterns, per method its servers; a table or JSON", async () => {
+    const url = `memory://${broker()}`
+    const env = { OMNIBUS_URL: url }
+    const bus = await connect(url)
+    let release!: () => void
+    const held = new Promise<void>((resolve) => (release = resolve))
+    let holding = false
+    try {
+      await bus.subscribe("orders.*", async (m) => {
+        if (m.routingKey === "orders.bad") throw new PermanentError("bad order")
+        holding = true
+        await held
+      }, { group: "billing" })
+      await (await bus.subscribe("orders.#", () => {}, { group: "audit" })).close()
+      await bus.handle("users.get", () => ({}))
+      await bus.publish("orders.bad", {})
+      await bus.publish("orders.good", {})
+      await eventually(async () => (holding && (await bus.deadLetters.list("billing")).length === 1 ? true : undefined), 5_000, "a held message and a dead letter")
+
+      const json = inProcess(env)
+      expect(await json.run(["topology", "--json"])).toBe(0)
+      const report = JSON.parse(json.stdout()) as TopologyReport
+      expect(report).toMatchObject({ transport: "memory", namespace: expect.stringContaining(url.slice("memory://".length)) as string })
+      expect(report.groups).toEqual([
+        { group: "audit", patterns: ["orders.#"], ephemeral: false, objects: expect.arrayContaining([expect.objectContaining({ role: "group", ready: 2, unacked: 0, consumers: 0 })]) as unknown },
+        {
+          group: "billing",
+          patterns: ["orders.*"],
+          ephemeral: false,
+          objects: expect.arrayContaining([expect.objectContaining({ role: "group", ready: 0, unacked: 1, consumers: 1 }), expect.objectContaining({ role: "dead-letters", messages: 1 })]) as unknown,
+        },
+      ])
+      expect(report.methods).toEqual([{ method: "users.get", objects: [expect.objectContaining({ role: "servers", consumers: 1 })] }])
+
+      const table = inProcess(env)
+      expect(await table.run(["topology", "--group", "billing", "--group", "nobody"])).toBe(0)
+      expect(table.stdout()).toMatch(/^OF +PATTERNS +KIND +NAME +ROLE +MESSAGES +READY +UNACKED +CONSUMERS +DETAIL\n/)
+      expect(table.stdout()).toMatch(/\nbilling +orders\.\* +queue +billing +group +1 +0 +1 +1 /)
+      expect(table.stdout()).toMatch(/\nnobody +- +- +- .*nothing on the broker\n/)
+      expect(table.stderr()).toMatch(/^memory at memory:\/\/cli-/)
+
+      const namespaced = inProcess(env)
+      expect(await namespaced.run(["topology", "--namespace", "shop"])).toBe(2)
+      expect(namespaced.stderr()).toMatch(/^omnibus: InvalidOptions: .*memory:\/\/ has none/)
+    } finally {
+      release()
+      await bus.close()
+    }
+  })
+
   it("health, help and usage errors", async () => {
     const cli = inProcess({ OMNIBUS_URL: `memory://${broker()}` })
     expect(await cli.run(["health"])).toBe(0)
@@ -132,7 +215,7 @@ describe("omnibus on memory://", () => {
     const help = inProcess()
     expect(await help.run(["--help"])).toBe(0)
     expect(help.stdout()).toMatch(/Exit codes:/)
-    for (const command of ["publish", "tail", "request", "serve", "dlq", "health"]) {
+    for (const command of ["publish", "tail", "request", "serve", "dlq", "topology", "health", "asyncapi"]) {
       const c = inProcess()
       expect(await c.run([command, "--help"])).toBe(0)
       expect(c.stdout()).toMatch(/Examples:\n {2}omnibus /)

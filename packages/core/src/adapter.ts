@@ -6,6 +6,9 @@
  * layout (envelope.ts), so every adapter reads what every other one wrote.
  */
 export type * from "./transport.ts"
+export { simulateCrash } from "./transport.ts"
+export type * from "./topology-report.ts"
+export { reportedNames } from "./topology-report.ts"
 /** A Bus over a transport built by hand (tests of an adapter, a transport not registered by scheme). */
 export { fromTransport } from "./promise.ts"
 export { registerAdapter, resolveAdapter, parseBrokerUrl, schemeOf } from "./registry.ts"
@@ -21,7 +24,7 @@ export {
   toCloudEventAttributes,
   type Envelope,
 } from "./envelope.ts"
-export { MAX_HEADER_BYTES, headersSize } from "./consumer.ts"
+export { MAX_HEADER_BYTES, headersSize } from "./consume/decode.ts"
 /** Validates and encodes a publish exactly as `bus.publish` does (packages that store messages to publish later, like @omnibus/outbox). */
 export { buildEnvelope } from "./message.ts"
 export { KeyedSerializer } from "./ordering.ts"

@@ -15,18 +15,21 @@ export interface PublishOptions {
   /** Message id; defaults to a fresh UUID v7. Same id = same message (dedup). */
   readonly id?: string
   readonly correlationId?: string
+  /**
+   * When the event happened (a Date or milliseconds since the epoch); defaults to the publish time.
+   * Consumers see it as `Message.timestamp`. A relay publishing later (an outbox) keeps the original time.
+   */
+  readonly timestamp?: Date | number
 }
 
 export interface PublishReceipt {
   readonly id: string
 }
 
-export interface BatchEntry<T = unknown> {
-  readonly key: string
-  readonly payload: T
-  readonly options?: PublishOptions
-  readonly codec?: Codec<T>
-}
+/** One message of `publishBatch`: a routing key (with an optional codec), or a typed contract like `publish` takes. */
+export type BatchEntry<T = unknown> =
+  | { readonly key: string; readonly payload: T; readonly options?: PublishOptions; readonly codec?: Codec<T> }
+  | { readonly key: EventContract<T>; readonly payload: T; readonly options?: PublishOptions; readonly codec?: never }
 
 export type BatchResult =
   | { readonly ok: true; readonly id: string }
@@ -43,6 +46,7 @@ export interface Message<T> {
   readonly contentType: string
   readonly headers: Readonly<Record<string, string>>
   readonly correlationId: string | undefined
+  /** Milliseconds since the epoch: the publisher's `timestamp` option, else when it was published. */
   readonly timestamp: number
   /**
    * 1 on the first try, then 1 + the handler failures recorded for this message: the same
@@ -75,10 +79,11 @@ export interface RetryOptions {
   /** Backoff options, or any effect Schedule (its delays are used; its end means "dead-letter"). */
   readonly backoff?: BackoffOptions | Schedule.Schedule<unknown, unknown>
   /**
-   * Redeliveries of one attempt without an outcome (consumer crash, lost lease) before the message
-   * is dead-lettered as poison with RedeliveriesExhausted (default 5). Counted apart from attempts:
-   * deliveries still waiting in a crashed consumer's prefetch buffer come back too, and must not use
-   * up a healthy message's retries.
+   * Crashes a message may cause before it is dead-lettered as poison with RedeliveriesExhausted
+   * (default 5; 0 acts as 1). Counted apart from attempts, and only where the message is the
+   * culprit: a redelivered message runs alone in its consumer, and only a crash during such a run
+   * counts (the first crash among other handlers counts for none of them). Messages sent back by a
+   * crash they did not cause are never charged.
    */
   readonly maxRedeliveries?: number
 }
@@ -109,7 +114,9 @@ export interface SubscribeOptions<T = unknown> {
   /** Payload codec; default: chosen by each message's content type. */
   readonly codec?: Codec<T>
   /** Receives every outcome (handled, retry, dead-letter, duplicate, ...): metrics, logs, test spies. */
-  readonly observe?: (event: import("./consumer.ts").HandlerEvent) => void
+  readonly observe?: (event: import("./consume/events.ts").HandlerEvent) => void
+  /** Wraps this subscription's handler, inside the bus middleware (./middleware.ts). */
+  readonly middleware?: ReadonlyArray<import("./middleware.ts").Middleware>
 }
 
 export interface RequestOptions<Res = unknown> {
@@ -125,6 +132,16 @@ export interface HandleOptions<Req = unknown> {
   readonly concurrency?: number
   readonly codec?: Codec<Req>
   readonly responseCodec?: Codec<unknown>
+  /** Wraps this server's handler, inside the bus middleware (./middleware.ts). */
+  readonly middleware?: ReadonlyArray<import("./middleware.ts").Middleware>
+}
+
+/** What `connect` takes besides the adapter's own options. */
+export interface BusOptions {
+  /** Around every publish, handle, request and serve of this bus, outermost first (./middleware.ts). */
+  readonly middleware?: ReadonlyArray<import("./middleware.ts").Middleware>
+  /** Where Omnibus logs (pino's shape); default: Effect's logger, warnings and errors only. */
+  readonly logger?: import("./logger.ts").Logger
 }
 
 export interface Request<T> {
@@ -183,6 +200,12 @@ export interface Bus {
   requestReply<Res = unknown>(method: string, payload: unknown, options?: RequestOptions<Res>): Promise<Reply<Res>>
   handle<Req, Res>(contract: RpcContract<Req, Res>, handler: (request: Request<Req>) => Res | Promise<Res>, options?: Omit<HandleOptions<Req>, "codec" | "responseCodec">): Promise<Subscription>
   handle<Req = unknown>(method: string, handler: (request: Request<Req>) => unknown, options?: HandleOptions<Req>): Promise<Subscription>
+  /**
+   * Creates a durable group bound to the patterns without consuming (provisioning ahead of the first
+   * consumer): what is published from then on waits for the group's subscribers.
+   */
+  declareGroup<T>(contract: EventContract<T>, options: { readonly group: string }): Promise<void>
+  declareGroup(patterns: string | ReadonlyArray<string>, options: { readonly group: string }): Promise<void>
   readonly deadLetters: DeadLetters
   health(): Promise<import("./transport.ts").Health>
   /** Drains running handlers, flushes publishes, disconnects. */

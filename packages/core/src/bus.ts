@@ -1,5 +1,6 @@
 /**
- * The Bus, as Effect values: the one implementation of the public API. The
+ * The Bus, as Effect values: the one implementation of the public API, wired
+ * from its parts (publish.ts, consume/, rpc/client.ts, rpc/server.ts). The
  * Promise facade (promise.ts) runs these effects, except for the per-message
  * calls (publish, request), whose Promise functions the Effect methods wrap
  * and the facade calls directly; Effect users get the same through the `Bus`
@@ -10,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import type {
+  BusOptions,
   BatchEntry,
   BatchResult,
   DeadLetterRecord,
@@ -23,34 +25,36 @@ import type {
   SubscribeOptions,
   Subscription,
 } from "./api.ts"
-import { json, byContentType, contentTypeProblem, type Codec } from "./codec.ts"
+import { json, type Codec } from "./codec.ts"
 import { isEventContract, isRpcContract, type EventContract, type RpcContract } from "./contract.ts"
-import { makeEngine, describeError } from "./consumer.ts"
+import { makeEngine } from "./consume/engine.ts"
+import type { HandlerEvent } from "./consume/events.ts"
+import { Settler } from "./consume/settle.ts"
 import { toMillis } from "./duration.ts"
-import { newMessageId, Wire, type Envelope } from "./envelope.ts"
+import { newMessageId } from "./envelope.ts"
 import {
+  asPublishError,
+  asRequestError,
   BrokerError,
   BusClosed,
-  DecodeFailed,
+  describeError,
   InvalidOptions,
   InvalidPattern,
-  InvalidRoutingKey,
-  NoResponders,
   PayloadTooLarge,
-  PublishFailed,
-  RemoteError,
-  RequestTimeout,
   type PublishError,
   type RequestError,
   type SubscribeError,
 } from "./errors.ts"
 import type { IdempotencyStore } from "./idempotency.ts"
-import { buildEnvelope } from "./message.ts"
-import { Permits } from "./ordering.ts"
+import { effectLogger, isLogger, safeLogger } from "./logger.ts"
+import { hooksOf } from "./middleware.ts"
+import { publishMany, publishOne, type PublishDeps } from "./publish.ts"
 import { Publisher } from "./publisher.ts"
 import { retryPolicy } from "./retry.ts"
 import { routingKeyProblem, validatePattern, validateRoutingKey } from "./routing.ts"
-import type { Health, Transport } from "./transport.ts"
+import { request as sendRequest, type ClientDeps } from "./rpc/client.ts"
+import { serve } from "./rpc/server.ts"
+import type { DeadLetter, Health, Transport } from "./transport.ts"
 
 /** A handler as Effect users write it; Promise handlers are lifted by the facade. */
 export type EffectHandler<T> = (message: Message<T>) => Effect.Effect<void, unknown>
@@ -111,6 +115,7 @@ export interface BusShape {
     handler: EffectRpcHandler<Req, Res>,
     options?: HandleOptions<Req>,
   ) => Effect.Effect<Subscription, SubscribeError, Scope.Scope>
+  readonly declareGroup: (patterns: string | ReadonlyArray<string> | EventContract<unknown>, options: { readonly group: string }) => Effect.Effect<void, SubscribeError>
   readonly deadLetters: {
     readonly list: (group: string, options?: { readonly limit?: number }) => Effect.Effect<ReadonlyArray<DeadLetterRecord>, BrokerError | InvalidOptions>
     readonly replay: (group: string, options?: { readonly ids?: ReadonlyArray<string>; readonly limit?: number }) => Effect.Effect<number, BrokerError | InvalidOptions>
@@ -152,7 +157,6 @@ const checkAdmin = (group: string, limit: number | undefined): Effect.Effect<voi
   return Effect.void
 }
 
-const DEFAULT_TIMEOUT_MS = 5_000
 const DAY_MS = 24 * 60 * 60 * 1_000
 
 const idempotencyConfig = (o: IdempotencyStore | { readonly store: IdempotencyStore; readonly ttl?: unknown; readonly lease?: unknown } | undefined) => {
@@ -165,45 +169,64 @@ const idempotencyConfig = (o: IdempotencyStore | { readonly store: IdempotencySt
   }
 }
 
+/** What the Bus adds around a transport: middleware and a logger. */
+export type BusConfig = BusOptions
+
+const middlewareProblem = (option: string, m: unknown): InvalidOptions | undefined =>
+  m === undefined || (Array.isArray(m) && m.every((x) => typeof x === "object" && x !== null))
+    ? undefined
+    : new InvalidOptions({ option, reason: "must be an array of middleware objects" })
+
+/** Checks bus-level options before anything connects. */
+export const busConfigProblem = (config: BusConfig): InvalidOptions | undefined =>
+  middlewareProblem("middleware", config.middleware) ??
+  (config.logger === undefined || isLogger(config.logger) ? undefined : new InvalidOptions({ option: "logger", reason: "must have debug, info, warn and error functions" }))
+
+/** The patterns a subscription or declared group binds: one, several, or a contract's key; each checked. */
+const patternsOf = (patternsOrContract: unknown): Array<string> | InvalidPattern => {
+  if (isEventContract(patternsOrContract)) return [patternsOrContract.key]
+  if (typeof patternsOrContract !== "string" && !Array.isArray(patternsOrContract)) {
+    return new InvalidPattern({ pattern: String(patternsOrContract), reason: "patterns must be a string, an array of strings or an event contract" })
+  }
+  const patterns: Array<string> = typeof patternsOrContract === "string" ? [patternsOrContract] : [...(patternsOrContract as ReadonlyArray<string>)]
+  if (patterns.length === 0) return new InvalidPattern({ pattern: "", reason: "no pattern given" })
+  for (const p of patterns) {
+    const bad = validatePattern(p)
+    if (bad) return bad
+  }
+  return patterns
+}
+
+const toRecord = (d: DeadLetter): DeadLetterRecord => ({
+  id: d.envelope.id,
+  routingKey: d.envelope.routingKey,
+  key: d.envelope.key,
+  body: d.envelope.payload,
+  contentType: d.envelope.contentType,
+  headers: d.envelope.headers,
+  timestamp: d.envelope.timestamp,
+  failure: d.failure,
+})
+
 /** Builds the Bus over a connected transport. */
-export const makeBus = (transport: Transport): Effect.Effect<BusShape> =>
+export const makeBus = (transport: Transport, config: BusConfig = {}): Effect.Effect<BusShape> =>
   Effect.sync(() => {
     const publisher = new Publisher(transport)
     const open = new Set<Scope.Closeable>()
     let closed = false
     const max = transport.limits.maxPayloadBytes
+    const logger = safeLogger(config.logger ?? effectLogger)
+    const busMiddleware = config.middleware ?? []
+    const isClosed = () => closed
+    const publishDeps: PublishDeps = { system: transport.name, publisher, maxPayloadBytes: max, hooks: hooksOf(busMiddleware, "publish"), closed: isClosed }
+    const clientDeps: ClientDeps = { transport, maxPayloadBytes: max, hooks: hooksOf(busMiddleware, "request"), closed: isClosed }
 
-    const publishAsync: BusPromises["publish"] = (keyOrContract, payload, options) => {
-      if (closed) return Promise.reject(new BusClosed({ operation: "publish" }))
-      const [key, codec] = isEventContract(keyOrContract) ? [keyOrContract.key, keyOrContract.codec] : [keyOrContract, options?.codec ?? json]
-      const env = buildEnvelope(key, payload, codec, options, max)
-      if (!("payload" in env)) return Promise.reject(env)
-      return publisher.send(env).then((o) => {
-        if (o.ok) return { id: env.id }
-        throw o.error
-      })
-    }
+    const publishAsync: BusPromises["publish"] = (keyOrContract, payload, options) => publishOne(publishDeps, keyOrContract, payload, options)
     const publish: BusShape["publish"] = (keyOrContract, payload, options) =>
-      Effect.tryPromise({ try: () => publishAsync(keyOrContract, payload, options), catch: (e) => asPublishError(e, keyOrContract) })
+      Effect.tryPromise({ try: () => publishAsync(keyOrContract, payload, options), catch: (e) => asPublishError(e, keyOf(keyOrContract)) })
 
     const publishBatch: BusShape["publishBatch"] = (entries) =>
-      Effect.suspend((): Effect.Effect<ReadonlyArray<BatchResult>, BusClosed | InvalidOptions> => {
-        if (closed) return Effect.fail(new BusClosed({ operation: "publishBatch" }))
-        if (!Array.isArray(entries)) return Effect.fail(new InvalidOptions({ option: "entries", reason: "publishBatch takes an array of { key, payload, options? }" }))
-        if (entries.some((e) => typeof e !== "object" || e === null)) return Effect.fail(new InvalidOptions({ option: "entries", reason: "every entry must be an object { key, payload, options? }" }))
-        const built = entries.map((e) => buildEnvelope(e.key, e.payload, (e.codec as Codec<unknown> | undefined) ?? json, e.options, max))
-        const valid = built.filter((b): b is Envelope => "payload" in b)
-        return Effect.promise(() => publisher.sendBatch(valid)).pipe(
-          Effect.map((outcomes) => {
-            let i = 0
-            return built.map((b): BatchResult => {
-              if (!("payload" in b)) return { ok: false, error: b }
-              const o = outcomes[i++]
-              return o?.ok ? { ok: true, id: b.id } : { ok: false, error: o?.error ?? new PublishFailed({ key: b.routingKey, reason: "no outcome" }) }
-            })
-          }),
-        )
-      })
+      Effect.tryPromise({ try: () => publishMany(publishDeps, entries), catch: (e) => (e instanceof BusClosed || e instanceof InvalidOptions ? e : new BusClosed({ operation: "publishBatch" })) })
 
     /** Registers a closeable in the caller's scope and in the bus (closed by bus.close). */
     const track = <A extends { readonly stop: Effect.Effect<void> }>(make: (scope: Scope.Closeable) => Effect.Effect<A, SubscribeError>, group: string) =>
@@ -223,19 +246,13 @@ export const makeBus = (transport: Transport): Effect.Effect<BusShape> =>
     const subscribe: BusShape["subscribe"] = (patternsOrContract, handler, options = {}) =>
       Effect.suspend(() => {
         if (closed) return Effect.fail(new BusClosed({ operation: "subscribe" }))
-        if (typeof patternsOrContract !== "string" && !Array.isArray(patternsOrContract) && !isEventContract(patternsOrContract)) {
-          return Effect.fail(new InvalidPattern({ pattern: String(patternsOrContract), reason: "patterns must be a string, an array of strings or an event contract" }))
-        }
+        const patterns = patternsOf(patternsOrContract)
+        if (!Array.isArray(patterns)) return Effect.fail(patterns)
         if (typeof handler !== "function") return Effect.fail(new InvalidOptions({ option: "handler", reason: "must be a function" }))
         if (options.codec !== undefined && !isCodec(options.codec)) return Effect.fail(new InvalidOptions({ option: "codec", reason: "must have contentType, encode and decode" }))
-        const [patterns, codec] = isEventContract(patternsOrContract)
-          ? [[patternsOrContract.key], patternsOrContract.codec as Codec<unknown>]
-          : [typeof patternsOrContract === "string" ? [patternsOrContract] : [...(patternsOrContract as ReadonlyArray<string>)], options.codec as Codec<unknown> | undefined]
-        if (patterns.length === 0) return Effect.fail(new InvalidPattern({ pattern: "", reason: "no pattern given" }))
-        for (const p of patterns) {
-          const bad = validatePattern(p)
-          if (bad) return Effect.fail(bad)
-        }
+        const badMiddleware = middlewareProblem("middleware", options.middleware)
+        if (badMiddleware) return Effect.fail(badMiddleware)
+        const codec = isEventContract(patternsOrContract) ? (patternsOrContract.codec as Codec<unknown>) : (options.codec as Codec<unknown> | undefined)
         const ephemeral = options.group === undefined
         const group = options.group ?? `omnibus-eph-${newMessageId().replace(/-/g, "")}`
         const badGroup = groupProblem(group)
@@ -252,23 +269,27 @@ export const makeBus = (transport: Transport): Effect.Effect<BusShape> =>
         } catch (e) {
           return Effect.fail(e as InvalidOptions)
         }
+        const middleware = [...busMiddleware, ...(options.middleware ?? [])]
+        const observers = [...middleware.flatMap((m) => (m.observe ? [m.observe] : [])), ...(options.observe ? [options.observe] : [])] as ReadonlyArray<(e: HandlerEvent) => void>
         return track(
           () =>
             Effect.gen(function* () {
               const engine = yield* makeEngine({
+                system: transport.name,
                 group,
                 concurrency,
                 ordered,
                 retry,
-                deadLetter: options.deadLetter ?? true,
                 idempotency: idem,
                 codec,
                 handler: asPromise(handler as EffectHandler<unknown>),
-                observe: options.observe,
+                middleware: hooksOf(middleware, "handle"),
                 maxPayloadBytes: max,
+                settler: new Settler(group, options.deadLetter ?? true, observers, logger),
+                logger,
               })
               const consumption = yield* call("consume", () =>
-                transport.consume({ group, patterns, ephemeral, prefetch, orderedByKey: ordered }, engine.onDelivery),
+                transport.consume({ group, patterns, ephemeral, prefetch }, engine.onDelivery),
               )
               return {
                 stop: Effect.gen(function* () {
@@ -282,83 +303,22 @@ export const makeBus = (transport: Transport): Effect.Effect<BusShape> =>
         )
       })
 
-    /** Validates a request and builds its envelope; a returned error is the caller's mistake, nothing was sent. */
-    const prepareRequest = <Res>(methodOrContract: string | RpcContract<unknown, Res>, payload: unknown, options: RequestOptions<Res>) => {
-      if (closed) return new BusClosed({ operation: "request" })
-      const [method, codec, responseCodec] = isRpcContract(methodOrContract)
-        ? [methodOrContract.method, methodOrContract.request, methodOrContract.response as Codec<Res>]
-        : [methodOrContract, options.codec ?? json, options.responseCodec]
-      const bad = validateRoutingKey(method)
-      if (bad) return bad
-      let timeoutMs: number
-      try {
-        timeoutMs = options.timeout === undefined ? DEFAULT_TIMEOUT_MS : toMillis("timeout", options.timeout)
-        if (timeoutMs <= 0) throw new InvalidOptions({ option: "timeout", reason: "must be positive" })
-      } catch (e) {
-        return e as InvalidOptions
-      }
-      const env = buildEnvelope(method, payload, codec, { headers: options.headers }, max)
-      if (!("payload" in env)) return env
-      const request: Envelope = { ...env, correlationId: env.id }
-      return { method, request, timeoutMs, responseCodec }
-    }
-
-    const readReply = <Res>(method: string, reply: Envelope, responseCodec: Codec<Res> | undefined): Reply<Res> => {
-      const remote = reply.headers[Wire.remoteError]
-      if (remote !== undefined) {
-        let info: { name?: string; message?: string; code?: string } = {}
-        try {
-          info = JSON.parse(remote) as typeof info
-        } catch {
-          info = { name: "Error", message: remote }
-        }
-        throw new RemoteError({ method, remoteName: info.name ?? "Error", remoteMessage: info.message ?? "", code: info.code })
-      }
-      const rc = (responseCodec ?? byContentType(reply.contentType)) as Codec<Res>
-      try {
-        const problem = responseCodec && contentTypeProblem(responseCodec as Codec<unknown>, reply.contentType)
-        if (responseCodec && problem !== undefined) {
-          throw new DecodeFailed({ contentType: reply.contentType, reason: `${problem}; expected ${responseCodec.contentType}` })
-        }
-        const headers: Record<string, string> = {}
-        for (const [k, v] of Object.entries(reply.headers)) if (k !== Wire.remoteError) headers[k] = v
-        return { payload: rc.decode(reply.payload), headers, correlationId: reply.correlationId, contentType: reply.contentType }
-      } catch (e) {
-        throw e instanceof DecodeFailed ? e : new DecodeFailed({ contentType: reply.contentType, reason: describeError(e).message })
-      }
-    }
-
-    /** `signal` aborts the wait (Effect interruption); the deadline is ours, whatever the transport does. */
-    const requestAsync = <Res>(methodOrContract: string | RpcContract<unknown, Res>, payload: unknown, options: RequestOptions<Res> = {}, signal?: AbortSignal): Promise<Reply<Res>> => {
-      const prepared = prepareRequest(methodOrContract, payload, options)
-      if (!("request" in prepared)) return Promise.reject(prepared)
-      const { method, request, timeoutMs, responseCodec } = prepared
-      const abort = new AbortController()
-      const onAbort = () => abort.abort()
-      signal?.addEventListener("abort", onAbort, { once: true })
-      let timer: ReturnType<typeof setTimeout> | undefined
-      const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          abort.abort()
-          reject(new RequestTimeout({ method, timeoutMs }))
-        }, timeoutMs)
+    const declareGroup: BusShape["declareGroup"] = (patternsOrContract, options) =>
+      Effect.suspend((): Effect.Effect<void, SubscribeError> => {
+        if (closed) return Effect.fail(new BusClosed({ operation: "declareGroup" }))
+        const patterns = patternsOf(patternsOrContract)
+        if (!Array.isArray(patterns)) return Effect.fail(patterns)
+        const group = (options as { readonly group?: unknown } | undefined)?.group
+        if (typeof group !== "string") return Effect.fail(new InvalidOptions({ option: "group", reason: "declareGroup needs a group name" }))
+        const badGroup = groupProblem(group)
+        if (badGroup) return Effect.fail(badGroup)
+        return call("declare group", () => transport.declareGroup({ group, patterns, ephemeral: false }))
       })
-      const sent = transport.request(request, { timeoutMs, signal: abort.signal }).then(
-        (reply) => readReply(method, reply, responseCodec),
-        (e: unknown): never => {
-          throw e instanceof RequestTimeout || e instanceof NoResponders || e instanceof BusClosed || e instanceof PublishFailed
-            ? e
-            : new PublishFailed({ key: method, reason: describeError(e).message, cause: e })
-        },
-      )
-      return Promise.race([sent, deadline]).finally(() => {
-        clearTimeout(timer)
-        signal?.removeEventListener("abort", onAbort)
-      })
-    }
+
+    const requestAsync: BusPromises["requestReply"] = (methodOrContract, payload, options) => sendRequest(clientDeps, methodOrContract, payload, options)
 
     const requestReply: BusShape["requestReply"] = <Res>(methodOrContract: string | RpcContract<unknown, Res>, payload: unknown, options: RequestOptions<Res> = {}) =>
-      Effect.tryPromise({ try: (signal) => requestAsync(methodOrContract, payload, options, signal), catch: (e) => asRequestError(e, methodOrContract) })
+      Effect.tryPromise({ try: (signal) => sendRequest(clientDeps, methodOrContract, payload, options, signal), catch: (e) => asRequestError(e, keyOf(methodOrContract)) })
 
     const handle: BusShape["handle"] = <Req, Res>(methodOrContract: string | RpcContract<Req, Res>, handler: EffectRpcHandler<Req, Res>, options: HandleOptions<Req> = {}) =>
       Effect.suspend(() => {
@@ -369,6 +329,8 @@ export const makeBus = (transport: Transport): Effect.Effect<BusShape> =>
         const bad = validateRoutingKey(method)
         if (bad) return Effect.fail(bad)
         if (typeof handler !== "function") return Effect.fail(new InvalidOptions({ option: "handler", reason: "must be a function" }))
+        const badMiddleware = middlewareProblem("middleware", options.middleware)
+        if (badMiddleware) return Effect.fail(badMiddleware)
         const group = options.group ?? method
         const badGroup = groupProblem(group)
         if (badGroup) return Effect.fail(badGroup)
@@ -378,76 +340,10 @@ export const makeBus = (transport: Transport): Effect.Effect<BusShape> =>
         } catch (e) {
           return Effect.fail(e as InvalidOptions)
         }
-        return track(
-          () =>
-            Effect.gen(function* () {
-              const permits = new Permits(concurrency)
-              const run = asPromise(handler)
-              let running = 0
-              let stopping = false
-              let idle: Array<() => void> = []
-              const answer = async (req: import("./transport.ts").IncomingRequest): Promise<void> => {
-                const env = req.envelope
-                const base = { id: newMessageId(), routingKey: method, key: undefined, correlationId: env.correlationId ?? env.id, timestamp: Date.now() }
-                let reply: Envelope
-                try {
-                  const problem = codec && contentTypeProblem(codec, env.contentType)
-                  if (codec && problem !== undefined) {
-                    throw new DecodeFailed({ contentType: env.contentType, reason: `${problem}; expected ${codec.contentType}` })
-                  }
-                  const payload = (codec ?? byContentType(env.contentType)).decode(env.payload) as Req
-                  const res = await run({ id: env.id, method, payload, headers: env.headers, correlationId: env.correlationId })
-                  reply = { ...base, payload: responseCodec.encode(res), contentType: responseCodec.contentType, headers: {} }
-                } catch (e) {
-                  reply = { ...base, payload: new Uint8Array(0), contentType: "application/octet-stream", headers: { [Wire.remoteError]: JSON.stringify(describeError(e)) } }
-                }
-                // A reply or settlement the broker refused: the requester times out; the adapter redelivers or drops the request.
-                try {
-                  await req.reply(reply)
-                } catch { /* see above */ }
-                try {
-                  await req.done()
-                } catch { /* see above */ }
-              }
-              const onRequest = (req: import("./transport.ts").IncomingRequest) => {
-                if (stopping) return
-                running++
-                const go = async () => {
-                  await permits.acquire()
-                  try {
-                    await answer(req)
-                  } finally {
-                    permits.release()
-                  }
-                }
-                void go().finally(() => {
-                  if (--running === 0) for (const w of idle.splice(0)) w()
-                })
-              }
-              const consumption = yield* call("serve", () => transport.serve({ method, group, concurrency }, onRequest))
-              return {
-                stop: Effect.gen(function* () {
-                  yield* call("stop server", () => consumption.stop()).pipe(Effect.ignore)
-                  stopping = true
-                  if (running > 0) yield* Effect.callback<void>((resume) => void idle.push(() => resume(Effect.void)))
-                  yield* call("close server", () => consumption.close()).pipe(Effect.ignore)
-                }),
-              }
-            }),
-          group,
-        )
+        const hooks = hooksOf([...busMiddleware, ...(options.middleware ?? [])], "serve")
+        const run = asPromise(handler as EffectRpcHandler<unknown, unknown>)
+        return track(() => serve(transport, { method, group, concurrency, codec, responseCodec, handler: run, hooks }, call), group)
       })
-
-    const toRecord = (d: import("./transport.ts").DeadLetter): DeadLetterRecord => ({
-      id: d.envelope.id,
-      routingKey: d.envelope.routingKey,
-      key: d.envelope.key,
-      body: d.envelope.payload,
-      contentType: d.envelope.contentType,
-      headers: d.envelope.headers,
-      timestamp: d.envelope.timestamp,
-      failure: d.failure,
-    })
 
     const close: Effect.Effect<void> = Effect.suspend(() => {
       if (closed) return Effect.void
@@ -466,6 +362,7 @@ export const makeBus = (transport: Transport): Effect.Effect<BusShape> =>
       subscribe,
       requestReply,
       handle,
+      declareGroup,
       deadLetters: {
         list: (group, options) =>
           checkAdmin(group, options?.limit).pipe(Effect.andThen(call("list dead letters", () => transport.deadLetters.list(group, options))), Effect.map((l) => l.map(toRecord))),
@@ -481,15 +378,6 @@ export const makeBus = (transport: Transport): Effect.Effect<BusShape> =>
     return shape
   })
 
-const publishErrorTags: ReadonlySet<string> = new Set(["InvalidRoutingKey", "PayloadTooLarge", "PublishFailed", "BusClosed", "InvalidOptions"])
-const requestErrorTags: ReadonlySet<string> = new Set([...publishErrorTags, "RequestTimeout", "NoResponders", "RemoteError", "DecodeFailed"])
 const keyOf = (k: string | { readonly key: string } | { readonly method: string }): string => (typeof k === "string" ? k : "key" in k ? k.key : k.method)
-
-/** The typed errors pass through; anything else (a bug, not a broker answer) becomes PublishFailed naming the key. */
-const asPublishError = (e: unknown, key: string | EventContract<unknown>): PublishError =>
-  isTagged(e) && publishErrorTags.has(e._tag) ? (e as PublishError) : new PublishFailed({ key: keyOf(key), reason: describeError(e).message, cause: e })
-
-const asRequestError = (e: unknown, method: string | RpcContract<unknown, unknown>): RequestError =>
-  isTagged(e) && requestErrorTags.has(e._tag) ? (e as RequestError) : new PublishFailed({ key: keyOf(method), reason: describeError(e).message, cause: e })
 
 export type { PayloadTooLarge }

@@ -5,6 +5,7 @@
  * payload that cannot be decoded never helps.
  */
 import { createRequire } from "node:module"
+import type * as JsonSchemaModule from "effect/JsonSchema"
 import type * as Schema from "effect/Schema"
 import { DecodeFailed } from "./errors.ts"
 import { mediaTypeProblem, parseMediaType, ruleOf, type MediaTypeRule } from "./media-type.ts"
@@ -19,6 +20,22 @@ export type { MediaTypeRule } from "./media-type.ts"
  */
 let schemaModule: typeof Schema | undefined
 const loadSchema = (): typeof Schema => (schemaModule ??= createRequire(import.meta.url)("effect/Schema") as typeof Schema)
+let jsonSchemaModule: typeof JsonSchemaModule | undefined
+const loadJsonSchema = (): typeof JsonSchemaModule => (jsonSchemaModule ??= createRequire(import.meta.url)("effect/JsonSchema") as typeof JsonSchemaModule)
+
+/** A JSON Schema (draft-07) node. */
+export interface JsonSchema {
+  readonly [keyword: string]: unknown
+}
+
+/**
+ * A payload's JSON Schema (draft-07), for documents such as AsyncAPI (`omnibus asyncapi`).
+ * `schema` (and each definition) refers to named definitions as `#/definitions/<name>`.
+ */
+export interface PayloadSchema {
+  readonly schema: JsonSchema
+  readonly definitions: Readonly<Record<string, JsonSchema>>
+}
 
 export interface Codec<T> {
   /** What `encode` writes, sent as the message's content type. */
@@ -27,13 +44,19 @@ export interface Codec<T> {
   readonly accepts?: MediaTypeRule
   encode(value: T): Uint8Array
   decode(bytes: Uint8Array): T
+  /** The payload's JSON Schema, where the codec knows it (`schema()`, protobuf codecs, text, bytes). */
+  readonly jsonSchema?: () => PayloadSchema
 }
+
+const plain = (schema: JsonSchema): (() => PayloadSchema) => () => ({ schema, definitions: {} })
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder("utf-8", { fatal: true })
 
 export const json: Codec<unknown> = {
   contentType: "application/json",
+  // Any JSON value: the type is the caller's assertion (jsonOf), not checked.
+  jsonSchema: plain({}),
   encode: (value) => encoder.encode(JSON.stringify(value === undefined ? null : value)),
   decode: (bytes) => {
     try {
@@ -49,12 +72,14 @@ export const jsonOf = <T>(): Codec<T> => json as Codec<T>
 
 export const bytes: Codec<Uint8Array> = {
   contentType: "application/octet-stream",
+  jsonSchema: plain({ type: "string", format: "binary" }),
   encode: (value) => value,
   decode: (b) => b,
 }
 
 export const text: Codec<string> = {
   contentType: "text/plain; charset=utf-8",
+  jsonSchema: plain({ type: "string" }),
   encode: (value) => encoder.encode(value),
   decode: (b) => {
     try {
@@ -72,6 +97,11 @@ export const schema = <T, E>(s: Schema.Codec<T, E>): Codec<T> => {
   const encodeSync = encodeSyncOf(s)
   return {
     contentType: "application/json",
+    // What travels is the schema's encoded side as JSON: effect's JSON Schema of it, as draft-07.
+    jsonSchema: () => {
+      const { schema: root, definitions } = loadJsonSchema().toDocumentDraft07(loadSchema().toJsonSchemaDocument(s))
+      return { schema: root, definitions }
+    },
     encode: (value) => json.encode(encodeSync(value)),
     decode: (b) => {
       const raw = json.decode(b)

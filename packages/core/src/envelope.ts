@@ -19,7 +19,7 @@ export interface Envelope {
   readonly headers: Readonly<Record<string, string>>
   readonly correlationId?: string | undefined
   readonly replyTo?: string | undefined
-  /** Milliseconds since the epoch, set when published. */
+  /** Milliseconds since the epoch: the publisher's `timestamp` option, else the publish time. */
   readonly timestamp: number
 }
 

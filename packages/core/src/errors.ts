@@ -135,6 +135,21 @@ export class PermanentError extends Error {
   }
 }
 
+/** A handler error that retrying cannot fix: PermanentError or DecodeFailed, or any error marked so. */
+export const isPermanent = (error: unknown): boolean =>
+  error instanceof PermanentError ||
+  error instanceof DecodeFailed ||
+  (typeof error === "object" && error !== null && ((error as { _tag?: unknown })._tag === "PermanentError" || (error as { permanent?: unknown }).permanent === true))
+
+/** Name, message and code of anything thrown, for failure metadata and log lines. */
+export const describeError = (error: unknown): { readonly name: string; readonly message: string; readonly code: string | undefined } => {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code
+    return { name: error.name, message: error.message, code: code === undefined || code === null ? undefined : String(code) }
+  }
+  return { name: typeof error, message: String(error), code: undefined }
+}
+
 /** Errors a caller of `publish` can see. */
 export type PublishError = InvalidRoutingKey | PayloadTooLarge | PublishFailed | BusClosed | InvalidOptions
 /** Errors a caller of `request` can see. */
@@ -143,6 +158,18 @@ export type RequestError = InvalidRoutingKey | InvalidOptions | PayloadTooLarge 
 export type SubscribeError = InvalidPattern | InvalidRoutingKey | InvalidOptions | BrokerError | BusClosed
 /** Errors from `connect`. */
 export type ConnectError = InvalidUrl | ConnectionFailed | AuthenticationFailed | InvalidOptions
+
+const publishErrorTags: ReadonlySet<string> = new Set(["InvalidRoutingKey", "PayloadTooLarge", "PublishFailed", "BusClosed", "InvalidOptions"])
+const requestErrorTags: ReadonlySet<string> = new Set([...publishErrorTags, "RequestTimeout", "NoResponders", "RemoteError", "DecodeFailed"])
+const tagOf = (e: unknown): string | undefined =>
+  typeof e === "object" && e !== null && typeof (e as { _tag?: unknown })._tag === "string" ? (e as { _tag: string })._tag : undefined
+
+/** The typed errors pass through; anything else (a bug, not a broker answer) becomes PublishFailed naming the key. */
+export const asPublishError = (e: unknown, key: string): PublishError =>
+  publishErrorTags.has(tagOf(e) ?? "") ? (e as PublishError) : new PublishFailed({ key, reason: describeError(e).message, cause: e })
+
+export const asRequestError = (e: unknown, method: string): RequestError =>
+  requestErrorTags.has(tagOf(e) ?? "") ? (e as RequestError) : new PublishFailed({ key: method, reason: describeError(e).message, cause: e })
 
 /** Removes user info and secret query parameters so a URL can be logged. */
 export const redactUrl = (url: string): string => {

@@ -25,12 +25,14 @@ export {
   type SubscribeError,
   type ConnectError,
 } from "./errors.ts"
-export { defineEvent, defineRpc, type EventContract, type RpcContract } from "./contract.ts"
+export { defineEvent, defineRpc, batchEntry, isEventContract, isRpcContract, type EventContract, type RpcContract } from "./contract.ts"
 export { MemoryIdempotencyStore, idempotencyKey, type IdempotencyStore, type ClaimResult } from "./idempotency.ts"
 export * as codecs from "./codec.ts"
-export { json, jsonOf, bytes, text, schema, type Codec } from "./codec.ts"
+export { json, jsonOf, bytes, text, schema, type Codec, type JsonSchema, type PayloadSchema } from "./codec.ts"
 export type { TransportOptions, Health, FailureMetadata } from "./transport.ts"
 export { connect, type ConnectConfig } from "./promise.ts"
+export type { Middleware, HandleOutcome, PublishContext, HandleContext, RequestContext, ServeContext } from "./middleware.ts"
+export type { Logger, LogFields } from "./logger.ts"
 export { parseMediaType, type MediaType, type MediaTypeRule } from "./media-type.ts"
-export type { HandlerEvent, HandlerEventType } from "./consumer.ts"
-export { AttemptsExhausted, RedeliveriesExhausted } from "./consumer.ts"
+export type { HandlerEvent, HandlerEventType } from "./consume/events.ts"
+export { AttemptsExhausted, RedeliveriesExhausted } from "./consume/budget.ts"

@@ -3,7 +3,7 @@ import type { Message, PublishOptions } from "./api.ts"
 import type { Codec } from "./codec.ts"
 import { newMessageId, RESERVED_PREFIX, type Envelope } from "./envelope.ts"
 import { InvalidOptions, PayloadTooLarge, PublishFailed } from "./errors.ts"
-import { headersSize, MAX_HEADER_BYTES } from "./consumer.ts"
+import { headersSize, MAX_HEADER_BYTES } from "./consume/decode.ts"
 import { validateRoutingKey } from "./routing.ts"
 
 /** Validates and encodes one publish; returns the envelope or the typed error naming the problem. */
@@ -25,6 +25,8 @@ export const buildEnvelope = (
   if (options?.correlationId !== undefined && typeof options.correlationId !== "string") {
     return new InvalidOptions({ option: "correlationId", reason: "must be a string" })
   }
+  const timestamp = timestampOf(options?.timestamp)
+  if (timestamp === undefined) return new InvalidOptions({ option: "timestamp", reason: "must be a valid Date or a positive integer of milliseconds since the epoch" })
   const headers = options?.headers ?? {}
   if (typeof headers !== "object" || headers === null) return new InvalidOptions({ option: "headers", reason: "must be an object of string values" })
   for (const [name, value] of Object.entries(headers)) {
@@ -49,8 +51,15 @@ export const buildEnvelope = (
     contentType: codec.contentType,
     headers,
     correlationId: options?.correlationId,
-    timestamp: Date.now(),
+    timestamp,
   }
+}
+
+/** The envelope's timestamp: the publisher's (a Date or epoch ms), else now; undefined when unusable. */
+const timestampOf = (given: Date | number | undefined): number | undefined => {
+  if (given === undefined) return Date.now()
+  const ms = given instanceof Date ? given.getTime() : given
+  return Number.isSafeInteger(ms) && ms > 0 ? ms : undefined
 }
 
 export const toMessage = <T>(e: Envelope, payload: T, attempt: number, redeliveries: number, group: string): Message<T> => ({

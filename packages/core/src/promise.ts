@@ -8,12 +8,12 @@
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
-import type { Bus, Handler, Request } from "./api.ts"
+import type { Bus, BusOptions, Handler, Request } from "./api.ts"
 import { busPromisesOf, liftPromiseHandler, makeBus, runToPromise, type BusShape } from "./bus.ts"
-import { openTransport } from "./effect.ts"
+import { openTransport, splitOptions } from "./effect.ts"
 import type { Transport, TransportOptions } from "./transport.ts"
 
-export interface ConnectConfig extends TransportOptions {
+export interface ConnectConfig extends TransportOptions, BusOptions {
   readonly url: string
 }
 
@@ -52,6 +52,7 @@ export const fromShape = (shape: BusShape): Bus => {
       ? (method: string, payload: unknown, options?: never) => direct.requestReply(method, payload, options)
       : (method: string, payload: unknown, options?: never) => run(shape.requestReply(method, payload, options))) as Bus["requestReply"],
     handle: ((method: never, handler: (r: Request<unknown>) => unknown, options?: never) => scoped(shape.handle(method, lift(handler) as never, options))) as Bus["handle"],
+    declareGroup: ((patterns: never, options: { readonly group: string }) => run(shape.declareGroup(patterns, options))) as Bus["declareGroup"],
     deadLetters: {
       list: (group, options) => run(shape.deadLetters.list(group, options)),
       replay: (group, options) => run(shape.deadLetters.replay(group, options)),
@@ -68,10 +69,11 @@ export const fromShape = (shape: BusShape): Bus => {
  * Connects to a broker chosen by the URL's scheme (default: the embedded
  * in-memory broker), e.g. `connect(process.env.OMNIBUS_URL ?? "memory://")`.
  */
-export const connect = (target: string | ConnectConfig = "memory://", options: TransportOptions = {}): Promise<Bus> => {
+export const connect = (target: string | ConnectConfig = "memory://", options: TransportOptions & BusOptions = {}): Promise<Bus> => {
   const [url, opts] = typeof target === "string" ? [target, options] : [target.url, { ...target, ...options }]
-  return run(Effect.map(Effect.flatMap(openTransport(url, opts), makeBus), fromShape))
+  const [transportOptions, config] = splitOptions(opts)
+  return run(Effect.map(Effect.flatMap(openTransport(url, transportOptions, config), (t) => makeBus(t, config)), fromShape))
 }
 
 /** Wraps a transport you built yourself. */
-export const fromTransport = (transport: Transport): Promise<Bus> => run(Effect.map(makeBus(transport), fromShape))
+export const fromTransport = (transport: Transport, options: BusOptions = {}): Promise<Bus> => run(Effect.map(makeBus(transport, options), fromShape))

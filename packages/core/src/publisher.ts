@@ -4,6 +4,7 @@
  * broker sees pipelined batches (one confirm wait for many messages).
  * Also the ledger of in-flight publishes that close() waits for.
  */
+import { Drain } from "./drain.ts"
 import type { Envelope } from "./envelope.ts"
 import { BusClosed, PublishFailed } from "./errors.ts"
 import type { PublishOutcome, Transport } from "./transport.ts"
@@ -18,8 +19,7 @@ interface Pending {
 export class Publisher {
   private queue: Array<Pending> = []
   private scheduled = false
-  private inflight = 0
-  private idle: Array<() => void> = []
+  private readonly inflight = new Drain()
   private readonly transport: Transport
 
   constructor(transport: Transport) {
@@ -28,32 +28,27 @@ export class Publisher {
 
   /** Sends one envelope with whatever else is published in this turn. */
   send(envelope: Envelope): Promise<PublishOutcome> {
-    this.inflight++
-    return new Promise<PublishOutcome>((resolve) => {
-      this.queue.push({ envelope, resolve })
-      if (this.queue.length >= MAX_BATCH) this.flush()
-      else if (!this.scheduled) {
-        this.scheduled = true
-        setImmediate(() => this.flush())
-      }
-    }).finally(() => this.settled())
+    return this.inflight.track(
+      new Promise<PublishOutcome>((resolve) => {
+        this.queue.push({ envelope, resolve })
+        if (this.queue.length >= MAX_BATCH) this.flush()
+        else if (!this.scheduled) {
+          this.scheduled = true
+          setImmediate(() => this.flush())
+        }
+      }),
+    )
   }
 
   /** Sends a caller-made batch as it is (already one transport call). */
   async sendBatch(batch: ReadonlyArray<Envelope>): Promise<ReadonlyArray<PublishOutcome>> {
     if (batch.length === 0) return []
-    this.inflight++
-    try {
-      return await this.call(batch)
-    } finally {
-      this.settled()
-    }
+    return this.inflight.track(this.call(batch))
   }
 
   /** Resolves when every publish issued so far has settled. */
   flushed(): Promise<void> {
-    if (this.inflight === 0) return Promise.resolve()
-    return new Promise((resolve) => this.idle.push(resolve))
+    return this.inflight.done()
   }
 
   private flush(): void {
@@ -72,15 +67,6 @@ export class Publisher {
     } catch (e) {
       const reason = e instanceof BusClosed ? "bus is closed" : e instanceof Error ? e.message : String(e)
       return batch.map((env) => ({ ok: false as const, error: new PublishFailed({ key: env.routingKey, reason, cause: e }) }))
-    }
-  }
-
-  private settled(): void {
-    this.inflight--
-    if (this.inflight === 0) {
-      const w = this.idle
-      this.idle = []
-      for (const f of w) f()
     }
   }
 }

@@ -36,7 +36,7 @@ export interface Transport {
    */
   consume(spec: ConsumeSpec, onDelivery: (delivery: Delivery) => void): Promise<Consumption>
 
-  /** Creates the group's broker state without consuming (an "offline group"). */
+  /** Creates the group's broker state without consuming (an "offline group"): `bus.declareGroup`. */
   declareGroup(spec: GroupSpec): Promise<void>
 
   /** Serves an RPC method: requests are shared by the servers of one group. */
@@ -55,9 +55,16 @@ export interface Transport {
 
   /** Graceful: flushes in-flight publishes (each confirmed or rejected), then disconnects. */
   close(): Promise<void>
+}
 
-  /** Crash simulation for tests: drop the connection now, settle nothing. */
-  abort(): Promise<void>
+/**
+ * Crash simulation for tests, kept out of the port: an adapter that offers it implements this
+ * key (drop the connection now, settle nothing), and `crash(bus)` from @omnibus/core/testing calls it.
+ */
+export const simulateCrash: unique symbol = Symbol.for("@omnibus/core/simulateCrash")
+
+export interface Crashable {
+  [simulateCrash](): Promise<void>
 }
 
 export interface TransportLimits {
@@ -84,8 +91,6 @@ export interface GroupSpec {
 export interface ConsumeSpec extends GroupSpec {
   /** Most unsettled deliveries handed to onDelivery at once. */
   readonly prefetch: number
-  /** Hint: the subscription orders by key (Kafka keeps partitions; others ignore it). */
-  readonly orderedByKey: boolean
 }
 
 export interface Delivery {
@@ -102,6 +107,15 @@ export interface Delivery {
   readonly redeliveries: number
   /** When this message first failed, if it did before (carried across retries). */
   readonly firstFailureAt: number | undefined
+  /**
+   * Called by core right before a redelivered message runs alone in a handler
+   * (packages/core/src/isolation.ts): durably counts the solo run, so that a crash during it
+   * is charged to this message only, and resolves with how many earlier solo runs of this
+   * attempt ended without an outcome. Adapters clear the count when the delivery settles.
+   * Optional: without it core falls back to `redeliveries`, which also charges the messages
+   * a crash sent back untouched.
+   */
+  beginSolo?(): Promise<number>
   /** Done: remove from the group. */
   ack(): Promise<void>
   /**

@@ -61,11 +61,13 @@ interface Row {
   readonly contentType: string
   readonly headers: Readonly<Record<string, string>>
   readonly correlationId: string | undefined
+  /** When outbox.publish wrote the row (the message's timestamp, kept by the relay). */
+  readonly createdAt: number
 }
 
 type Outcome = "more" | "idle" | "waiting" | "failed"
 
-const COLUMNS = "seq, id, routing_key, message_key, payload, content_type, headers, correlation_id"
+const COLUMNS = "seq, id, routing_key, message_key, payload, content_type, headers, correlation_id, created_at"
 /** A relay that found only rows whose key another relay is sending looks again this soon. */
 const CONTENDED_RETRY_MS = 50
 const PURGE_EVERY_MS = 60_000
@@ -83,6 +85,7 @@ const toRow = (r: Readonly<Record<string, unknown>>): Row => ({
   contentType: text(r.content_type),
   headers: JSON.parse(text(r.headers)) as Record<string, string>,
   correlationId: optionalText(r.correlation_id),
+  createdAt: Number(r.created_at),
 })
 
 /** The stored bytes are the encoded message already: published as they are, with their content type. */
@@ -92,7 +95,7 @@ const toEntry = (row: Row): BatchEntry => ({
   key: row.routingKey,
   payload: row.payload,
   codec: stored(row.contentType),
-  options: { id: row.id, key: row.messageKey, headers: row.headers, correlationId: row.correlationId },
+  options: { id: row.id, key: row.messageKey, headers: row.headers, correlationId: row.correlationId, timestamp: row.createdAt },
 })
 
 /** The rows of a batch that may go out now: a key's rows only if its oldest unsent row is in the batch. */

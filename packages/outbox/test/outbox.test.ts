@@ -54,6 +54,28 @@ describe.each(DIALECTS)("outbox on $name", ({ make }) => {
     })
   })
 
+  it("delivers a message relayed late with the time its row was written, or the timestamp given to outbox.publish", async () => {
+    const app = tdb.open()
+    const box = outbox()
+    const { id: late } = await app.transaction((tx) => box.publish(tx, "orders.late", { n: 7 }))
+    const happened = new Date("2024-02-29T12:00:00.000Z")
+    const { id: stamped } = await app.transaction((tx) => box.publish(tx, "orders.stamped", { n: 8 }, { timestamp: happened }))
+    // The row waited a minute before any relay ran (the relay was down): its creation time is a minute old.
+    const p = (n: number) => (tdb.dialect === "postgres" ? `$${n}` : "?")
+    await app.query(`UPDATE ${box.tables.outbox} SET created_at = created_at - 60000 WHERE id = ${p(1)}`, [late])
+    const written = Number((await app.query(`SELECT created_at FROM ${box.tables.outbox} WHERE id = ${p(1)}`, [late])).rows[0]!.created_at)
+
+    const relay = startRelay({ db: tdb.open(), bus, tablePrefix: tdb.prefix })
+    try {
+      await eventually("both messages are received", () => receivedIds(late) === 1 && receivedIds(stamped) === 1)
+    } finally {
+      await relay.stop()
+    }
+    expect(received.find((m) => m.id === late)!.timestamp).toBe(written)
+    expect(written).toBeLessThan(Date.now() - 59_000)
+    expect(received.find((m) => m.id === stamped)!.timestamp).toBe(happened.getTime())
+  })
+
   it("rejects in the transaction what bus.publish would reject", async () => {
     const app = tdb.open()
     await expect(app.transaction((tx) => outbox().publish(tx, "bad key with spaces", {}))).rejects.toMatchObject({ _tag: "InvalidRoutingKey" })

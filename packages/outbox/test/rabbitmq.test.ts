@@ -48,13 +48,21 @@ describe("outbox and inbox over RabbitMQ on PostgreSQL", () => {
       await eventually("the first message arrives", () => received.some((m) => m.id === first.id), 8_000)
 
       await current.close()
+      const writing = Date.now()
       const second = await app.transaction((tx) => outbox.publish(tx, `${run}.created`, { n: 2 }, { key: "a" }))
+      const written = Date.now()
       await eventually("publishes fail while the bus is closed", () => errors.some((e) => (e as { _tag?: string })._tag === "BusClosed"))
       expect((await relay.stats()).pending).toBe(1)
+      const reconnecting = Date.now()
       current = await connect(URL_)
       await eventually("the second message arrives on the new bus", () => received.some((m) => m.id === second.id))
       await eventually("the outbox is drained", async () => (await relay.stats()).pending === 0)
       expect(received.map((m) => m.payload)).toEqual([{ n: 1 }, { n: 2 }])
+      // Published after the reconnect, stamped with the time its row was written.
+      const timestamp = received.find((m) => m.id === second.id)!.timestamp
+      expect(timestamp).toBeGreaterThanOrEqual(writing)
+      expect(timestamp).toBeLessThanOrEqual(written)
+      expect(written).toBeLessThan(reconnecting)
     } finally {
       await relay.stop()
       await current.close()

@@ -6,8 +6,9 @@
  */
 import protobuf from "protobufjs"
 
-const INT32 = new Set(["int32", "uint32", "sint32", "fixed32", "sfixed32"])
-const INT64 = new Set(["int64", "uint64", "sint64", "fixed64", "sfixed64"])
+/** Integer scalar types: 32-bit ones are numbers, 64-bit ones bigint (or safe integers) in plain objects. */
+export const INT32 = new Set(["int32", "uint32", "sint32", "fixed32", "sfixed32"])
+export const INT64 = new Set(["int64", "uint64", "sint64", "fixed64", "sfixed64"])
 
 const scalarProblem = (field: protobuf.FieldBase, v: unknown, path: string, depth: number): string | undefined => {
   const resolved = field.resolvedType

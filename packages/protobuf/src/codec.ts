@@ -6,6 +6,7 @@
 import { DecodeFailed, type Codec, type MediaTypeRule } from "@omnibus/core"
 import type protobuf from "protobufjs"
 import { valueProblem } from "./check.ts"
+import { protobufJsonSchema } from "./json-schema.ts"
 import { checkWire, type WireOptions } from "./wire.ts"
 
 /**
@@ -61,6 +62,7 @@ export const protobufCodec = <T>(type: protobuf.Type, options: ProtobufCodecOpti
   return {
     contentType,
     accepts: protobufAccepts(type),
+    jsonSchema: () => protobufJsonSchema(type),
     encode: (value) => {
       const problem = valueProblem(type, value)
       if (problem !== undefined) throw new TypeError(`not a valid ${type.name}: ${problem}`)

@@ -1,64 +1,64 @@
 /**
  * The employee service: answers employee.search/create/update/destroy over
- * RPC from its SQLite database, and publishes employee.created/updated/
- * destroyed through the outbox after each successful write.
+ * RPC from its database, and publishes employee.created/updated/destroyed
+ * through the outbox: each write stores its event in the write's transaction
+ * (store.ts), and @omnibus/outbox's relay publishes it afterwards, at least
+ * once, with the row's id as message id and its creation time as timestamp.
  */
-import { join } from "node:path"
 import type { Subscription } from "@omnibus/core"
+import { startRelay } from "@omnibus/outbox"
 import { openBuses } from "../buses.ts"
 import type { Component, Log } from "../component.ts"
 import type { PlatformConfig } from "../config.ts"
 import { EmployeeMessageService as rpc } from "../contracts/employee.generated.ts"
-import { openDatabase } from "../sqlite.ts"
-import { OutboxRelay } from "./outbox.ts"
-import { EmployeeStore } from "./store.ts"
+import { openDatabase } from "../database.ts"
+import { EmployeeStore, employeeTables } from "./store.ts"
 
 export const SERVICE_GROUP = "employee-service"
 
-export const serviceDatabase = (config: PlatformConfig): string => join(config.dataDir, "employees.db")
+/** Sent rows stay in the outbox this long, as a record of what was published (then the relay deletes them). */
+export const OUTBOX_RETAIN_MS = 24 * 60 * 60 * 1000
 
 export const startService = async (config: PlatformConfig, log: Log): Promise<Component> => {
-  const db = openDatabase(serviceDatabase(config))
-  const store = new EmployeeStore(db)
-  const buses = await openBuses(config)
-  const relay = new OutboxRelay(store, buses.events, { log })
+  const database = await openDatabase(config, "employees", employeeTables, { onError: (e) => log(`database: ${e.message}`) })
+  const store = new EmployeeStore(database.db)
+  const buses = await openBuses(config).catch(async (e: unknown) => {
+    await database.close()
+    throw e
+  })
+  const relay = startRelay({
+    db: database.another(),
+    bus: buses.events,
+    cleanup: { retainMs: OUTBOX_RETAIN_MS },
+    onError: (e) => log(`outbox relay: ${e instanceof Error ? e.message : String(e)}; retrying`),
+  })
+  /** After a commit: publish now instead of at the next poll (PostgreSQL's NOTIFY wakes the relay anyway). */
+  const published = <T>(written: T): T => {
+    relay.notify()
+    return written
+  }
   const servers: Array<Subscription> = []
+  const stop = async () => {
+    await Promise.allSettled(servers.map((s) => s.close()))
+    await relay.stop()
+    await buses.close()
+    await database.close()
+  }
   try {
     const options = { group: SERVICE_GROUP }
     // Registered together: on some brokers each registration joins a consumer group, which takes seconds.
     const registrations = await Promise.allSettled([
-      buses.rpc.handle(rpc.search, ({ payload }) => ({ records: store.search(payload) }), options),
-      buses.rpc.handle(rpc.create, ({ payload }) => {
-        const e = store.create(payload)
-        relay.notify()
-        return e
-      }, options),
-      buses.rpc.handle(rpc.update, ({ payload }) => {
-        const e = store.update(payload)
-        relay.notify()
-        return e
-      }, options),
-      buses.rpc.handle(rpc.destroy, ({ payload }) => {
-        const e = store.destroy(payload)
-        relay.notify()
-        return e
-      }, options),
+      buses.rpc.handle(rpc.search, async ({ payload }) => ({ records: await store.search(payload) }), options),
+      buses.rpc.handle(rpc.create, async ({ payload }) => published(await store.create(payload)), options),
+      buses.rpc.handle(rpc.update, async ({ payload }) => published(await store.update(payload)), options),
+      buses.rpc.handle(rpc.destroy, async ({ payload }) => published(await store.destroy(payload)), options),
     ])
     for (const r of registrations) if (r.status === "fulfilled") servers.push(r.value)
     for (const r of registrations) if (r.status === "rejected") throw r.reason
-    relay.start()
   } catch (e) {
-    await Promise.allSettled(servers.map((s) => s.close()))
-    await buses.close()
-    db.close()
+    await stop()
     throw e
   }
-  return {
-    close: async () => {
-      await Promise.allSettled(servers.map((s) => s.close()))
-      await relay.stop()
-      await buses.close()
-      db.close()
-    },
-  }
+  log(`employees and their outbox in ${database.description}`)
+  return { close: stop }
 }

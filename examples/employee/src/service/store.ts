@@ -1,13 +1,13 @@
 /**
- * The service's SQLite database: employees, and the outbox of events to
- * publish. Every write puts its event in the outbox in the same transaction,
+ * The service's tables: employees, and a version per employee. Every write
+ * puts its event into the outbox (@omnibus/outbox) in the same transaction,
  * so an employee row and its event commit or roll back together; the relay
- * (outbox.ts) publishes them afterwards.
+ * (index.ts) publishes them afterwards. Runs on SQLite and PostgreSQL alike
+ * (../database.ts).
  */
-import type { DatabaseSync, SQLOutputValue } from "node:sqlite"
-import { newMessageId } from "@omnibus/core/adapter"
+import { createOutbox, type Database, type Dialect, type Outbox, type SqlClient } from "@omnibus/outbox"
 import { events, type EmployeeMessage, type EmployeeMessageRequest } from "../contracts/employee.generated.ts"
-import { blobColumn, intColumn, textColumn, transaction } from "../sqlite.ts"
+import { identityColumn, integerColumn, sqlFor, textColumn } from "../database.ts"
 import { EmployeeError } from "./errors.ts"
 
 export interface Employee {
@@ -16,36 +16,27 @@ export interface Employee {
   readonly lastName: string
 }
 
-export interface OutboxRow {
-  readonly seq: number
-  readonly id: string
-  readonly routingKey: string
-  readonly messageKey: string
-  readonly payload: Uint8Array
-  readonly contentType: string
-}
+/**
+ * Each event carries the employee's version (1, 2, … per guid, also across a delete and a re-create):
+ * competing consumers may apply changes out of order, and skip one older than what they applied.
+ */
+export const EMPLOYEE_VERSION_HEADER = "x-employee-version"
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS employees (
-  seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+export const employeeTables = (dialect: Dialect): ReadonlyArray<string> => [
+  `CREATE TABLE IF NOT EXISTS employees (
+  seq        ${identityColumn(dialect)},
   guid       TEXT NOT NULL UNIQUE,
   first_name TEXT NOT NULL,
   last_name  TEXT NOT NULL,
   created_at TEXT NOT NULL,
   updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS outbox (
-  seq         INTEGER PRIMARY KEY AUTOINCREMENT, -- publish order
-  id          TEXT NOT NULL UNIQUE,              -- the message id on the bus (consumers dedupe by it)
-  routing_key TEXT NOT NULL,
-  message_key TEXT NOT NULL,                     -- ordering key: the employee's guid
-  payload     BLOB NOT NULL,                     -- protobuf bytes, exactly what is published
-  content_type TEXT NOT NULL,
-  created_at  INTEGER NOT NULL,
-  sent_at     INTEGER
-);
-CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;
-`
+)`,
+  // Kept after a delete, so a re-created guid goes on counting.
+  `CREATE TABLE IF NOT EXISTS employee_versions (
+  guid    TEXT PRIMARY KEY,
+  version BIGINT NOT NULL
+)`,
+]
 
 const MAX_NAME = 200
 const MAX_GUID = 64
@@ -59,109 +50,92 @@ const required = (field: string, v: string | undefined, max: number): string => 
   return v // stored verbatim: what users type is what they get back
 }
 
-const toEmployee = (r: Record<string, SQLOutputValue>): Employee => ({
+const toEmployee = (r: Readonly<Record<string, unknown>>): Employee => ({
   guid: textColumn(r, "guid"),
   firstName: textColumn(r, "first_name"),
   lastName: textColumn(r, "last_name"),
 })
 
-export class EmployeeStore {
-  readonly db: DatabaseSync
+const COLUMNS = "guid, first_name, last_name"
 
-  constructor(db: DatabaseSync) {
+/** The store's fixed statements, in the dialect's placeholders. */
+const statementsFor = (sql: (text: string) => string) => ({
+  // ON CONFLICT instead of a look first: two creates of one guid at once cannot both pass.
+  insert: sql("INSERT INTO employees (guid, first_name, last_name, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (guid) DO NOTHING"),
+  // Fields left out (NULL) keep their values, like a Rails `update` with some params.
+  update: sql(`UPDATE employees SET first_name = COALESCE(?, first_name), last_name = COALESCE(?, last_name), updated_at = ? WHERE guid = ? RETURNING ${COLUMNS}`),
+  destroy: sql(`DELETE FROM employees WHERE guid = ? RETURNING ${COLUMNS}`),
+  // Also the lock that orders two writes of one employee: the later waits for the earlier's commit.
+  nextVersion: sql("INSERT INTO employee_versions (guid, version) VALUES (?, 1) ON CONFLICT (guid) DO UPDATE SET version = employee_versions.version + 1 RETURNING version"),
+})
+
+export class EmployeeStore {
+  private readonly db: Database
+  private readonly outbox: Outbox
+  private readonly sql: (text: string) => string
+  private readonly statements: ReturnType<typeof statementsFor>
+
+  /** `db` must have the outbox's and employeeTables' tables (database.ts openDatabase). */
+  constructor(db: Database) {
     this.db = db
-    db.exec(SCHEMA)
+    this.outbox = createOutbox({ dialect: db.dialect })
+    this.sql = sqlFor(db.dialect)
+    this.statements = statementsFor(this.sql)
   }
 
   /** Like the book's scopes: each given field narrows the result; an empty request lists everyone. */
-  search(request: EmployeeMessageRequest): Array<Employee> {
-    const rows = this.db
-      .prepare(
-        `SELECT guid, first_name, last_name FROM employees
-         WHERE (:guid IS NULL OR guid = :guid)
-           AND (:first IS NULL OR first_name = :first)
-           AND (:last IS NULL OR last_name = :last)
-         ORDER BY seq`,
-      )
-      .all({ guid: request.guid ?? null, first: request.firstName ?? null, last: request.lastName ?? null })
-    return rows.map(toEmployee)
+  async search(request: EmployeeMessageRequest): Promise<Array<Employee>> {
+    const fields: ReadonlyArray<readonly [string, string | undefined]> = [["guid", request.guid], ["first_name", request.firstName], ["last_name", request.lastName]]
+    const given = fields.flatMap(([column, value]) => (value === undefined ? [] : [{ column, value }]))
+    const where = given.length === 0 ? "" : ` WHERE ${given.map((g) => `${g.column} = ?`).join(" AND ")}`
+    const r = await this.db.query(this.sql(`SELECT ${COLUMNS} FROM employees${where} ORDER BY seq`), given.map((g) => g.value))
+    return r.rows.map(toEmployee)
   }
 
-  find(guid: string): Employee | undefined {
-    const row = this.db.prepare("SELECT guid, first_name, last_name FROM employees WHERE guid = ?").get(guid)
-    return row === undefined ? undefined : toEmployee(row)
-  }
-
-  create(input: EmployeeMessage): Employee {
+  create(input: EmployeeMessage): Promise<Employee> {
     const e: Employee = {
       guid: required("Guid", input.guid, MAX_GUID),
       firstName: required("First name", input.firstName, MAX_NAME),
       lastName: required("Last name", input.lastName, MAX_NAME),
     }
-    return transaction(this.db, () => {
-      if (this.find(e.guid)) throw new EmployeeError("exists", `an employee with guid ${e.guid} already exists`)
+    return this.db.transaction(async (tx) => {
       const now = new Date().toISOString()
-      this.db.prepare("INSERT INTO employees (guid, first_name, last_name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)").run(e.guid, e.firstName, e.lastName, now, now)
-      this.enqueue("create", e)
+      const inserted = await tx.query(this.statements.insert, [e.guid, e.firstName, e.lastName, now, now])
+      if (inserted.rowCount === 0) throw new EmployeeError("exists", `an employee with guid ${e.guid} already exists`)
+      await this.publish(tx, "create", e)
       return e
     })
   }
 
-  /** Fields left out keep their values (like a Rails `update` with some params). */
-  update(input: EmployeeMessage): Employee {
+  /** Fields left out keep their values. */
+  update(input: EmployeeMessage): Promise<Employee> {
     const guid = required("Guid", input.guid, MAX_GUID)
-    return transaction(this.db, () => {
-      const old = this.find(guid)
-      if (!old) throw new EmployeeError("not_found", `no employee with guid ${guid}`)
-      const e: Employee = {
-        guid,
-        firstName: input.firstName === undefined ? old.firstName : required("First name", input.firstName, MAX_NAME),
-        lastName: input.lastName === undefined ? old.lastName : required("Last name", input.lastName, MAX_NAME),
-      }
-      this.db.prepare("UPDATE employees SET first_name = ?, last_name = ?, updated_at = ? WHERE guid = ?").run(e.firstName, e.lastName, new Date().toISOString(), guid)
-      this.enqueue("update", e)
+    const firstName = input.firstName === undefined ? null : required("First name", input.firstName, MAX_NAME)
+    const lastName = input.lastName === undefined ? null : required("Last name", input.lastName, MAX_NAME)
+    return this.db.transaction(async (tx) => {
+      const row = (await tx.query(this.statements.update, [firstName, lastName, new Date().toISOString(), guid])).rows[0]
+      if (row === undefined) throw new EmployeeError("not_found", `no employee with guid ${guid}`)
+      const e = toEmployee(row)
+      await this.publish(tx, "update", e)
       return e
     })
   }
 
   /** Returns the employee as it was. */
-  destroy(input: EmployeeMessage): Employee {
+  destroy(input: EmployeeMessage): Promise<Employee> {
     const guid = required("Guid", input.guid, MAX_GUID)
-    return transaction(this.db, () => {
-      const old = this.find(guid)
-      if (!old) throw new EmployeeError("not_found", `no employee with guid ${guid}`)
-      this.db.prepare("DELETE FROM employees WHERE guid = ?").run(guid)
-      this.enqueue("destroy", old)
+    return this.db.transaction(async (tx) => {
+      const row = (await tx.query(this.statements.destroy, [guid])).rows[0]
+      if (row === undefined) throw new EmployeeError("not_found", `no employee with guid ${guid}`)
+      const old = toEmployee(row)
+      await this.publish(tx, "destroy", old)
       return old
     })
   }
 
-  /** Oldest unpublished events first. */
-  unsent(limit: number): Array<OutboxRow> {
-    const rows = this.db.prepare("SELECT seq, id, routing_key, message_key, payload, content_type FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT ?").all(limit)
-    return rows.map((r) => ({
-      seq: intColumn(r, "seq"),
-      id: textColumn(r, "id"),
-      routingKey: textColumn(r, "routing_key"),
-      messageKey: textColumn(r, "message_key"),
-      payload: blobColumn(r, "payload"),
-      contentType: textColumn(r, "content_type"),
-    }))
-  }
-
-  markSent(ids: ReadonlyArray<string>): void {
-    if (ids.length === 0) return
-    const now = Date.now()
-    const stmt = this.db.prepare("UPDATE outbox SET sent_at = ? WHERE id = ?")
-    transaction(this.db, () => {
-      for (const id of ids) stmt.run(now, id)
-    })
-  }
-
-  private enqueue(write: keyof typeof EVENT, e: Employee): void {
-    const contract = EVENT[write]
-    this.db
-      .prepare("INSERT INTO outbox (id, routing_key, message_key, payload, content_type, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-      .run(newMessageId(), contract.key, e.guid, contract.codec.encode(e), contract.codec.contentType, Date.now())
+  /** The write's event, into the outbox in the write's transaction `tx`. */
+  private async publish(tx: SqlClient, write: keyof typeof EVENT, e: Employee): Promise<void> {
+    const version = integerColumn((await tx.query(this.statements.nextVersion, [e.guid])).rows[0] ?? {}, "version")
+    await this.outbox.publish(tx, EVENT[write], e, { key: e.guid, headers: { [EMPLOYEE_VERSION_HEADER]: String(version) } })
   }
 }

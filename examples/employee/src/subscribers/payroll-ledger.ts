@@ -1,41 +1,34 @@
 /**
  * Payroll's table and the rules for changing it, apart from the bus so the
  * rules can be checked directly. Upsert on employee.created/updated, delete
- * on employee.destroyed, each event applied at most once and never an older
- * change over a newer one:
+ * on employee.destroyed, never an older change over a newer one:
+ * competing instances process events concurrently, so an older change of an
+ * employee may arrive after a newer one; payroll_versions keeps the last
+ * applied version per employee (the service's x-employee-version header,
+ * also after a delete) and older changes are skipped.
  *
- * - Idempotent by message id: the id goes into payroll_inbox in the same
- *   transaction as the change, so a redelivered event changes nothing.
- * - Order-safe: competing instances process events concurrently, so an older
- *   change of an employee may arrive after a newer one; payroll_versions
- *   keeps the last applied outbox sequence number per employee (also after a
- *   delete) and older changes are skipped.
+ * Each event is applied at most once by the inbox around `apply`
+ * (payroll.ts): the ledger's writes and the inbox mark share `tx`.
  */
-import type { DatabaseSync, StatementSync } from "node:sqlite"
 import { PermanentError } from "@omnibus/core"
+import type { Dialect, SqlClient } from "@omnibus/outbox"
 import type { EmployeeMessage } from "../contracts/employee.generated.ts"
-import { OUTBOX_SEQ_HEADER } from "../service/outbox.ts"
-import { intColumn, transaction } from "../sqlite.ts"
+import { sqlFor } from "../database.ts"
+import { EMPLOYEE_VERSION_HEADER } from "../service/store.ts"
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS payroll (
+export const payrollTables = (): ReadonlyArray<string> => [
+  `CREATE TABLE IF NOT EXISTS payroll (
   guid       TEXT PRIMARY KEY,
   first_name TEXT NOT NULL,
   last_name  TEXT NOT NULL,
-  instance   TEXT NOT NULL,      -- which payroll instance applied the last change
-  updated_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS payroll_inbox (
-  message_id   TEXT PRIMARY KEY,
-  routing_key  TEXT NOT NULL,
-  instance     TEXT NOT NULL,
-  processed_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS payroll_versions (
-  guid TEXT PRIMARY KEY,
-  seq  INTEGER NOT NULL
-);
-`
+  instance   TEXT NOT NULL,  -- which payroll instance applied the last change
+  updated_at BIGINT NOT NULL
+)`,
+  `CREATE TABLE IF NOT EXISTS payroll_versions (
+  guid    TEXT PRIMARY KEY,
+  version BIGINT NOT NULL
+)`,
+]
 
 export interface PayrollEvent {
   readonly id: string
@@ -44,52 +37,46 @@ export interface PayrollEvent {
   readonly payload: EmployeeMessage
 }
 
-export type PayrollOutcome = "on payroll" | "off payroll" | "duplicate" | "stale"
+export type PayrollOutcome = "on payroll" | "off payroll" | "stale"
+
+const statementsFor = (sql: (text: string) => string) => ({
+  // Applies the version only if it is newer, in one statement: two instances cannot both pass a check.
+  advance: sql(
+    "INSERT INTO payroll_versions (guid, version) VALUES (?, ?) ON CONFLICT (guid) DO UPDATE SET version = excluded.version WHERE payroll_versions.version < excluded.version",
+  ),
+  upsert: sql(
+    `INSERT INTO payroll (guid, first_name, last_name, instance, updated_at) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT (guid) DO UPDATE SET first_name = excluded.first_name, last_name = excluded.last_name, instance = excluded.instance, updated_at = excluded.updated_at`,
+  ),
+  remove: sql("DELETE FROM payroll WHERE guid = ?"),
+})
 
 export class PayrollLedger {
-  private readonly db: DatabaseSync
   private readonly instance: string
-  private readonly claim: StatementSync
-  private readonly version: StatementSync
-  private readonly setVersion: StatementSync
-  private readonly upsert: StatementSync
-  private readonly remove: StatementSync
+  private readonly statements: ReturnType<typeof statementsFor>
 
-  constructor(db: DatabaseSync, instance: string) {
-    this.db = db
+  constructor(dialect: Dialect, instance: string) {
     this.instance = instance
-    db.exec(SCHEMA)
-    this.claim = db.prepare("INSERT INTO payroll_inbox (message_id, routing_key, instance, processed_at) VALUES (?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING")
-    this.version = db.prepare("SELECT seq FROM payroll_versions WHERE guid = ?")
-    this.setVersion = db.prepare("INSERT INTO payroll_versions (guid, seq) VALUES (?, ?) ON CONFLICT (guid) DO UPDATE SET seq = excluded.seq")
-    this.upsert = db.prepare(
-      `INSERT INTO payroll (guid, first_name, last_name, instance, updated_at) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (guid) DO UPDATE SET first_name = excluded.first_name, last_name = excluded.last_name, instance = excluded.instance, updated_at = excluded.updated_at`,
-    )
-    this.remove = db.prepare("DELETE FROM payroll WHERE guid = ?")
+    this.statements = statementsFor(sqlFor(dialect))
   }
 
-  /** Applies one event; a PermanentError means retrying cannot help (the bus dead-letters it). */
-  apply(m: PayrollEvent): PayrollOutcome {
+  /** Applies one event in `tx`; a PermanentError means retrying cannot help (the bus dead-letters it). */
+  async apply(tx: SqlClient, m: PayrollEvent): Promise<PayrollOutcome> {
     const { guid, firstName, lastName } = m.payload
     const upsert = m.routingKey === "employee.created" || m.routingKey === "employee.updated"
     if (!upsert && m.routingKey !== "employee.destroyed") throw new PermanentError(`payroll does not handle ${m.routingKey}`, { code: "unexpected_event" })
     if (guid === undefined) throw new PermanentError(`${m.routingKey} ${m.id} has no guid`, { code: "invalid" })
     if (upsert && (firstName === undefined || lastName === undefined)) throw new PermanentError(`${m.routingKey} ${m.id} lacks a name`, { code: "invalid" })
-    const seqHeader = m.headers[OUTBOX_SEQ_HEADER]
-    const seq = seqHeader === undefined ? undefined : Number(seqHeader)
-    if (seq !== undefined && !Number.isSafeInteger(seq)) throw new PermanentError(`${m.id}: bad ${OUTBOX_SEQ_HEADER} ${seqHeader}`, { code: "invalid" })
-    return transaction(this.db, (): PayrollOutcome => {
-      if (this.claim.run(m.id, m.routingKey, this.instance, Date.now()).changes === 0) return "duplicate"
-      const last = this.version.get(guid)
-      if (seq !== undefined && last !== undefined && intColumn(last, "seq") >= seq) return "stale"
-      if (seq !== undefined) this.setVersion.run(guid, seq)
-      if (upsert) {
-        this.upsert.run(guid, firstName ?? "", lastName ?? "", this.instance, Date.now())
-        return "on payroll"
-      }
-      this.remove.run(guid)
-      return "off payroll"
-    })
+    const versionHeader = m.headers[EMPLOYEE_VERSION_HEADER]
+    const version = versionHeader === undefined ? undefined : Number(versionHeader)
+    if (version !== undefined && !Number.isSafeInteger(version)) throw new PermanentError(`${m.id}: bad ${EMPLOYEE_VERSION_HEADER} ${versionHeader}`, { code: "invalid" })
+    // An event without a version (another producer) is applied as it comes.
+    if (version !== undefined && (await tx.query(this.statements.advance, [guid, version])).rowCount === 0) return "stale"
+    if (upsert) {
+      await tx.query(this.statements.upsert, [guid, firstName ?? "", lastName ?? "", this.instance, Date.now()])
+      return "on payroll"
+    }
+    await tx.query(this.statements.remove, [guid])
+    return "off payroll"
   }
 }

@@ -1,18 +1,21 @@
 /**
  * Starts the platform exactly as users do (`node src/main.ts --config NAME`)
- * in a child process, on a free port and a fresh data directory, and waits
- * for its "is up" line.
+ * in a child process, on a free port and a fresh data directory (and, on
+ * PostgreSQL, a fresh schema), and waits for its "is up" line.
  */
 import { spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { EXAMPLE_ROOT } from "../../src/config.ts"
+import { EXAMPLE_ROOT, loadConfig } from "../../src/config.ts"
+import { createSchema, type TestSchema } from "./postgres.ts"
 
 export interface RunningPlatform {
   readonly config: string
   readonly url: string
   readonly dataDir: string
+  /** The PostgreSQL database (a schema of the test database) when the platform runs on one. */
+  readonly databaseUrl: string | undefined
   /** Everything the platform printed so far. */
   output(): string
   stop(): Promise<void>
@@ -20,11 +23,24 @@ export interface RunningPlatform {
 
 const UP = /is up: (http:\/\/\S+)/
 
-export const startPlatform = async (config: string, options: { readonly timeoutMs?: number; readonly env?: NodeJS.ProcessEnv } = {}): Promise<RunningPlatform> => {
+export interface PlatformOptions {
+  readonly timeoutMs?: number
+  readonly env?: NodeJS.ProcessEnv
+  /** Every component's tables in PostgreSQL through DATABASE_URL, whatever the config says (else as the config says). */
+  readonly postgres?: boolean
+}
+
+export const startPlatform = async (config: string, options: PlatformOptions = {}): Promise<RunningPlatform> => {
+  // A config naming a database takes its address from OMNIBUS_POSTGRES_URL (config/*.json): point that at a fresh schema.
+  const configured = loadConfig(config, {}, {}).databaseUrl !== undefined
+  const schema: TestSchema | undefined = options.postgres === true || configured ? await createSchema() : undefined
+  const database = schema === undefined ? {} : options.postgres === true ? { DATABASE_URL: schema.url } : { OMNIBUS_POSTGRES_URL: schema.url }
+  // DATABASE_URL from the test's own environment must not move a SQLite config elsewhere.
+  const env = { ...process.env, DATABASE_URL: "", ...database, ...options.env }
   const dataDir = mkdtempSync(join(tmpdir(), `employee-${config}-`))
   const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", "src/main.ts", "--config", config, "--port", "0", "--data-dir", dataDir], {
     cwd: EXAMPLE_ROOT,
-    env: { ...process.env, ...options.env },
+    env,
     stdio: ["ignore", "pipe", "pipe"],
   })
   let output = ""
@@ -53,6 +69,7 @@ export const startPlatform = async (config: string, options: { readonly timeoutM
   }).catch(async (e: unknown) => {
     await exited
     rmSync(dataDir, { recursive: true, force: true })
+    await schema?.drop()
     throw e
   })
 
@@ -60,6 +77,7 @@ export const startPlatform = async (config: string, options: { readonly timeoutM
     config,
     url,
     dataDir,
+    databaseUrl: loadConfig(config, {}, env).databaseUrl,
     output: () => output,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) {
@@ -70,6 +88,7 @@ export const startPlatform = async (config: string, options: { readonly timeoutM
         clearTimeout(timer)
       }
       rmSync(dataDir, { recursive: true, force: true })
+      await schema?.drop()
     },
   }
 }

@@ -5,7 +5,7 @@ import type { Command } from "../command.ts"
 import { withBus } from "../connection.ts"
 import { EXIT_FAILED, EXIT_OK, UsageError } from "../errors.ts"
 import type { Io } from "../io.ts"
-import { cut, headersText, isoTime, paint, printJsonLine, table, toJson } from "../output.ts"
+import { cut, headersText, isoTime, note, paint, printJsonLine, table, toJson } from "../output.ts"
 import { decodeBody, protoCodec } from "../payload.ts"
 import type { Codec } from "@omnibus/core"
 
@@ -67,7 +67,7 @@ const list = async (io: Io, group: string, values: { readonly json?: boolean | u
     }
     const rows = letters.map((d) => [d.id, d.routingKey, d.failure.errorName, cut(d.failure.error, 60), String(d.failure.attempts), isoTime(d.failure.firstFailureAt), isoTime(d.failure.lastFailureAt)])
     io.out(table(io, ["ID", "ROUTING KEY", "ERROR", "MESSAGE", "ATTEMPTS", "FIRST FAILURE", "LAST FAILURE"], rows))
-    io.err(paint(io, "dim", `${letters.length} dead letter${letters.length === 1 ? "" : "s"} in group ${group}\n`))
+    note(io, "dim", `${letters.length} dead letter${letters.length === 1 ? "" : "s"} in group ${group}\n`)
     return EXIT_OK
   })
 }

@@ -5,7 +5,7 @@ import { brokerUrl, COMMON_HELP, expectPositionals, headers, parse, positiveInt,
 import type { Command } from "../command.ts"
 import { withBus } from "../connection.ts"
 import { EXIT_FAILED, EXIT_OK, UsageError } from "../errors.ts"
-import { endProgress, paint, printJsonLine, progress } from "../output.ts"
+import { endProgress, note, printJsonLine, progress } from "../output.ts"
 import { outgoing, protoCodec } from "../payload.ts"
 
 const USAGE = "omnibus publish <routing-key> [payload|-]"
@@ -95,7 +95,7 @@ Examples:
       const ms = Date.now() - started
       const took = ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`
       const perSecond = count > 1 && ms > 0 ? `, ${Math.round((sent * 1000) / ms)}/s` : ""
-      io.err(paint(io, "green", `published ${sent} message${sent === 1 ? "" : "s"} to ${routingKey} on ${redactUrl(url)} (${took}${perSecond})\n`))
+      note(io, "green", `published ${sent} message${sent === 1 ? "" : "s"} to ${routingKey} on ${redactUrl(url)} (${took}${perSecond})\n`)
       // Interrupted before the last one: the run did not do what was asked.
       return sent === count ? EXIT_OK : EXIT_FAILED
     })

@@ -5,7 +5,7 @@ import { brokerUrl, COMMON_HELP, expectPositionals, parse, positiveInt } from ".
 import type { Command } from "../command.ts"
 import { withBus } from "../connection.ts"
 import { EXIT_OK, UsageError } from "../errors.ts"
-import { headersText, inline, isoTime, paint, printJsonLine } from "../output.ts"
+import { headersText, inline, isoTime, note, paint, printJsonLine } from "../output.ts"
 
 const USAGE = "omnibus serve <method> --reply <json>"
 
@@ -67,7 +67,7 @@ Examples:
         },
         { ...(values.group !== undefined ? { group: values.group } : {}), ...(values.text ? { responseCodec: codecs.text as Codec<unknown> } : {}) },
       )
-      io.err(paint(io, "dim", `omnibus: serving ${method} on ${redactUrl(url)} (group ${server.group}); Ctrl-C to stop\n`))
+      note(io, "dim", `omnibus: serving ${method} on ${redactUrl(url)} (group ${server.group}); Ctrl-C to stop\n`)
       io.signal.addEventListener("abort", finish, { once: true })
       // Interrupted while connecting or subscribing: the listener above would never fire.
       if (io.signal.aborted) finish()

@@ -1,12 +1,12 @@
 /** `omnibus tail`: prints messages as they arrive, from an ephemeral subscription or a group. */
 import { redactUrl } from "@omnibus/core/adapter"
-import type { Message } from "@omnibus/core"
+import type { Message, Subscription } from "@omnibus/core"
 import { brokerUrl, COMMON_HELP, duration, expectPositionals, parse, positiveInt } from "../args.ts"
 import type { Command } from "../command.ts"
 import { withBus } from "../connection.ts"
 import { EXIT_FAILED, EXIT_OK } from "../errors.ts"
 import type { Io } from "../io.ts"
-import { headersText, inline, isoTime, paint, printJsonLine } from "../output.ts"
+import { headersText, inline, isoTime, note, paint, printJsonLine } from "../output.ts"
 import { decodeBody, protoCodec } from "../payload.ts"
 import type { Codec } from "@omnibus/core"
 
@@ -53,7 +53,8 @@ while it runs, takes nothing from any group, and leaves nothing on the broker
 when it ends (Ctrl-C, SIGTERM, --count or --timeout).
 
 Options:
-  --group <g>          join group g instead (competing with its other consumers: messages printed here are consumed)
+  --group <g>          join group g instead (competing with its other consumers: messages printed here are consumed;
+                       with --count, one at a time, and the rest stay with the group)
   --json               one JSON object per message and line
   --count <n>          stop after n messages
   --timeout <dur>      stop after dur (e.g. 30s, 2m); with --count, reaching it first is a failure (exit 1)
@@ -72,28 +73,38 @@ Examples:
     const timeoutMs = duration("timeout", values.timeout)
     const proto = protoCodec(values.proto, values.type)
     const url = brokerUrl(values.url, io.env)
+    const group = values.group
     return withBus(url, async (bus) => {
       let seen = 0
       let finish!: () => void
       const finished = new Promise<void>((resolve) => (finish = resolve))
-      const subscription = await bus.subscribe(
+      let subscription: Subscription | undefined
+      subscription = await bus.subscribe(
         positionals,
         (m) => {
           if (count !== undefined && seen >= count) {
-            // Past --count in a group: leave the message to the group (retried, not lost) rather than consume it unseen.
-            if (values.group !== undefined) throw new Error("omnibus tail reached --count")
+            // Past --count in a group: only if the adapter hands over a delivery after the stop
+            // below. Core has no way for a handler to give a message back without failing it, so
+            // it is failed: retried, not lost, but at the cost of an attempt.
+            if (group !== undefined) throw new Error("omnibus tail reached --count")
             return
           }
           seen++
           const r = record(m, proto)
           if (values.json) printJsonLine(io, r)
           else io.out(human(io, r))
-          if (count !== undefined && seen >= count) finish()
+          if (count !== undefined && seen >= count) {
+            finish()
+            // In a group with --count, one delivery at a time (prefetch 1): closing here stops
+            // the consumer before this delivery is acked (close waits for this handler), so the
+            // ack frees no slot for another message of the group to come here.
+            if (group !== undefined) void subscription?.close()
+          }
         },
-        values.group !== undefined ? { group: values.group } : { retry: false, deadLetter: false },
+        group === undefined ? { retry: false, deadLetter: false } : count === undefined ? { group } : { group, concurrency: 1, prefetch: 1 },
       )
-      const kind = values.group !== undefined ? `group ${subscription.group}` : `ephemeral group ${subscription.group}`
-      io.err(paint(io, "dim", `omnibus: tailing ${positionals.join(" ")} on ${redactUrl(url)} (${kind}); Ctrl-C to stop\n`))
+      const kind = group !== undefined ? `group ${subscription.group}` : `ephemeral group ${subscription.group}`
+      note(io, "dim", `omnibus: tailing ${positionals.join(" ")} on ${redactUrl(url)} (${kind}); Ctrl-C to stop\n`)
       const timer = timeoutMs !== undefined ? setTimeout(finish, timeoutMs) : undefined
       io.signal.addEventListener("abort", finish, { once: true })
       // Interrupted while connecting or subscribing: the listener above would never fire.

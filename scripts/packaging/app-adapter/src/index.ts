@@ -1,13 +1,13 @@
 // An adapter written only against @omnibus/core/adapter: it serves `counting://<name>`
 // with the memory transport of broker <name> and counts the calls of each Transport method.
-import { registerAdapter, type AdapterFactory, type Transport } from "@omnibus/core/adapter"
+import { registerAdapter, simulateCrash, type AdapterFactory, type Crashable, type Transport } from "@omnibus/core/adapter"
 import { memoryAdapter } from "@omnibus/memory"
 
 export const calls = new Map<string, number>()
 
 const count = (method: string): void => { calls.set(method, (calls.get(method) ?? 0) + 1) }
 
-const counting = (inner: Transport): Transport => ({
+const counting = (inner: Transport & Partial<Crashable>): Transport & Crashable => ({
   name: "counting",
   limits: inner.limits,
   publish: (batch) => { count("publish"); return inner.publish(batch) },
@@ -18,7 +18,8 @@ const counting = (inner: Transport): Transport => ({
   deadLetters: inner.deadLetters,
   health: () => { count("health"); return inner.health() },
   close: () => { count("close"); return inner.close() },
-  abort: () => { count("abort"); return inner.abort() },
+  // crash(bus) in tests: not part of the port, an adapter offers it under this key
+  [simulateCrash]: () => { count("crash"); return inner[simulateCrash]!() },
 })
 
 export const countingAdapter: AdapterFactory = {

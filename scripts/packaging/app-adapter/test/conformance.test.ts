@@ -7,7 +7,7 @@ import { calls } from "../src/index.ts"
 const broker = `counting-${process.pid}`
 
 describeConformance("counting-memory", {
-  connect: (options) => connect(`counting://${broker}`, { leaseMs: options?.leaseMs }),
+  connect: (options) => connect(`counting://${broker}`, { ...options }),
   residue: async (group) => residue(broker, group),
   leaseMs: 300,
   publishDedup: true,

@@ -1,0 +1,115 @@
+/**
+ * One delivery through the consume pipeline, in order:
+ *   budget (./budget.ts) → decode (./decode.ts) → idempotency claim (./claim.ts)
+ *   → handle: middleware around the user's handler (../middleware.ts)
+ *   → settle (./settle.ts): ack, retry through the broker, retry in place
+ *     (ordered subscriptions keep per-key order), or dead-letter.
+ * Plain async, not an Effect program: this runs once per message and a fiber
+ * per delivery cost more than the rest of the engine together (bench/FINDINGS.md).
+ */
+import type { Message } from "../api.ts"
+import type { Codec } from "../codec.ts"
+import { isPermanent } from "../errors.ts"
+import { idempotencyKey } from "../idempotency.ts"
+import type { Logger } from "../logger.ts"
+import { toMessage } from "../message.ts"
+import { compose, failed, handled, type HandleContext, type HandleOutcome, type Middleware } from "../middleware.ts"
+import type { RetryPolicy } from "../retry.ts"
+import type { Delivery } from "../transport.ts"
+import { overBudget } from "./budget.ts"
+import { claim, quietly, type IdempotencyConfig } from "./claim.ts"
+import { decode } from "./decode.ts"
+import type { Settler } from "./settle.ts"
+
+export interface PipelineConfig {
+  readonly system: string
+  readonly group: string
+  readonly ordered: boolean
+  readonly retry: RetryPolicy
+  readonly idempotency: IdempotencyConfig | undefined
+  readonly codec: Codec<unknown> | undefined
+  /** The user's handler as a Promise (Effect handlers are run by the bus); a rejection is a failure. */
+  readonly handler: (message: Message<unknown>) => Promise<unknown>
+  /** Handle hooks, bus middleware first. */
+  readonly middleware: ReadonlyArray<NonNullable<Middleware["handle"]>>
+  readonly maxPayloadBytes: number
+  readonly settler: Settler
+  readonly logger: Logger
+  /** True once the subscription is closing: an in-place retry gives the message back instead. */
+  readonly closing: () => boolean
+}
+
+/** Runs the handler inside the middleware; what it came to as an outcome. */
+const runHandler = (config: PipelineConfig, message: Message<unknown>): Promise<HandleOutcome> => {
+  const core = async (): Promise<HandleOutcome> => {
+    try {
+      await config.handler(message)
+      return handled
+    } catch (e) {
+      return failed(e)
+    }
+  }
+  if (config.middleware.length === 0) return core()
+  const ctx: HandleContext = {
+    system: config.system,
+    group: config.group,
+    message,
+    fail: failed,
+    recover: (reason) => {
+      config.logger.warn({ group: config.group, routingKey: message.routingKey, id: message.id, reason }, "omnibus: a middleware recovered a failed handler")
+      return handled
+    },
+  }
+  return compose(config.middleware, ctx, core)().catch(failed)
+}
+
+/** `wait` sleeps between in-place retries (outside the solo gate for a normal delivery). */
+export const handleDelivery = async (config: PipelineConfig, delivery: Delivery, wait: (ms: number) => Promise<void>): Promise<unknown> => {
+  const { settler } = config
+  const env = delivery.envelope
+  let attempt = delivery.attempt
+  let firstFailureAt = delivery.firstFailureAt
+  // in-place retries (ordered) start a fresh attempt that has not been redelivered
+  let redeliveries = delivery.redeliveries
+  const over = await overBudget(delivery, config.retry, config.logger)
+  if (over) return settler.deadLetter(delivery, over, attempt, firstFailureAt ?? Date.now())
+  let payload: unknown
+  try {
+    payload = decode(config.codec, delivery, config.maxPayloadBytes)
+  } catch (decodeError) {
+    return settler.deadLetter(delivery, decodeError, attempt, firstFailureAt ?? Date.now())
+  }
+  const idem = config.idempotency
+  const idemKey = idempotencyKey(config.group, env.id)
+  if (idem && (await claim(idem, idemKey, config.logger)) === "done") return settler.ack(delivery, attempt, "duplicate")
+  for (;;) {
+    const outcome = await runHandler(config, toMessage(env, payload, attempt, redeliveries, config.group))
+    if (outcome.ok) {
+      if (idem) await quietly(() => idem.store.complete(idemKey, idem.ttlMs))
+      return settler.ack(delivery, attempt)
+    }
+    const error = outcome.error
+    firstFailureAt ??= Date.now()
+    const delayMs = isPermanent(error) ? undefined : config.retry.delayAfter(attempt)
+    if (delayMs === undefined) {
+      const moved = await settler.deadLetter(delivery, error, attempt, firstFailureAt)
+      // Marked done only once the dead letter is stored: if that write failed, the broker
+      // redelivers and the copy must not be acked as a duplicate (it would be lost).
+      if (idem) await quietly(() => (moved ? idem.store.complete(idemKey, idem.ttlMs) : idem.store.release(idemKey)))
+      return
+    }
+    if (!config.ordered) {
+      if (idem) await quietly(() => idem.store.release(idemKey))
+      return settler.retry(delivery, attempt, delayMs, firstFailureAt, error)
+    }
+    // Ordered by key: retry in place so later messages of this key wait.
+    settler.emit(delivery, "retry", attempt, { error, delayMs })
+    await wait(delayMs)
+    if (config.closing()) {
+      if (idem) await quietly(() => idem.store.release(idemKey))
+      return settler.release(delivery)
+    }
+    attempt++
+    redeliveries = 0
+  }
+}

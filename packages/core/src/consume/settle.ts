@@ -1,0 +1,81 @@
+/**
+ * Settle stage: exactly one settlement per delivery (ack, retry, release,
+ * dead-letter), each reported to `observe` only once the broker took it.
+ */
+import { describeError } from "../errors.ts"
+import type { Logger } from "../logger.ts"
+import type { Delivery, FailureMetadata } from "../transport.ts"
+import type { HandlerEvent, HandlerEventType } from "./events.ts"
+
+export class Settler {
+  private readonly group: string
+  private readonly deadLetters: boolean
+  private readonly observers: ReadonlyArray<(event: HandlerEvent) => void>
+  private readonly logger: Logger
+
+  constructor(group: string, deadLetters: boolean, observers: ReadonlyArray<(event: HandlerEvent) => void>, logger: Logger) {
+    this.group = group
+    this.deadLetters = deadLetters
+    this.observers = observers
+    this.logger = logger
+  }
+
+  emit(delivery: Delivery, type: HandlerEventType, attempt: number, extra?: { error?: unknown; delayMs?: number }): void {
+    if (this.observers.length === 0) return
+    const event: HandlerEvent = { type, group: this.group, id: delivery.envelope.id, routingKey: delivery.envelope.routingKey, attempt, ...extra }
+    for (const observe of this.observers) {
+      try {
+        observe(event)
+      } catch (e) {
+        // an observer is a spy: its bug must not stop the consumer
+        this.logger.warn({ group: this.group, id: event.id, error: describeError(e).message }, "omnibus: observe threw")
+      }
+    }
+  }
+
+  /**
+   * Settles a delivery; the outcome event is emitted only when the broker took it. A failed
+   * settlement (connection lost) leaves the message unacked on the broker, which redelivers it:
+   * that is logged, and no outcome is reported.
+   */
+  async settle(what: string, delivery: Delivery, p: () => Promise<void>, type: HandlerEventType, attempt: number, extra?: { error?: unknown; delayMs?: number }): Promise<boolean> {
+    try {
+      await p()
+    } catch (e) {
+      const env = delivery.envelope
+      this.logger.warn({ group: this.group, routingKey: env.routingKey, id: env.id, error: describeError(e).message }, `omnibus: ${what} failed; the broker will redeliver`)
+      return false
+    }
+    this.emit(delivery, type, attempt, extra)
+    return true
+  }
+
+  ack(delivery: Delivery, attempt: number, type: "handled" | "duplicate" = "handled"): Promise<boolean> {
+    return this.settle("ack", delivery, () => delivery.ack(), type, attempt)
+  }
+
+  release(delivery: Delivery): Promise<boolean> {
+    return this.settle("release", delivery, () => delivery.release(), "released", delivery.attempt)
+  }
+
+  retry(delivery: Delivery, attempt: number, delayMs: number, firstFailureAt: number, error: unknown): Promise<boolean> {
+    return this.settle("retry", delivery, () => delivery.retry({ delayMs, firstFailureAt }), "retry", attempt, { error, delayMs })
+  }
+
+  /** Dead-letters with failure metadata, or drops (acks) when the subscription has no dead letters. */
+  deadLetter(delivery: Delivery, error: unknown, attempt: number, firstFailureAt: number): Promise<boolean> {
+    const info = describeError(error)
+    const failure: FailureMetadata = {
+      error: info.message,
+      errorName: info.name,
+      errorCode: info.code,
+      attempts: attempt,
+      firstFailureAt,
+      lastFailureAt: Date.now(),
+      group: this.group,
+    }
+    return this.deadLetters
+      ? this.settle("dead-letter", delivery, () => delivery.deadLetter(failure), "dead-letter", attempt, { error })
+      : this.settle("ack", delivery, () => delivery.ack(), "dropped", attempt, { error })
+  }
+}
