@@ -209,9 +209,13 @@ export class BrokerProcess {
     })
   }
 
-  /** Why the process is gone, if it is. */
-  failure(): string | undefined {
-    return this.proc && !this.running ? (this.exitInfo ?? "exited") : undefined
+  /** Why the process is gone, if it is; with `since`, the last lines it logged after that mark. */
+  failure(since?: number): string | undefined {
+    if (!this.proc || this.running) return undefined
+    const why = this.exitInfo ?? "exited"
+    if (since === undefined) return why
+    const tail = this.since(since).trim().split("\n").slice(-8).join("\n")
+    return tail ? `${why}; last lines of its log:\n${tail}` : why
   }
 
   private signalGroup(signal: NodeJS.Signals): void {

@@ -120,7 +120,7 @@ export const launchKafka = async (options: LaunchOptions = {}): Promise<Launcher
   const start = async (): Promise<void> => {
     const mark = proc.mark()
     proc.spawn({ command: "java", args: [...jvm, "kafka.Kafka", join(dir, "server.properties")], cwd: dir })
-    await waitUntil(() => proc.since(mark).includes("Kafka Server started"), 120_000, `private Kafka on ${port}`, () => proc.failure())
+    await waitUntil(() => proc.since(mark).includes("Kafka Server started"), 120_000, `private Kafka on ${port}`, () => proc.failure(mark))
   }
   const release = registerProxyFront(port, { listenPort: proxyPort, targetPort: proxiedPort })
   const launcher = launcherFor({ kind: "kafka", port, dir, options, tls: tls, proc, start, urlWith, shutdownMs: 30000 })

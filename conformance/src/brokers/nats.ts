@@ -27,7 +27,7 @@ export const launchNats = async (options: LaunchOptions = {}): Promise<Launcher>
     const mark = proc.mark()
     proc.spawn({ command: process.env.OMNIBUS_NATS_SERVER ?? "nats-server", args })
     // "Server is ready" comes after JetStream recovered its streams from the store.
-    await waitUntil(() => proc.since(mark).includes("Server is ready"), 20_000, `private nats-server on ${port}`, () => proc.failure())
+    await waitUntil(() => proc.since(mark).includes("Server is ready"), 20_000, `private nats-server on ${port}`, () => proc.failure(mark))
   }
   return launcherFor({ kind: "nats", port, dir, options, tls: tls, proc, start, urlWith })
 

@@ -52,8 +52,9 @@ export const launchRedis = async (options: RedisLaunchOptions = {}): Promise<Lau
     return reply.includes("+PONG")
   }
   const start = async (): Promise<void> => {
+    const mark = proc.mark()
     proc.spawn({ command: process.env.OMNIBUS_REDIS_SERVER ?? "redis-server", args })
-    await waitUntil(serving, 20_000, `private redis-server on ${port}`, () => proc.failure())
+    await waitUntil(serving, 20_000, `private redis-server on ${port}`, () => proc.failure(mark))
   }
   return launcherFor({ kind: "redis", port, dir, options, tls: tls as TlsMaterial | undefined, proc, start, urlWith, log: () => `${proc.text()}\n${readText(join(dir, "server.log"))}` })
 
