@@ -121,7 +121,7 @@ app_typescript() {
   local app="$WORK/app-typescript"
   cp -r "$FIXTURES/app-typescript" "$app"
   extract_quick_start > "$app/src/quickstart.ts"
-  npm_user "$app" install $(tarball_paths | grep -v conformance) effect@^4 @types/node@^22 typescript@^7 ts59@npm:typescript@~5.9
+  npm_user "$app" install $(tarball_paths | grep -v conformance) effect@^4 @opentelemetry/api@^1.10 @types/node@^22 typescript@^7 ts59@npm:typescript@~5.9
   # Both packages have a `tsc` bin; call each by its own path.
   typecheck "$app" typescript
   typecheck "$app" ts59 --noEmit

@@ -23,7 +23,7 @@
  */
 import { randomBytes } from "node:crypto"
 import { json } from "@omnibus/core"
-import { DecodeFailed, newMessageId, Wire } from "@omnibus/core/adapter"
+import { DecodeFailed, MAX_HEADER_BYTES, newMessageId, Wire } from "@omnibus/core/adapter"
 import type { Bus, Codec, DeadLetterRecord, Message } from "@omnibus/core"
 import { afterAll, describe, expect, it } from "vitest"
 import { parseProto, protobufCodec } from "@omnibus/protobuf"
@@ -66,8 +66,8 @@ export interface BadInputHarness {
   readonly refuses?: Partial<Record<BadInputCategory, string>>
 }
 
-/** Core's MAX_HEADER_BYTES (packages/core/src/consumer.ts; not exported by the package). */
-export const CORE_MAX_HEADER_BYTES = 64 * 1024
+/** Core's MAX_HEADER_BYTES (packages/core/src/wire.ts). */
+export const CORE_MAX_HEADER_BYTES = MAX_HEADER_BYTES
 /** The bus under test is connected with this maxPayloadBytes. */
 export const BAD_INPUT_MAX_PAYLOAD = 64 * 1024
 /** Generous bound on heap growth after warm-up (never a timing). */

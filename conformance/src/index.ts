@@ -28,6 +28,7 @@ export type { BrokerServer } from "./brokers/server.ts"
 export { CASES, SECTIONS, type CaseInfo, type SectionId } from "./cases.ts"
 export { Collector, eventually, type EventuallyOptions } from "./wait.ts"
 export { Inbox } from "./inbox.ts"
+export { PUBLISHED, expectPublishedEvent, foreignEvent, expectDeliveredEvent, type DecodedCloudEvent } from "./cloudevents.ts"
 
 export const describeConformance = (name: string, harness: ConformanceHarness): void => {
   describe(`conformance: ${name}`, () => {

@@ -3,11 +3,11 @@
  * consumer group the adapter creates (one place, so residue checks and
  * cleanup agree with creation).
  *
- *   kafka://[user:pass@]host:port[,host:port...][?sasl=plain|scram-sha-256|scram-sha-512&tls=true&prefix=omnibus&partitions=6&heartbeatMs=5000&requestTimeoutMs=30000&rpcLeaseMs=10000]
+ *   kafka://[user:pass@]host:port[,host:port...][?sasl=plain|scram-sha-256|scram-sha-512&tls=true&prefix=omnibus&partitions=6&heartbeatMs=5000&requestTimeoutMs=30000&rpcLeaseMs=10000&cloudEvents=true&cloudEventsSource=...]
  */
 import { createHash } from "node:crypto"
-import { InvalidOptions, InvalidUrl, redactUrl } from "@omnibus/core/adapter"
-import type { TransportOptions } from "@omnibus/core/adapter"
+import { cloudEventsSettings, DEFAULT_MAX_PAYLOAD_BYTES, defaultCloudEventsSource, InvalidOptions, InvalidUrl, redactUrl } from "@omnibus/core/adapter"
+import type { CloudEventsSettings, TransportOptions } from "@omnibus/core/adapter"
 
 export interface ConnectionConfig {
   readonly brokers: ReadonlyArray<string>
@@ -30,9 +30,9 @@ export interface AdapterConfig {
   /** Session of RPC server members (default leaseMs): they hold no durable work, so a short one costs only a cheap rebalance. */
   readonly rpcLeaseMs: number
   readonly maxPayloadBytes: number
+  /** Published events also carry the Kafka binding's CloudEvents headers (undefined: off). */
+  readonly cloudEvents: CloudEventsSettings | undefined
 }
-
-const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024
 
 const positiveInt = (option: string, v: unknown, fallback: number, zeroOk = false): number => {
   if (v === undefined || v === null || v === "") return fallback
@@ -69,7 +69,11 @@ export const parseConfig = (url: string, options: TransportOptions): AdapterConf
   else if (tlsParam === "true" || tlsParam === "1" || options.tls === true) ssl = true
   const prefix = query.get("prefix") ?? (typeof options.topicPrefix === "string" ? options.topicPrefix : "omnibus")
   if (!/^[A-Za-z0-9-]+$/.test(prefix)) throw new InvalidOptions({ option: "topicPrefix", reason: "letters, digits and - only" })
-  const maxPayloadBytes = positiveInt("maxPayloadBytes", options.maxPayloadBytes, DEFAULT_MAX_PAYLOAD)
+  const maxPayloadBytes = positiveInt("maxPayloadBytes", options.maxPayloadBytes, DEFAULT_MAX_PAYLOAD_BYTES)
+  const cloudEvents = cloudEventsSettings(
+    { cloudEvents: query.get("cloudEvents") ?? options.cloudEvents, cloudEventsSource: query.get("cloudEventsSource") ?? options.cloudEventsSource },
+    defaultCloudEventsSource("kafka", names(prefix).events),
+  )
   return {
     connection: {
       brokers: hosts,
@@ -87,6 +91,7 @@ export const parseConfig = (url: string, options: TransportOptions): AdapterConf
     leaseMs: positiveInt("leaseMs", options.leaseMs, 10_000),
     rpcLeaseMs: positiveInt("rpcLeaseMs", query.get("rpcLeaseMs") ?? options.rpcLeaseMs, positiveInt("leaseMs", options.leaseMs, 10_000)),
     maxPayloadBytes,
+    cloudEvents,
   }
 }
 

@@ -3,8 +3,8 @@
  * letters together; owns publish (one produce request per batch, idempotent
  * producer) and the lifecycle (close flushes, abort drops).
  */
-import { AuthenticationFailed, BusClosed, ConnectionFailed, PayloadTooLarge, PublishFailed, type Envelope, simulateCrash } from "@omnibus/core/adapter"
-import type { AdapterFactory, ConsumeSpec, Consumption, DeadLetterStore, Delivery, GroupSpec, Health, IncomingRequest, PublishOutcome, ServeSpec, Transport, TransportLimits, TransportOptions } from "@omnibus/core/adapter"
+import { AuthenticationFailed, BusClosed, cloudEventHeaders, ConnectionFailed, payloadTooLarge, PublishFailed, simulateCrash, type Envelope } from "@omnibus/core/adapter"
+import type { AdapterFactory, CloudEventsSettings, ConsumeSpec, Consumption, DeadLetterStore, Delivery, GroupSpec, Health, IncomingRequest, PublishOutcome, ServeSpec, Transport, TransportLimits, TransportOptions } from "@omnibus/core/adapter"
 import { newRunState, wakeAll, type RunState } from "./batch.ts"
 import { errorKind, makeKafkaClient, type KafkaClient } from "./client.ts"
 import { names, parseConfig, type AdapterConfig, type Names } from "./config.ts"
@@ -26,6 +26,7 @@ export class KafkaTransport implements Transport {
   private readonly topology: Topology
   private readonly deps: ConsumerDeps
   private readonly requester: Requester
+  private readonly cloudEvents: CloudEventsSettings | undefined
   private readonly state: RunState = newRunState()
   private readonly registry = new Set<{ readonly state: RunState; close(): Promise<void> }>()
   private readonly inflight = new Set<Promise<unknown>>()
@@ -36,6 +37,7 @@ export class KafkaTransport implements Transport {
     this.names = names(config.prefix)
     this.topology = new Topology(client, config.partitions, config.maxPayloadBytes)
     this.limits = { maxPayloadBytes: config.maxPayloadBytes }
+    this.cloudEvents = config.cloudEvents
     this.deps = {
       client,
       topology: this.topology,
@@ -64,17 +66,17 @@ export class KafkaTransport implements Transport {
   }
 
   private async doPublish(batch: ReadonlyArray<Envelope>): Promise<ReadonlyArray<PublishOutcome>> {
-    const outcomes: Array<PublishOutcome | undefined> = batch.map((e) =>
-      e.payload.byteLength > this.limits.maxPayloadBytes
-        ? { ok: false, error: new PayloadTooLarge({ key: e.routingKey, size: e.payload.byteLength, max: this.limits.maxPayloadBytes }) }
-        : undefined,
-    )
+    const outcomes: Array<PublishOutcome | undefined> = batch.map((e) => {
+      const error = payloadTooLarge(e, this.limits.maxPayloadBytes)
+      return error ? { ok: false, error } : undefined
+    })
     const sendable = batch.filter((_, i) => outcomes[i] === undefined)
     if (sendable.length > 0) {
       try {
         await this.topology.ensureTopics([this.names.events])
         // One produce request for the whole batch; acks=all.
-        await this.client.send(this.names.events, sendable.map((e) => toRecord(e)))
+        const ce = this.cloudEvents
+        await this.client.send(this.names.events, sendable.map((e) => toRecord(e, ce && cloudEventHeaders(e, "kafka", ce))))
         for (let i = 0; i < outcomes.length; i++) outcomes[i] ??= { ok: true }
       } catch (cause) {
         for (let i = 0; i < outcomes.length; i++) {

@@ -1,21 +1,19 @@
 /**
  * Envelope ⇄ Kafka record: core's flat header layout (`toWireHeaders`), the
  * ordering key as the record key (so one key stays in one partition), plus
- * the adapter's own headers for retries and dead letters.
+ * the adapter's own headers for retries and dead letters (core's
+ * `AdapterHeaders.kafka`). CloudEvents: the Kafka binding's `ce_` headers.
  */
-import { fromWireHeaders, toWireHeaders, Wire, type Envelope } from "@omnibus/core/adapter"
+import { AdapterHeaders, attemptOf, failureFromHeaders, firstFailureOf, fromWireHeaders, readCloudEventHeaders, toWireHeaders, Wire, type Envelope } from "@omnibus/core/adapter"
 import type { FailureMetadata } from "@omnibus/core/adapter"
 import type { InRecord, OutRecord } from "./client.ts"
 
 /** When a retry record becomes due (ms since epoch). */
-export const DUE_HEADER = "x-omnibus-due"
+export const DUE_HEADER = AdapterHeaders.kafka.due
 /** On dead-letter tombstones: the DLQ position (partition:offset) removed by replay. */
-export const REMOVED_HEADER = "x-omnibus-dlq-removed"
-
+export const REMOVED_HEADER = AdapterHeaders.kafka.dlqRemoved
 /** On RPC replies: the request topic's partition the server read it from (rpc-routing.ts). */
-export const RPC_PARTITION_HEADER = "x-omnibus-rpc-partition"
-
-const INTERNAL = new Set<string>([DUE_HEADER, REMOVED_HEADER, RPC_PARTITION_HEADER, Wire.error, Wire.errorName, Wire.errorCode, Wire.attempts, Wire.firstFailure, Wire.lastFailure, Wire.group])
+export const RPC_PARTITION_HEADER = AdapterHeaders.kafka.rpcPartition
 
 export const toRecord = (e: Envelope, extra?: Readonly<Record<string, string>>): OutRecord => ({
   key: e.key,
@@ -24,35 +22,21 @@ export const toRecord = (e: Envelope, extra?: Readonly<Record<string, string>>):
 })
 
 export const fromRecord = (topic: string, partition: number, r: InRecord): Envelope => {
-  const clean: Record<string, string> = {}
-  for (const [k, v] of Object.entries(r.headers)) if (!INTERNAL.has(k)) clean[k] = v
-  const env = fromWireHeaders(clean, r.value, { id: `${topic}:${partition}:${r.offset}`, routingKey: topic, timestamp: r.timestamp })
-  // A plain producer's record key is its ordering key.
+  const headers = readCloudEventHeaders({ ...r.headers }, "kafka")
+  const env = fromWireHeaders(headers, r.value, { id: `${topic}:${partition}:${r.offset}`, routingKey: topic, timestamp: r.timestamp })
+  // A plain producer's (a CloudEvents producer's too) record key is its ordering key.
   return env.key === undefined && r.key !== undefined && r.headers[Wire.id] === undefined ? { ...env, key: r.key } : env
 }
 
 /** Attempt the record was written for (1 unless it is a retry). */
-export const recordAttempt = (r: InRecord): number => {
-  const n = Number(r.headers[Wire.attempt])
-  return Number.isInteger(n) && n > 0 ? n : 1
-}
+export const recordAttempt = (r: InRecord): number => attemptOf(r.headers)
 
-export const recordFirstFailure = (r: InRecord): number | undefined => {
-  const n = Number(r.headers[Wire.firstFailure])
-  return Number.isFinite(n) && n > 0 ? n : undefined
-}
+export const recordFirstFailure = (r: InRecord): number | undefined => firstFailureOf(r.headers)
 
 export const recordDue = (r: InRecord): number | undefined => {
   const n = Number(r.headers[DUE_HEADER])
   return Number.isFinite(n) && n > 0 ? n : undefined
 }
 
-export const failureFromRecord = (r: InRecord, group: string): FailureMetadata => ({
-  error: r.headers[Wire.error] ?? "",
-  errorName: r.headers[Wire.errorName] ?? "Error",
-  errorCode: r.headers[Wire.errorCode],
-  attempts: Number(r.headers[Wire.attempts] ?? 1),
-  firstFailureAt: Number(r.headers[Wire.firstFailure] ?? r.timestamp),
-  lastFailureAt: Number(r.headers[Wire.lastFailure] ?? r.timestamp),
-  group: r.headers[Wire.group] ?? group,
-})
+/** A dead letter's failure metadata; a record without it counts one attempt, failed when the record was written. */
+export const failureFromRecord = (r: InRecord, group: string): FailureMetadata => failureFromHeaders(r.headers, group, { attempts: 1, at: r.timestamp })

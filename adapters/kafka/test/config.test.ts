@@ -33,3 +33,12 @@ describe("kafka config: RPC session", () => {
     expect(parseConfig("kafka://127.0.0.1:9092?rpcLeaseMs=1500", {}).rpcLeaseMs).toBe(1_500)
   })
 })
+
+describe("kafka config: CloudEvents", () => {
+  it("off by default; on by option or URL query, the events topic as the default source", () => {
+    expect(parseConfig("kafka://127.0.0.1:9092", {}).cloudEvents).toBeUndefined()
+    expect(parseConfig("kafka://127.0.0.1:9092?cloudEvents=true&prefix=shop", {}).cloudEvents).toEqual({ source: "omnibus://kafka/shop.events" })
+    expect(parseConfig("kafka://127.0.0.1:9092?cloudEventsSource=/hr", { cloudEvents: true }).cloudEvents).toEqual({ source: "/hr" })
+    expect(() => parseConfig("kafka://127.0.0.1:9092?cloudEvents=1", {})).toThrow(expect.objectContaining({ _tag: "InvalidOptions" }))
+  })
+})

@@ -4,10 +4,8 @@
  * talking to one broker), so competing consumers, fan-out and crashes behave
  * as they do on a real broker.
  */
-import { BusClosed, InvalidOptions, NoResponders, RequestTimeout, type AdapterFactory, type Consumption, type ConsumeSpec, type Delivery, type Envelope, type GroupSpec, type Health, type IncomingRequest, type PublishOutcome, type ServeSpec, type Transport, type TransportOptions, simulateCrash } from "@omnibus/core/adapter"
+import { BusClosed, DEFAULT_MAX_PAYLOAD_BYTES, InvalidOptions, NoResponders, RequestTimeout, simulateCrash, type AdapterFactory, type Consumption, type ConsumeSpec, type Delivery, type Envelope, type GroupSpec, type Health, type IncomingRequest, type PublishOutcome, type ServeSpec, type Transport, type TransportOptions } from "@omnibus/core/adapter"
 import { brokerNamed, type BrokerConsumer, type MemoryBroker, type GroupQueue, type StoredMessage } from "./broker.ts"
-
-const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024
 
 export class MemoryTransport implements Transport {
   readonly name = "memory"
@@ -22,7 +20,7 @@ export class MemoryTransport implements Transport {
   constructor(broker: MemoryBroker, options: TransportOptions) {
     this.broker = broker
     this.leaseMs = options.leaseMs ?? 30_000
-    this.limits = { maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD }
+    this.limits = { maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES }
     // Keeps the leases of unsettled deliveries alive, as real adapters must.
     this.keepAlive = setInterval(() => this.extendLeases(), Math.max(20, Math.floor(this.leaseMs / 3)))
     this.keepAlive.unref()

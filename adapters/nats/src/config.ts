@@ -9,7 +9,8 @@ import type { Authenticator } from "@nats-io/nats-core"
 import type { NodeConnectionOptions } from "@nats-io/transport-node"
 
 type NodeTlsOptions = NonNullable<NodeConnectionOptions["tls"]>
-import { InvalidOptions, InvalidUrl, parseBrokerUrl, redactUrl } from "@omnibus/core/adapter"
+import { cloudEventsSettings, DEFAULT_MAX_PAYLOAD_BYTES, defaultCloudEventsSource, InvalidOptions, InvalidUrl, parseBrokerUrl, redactUrl } from "@omnibus/core/adapter"
+import type { CloudEventsSettings } from "@omnibus/core/adapter"
 import type { TransportOptions } from "@omnibus/core"
 
 export interface NatsSettings {
@@ -33,6 +34,8 @@ export interface NatsSettings {
   readonly publishTimeoutMs: number
   readonly blobMaxAgeMs: number
   readonly duplicateWindowMs: number
+  /** Published events also carry the NATS binding's CloudEvents headers (undefined: off). */
+  readonly cloudEvents: CloudEventsSettings | undefined
 }
 
 const str = (options: TransportOptions, name: string): string | undefined => {
@@ -119,7 +122,7 @@ export const parseSettings = (url: string, options: TransportOptions): NatsSetti
     connection,
     connectTimeoutMs: num(options, "connectTimeoutMs", 10_000),
     leaseMs,
-    maxPayloadBytes: num(options, "maxPayloadBytes", 8 * 1024 * 1024),
+    maxPayloadBytes: num(options, "maxPayloadBytes", DEFAULT_MAX_PAYLOAD_BYTES),
     stream,
     deadLetterStream: name(options, "deadLetterStream", "omnibus-dlq"),
     replayStream: name(options, "replayStream", "omnibus-replay"),
@@ -130,5 +133,6 @@ export const parseSettings = (url: string, options: TransportOptions): NatsSetti
     publishTimeoutMs: num(options, "publishTimeoutMs", 30_000),
     blobMaxAgeMs: num(options, "blobMaxAgeMs", 7 * 24 * 3600_000),
     duplicateWindowMs: num(options, "duplicateWindowMs", 120_000, 100),
+    cloudEvents: cloudEventsSettings(options, defaultCloudEventsSource("nats", stream)),
   }
 }

@@ -12,7 +12,7 @@ import { reasonOf } from "./connection.ts"
 import type { Ctx } from "./context.ts"
 import { replayNotifySubject } from "./context.ts"
 import { encodeGroup } from "./topology.ts"
-import { toHeaders, toRecord, withoutInternal } from "./wire.ts"
+import { toHeaders, toRecord, envelopeHeaders } from "./wire.ts"
 
 
 export class NatsDeadLetters implements DeadLetterStore {
@@ -47,8 +47,7 @@ export class NatsDeadLetters implements DeadLetterStore {
 
   private async decode(m: StoredMsg, group: string): Promise<DeadLetter> {
     const record = toRecord(m.header)
-    const meta = withoutInternal(record)
-    for (const k of FAILURE_HEADERS) delete meta[k]
+    const meta = envelopeHeaders(record)
     const payload = await this.ctx.wire.payload(record, m.data)
     const envelope = fromWireHeaders(meta, payload, { id: `${this.ctx.settings.deadLetterStream}-${m.seq}`, routingKey: "", timestamp: m.time.getTime() })
     const failure = failureFromHeaders(record, group)

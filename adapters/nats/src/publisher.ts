@@ -7,6 +7,7 @@
  */
 import type { Msg, MsgHdrs } from "@nats-io/nats-core"
 import { BusClosed, PublishFailed } from "@omnibus/core"
+import { cloudEventHeaders } from "@omnibus/core/adapter"
 import type { Envelope, PublishOutcome } from "@omnibus/core/adapter"
 import type { NatsSettings } from "./config.ts"
 import { reasonOf } from "./connection.ts"
@@ -103,10 +104,11 @@ export class Publisher {
     const failed = (err: unknown): PublishOutcome => ({ ok: false, error: new PublishFailed({ key: e.routingKey, reason: reasonOf(err), cause: err }) })
     try {
       const subject = this.subject(e.routingKey)
-      const inline = this.wire.encodeInline(e)
+      const ce = this.s.cloudEvents && cloudEventHeaders(e, "nats", this.s.cloudEvents)
+      const inline = this.wire.encodeInline(e, ce)
       const sent = inline
         ? this.send(subject, inline.data, inline.headers, e.id)
-        : this.wire.encode(e).then(({ headers, data }) => this.send(subject, data, headers, e.id))
+        : this.wire.encode(e, ce).then(({ headers, data }) => this.send(subject, data, headers, e.id))
       return sent.then(() => OK, failed)
     } catch (err) {
       return Promise.resolve(failed(err))

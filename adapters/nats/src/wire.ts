@@ -1,6 +1,8 @@
 /**
  * Envelope ↔ NATS message. Metadata travels in NATS headers with core's flat
- * `Wire` layout (toWireHeaders/fromWireHeaders). Two NATS-specific additions:
+ * `Wire` layout (toWireHeaders/fromWireHeaders); CloudEvents attributes, when
+ * on, as the NATS binding's `ce-*` headers. Two NATS-specific additions (names
+ * in core's `AdapterHeaders.nats`):
  * - header values with CR/LF (not allowed in NATS headers) are base64-encoded
  *   and listed in `x-omnibus-nats-b64`;
  * - payloads too big for the server's max_payload (1 MiB by default) are
@@ -11,12 +13,11 @@
 import { headers as natsHeaders } from "@nats-io/nats-core"
 import type { MsgHdrs } from "@nats-io/nats-core"
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream"
-import { fromWireHeaders, toWireHeaders } from "@omnibus/core/adapter"
+import { AdapterHeaders, fromWireHeaders, readCloudEventHeaders, toWireHeaders } from "@omnibus/core/adapter"
 import type { Envelope } from "@omnibus/core/adapter"
 
-export const B64_HEADER = "x-omnibus-nats-b64"
-export const BLOB_HEADER = "x-omnibus-nats-blob"
-const INTERNAL = new Set([B64_HEADER, BLOB_HEADER])
+export const B64_HEADER = AdapterHeaders.nats.base64
+export const BLOB_HEADER = AdapterHeaders.nats.blob
 
 /** What encode() writes in BLOB_HEADER: the chunks' stream sequences. */
 const BLOB_REF = /^[1-9][0-9]{0,15}(,[1-9][0-9]{0,15})*$/
@@ -58,11 +59,15 @@ export const toHeaders = (record: Readonly<Record<string, string>>): MsgHdrs => 
   return h
 }
 
-/** Drops the adapter's and the server's own headers (Nats-Msg-Id...): the rest is core's layout plus user headers. */
-export const withoutInternal = (record: Readonly<Record<string, string>>): Record<string, string> => {
+/**
+ * Drops the server's own headers (Nats-Msg-Id...) and reads CloudEvents
+ * attributes: the rest is core's layout plus user headers (fromWireHeaders
+ * keeps the adapter's reserved-prefix headers out of user headers).
+ */
+export const envelopeHeaders = (record: Readonly<Record<string, string>>): Record<string, string> => {
   const out: Record<string, string> = {}
-  for (const [k, v] of Object.entries(record)) if (!INTERNAL.has(k) && !/^nats-/i.test(k)) out[k] = v
-  return out
+  for (const [k, v] of Object.entries(record)) if (!/^nats-/i.test(k)) out[k] = v
+  return readCloudEventHeaders(out, "nats")
 }
 
 export class WireCodec {
@@ -123,7 +128,7 @@ export class WireCodec {
     const record = toRecord(h)
     const ref = record[BLOB_HEADER]
     if (ref !== undefined && BLOB_REF.test(ref)) return undefined
-    return fromWireHeaders(withoutInternal(record), data, fallback)
+    return fromWireHeaders(envelopeHeaders(record), data, fallback)
   }
 
   async decode(
@@ -133,6 +138,6 @@ export class WireCodec {
   ): Promise<{ envelope: Envelope; record: Record<string, string> }> {
     const record = toRecord(h)
     const payload = await this.payload(record, data)
-    return { envelope: fromWireHeaders(withoutInternal(record), payload, fallback), record }
+    return { envelope: fromWireHeaders(envelopeHeaders(record), payload, fallback), record }
   }
 }

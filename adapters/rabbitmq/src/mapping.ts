@@ -5,43 +5,53 @@
  * millisecond timestamp (AMQP's is in seconds, also set), the key, and the
  * original routing key on copies published to a queue directly (retries,
  * dead letters, replays), whose own routing key is the queue name.
+ * CloudEvents attributes, when on, are the AMQP binding's application
+ * properties (`cloudEvents_*` headers), datacontenttype the content_type.
  */
 import { createHash } from "node:crypto"
 import type { Message, Options } from "amqplib"
-import { FAILURE_HEADERS, fromWireHeaders, newMessageId, toWireHeaders, Wire } from "@omnibus/core/adapter"
-import type { Envelope, FailureMetadata } from "@omnibus/core/adapter"
+import { AdapterHeaders, fromWireHeaders, newMessageId, readCloudEventHeaders, RESERVED_PREFIX, toWireHeaders, Wire } from "@omnibus/core/adapter"
+import type { Envelope } from "@omnibus/core/adapter"
 import { RETRY_DUE } from "./topology.ts"
 import type { ForeignIds } from "./options.ts"
 
-/** Failure metadata headers: carried on dead letters, never shown as user headers. */
-
 /** Target header of the TTL delay queues before 2026-12-04: retries still waiting in them arrive with it. */
-const LEGACY_RETRY_TO = "omnibus-retry-to"
+const LEGACY_RETRY_TO = AdapterHeaders.rabbitmq.legacyRetryTo
 
 /** Broker bookkeeping headers dropped on the way in. */
 const isBrokerHeader = (name: string): boolean =>
   name === "x-death" || name === "x-delivery-count" || name === RETRY_DUE || name === LEGACY_RETRY_TO || name.startsWith("x-first-death-") || name.startsWith("x-last-death-")
 
+/** amqplib's decoding of an AMQP timestamp field (seconds since the epoch). */
+const isTimestamp = (value: unknown): value is { readonly "!": "timestamp"; readonly value: number } =>
+  typeof value === "object" && value !== null && (value as { "!"?: unknown })["!"] === "timestamp" && typeof (value as { value?: unknown }).value === "number"
+
 const headerText = (value: unknown): string | undefined => {
   if (typeof value === "string") return value
   if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") return String(value)
   if (Buffer.isBuffer(value)) return value.toString("utf8")
-  return undefined // tables, arrays, timestamps of foreign producers
+  // RFC 3339, the string form the CloudEvents AMQP binding accepts for a native timestamp (its `time`)
+  if (isTimestamp(value)) return new Date(value.value * 1000).toISOString()
+  return undefined // tables and arrays of foreign producers
 }
 
-/** All string-valued headers of a message, native properties filled in where the Wire header is missing. */
+/**
+ * All string-valued headers of a message; where a Wire header is missing, a
+ * foreign CloudEvent's attribute fills it in, else the native property.
+ */
 export const wireHeadersOf = (msg: Message): Record<string, string> => {
   const out: Record<string, string> = {}
   const p = msg.properties
-  if (typeof p.messageId === "string") out[Wire.id] = p.messageId
-  if (typeof p.contentType === "string") out[Wire.contentType] = p.contentType
-  if (typeof p.correlationId === "string") out[Wire.correlationId] = p.correlationId
-  if (typeof p.timestamp === "number" && p.timestamp > 0) out[Wire.timestamp] = String(p.timestamp * 1000)
   for (const [k, v] of Object.entries(p.headers ?? {})) {
     if (isBrokerHeader(k)) continue
     const s = headerText(v)
     if (s !== undefined) out[k] = s
   }
+  readCloudEventHeaders(out, "amqp")
+  if (typeof p.messageId === "string") out[Wire.id] ??= p.messageId
+  if (typeof p.contentType === "string") out[Wire.contentType] ??= p.contentType
+  if (typeof p.correlationId === "string") out[Wire.correlationId] ??= p.correlationId
+  if (typeof p.timestamp === "number" && p.timestamp > 0) out[Wire.timestamp] ??= String(p.timestamp * 1000)
   return out
 }
 
@@ -57,7 +67,7 @@ export const contentId = (routingKey: string, wire: Readonly<Record<string, stri
   return `sha256:${h.update(body).digest("hex").slice(0, 32)}`
 }
 
-/** The envelope of a received message, without failure metadata in its headers. */
+/** The envelope of a received message (fromWireHeaders keeps failure metadata out of its headers). */
 export const envelopeOf = (msg: Message, wire: Record<string, string> = wireHeadersOf(msg), foreignIds: ForeignIds = "fresh"): Envelope => {
   const id =
     wire[Wire.id] !== undefined ? ""
@@ -65,21 +75,10 @@ export const envelopeOf = (msg: Message, wire: Record<string, string> = wireHead
       // content hash when asked (made only then: this runs for every delivery).
       : foreignIds === "content" ? contentId(msg.fields.routingKey, wire, msg.content)
         : newMessageId()
-  const env = fromWireHeaders(wire, new Uint8Array(msg.content), { id, routingKey: msg.fields.routingKey })
-  const headers: Record<string, string> = {}
-  for (const [k, v] of Object.entries(env.headers)) if (!FAILURE_HEADERS.has(k)) headers[k] = v
-  return { ...env, headers }
+  return fromWireHeaders(wire, new Uint8Array(msg.content), { id, routingKey: msg.fields.routingKey })
 }
 
-export const attemptHeader = (wire: Record<string, string>): number => {
-  const n = Number(wire[Wire.attempt])
-  return Number.isInteger(n) && n >= 1 ? n : 1
-}
-
-export const firstFailureOf = (wire: Record<string, string>): number | undefined => {
-  const n = Number(wire[Wire.firstFailure])
-  return Number.isFinite(n) && n > 0 ? n : undefined
-}
+export { attemptOf as attemptHeader, firstFailureOf } from "@omnibus/core/adapter"
 
 export const bodyOf = (env: Envelope): Buffer => Buffer.from(env.payload.buffer, env.payload.byteOffset, env.payload.byteLength)
 
@@ -94,7 +93,7 @@ export const bodyOf = (env: Envelope): Buffer => Buffer.from(env.payload.buffer,
 export const MAX_HEADER_TABLE_BYTES = 65_536 - 64
 
 /** Header named on a republished message whose largest user headers were dropped to fit amqplib's table buffer. */
-export const DROPPED_HEADERS = "omnibus-dropped-headers"
+export const DROPPED_HEADERS = AdapterHeaders.rabbitmq.droppedHeaders
 
 const tableBytes = (headers: Readonly<Record<string, unknown>>): number => {
   let n = 4
@@ -112,7 +111,7 @@ export const fitHeaderTable = (options: Options.Publish, protectedNames: Readonl
   let size = tableBytes(headers)
   if (size <= MAX_HEADER_TABLE_BYTES) return options
   const droppable = Object.entries(headers)
-    .filter(([k]) => !k.startsWith("x-omnibus-") && k !== RETRY_DUE && !protectedNames.has(k))
+    .filter(([k]) => !k.startsWith(RESERVED_PREFIX) && k !== RETRY_DUE && !protectedNames.has(k))
     .sort(([, a], [, b]) => (typeof b === "string" ? b.length : 0) - (typeof a === "string" ? a.length : 0))
   const dropped: Array<string> = []
   for (const [k] of droppable) {

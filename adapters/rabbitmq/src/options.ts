@@ -3,7 +3,8 @@
  * (options win). Omnibus' own query parameters are removed from the URL before
  * amqplib sees it; amqplib's (heartbeat, frameMax, vhost path...) stay.
  */
-import { InvalidOptions, InvalidUrl, parseBrokerUrl, redactUrl } from "@omnibus/core/adapter"
+import { cloudEventsSettings, DEFAULT_MAX_PAYLOAD_BYTES, defaultCloudEventsSource, InvalidOptions, InvalidUrl, parseBrokerUrl, redactUrl } from "@omnibus/core/adapter"
+import type { CloudEventsSettings } from "@omnibus/core/adapter"
 import type { TransportOptions } from "@omnibus/core"
 
 export type QueueType = "classic" | "quorum"
@@ -32,12 +33,12 @@ export interface RabbitSettings {
   /** Shown by the broker (client property connection_name). */
   readonly connectionName: string
   readonly foreignIds: ForeignIds
+  /** Published events also carry the AMQP binding's CloudEvents application properties (undefined: off). */
+  readonly cloudEvents: CloudEventsSettings | undefined
 }
 
 /** Query parameters / option names this adapter understands. */
-const OWN = ["connectionName", "exchange", "rpcExchange", "queuePrefix", "queueType", "publishTimeoutMs", "reconnectMaxDelayMs", "foreignIds"] as const
-
-const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024
+const OWN = ["connectionName", "exchange", "rpcExchange", "queuePrefix", "queueType", "publishTimeoutMs", "reconnectMaxDelayMs", "foreignIds", "cloudEvents", "cloudEventsSource"] as const
 /** RabbitMQ 3.10's default max_message_size is 128 MiB; beyond it the broker closes the channel. */
 const BROKER_MAX_PAYLOAD = 128 * 1024 * 1024
 
@@ -69,13 +70,14 @@ export const parseSettings = (url: string, options: TransportOptions): RabbitSet
   if (queueType !== "classic" && queueType !== "quorum") throw new InvalidOptions({ option: "queueType", reason: `must be "classic" or "quorum", got ${JSON.stringify(queueType)}` })
   const foreignIds = text("foreignIds", pick("foreignIds"), "fresh")
   if (foreignIds !== "fresh" && foreignIds !== "content") throw new InvalidOptions({ option: "foreignIds", reason: `must be "fresh" or "content", got ${JSON.stringify(foreignIds)}` })
-  const maxPayloadBytes = positive("maxPayloadBytes", options.maxPayloadBytes, DEFAULT_MAX_PAYLOAD)
+  const maxPayloadBytes = positive("maxPayloadBytes", options.maxPayloadBytes, DEFAULT_MAX_PAYLOAD_BYTES)
   if (maxPayloadBytes > BROKER_MAX_PAYLOAD) throw new InvalidOptions({ option: "maxPayloadBytes", reason: `RabbitMQ's default max_message_size is ${BROKER_MAX_PAYLOAD} bytes` })
   const prefix = text("queuePrefix", pick("queuePrefix"), "omnibus.", true)
+  const exchange = text("exchange", pick("exchange"), "events")
   return {
     amqpUrl: parsed.toString(),
     safeUrl: redactUrl(parsed.toString()),
-    exchange: text("exchange", pick("exchange"), "events"),
+    exchange,
     rpcExchange: text("rpcExchange", pick("rpcExchange"), `${prefix}rpc`),
     queuePrefix: prefix,
     queueType,
@@ -85,5 +87,6 @@ export const parseSettings = (url: string, options: TransportOptions): RabbitSet
     reconnectMaxDelayMs: positive("reconnectMaxDelayMs", pick("reconnectMaxDelayMs"), 5_000),
     connectionName: text("connectionName", pick("connectionName"), "omnibus"),
     foreignIds,
+    cloudEvents: cloudEventsSettings({ cloudEvents: pick("cloudEvents"), cloudEventsSource: pick("cloudEventsSource") }, defaultCloudEventsSource("rabbitmq", exchange)),
   }
 }

@@ -18,13 +18,14 @@
  */
 import { createHash } from "node:crypto"
 import type { Channel, ChannelModel, Options } from "amqplib"
+import { AdapterHeaders } from "@omnibus/core/adapter"
 import type { GroupSpec } from "@omnibus/core/adapter"
 import { brokerError, brokerFeatures, LEGACY_FEATURES } from "./connection.ts"
 import type { BrokerFeatures, ConnectionHook, ConnectionManager } from "./connection.ts"
 import type { QueueType, RabbitSettings } from "./options.ts"
 
 /** Header of a message in a delay queue: when it is due (epoch ms). Adapter bookkeeping, stripped on the way in. */
-export const RETRY_DUE = "omnibus-retry-due"
+export const RETRY_DUE = AdapterHeaders.rabbitmq.retryDue
 
 /**
  * 4.x RPC queues are durable, so a broker restart keeps one whose servers never

@@ -5,6 +5,7 @@
 import { simulateCrash } from "@omnibus/core/adapter"
 import type { ConnectionOptions } from "node:tls"
 import { BusClosed } from "@omnibus/core"
+import { cloudEventHeaders } from "@omnibus/core/adapter"
 import type { ConsumeSpec, Consumption, Delivery, Envelope, GroupSpec, Health, IncomingRequest, PublishOutcome, ServeSpec, Transport, TransportLimits, TransportOptions } from "@omnibus/core/adapter"
 import { ConnectionManager } from "./connection.ts"
 import { declareGroup, GroupConsumer } from "./consumer.ts"
@@ -79,8 +80,9 @@ export class RabbitTransport implements Transport {
 
   async publish(batch: ReadonlyArray<Envelope>): Promise<ReadonlyArray<PublishOutcome>> {
     this.guard("publish")
+    const ce = this.settings.cloudEvents
     return this.publisher.send(
-      batch.map((env) => ({ exchange: this.settings.exchange, routingKey: env.routingKey, content: bodyOf(env), options: publishOptions(env, {}, true), key: env.routingKey })),
+      batch.map((env) => ({ exchange: this.settings.exchange, routingKey: env.routingKey, content: bodyOf(env), options: publishOptions(env, ce && cloudEventHeaders(env, "amqp", ce), true), key: env.routingKey })),
     )
   }
 

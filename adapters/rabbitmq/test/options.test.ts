@@ -33,3 +33,11 @@ it("foreignIds: fresh by default, content by query or option, anything else refu
   expect(parseSettings("amqp://h?foreignIds=content", { foreignIds: "fresh" }).foreignIds).toBe("fresh")
   expect(() => parseSettings("amqp://h?foreignIds=hash", {})).toThrow(InvalidOptions)
 })
+
+it("cloudEvents: off by default, on by query or option with the exchange as the default source", () => {
+  expect(parseSettings("amqp://h", {}).cloudEvents).toBeUndefined()
+  expect(parseSettings("amqp://h?cloudEvents=true", {})).toMatchObject({ cloudEvents: { source: "omnibus://rabbitmq/events" }, amqpUrl: "amqp://h" })
+  expect(parseSettings("amqp://h?cloudEvents=true&cloudEventsSource=/hr", { exchange: "ev2" }).cloudEvents).toEqual({ source: "/hr" })
+  expect(parseSettings("amqp://h", { cloudEvents: true, exchange: "ev2" }).cloudEvents).toEqual({ source: "omnibus://rabbitmq/ev2" })
+  expect(() => parseSettings("amqp://h?cloudEvents=yes", {})).toThrow(InvalidOptions)
+})

@@ -4,18 +4,22 @@
  * (`toWireHeaders`: x-omnibus-id, x-omnibus-routing-key, content-type,
  * x-omnibus-timestamp, optional x-omnibus-key / -correlation-id / -reply-to,
  * then user headers). Retries add x-omnibus-attempt and
- * x-omnibus-first-failure; dead letters add the failure metadata.
+ * x-omnibus-first-failure; dead letters add the failure metadata (every name
+ * is core's wire schema, packages/core/src/wire.ts). With `cloudEvents` on,
+ * published entries also carry the HTTP binding's `ce-*` fields.
  * Readers take the first field as the payload, so a user header that happens
  * to be named "payload" survives.
  */
-import { failureToHeaders, fromWireHeaders, toWireHeaders, Wire, type Envelope } from "@omnibus/core/adapter"
+import { AdapterHeaders, failureToHeaders, fromWireHeaders, readCloudEventHeaders, toWireHeaders, Wire, type Envelope } from "@omnibus/core/adapter"
 import type { FailureMetadata } from "@omnibus/core/adapter"
 
-export const PAYLOAD_FIELD = "payload"
+export const PAYLOAD_FIELD = AdapterHeaders.redis.payload
 
-export const toFields = (e: Envelope): Array<string | Buffer> => {
+/** `extra`: fields written after the envelope's (CloudEvents attributes). */
+export const toFields = (e: Envelope, extra?: Readonly<Record<string, string>>): Array<string | Buffer> => {
   const out: Array<string | Buffer> = [PAYLOAD_FIELD, Buffer.from(e.payload.buffer, e.payload.byteOffset, e.payload.byteLength)]
   for (const [k, v] of Object.entries(toWireHeaders(e))) out.push(k, v)
+  if (extra) for (const [k, v] of Object.entries(extra)) out.push(k, v)
   return out
 }
 
@@ -41,14 +45,10 @@ export const parseFields = (fields: ReadonlyArray<unknown>): ParsedEntry => {
   return { payload, headers }
 }
 
-const FAILURE_FIELDS = new Set<string>([Wire.error, Wire.errorName, Wire.errorCode, Wire.attempts, Wire.firstFailure, Wire.lastFailure, Wire.group, Wire.attempt])
-
-/** Envelope of an entry; bookkeeping fields never leak into user headers. */
+/** Envelope of an entry (bookkeeping fields never leak into user headers: fromWireHeaders keeps reserved names out). */
 export const toEnvelope = (entryId: string, parsed: ParsedEntry, fallbackRoutingKey: string): Envelope => {
-  const clean: Record<string, string> = {}
-  for (const [k, v] of Object.entries(parsed.headers)) if (!FAILURE_FIELDS.has(k)) clean[k] = v
   const ms = Number(entryId.split("-")[0])
-  return fromWireHeaders(clean, new Uint8Array(parsed.payload.buffer, parsed.payload.byteOffset, parsed.payload.byteLength), {
+  return fromWireHeaders(readCloudEventHeaders({ ...parsed.headers }, "http"), new Uint8Array(parsed.payload.buffer, parsed.payload.byteOffset, parsed.payload.byteLength), {
     id: entryId,
     routingKey: fallbackRoutingKey,
     timestamp: Number.isFinite(ms) ? ms : undefined,
@@ -57,8 +57,8 @@ export const toEnvelope = (entryId: string, parsed: ParsedEntry, fallbackRouting
 
 /**
  * The metadata fields an entry lacks, with the values the consumer fell back
- * to (entry id, stream name, entry time), as XADD field/value pairs: empty for
- * entries written by Omnibus.
+ * to (a foreign CloudEvent's attributes, else entry id, stream name, entry
+ * time), as XADD field/value pairs: empty for entries written by Omnibus.
  */
 export const fallbackFields = (headers: Readonly<Record<string, string>>, envelope: Envelope): Array<string> => {
   const out: Array<string> = []

@@ -23,8 +23,9 @@
  * first copy win), until the publish deadline; then the entry fails with
  * PublishFailed.
  */
-import { PayloadTooLarge, PublishFailed } from "@omnibus/core"
-import type { Envelope } from "@omnibus/core/adapter"
+import { PublishFailed } from "@omnibus/core"
+import { cloudEventHeaders, payloadTooLarge } from "@omnibus/core/adapter"
+import type { CloudEventsSettings, Envelope } from "@omnibus/core/adapter"
 import type { PublishOutcome } from "@omnibus/core/adapter"
 import { describe, whenReady } from "./connection.ts"
 import type { Keys } from "./keys.ts"
@@ -35,6 +36,8 @@ export interface PublisherOptions {
   readonly maxPayloadBytes: number
   readonly dedupWindowMs: number
   readonly publishTimeoutMs: number
+  /** Entries also carry the HTTP binding's CloudEvents fields (undefined: off). */
+  readonly cloudEvents?: CloudEventsSettings | undefined
   /** Messages per routing call; ROUTE_CHUNK_MESSAGES unless set (bench-routing.ts compares sizes). */
   readonly chunkMessages?: number
 }
@@ -59,13 +62,13 @@ interface Chunk {
 }
 
 /** Cuts the entries (in batch order) into chunks; an entry in `alone` gets a chunk of its own. */
-const toChunks = (batch: ReadonlyArray<Envelope>, entries: ReadonlyArray<number>, alone: ReadonlySet<number>, maxMessages: number): Array<Chunk> => {
+const toChunks = (batch: ReadonlyArray<Envelope>, entries: ReadonlyArray<number>, alone: ReadonlySet<number>, maxMessages: number, cloudEvents: CloudEventsSettings | undefined): Array<Chunk> => {
   const chunks: Array<Chunk> = []
   let current: Chunk | undefined
   let bytes = 0
   for (const i of entries) {
     const e = batch[i]!
-    const fields = toFields(e)
+    const fields = toFields(e, cloudEvents && cloudEventHeaders(e, "http", cloudEvents))
     const size = e.payload.byteLength
     const solo = alone.has(i)
     if (
@@ -99,8 +102,9 @@ export const publishBatch = async (
   }
   let pending: Array<number> = []
   batch.forEach((e, i) => {
-    if (e.payload.byteLength > options.maxPayloadBytes) {
-      outcomes[i] = { ok: false, error: new PayloadTooLarge({ key: e.routingKey, size: e.payload.byteLength, max: options.maxPayloadBytes }) }
+    const tooLarge = payloadTooLarge(e, options.maxPayloadBytes)
+    if (tooLarge) {
+      outcomes[i] = { ok: false, error: tooLarge }
     } else {
       pending.push(i)
     }
@@ -112,7 +116,7 @@ export const publishBatch = async (
   while (pending.length > 0) {
     const remaining = deadline - Date.now()
     if (remaining <= 0 || !isOpen()) break
-    const chunks = toChunks(batch, pending, alone, Math.max(1, options.chunkMessages ?? ROUTE_CHUNK_MESSAGES))
+    const chunks = toChunks(batch, pending, alone, Math.max(1, options.chunkMessages ?? ROUTE_CHUNK_MESSAGES), options.cloudEvents)
     const pipeline = cmd.pipeline() as unknown as ScriptedRedisPipeline
     for (const c of chunks) pipeline.omnibusRoute(keys.bindings, keys.base, options.dedupWindowMs, ...c.args)
     let timer: NodeJS.Timeout | undefined

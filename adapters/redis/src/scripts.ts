@@ -4,7 +4,14 @@
  * Each runs atomically on the server; every key it touches shares the
  * namespace's hash tag (see keys.ts), so it stays valid on Redis Cluster.
  */
+import { BOOKKEEPING_HEADERS, RETRY_HEADERS, Wire } from "@omnibus/core/adapter"
 import type { Redis } from "ioredis"
+
+/** A Lua string literal. */
+const luaString = (s: string): string => `'${s.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`
+
+/** A Lua table literal used as a set: { ['a'] = true, ... }. */
+const luaSet = (names: Iterable<string>): string => `{ ${[...names].map((n) => `[${luaString(n)}] = true`).join(", ")} }`
 
 /** AMQP topic matching, the same dynamic programming as core's `matches()`. */
 const MATCH = `
@@ -63,13 +70,13 @@ local function now()
 end
 `
 
-/** Failure metadata and retry bookkeeping: stripped when a message is copied back into a group. */
+/**
+ * Failure metadata and retry bookkeeping (core's BOOKKEEPING_HEADERS, so the
+ * Lua table never drifts from the wire schema): stripped when a message is
+ * copied back into a group.
+ */
 const BOOKKEEPING = `
-local BOOKKEEPING = {
-  ['x-omnibus-attempt'] = true, ['x-omnibus-first-failure'] = true, ['x-omnibus-error'] = true,
-  ['x-omnibus-error-name'] = true, ['x-omnibus-error-code'] = true, ['x-omnibus-attempts'] = true,
-  ['x-omnibus-last-failure'] = true, ['x-omnibus-group'] = true,
-}
+local BOOKKEEPING = ${luaSet(BOOKKEEPING_HEADERS)}
 -- fields: flat array; the first pair is always the payload, kept whatever its name.
 local function strip(fields, drop)
   local out = { fields[1], fields[2] }
@@ -205,10 +212,10 @@ return { r[1], out }
 export const RETRY = `${NOW}${BOOKKEEPING}
 local e = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])
 if #e > 0 then
-  local out = strip(e[1][2], { ['x-omnibus-attempt'] = true, ['x-omnibus-first-failure'] = true })
-  out[#out + 1] = 'x-omnibus-attempt'
+  local out = strip(e[1][2], ${luaSet(RETRY_HEADERS)})
+  out[#out + 1] = ${luaString(Wire.attempt)}
   out[#out + 1] = ARGV[4]
-  out[#out + 1] = 'x-omnibus-first-failure'
+  out[#out + 1] = ${luaString(Wire.firstFailure)}
   out[#out + 1] = ARGV[5]
   -- ARGV[6..]: metadata the consumer filled in for a foreign entry (id, routing key, timestamp)
   for i = 6, #ARGV do out[#out + 1] = ARGV[i] end

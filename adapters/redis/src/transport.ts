@@ -4,6 +4,7 @@
  */
 import { simulateCrash } from "@omnibus/core/adapter"
 import { BusClosed, InvalidOptions } from "@omnibus/core"
+import { cloudEventsSettings, DEFAULT_MAX_PAYLOAD_BYTES, defaultCloudEventsSource } from "@omnibus/core/adapter"
 import type { Envelope } from "@omnibus/core/adapter"
 import type { ConsumeSpec, Consumption, DeadLetterStore, Delivery, GroupSpec, Health, IncomingRequest, PublishOutcome, ServeSpec, Transport, TransportLimits, TransportOptions } from "@omnibus/core/adapter"
 import type { ConnectionOptions as TlsOptions } from "node:tls"
@@ -40,8 +41,6 @@ export interface RedisTransportOptions extends TransportOptions {
   /** Extra TLS settings for rediss:// (e.g. `{ ca }` for a private CA, client cert and key). */
   readonly tls?: TlsOptions
 }
-
-export const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024
 
 const positive = (options: TransportOptions, name: string, fallback: number, allowZero = false): number => {
   const v = options[name]
@@ -92,10 +91,12 @@ export class RedisTransport implements Transport {
     if (tls !== undefined && (typeof tls !== "object" || tls === null)) throw new InvalidOptions({ option: "tls", reason: "must be a node:tls options object" })
     const settings = parseRedisUrl(url, connectTimeoutMs, tls)
     const leaseMs = positive(options, "leaseMs", 30_000)
-    const maxPayloadBytes = positive(options, "maxPayloadBytes", DEFAULT_MAX_PAYLOAD)
+    const maxPayloadBytes = positive(options, "maxPayloadBytes", DEFAULT_MAX_PAYLOAD_BYTES)
+    const namespace = word(options, "namespace", "default")
     const keys = keysFor(options)
     const publisher: PublisherOptions = {
       maxPayloadBytes,
+      cloudEvents: cloudEventsSettings(options, defaultCloudEventsSource("redis", namespace)),
       dedupWindowMs: Math.round(positive(options, "dedupWindowMs", 120_000, true)),
       publishTimeoutMs: positive(options, "publishTimeoutMs", 30_000),
     }

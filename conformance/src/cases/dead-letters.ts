@@ -1,7 +1,7 @@
 /**
  * Section D: dead letters (cases 17–19).
  */
-import { PermanentError, json } from "@omnibus/core"
+import { MemoryIdempotencyStore, PermanentError, json } from "@omnibus/core"
 import type { Bus, Codec, DeadLetterRecord, Message } from "@omnibus/core"
 import { expect } from "vitest"
 import { defineCase, sameBytes } from "../context.ts"
@@ -247,7 +247,8 @@ export const registerDeadLetters = (suite: Suite): void => {
         if (failing && !isSentinel(m)) throw new Error("downstream unavailable")
         handled.record(m)
       },
-      { group, retry: false, concurrency: 8 },
+      // With an idempotency store: a dead letter is not "done", so its replay (same id) is handled.
+      { group, retry: false, concurrency: 8, idempotency: new MemoryIdempotencyStore() },
     )
     const other = new Collector()
     await bus.subscribe(ctx.key("#"), other.handler, { group: otherGroup, concurrency: 8 })

@@ -15,6 +15,8 @@ import { startPlatform, type RunningPlatform } from "./support/platform.ts"
 import { waitFor } from "./support/wait.ts"
 
 const EVENT_DEADLINE_MS = 20_000
+// Five attempts with backoff (about 3 s), then the dead letter.
+const DEAD_LETTER_DEADLINE_MS = 60_000
 
 const PLATFORMS = [
   ...TESTED_CONFIGS.map((config) => ({ name: config, config, postgres: false })),
@@ -97,6 +99,88 @@ describe.each(PLATFORMS)("employee platform on $name", ({ config, postgres }) =>
       `[audit] received employee.destroyed: {"guid":"${guid}"`,
     ]
     await waitFor("the audit process to print all three events", () => (printed.every((line) => platform.output().includes(line)) ? true : undefined), EVENT_DEADLINE_MS)
+  })
+
+  it("dead-letters a Poison employee, replays it once the switch is off, purges; the Activity page shows it live", async () => {
+    const at = (path: string) => new URL(path, platform.url).href
+    const deadLetters = at("/dead-letters/payroll")
+    // The Activity page is opened first and never reloaded: every row it gets comes through its event stream.
+    const activity = await browser.context.newPage()
+    try {
+      await activity.goto(at("/activity"))
+      await waitFor("the Activity stream to open", async () => ((await activity.locator("#activity").getAttribute("data-stream")) === "open" ? true : undefined), EVENT_DEADLINE_MS)
+      const broker = await activity.locator("footer code").nth(2).textContent()
+
+      const poisonSwitch = async (enabled: boolean) => {
+        await page.goto(deadLetters)
+        if ((await page.locator("#poison-switch").getAttribute("data-enabled")) === String(enabled)) return
+        await page.getByRole("button", { name: `Turn the Poison switch ${enabled ? "on" : "off"}` }).click()
+        await expect.poll(() => page.locator("#notice").textContent(), { timeout: EVENT_DEADLINE_MS }).toBe(`The Poison switch is ${enabled ? "on" : "off"}.`)
+        expect(await page.locator("#poison-switch").getAttribute("data-enabled")).toBe(String(enabled))
+      }
+      /** Creates a Poison employee and waits until payroll dead-lettered its event: the message id and the list row. */
+      const poisoned = async () => {
+        const guid = await createEmployee("Mithridates", "Poison")
+        const id = await waitFor("the create's outbox row", async () => (await readers.outboxRows()).find((r) => r.messageKey === guid)?.id, EVENT_DEADLINE_MS)
+        const row = page.locator(`#dead-letters tr[data-id="${id}"]`)
+        await waitFor("payroll to retry and then dead-letter the Poison employee", async () => {
+          await page.goto(deadLetters)
+          return (await row.count()) === 1 ? true : undefined
+        }, DEAD_LETTER_DEADLINE_MS, 250)
+        return { guid, id, row }
+      }
+
+      await poisonSwitch(true)
+      const first = await poisoned()
+      expect(await first.row.locator("td.error-name").textContent()).toBe("PoisonedEmployee")
+      expect(await first.row.locator("td.error-message").textContent()).toBe(`payroll refuses employee ${first.guid}: last name "Poison" while the Poison switch is on`)
+      expect(await first.row.locator("td.attempts").textContent()).toBe("5") // the default retry policy's attempts
+      expect(await readers.payrollRow(first.guid)).toBeUndefined()
+      await page.goto(at("/dead-letters/audit"))
+      expect(await page.locator(`#dead-letters tr[data-id="${first.id}"]`).count()).toBe(0) // audit took it
+
+      // One dead letter, its payload decoded.
+      await page.goto(deadLetters)
+      await first.row.getByRole("link").click()
+      expect(await page.locator("#error").textContent()).toContain("PoisonedEmployee (poison): payroll refuses employee")
+      expect(JSON.parse((await page.locator("#payload").textContent()) ?? "")).toEqual({ guid: first.guid, firstName: "Mithridates", lastName: "Poison" })
+
+      // Fixed: switch off, replay that one; payroll takes it.
+      await poisonSwitch(false)
+      await first.row.getByRole("button", { name: "Replay" }).click()
+      await expect.poll(() => page.locator("#notice").textContent(), { timeout: EVENT_DEADLINE_MS }).toBe("Replayed 1 dead letter to group payroll.")
+      expect(await first.row.count()).toBe(0)
+      await waitFor("payroll to add the replayed employee", async () => ((await readers.payrollRow(first.guid))?.lastName === "Poison" ? true : undefined), EVENT_DEADLINE_MS)
+
+      // The Activity page saw the whole story live, each row naming the broker, outcomes with their latency.
+      const seen = async (type: string, by: RegExp) => {
+        const row = activity.locator(`#activity tr[data-id="${first.id}"][data-type="${type}"]`).filter({ has: activity.locator("td:nth-child(3)", { hasText: by }) })
+        await waitFor(`the Activity page to show ${type} by ${by}`, async () => ((await row.count()) > 0 ? true : undefined), EVENT_DEADLINE_MS)
+        expect(await row.first().locator("td").nth(7).textContent()).toBe(broker)
+        return row
+      }
+      await seen("published", /^service$/)
+      await seen("retry", /^payroll-[12]$/)
+      const deadLettered = await seen("dead-letter", /^payroll-[12]$/)
+      expect(await deadLettered.first().locator("td").nth(9).textContent()).toContain("PoisonedEmployee")
+      await seen("replayed", /^web$/)
+      for (const by of [/^audit$/, /^payroll-[12]$/]) {
+        const handled = await seen("handled", by)
+        await expect.poll(() => handled.first().locator("td").nth(8).textContent(), { timeout: EVENT_DEADLINE_MS }).toMatch(/^\d+ ms$/)
+      }
+
+      // Purge: another poisoned event, and the group's dead letters are dropped.
+      await poisonSwitch(true)
+      const second = await poisoned()
+      await page.getByRole("button", { name: "Purge all" }).click()
+      await expect.poll(() => page.locator("#notice").textContent(), { timeout: EVENT_DEADLINE_MS }).toMatch(/^Purged \d+ dead letters? of group payroll\.$/)
+      expect(await second.row.count()).toBe(0)
+      expect(await page.locator("#dead-letters tbody tr[data-id]").count()).toBe(0)
+      await poisonSwitch(false)
+      expect(await readers.payrollRow(second.guid)).toBeUndefined()
+    } finally {
+      await activity.close()
+    }
   })
 
   it("renders an XSS payload as text and stores an SQL-injection payload verbatim", async () => {

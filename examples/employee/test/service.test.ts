@@ -10,10 +10,11 @@ import { spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { connect, PermanentError, RemoteError, type BatchEntry, type Bus, type Codec, type Message } from "@omnibus/core"
+import { codecs, connect, PermanentError, RemoteError, type BatchEntry, type Bus, type Codec, type Message } from "@omnibus/core"
 import "@omnibus/memory"
 import { createInbox, startRelay, type Database } from "@omnibus/outbox"
 import { afterEach, describe, expect, it } from "vitest"
+import { ACTIVITY_KEY, parseActivity, type ActivityEvent } from "../src/activity/event.ts"
 import type { Component } from "../src/component.ts"
 import { EXAMPLE_ROOT, loadConfig, type PlatformConfig } from "../src/config.ts"
 import { EmployeeMessageCodec, EmployeeMessageService as rpc, events, type EmployeeMessage } from "../src/contracts/employee.generated.ts"
@@ -22,6 +23,7 @@ import { startService } from "../src/service/index.ts"
 import { EMPLOYEE_VERSION_HEADER, EmployeeStore, employeeTables } from "../src/service/store.ts"
 import { PayrollLedger, payrollTables } from "../src/subscribers/payroll-ledger.ts"
 import { startPayroll } from "../src/subscribers/payroll.ts"
+import { POISON_LAST_NAME, PoisonSwitch } from "../src/subscribers/poison.ts"
 import { once } from "../src/subscribers/subscriber.ts"
 import { openReaders, type Readers } from "./support/databases.ts"
 import { createSchema } from "./support/postgres.ts"
@@ -260,6 +262,29 @@ await close()`
     await waitFor("four events", () => (log.length >= 4 ? true : undefined))
     expect(await readers.payrollRow("g")).toBeUndefined()
     expect(log).toEqual(["employee.updated g: on payroll", "employee.created g: stale", "employee.destroyed g: off payroll", "employee.updated g: stale"])
+  })
+
+  it("retries, then dead-letters a Poison employee while the switch is on; switched off by RPC, its replay is applied", async () => {
+    const { config, bus, readers } = await setup(database)
+    const activity: Array<ActivityEvent> = []
+    const spy = await bus.subscribe<unknown>(ACTIVITY_KEY, (m) => void activity.push(parseActivity(m.payload)!), { codec: codecs.json })
+    cleanup.push(() => spy.close())
+    started(await startPayroll(config, "payroll-1", quiet))
+    expect(await bus.request(PoisonSwitch.get, {})).toEqual({ enabled: true })
+
+    const { id } = await publish(bus, events.employeeCreated, { guid: "g-p", firstName: "Mithridates", lastName: POISON_LAST_NAME }, 1)
+    const dead = await waitFor("the dead letter", async () => (await bus.deadLetters.list("payroll")).find((d) => d.id === id))
+    expect(dead.failure).toMatchObject({ errorName: "PoisonedEmployee", errorCode: "poison", attempts: 5 })
+    expect(await readers.payrollRow("g-p")).toBeUndefined()
+
+    expect(await bus.request(PoisonSwitch.set, { enabled: false })).toEqual({ enabled: false })
+    expect(await bus.request(PoisonSwitch.get, {})).toEqual({ enabled: false })
+    expect(await bus.deadLetters.replay("payroll", { ids: [id] })).toBe(1)
+    await waitFor("the replayed event", () => readers.payrollRow("g-p"))
+    // Every outcome was reported for the Activity page, by this instance, naming the broker.
+    await waitFor("the handled activity", () => (activity.some((e) => e.id === id && e.type === "handled") ? true : undefined))
+    expect(activity.filter((e) => e.id === id).map((e) => [e.type, e.attempt])).toEqual([["retry", 1], ["retry", 2], ["retry", 3], ["retry", 4], ["dead-letter", 5], ["handled", 1]])
+    expect(activity.every((e) => e.source === "payroll-1" && e.group === "payroll" && e.broker === "memory")).toBe(true)
   })
 
   it("dead-letters a payload that is not an EmployeeMessage and keeps working", async () => {

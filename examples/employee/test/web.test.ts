@@ -3,13 +3,15 @@
  * the right status instead of hangs or crashes. In-process on the memory
  * broker, with a stand-in service where one is needed.
  */
-import { connect, type Bus, type Subscription } from "@omnibus/core"
+import { connect, PermanentError, type Bus, type Subscription } from "@omnibus/core"
 import "@omnibus/memory"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
+import { ACTIVITY, type ActivityEvent } from "../src/activity/event.ts"
 import { loadConfig } from "../src/config.ts"
 import { EmployeeMessageService as rpc } from "../src/contracts/employee.generated.ts"
 import { EmployeeError } from "../src/service/errors.ts"
 import { startWeb, type WebServer } from "../src/web/server.ts"
+import { waitFor } from "./support/wait.ts"
 
 let bus: Bus
 let web: WebServer
@@ -19,7 +21,7 @@ const logged: Array<string> = []
 beforeEach(async () => {
   bus = await connect(`memory://web-test-${crypto.randomUUID()}`)
   const config = { ...loadConfig("all-memory", { port: 0, dataDir: "/nonexistent" }), requestTimeoutMs: 300 }
-  web = await startWeb(config, (l) => logged.push(l), bus)
+  web = await startWeb(config, (l) => logged.push(l), { rpc: bus, events: bus })
 })
 
 afterEach(async () => {
@@ -33,6 +35,51 @@ const get = async (path: string) => {
   const res = await fetch(new URL(path, web.url))
   return { status: res.status, body: await res.text(), headers: res.headers }
 }
+
+/** Posts a form as a browser would: with this site's cookie and token unless `token` is false. */
+const post = async (path: string, fields: Record<string, string>, token = true) => {
+  const page = await fetch(new URL("/employees/new", web.url))
+  const cookie = page.headers.get("set-cookie")!.split(";")[0]!
+  const authenticity = /name="authenticity_token" value="([0-9a-f]+)"/.exec(await page.text())![1]!
+  const res = await fetch(new URL(path, web.url), {
+    method: "POST",
+    headers: { cookie, "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ ...fields, ...(token ? { authenticity_token: authenticity } : {}) }),
+    redirect: "manual",
+  })
+  return { status: res.status, location: res.headers.get("location"), body: await res.text() }
+}
+
+/** A group "audit" whose handler refuses everything, and one JSON dead letter in it. */
+const deadLetter = async (payload: unknown): Promise<string> => {
+  servers.push(await bus.subscribe("employee.*", () => {
+    throw new PermanentError("refused by the test")
+  }, { group: "audit" }))
+  const { id } = await bus.publish("employee.created", payload)
+  await waitFor("the dead letter", async () => ((await bus.deadLetters.list("audit")).some((d) => d.id === id) ? true : undefined))
+  return id
+}
+
+/** Reads an event stream until `done` holds for what arrived, with a deadline. */
+const readStream = async (body: ReadableStream<Uint8Array>, done: (text: string) => boolean, timeoutMs = 5_000): Promise<string> => {
+  const reader = body.getReader()
+  const decoder = new TextDecoder()
+  let text = ""
+  const deadline = setTimeout(() => void reader.cancel(), timeoutMs)
+  try {
+    while (!done(text)) {
+      const chunk = await reader.read()
+      if (chunk.done) throw new Error(`stream ended before the condition held; it sent:\n${text}`)
+      text += decoder.decode(chunk.value, { stream: true })
+    }
+    return text
+  } finally {
+    clearTimeout(deadline)
+    reader.releaseLock()
+  }
+}
+
+const activity = (id: string): ActivityEvent => ({ type: "handled", source: "payroll-1", broker: "memory", id, routingKey: "employee.created", group: "payroll", at: Date.now() })
 
 describe("web app", () => {
   it("answers 503 with a clear page when no employee service is running", async () => {
@@ -88,6 +135,59 @@ describe("web app", () => {
       redirect: "manual",
     })
     expect(res.status).toBe(422)
+  })
+
+  it("refuses the operations forms without this site's authenticity token, and changes nothing", async () => {
+    const id = await deadLetter({ guid: "g" })
+    for (const [path, fields] of [["/dead-letters/audit/replay", { id }], ["/dead-letters/audit/purge", {}], ["/dead-letters/payroll/poison-switch", { enabled: "off" }]] as const) {
+      expect((await post(path, fields, false)).status).toBe(422)
+    }
+    expect((await bus.deadLetters.list("audit")).map((d) => d.id)).toEqual([id])
+    const replayed = await post("/dead-letters/audit/replay", { id })
+    expect([replayed.status, replayed.location]).toEqual([303, "/dead-letters/audit"])
+  })
+
+  it("lists a group's dead letters and shows one with its payload decoded and escaped", async () => {
+    const id = await deadLetter({ guid: "g", firstName: "<script>alert(1)</script>" })
+    const list = await get("/dead-letters/audit")
+    expect(list.status).toBe(200)
+    expect(list.body).toContain(`<tr data-id="${id}">`)
+    expect(list.body).toContain("refused by the test")
+    const one = await get(`/dead-letters/audit/${id}`)
+    expect(one.status).toBe(200)
+    expect(one.body).toContain("decoded as JSON")
+    expect(one.body).toContain("&lt;script&gt;alert(1)&lt;/script&gt;")
+    expect(one.body).not.toContain("<script>alert")
+    expect((await get("/dead-letters/audit/no-such-id")).status).toBe(404)
+    expect((await get("/dead-letters/billing")).status).toBe(404)
+    // Without payroll the switch's state is unknown, and the page still works.
+    const payroll = await get("/dead-letters/payroll")
+    expect(payroll.status).toBe(200)
+    expect(payroll.body).toContain('data-enabled="unknown"')
+  })
+
+  it("streams activity events as they arrive, resumes after Last-Event-ID, and ends open streams when it closes", async () => {
+    const first = await fetch(new URL("/activity/events", web.url))
+    expect(first.headers.get("content-type")).toBe("text/event-stream; charset=utf-8")
+    await bus.publish(ACTIVITY, activity("m-1"))
+    const text = await readStream(first.body!, (t) => t.includes('"id":"m-1"'))
+    const rev = /^id: (\d+)$/m.exec(text)![1]!
+    await first.body!.cancel()
+
+    // A reconnecting browser sends the last id it saw: only what came after (from the ring, or live).
+    await bus.publish(ACTIVITY, activity("m-2"))
+    const resumed = await fetch(new URL("/activity/events", web.url), { headers: { "last-event-id": rev } })
+    const after = await readStream(resumed.body!, (t) => t.includes('"id":"m-2"'))
+    expect(after).not.toContain('"id":"m-1"')
+
+    // Closing the server ends an open stream cleanly (not cut with its socket, which would fail the read), at once.
+    const reader = resumed.body!.getReader()
+    const started = Date.now()
+    const closing = web.close()
+    while (!(await reader.read()).done);
+    expect(Date.now() - started).toBeLessThan(1_000)
+    await closing
+    web = await startWeb({ ...loadConfig("all-memory", { port: 0, dataDir: "/nonexistent" }), requestTimeoutMs: 300 }, (l) => logged.push(l), { rpc: bus, events: bus })
   })
 
   it("sends a content security policy that forbids inline scripts", async () => {

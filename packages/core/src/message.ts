@@ -1,9 +1,9 @@
 /** Builds envelopes for publishing and messages for handlers. */
 import type { Message, PublishOptions } from "./api.ts"
 import type { Codec } from "./codec.ts"
-import { newMessageId, RESERVED_PREFIX, type Envelope } from "./envelope.ts"
+import { newMessageId, type Envelope } from "./envelope.ts"
 import { InvalidOptions, PayloadTooLarge, PublishFailed } from "./errors.ts"
-import { headersSize, MAX_HEADER_BYTES } from "./consume/decode.ts"
+import { headersSize, MAX_HEADER_BYTES, RESERVED_PREFIX } from "./wire.ts"
 import { validateRoutingKey } from "./routing.ts"
 
 /** Validates and encodes one publish; returns the envelope or the typed error naming the problem. */

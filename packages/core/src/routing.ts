@@ -5,8 +5,8 @@
  * topic header or stream name without escaping (letters, digits, _ - : + @ $).
  */
 import { InvalidPattern, InvalidRoutingKey } from "./errors.ts"
+import { MAX_KEY_BYTES } from "./wire.ts"
 
-export const MAX_KEY_BYTES = 255
 const WORD = /^[\p{L}\p{N}_\-:+@$]+$/u
 
 const checkShape = (text: string): string | undefined => {

@@ -199,6 +199,14 @@ export interface TransportOptions {
   /** The broker-side redelivery deadline the adapter configures/extends (ack wait, claim idle). */
   readonly leaseMs?: number
   readonly maxPayloadBytes?: number
+  /**
+   * Also make every published event a CloudEvent in binary content mode of the
+   * broker's protocol binding (default false; packages/core/src/cloudevents.ts).
+   * Brokers only: the in-memory adapter has no wire and ignores it.
+   */
+  readonly cloudEvents?: boolean
+  /** The CloudEvents `source` attribute (default omnibus://<adapter>/<exchange, stream or namespace>). */
+  readonly cloudEventsSource?: string
   /** Adapter-specific settings. */
   readonly [option: string]: unknown
 }

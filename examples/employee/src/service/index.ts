@@ -4,11 +4,13 @@
  * through the outbox: each write stores its event in the write's transaction
  * (store.ts), and @omnibus/outbox's relay publishes it afterwards, at least
  * once, with the row's id as message id and its creation time as timestamp.
+ * What the relay publishes is reported on the Activity page (../activity/).
  */
 import type { Subscription } from "@omnibus/core"
 import { startRelay } from "@omnibus/outbox"
+import { activityReporter } from "../activity/reporter.ts"
 import { openBuses } from "../buses.ts"
-import type { Component, Log } from "../component.ts"
+import { allRegistered, type Component, type Log } from "../component.ts"
 import type { PlatformConfig } from "../config.ts"
 import { EmployeeMessageService as rpc } from "../contracts/employee.generated.ts"
 import { openDatabase } from "../database.ts"
@@ -26,9 +28,11 @@ export const startService = async (config: PlatformConfig, log: Log): Promise<Co
     await database.close()
     throw e
   })
+  // The relay's publishes also go to the Activity page, as "published".
+  const activity = activityReporter(buses.events, "service", log)
   const relay = startRelay({
     db: database.another(),
-    bus: buses.events,
+    bus: activity.relaying(buses.events),
     cleanup: { retainMs: OUTBOX_RETAIN_MS },
     onError: (e) => log(`outbox relay: ${e instanceof Error ? e.message : String(e)}; retrying`),
   })
@@ -37,7 +41,7 @@ export const startService = async (config: PlatformConfig, log: Log): Promise<Co
     relay.notify()
     return written
   }
-  const servers: Array<Subscription> = []
+  let servers: ReadonlyArray<Subscription> = []
   const stop = async () => {
     await Promise.allSettled(servers.map((s) => s.close()))
     await relay.stop()
@@ -46,15 +50,12 @@ export const startService = async (config: PlatformConfig, log: Log): Promise<Co
   }
   try {
     const options = { group: SERVICE_GROUP }
-    // Registered together: on some brokers each registration joins a consumer group, which takes seconds.
-    const registrations = await Promise.allSettled([
+    servers = await allRegistered([
       buses.rpc.handle(rpc.search, async ({ payload }) => ({ records: await store.search(payload) }), options),
       buses.rpc.handle(rpc.create, async ({ payload }) => published(await store.create(payload)), options),
       buses.rpc.handle(rpc.update, async ({ payload }) => published(await store.update(payload)), options),
       buses.rpc.handle(rpc.destroy, async ({ payload }) => published(await store.destroy(payload)), options),
     ])
-    for (const r of registrations) if (r.status === "fulfilled") servers.push(r.value)
-    for (const r of registrations) if (r.status === "rejected") throw r.reason
   } catch (e) {
     await stop()
     throw e

@@ -26,7 +26,7 @@ export const auditTables = (): ReadonlyArray<string> => [
 ]
 
 export const startAudit = (config: PlatformConfig, log: Log): Promise<Component> =>
-  startSubscriber(config, "audit", auditTables, log, ({ db, inbox, buses }) => {
+  startSubscriber(config, "audit", "audit", auditTables, log, async ({ db, inbox, buses, activity }) => {
     // ON CONFLICT: an event redelivered after its inbox mark expired (a day) is still logged once.
     const insert = sqlFor(db.dialect)(
       "INSERT INTO audit_log (message_id, routing_key, guid, payload, occurred_at, received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
@@ -38,5 +38,12 @@ export const startAudit = (config: PlatformConfig, log: Log): Promise<Component>
     const handler = async (m: Message<EmployeeMessage>) => {
       if ((await record(m)) !== "duplicate") log(`received ${m.routingKey}: ${JSON.stringify(m.payload)}`)
     }
-    return buses.events.subscribe("employee.*", handler, { group: AUDIT_GROUP, codec: EmployeeMessageCodec, idempotency: inbox.store })
+    return [
+      await buses.events.subscribe("employee.*", handler, {
+        group: AUDIT_GROUP,
+        codec: EmployeeMessageCodec,
+        idempotency: inbox.store,
+        observe: activity.observe,
+      }),
+    ]
   })

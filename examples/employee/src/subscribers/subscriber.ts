@@ -2,7 +2,8 @@
  * What every subscriber process of the example does around its handler: open
  * its database (with @omnibus/outbox's inbox table) and the buses, subscribe,
  * and close the three in order — also when subscribing fails, so a failed
- * start leaves nothing open.
+ * start leaves nothing open. Each subscription's outcomes go to the Activity
+ * page (`activity.observe`).
  *
  * Each message is handled once per group through the inbox: `once` runs the
  * handler's writes and the "handled" mark in one transaction, so a
@@ -10,6 +11,7 @@
  */
 import type { Message, Subscription } from "@omnibus/core"
 import { createInbox, type Database, type Dialect, type Inbox, type SqlClient } from "@omnibus/outbox"
+import { activityReporter, type ActivityReporter } from "../activity/reporter.ts"
 import { openBuses, type Buses } from "../buses.ts"
 import type { Component, Log } from "../component.ts"
 import type { PlatformConfig } from "../config.ts"
@@ -19,24 +21,31 @@ export interface SubscriberContext {
   readonly db: Database
   readonly inbox: Inbox
   readonly buses: Buses
+  readonly activity: ActivityReporter
 }
 
+/**
+ * `name` is the component's data (its database), `source` the process as the Activity page names it
+ * ("payroll-2"). `subscribe` returns what to close at the end.
+ */
 export const startSubscriber = async (
   config: PlatformConfig,
   name: ComponentName,
+  source: string,
   tables: (dialect: Dialect) => ReadonlyArray<string>,
   log: Log,
-  subscribe: (context: SubscriberContext) => Promise<Subscription>,
+  subscribe: (context: SubscriberContext) => Promise<ReadonlyArray<Subscription>>,
 ): Promise<Component> => {
   const database = await openDatabase(config, name, tables, { onError: (e) => log(`database: ${e.message}`) })
   let buses: Buses | undefined
   try {
     buses = await openBuses(config)
-    const sub = await subscribe({ db: database.db, inbox: createInbox({ db: database.db }), buses })
+    const activity = activityReporter(buses.events, source, log)
+    const subs = await subscribe({ db: database.db, inbox: createInbox({ db: database.db }), buses, activity })
     const open = buses
     return {
       close: async () => {
-        await sub.close()
+        await Promise.allSettled(subs.map((s) => s.close()))
         await open.close()
         await database.close()
       },

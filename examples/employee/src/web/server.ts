@@ -6,14 +6,22 @@
  */
 import { readFileSync } from "node:fs"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
-import { BrokerError, BusClosed, connect, NoResponders, PublishFailed, RemoteError, RequestTimeout, type Bus } from "@omnibus/core"
+import { BrokerError, BusClosed, codecs, NoResponders, PublishFailed, RemoteError, RequestTimeout, type Bus, type Subscription } from "@omnibus/core"
+import { ActivityFeed } from "../activity/feed.ts"
+import { ACTIVITY_KEY, parseActivity } from "../activity/event.ts"
+import { activityReporter } from "../activity/reporter.ts"
+import { openBuses, type Buses } from "../buses.ts"
 import type { Component, Log } from "../component.ts"
 import type { PlatformConfig } from "../config.ts"
 import type { EmployeeMessage } from "../contracts/employee.generated.ts"
+import { ActivityStreams } from "./activity-stream.ts"
 import { EmployeeClient } from "./client.ts"
 import { csrfToken, csrfValid } from "./csrf.ts"
+import { decodeSegment, type Exchange } from "./exchange.ts"
 import { FlashStore } from "./flash.ts"
 import type { SafeHtml } from "./html.ts"
+import { HttpError, notFound } from "./http-error.ts"
+import { operationsRoutes } from "./operations.ts"
 import { BodyTooLarge, parseCookies, readForm } from "./request.ts"
 import { errorPage, formPage, indexPage, showPage, type FormState, type PageContext } from "./views.ts"
 
@@ -21,30 +29,25 @@ const asset = (name: string) => readFileSync(new URL(`./assets/${name}`, import.
 const ASSETS: ReadonlyMap<string, { readonly body: Buffer; readonly type: string }> = new Map([
   ["/assets/app.css", { body: asset("app.css"), type: "text/css; charset=utf-8" }],
   ["/assets/app.js", { body: asset("app.js"), type: "text/javascript; charset=utf-8" }],
+  ["/assets/activity.js", { body: asset("activity.js"), type: "text/javascript; charset=utf-8" }],
 ])
 
 // Defence in depth behind escaping: no inline script can run even if some output were not escaped.
 const SECURITY_HEADERS = {
-  "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   "x-content-type-options": "nosniff",
   "referrer-policy": "same-origin",
 } as const
 
 export interface WebAppOptions {
+  /** The RPC connection (employee service, payroll's Poison switch). */
   readonly bus: Bus
+  /** The events connection: the groups' dead letters, and where "replayed" is reported. */
+  readonly events: Bus
+  readonly streams: ActivityStreams
   readonly configName: string
   readonly requestTimeoutMs: number
   readonly log: Log
-}
-
-class HttpError extends Error {
-  readonly status: number
-  readonly title: string
-  constructor(status: number, title: string, message: string) {
-    super(message)
-    this.status = status
-    this.title = title
-  }
 }
 
 /** What the user sees when a request to the service fails. */
@@ -64,26 +67,25 @@ const formError = (e: unknown): string | undefined =>
 
 const guidPattern = /^\/employees\/([^/]+)(\/edit|\/delete)?$/
 
-const decodeSegment = (s: string): string => {
-  try {
-    return decodeURIComponent(s)
-  } catch {
-    throw new HttpError(404, "Not found", "There is no such page.")
-  }
-}
-
 const text = (form: URLSearchParams, name: string): string => form.get(name) ?? ""
 
 export const createWebApp = (options: WebAppOptions) => {
   const client = new EmployeeClient(options.bus, options.requestTimeoutMs)
   const flash = new FlashStore()
+  const operations = operationsRoutes({
+    rpc: options.bus,
+    events: options.events,
+    activity: activityReporter(options.events, "web", options.log),
+    streams: options.streams,
+    requestTimeoutMs: options.requestTimeoutMs,
+  })
 
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const cookies = parseCookies(req.headers.cookie)
     const csrf = csrfToken(cookies)
     const notice = req.method === "GET" ? flash.take(cookies) : { text: undefined, clear: undefined }
     const setCookies = [csrf.setCookie, notice.clear].filter((c): c is string => c !== undefined)
-    const ctx: PageContext = { notice: notice.text, csrf: csrf.token, configName: options.configName, transport: options.bus.transport }
+    const ctx: PageContext = { notice: notice.text, csrf: csrf.token, configName: options.configName, transport: options.bus.transport, eventsTransport: options.events.transport }
 
     const send = (status: number, page: SafeHtml): void => {
       res.writeHead(status, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", ...SECURITY_HEADERS, ...(setCookies.length > 0 ? { "set-cookie": setCookies } : {}) })
@@ -116,6 +118,8 @@ export const createWebApp = (options: WebAppOptions) => {
         return
       }
       if (method === "GET" && path === "/") return redirect("/employees")
+      const exchange: Exchange = { req, res, method, path, url, ctx, send, redirect, postedForm }
+      if (await operations(exchange)) return
 
       if (path === "/employees" && method === "GET") {
         const filter = { firstName: url.searchParams.get("first_name") ?? "", lastName: url.searchParams.get("last_name") ?? "" }
@@ -168,9 +172,11 @@ export const createWebApp = (options: WebAppOptions) => {
           return redirect("/employees", "Employee was successfully destroyed.")
         }
       }
-      throw new HttpError(404, "Not found", "There is no such page.")
+      throw notFound()
     } catch (e) {
       const page = failurePage(e)
+      // A stream (Activity) that failed after its headers went out cannot become an error page.
+      if (res.headersSent) return void res.end()
       if (page.status >= 500) options.log(`${req.method} ${req.url}: ${page.status} ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`)
       send(page.status, errorPage(ctx, page.status, page.title, page.message))
     }
@@ -182,18 +188,37 @@ export interface WebServer extends Component {
   readonly url: string
 }
 
-/** Serves the app on config.port; `bus` is the RPC connection (opened from config.rpcUrl when not given). */
-export const startWeb = async (config: PlatformConfig, log: Log, given?: Bus): Promise<WebServer> => {
-  const bus = given ?? (await connect(config.rpcUrl))
-  const app = createWebApp({ bus, configName: config.name, requestTimeoutMs: config.requestTimeoutMs, log })
+/** The connections the web app uses; a process that has them already (a test) passes them to startWeb. */
+export type WebBuses = Pick<Buses, "rpc" | "events">
+
+/**
+ * Serves the app on config.port, on `given` buses or on ones opened from the config. The Activity feed
+ * listens before the port opens: an ephemeral subscription, so every web process sees every activity
+ * event and none is taken from a group.
+ */
+export const startWeb = async (config: PlatformConfig, log: Log, given?: WebBuses): Promise<WebServer> => {
+  const opened = given === undefined ? await openBuses(config) : undefined
+  const buses: WebBuses = given ?? opened!
+  const feed = new ActivityFeed()
+  const streams = new ActivityStreams(feed)
+  const app = createWebApp({ bus: buses.rpc, events: buses.events, streams, configName: config.name, requestTimeoutMs: config.requestTimeoutMs, log })
   const server: Server = createServer((req, res) => void app(req, res))
+  let activity: Subscription | undefined
+  const release = async () => {
+    await activity?.close()
+    await opened?.close()
+  }
   try {
+    activity = await buses.events.subscribe<unknown>(ACTIVITY_KEY, (m) => {
+      const event = parseActivity(m.payload)
+      if (event !== undefined) feed.add(event)
+    }, { codec: codecs.json, retry: false, deadLetter: false })
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject)
       server.listen(config.port, () => resolve())
     })
   } catch (e) {
-    if (given === undefined) await bus.close()
+    await release()
     throw e
   }
   const address = server.address()
@@ -202,12 +227,13 @@ export const startWeb = async (config: PlatformConfig, log: Log, given?: Bus): P
     url: `http://localhost:${port}/employees`,
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      streams.closeAll()
       server.closeIdleConnections()
       // Requests in flight get a moment to finish; then sockets a browser keeps open (preconnects) are cut.
       const cut = setTimeout(() => server.closeAllConnections(), 2_000)
       await closed
       clearTimeout(cut)
-      if (given === undefined) await bus.close()
+      await release()
     },
   }
 }

@@ -1,4 +1,4 @@
-/** The Rails scaffold's pages, as functions of plain data. Every value goes through html(), which escapes it. */
+/** The layout and the Rails scaffold's pages, as functions of plain data. Every value goes through html(), which escapes it. */
 import type { EmployeeMessage } from "../contracts/employee.generated.ts"
 import { CSRF_FIELD } from "./csrf.ts"
 import { html, segment, type SafeHtml } from "./html.ts"
@@ -8,10 +8,18 @@ export interface PageContext {
   readonly csrf: string
   /** Shown in the footer: which config the platform runs. */
   readonly configName: string
+  /** The adapters carrying RPC and events ("nats", "rabbitmq", …). */
   readonly transport: string
+  readonly eventsTransport: string
 }
 
-export const layout = (ctx: PageContext, title: string, body: SafeHtml): SafeHtml => html`<!doctype html>
+/** Every form that posts carries the CSRF token (csrf.ts checks it). */
+export const csrfField = (ctx: PageContext): SafeHtml => html`<input type="hidden" name="${CSRF_FIELD}" value="${ctx.csrf}">`
+
+const NAV = [["/employees", "Employees"], ["/dead-letters", "Dead letters"], ["/activity", "Activity"]] as const
+
+/** `script` names a page's own script in /assets/, besides app.js. */
+export const layout = (ctx: PageContext, title: string, body: SafeHtml, script?: string): SafeHtml => html`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -19,13 +27,15 @@ export const layout = (ctx: PageContext, title: string, body: SafeHtml): SafeHtm
 <title>${title} · Employees</title>
 <link rel="stylesheet" href="/assets/app.css">
 <script src="/assets/app.js" defer></script>
+${script !== undefined && html`<script src="/assets/${script}" defer></script>`}
 </head>
 <body>
+<nav>${NAV.map(([path, name]) => html`<a href="${path}">${name}</a>`)}</nav>
 <main>
 ${ctx.notice !== undefined && html`<p id="notice" class="notice" role="status">${ctx.notice}</p>`}
 ${body}
 </main>
-<footer>Omnibus employee example · config <code>${ctx.configName}</code> · RPC over <code>${ctx.transport}</code></footer>
+<footer>Omnibus employee example · config <code>${ctx.configName}</code> · RPC over <code>${ctx.transport}</code> · events over <code>${ctx.eventsTransport}</code></footer>
 </body>
 </html>
 `
@@ -33,7 +43,7 @@ ${body}
 const href = (guid: string, suffix = ""): string => `/employees/${segment(guid)}${suffix}`
 
 const destroyButton = (ctx: PageContext, guid: string): SafeHtml => html`<form class="inline" method="post" action="${href(guid, "/delete")}" data-confirm="Are you sure?">
-<input type="hidden" name="${CSRF_FIELD}" value="${ctx.csrf}"><button type="submit" class="link danger">Destroy</button></form>`
+${csrfField(ctx)}<button type="submit" class="link danger">Destroy</button></form>`
 
 export interface SearchFilter {
   readonly firstName: string
@@ -81,7 +91,7 @@ export const formPage = (ctx: PageContext, mode: "new" | "edit", f: FormState): 
 ${f.errors.length > 0 && html`<div id="error_explanation" role="alert"><h2>${f.errors.length} ${f.errors.length === 1 ? "error" : "errors"} prohibited this employee from being saved:</h2>
 <ul>${f.errors.map((e) => html`<li>${e}</li>`)}</ul></div>`}
 <form method="post" action="${action}" class="employee">
-<input type="hidden" name="${CSRF_FIELD}" value="${ctx.csrf}">
+${csrfField(ctx)}
 <label for="employee_guid">Guid</label>
 <input id="employee_guid" name="guid" value="${f.guid}" readonly>
 <label for="employee_first_name">First name</label>

@@ -5,15 +5,8 @@
 import { byContentType, contentTypeProblem, type Codec } from "../codec.ts"
 import { DecodeFailed } from "../errors.ts"
 import type { Delivery } from "../transport.ts"
+import { headersSize, MAX_HEADER_BYTES } from "../wire.ts"
 
-/** Total size (UTF-8 bytes of names and values) of user headers a message may carry. */
-export const MAX_HEADER_BYTES = 64 * 1024
-
-export const headersSize = (headers: Readonly<Record<string, string>>): number => {
-  let n = 0
-  for (const [k, v] of Object.entries(headers)) n += Buffer.byteLength(k) + (typeof v === "string" ? Buffer.byteLength(v) : 0)
-  return n
-}
 
 export const decode = (codec: Codec<unknown> | undefined, delivery: Delivery, maxPayloadBytes: number): unknown => {
   const e = delivery.envelope

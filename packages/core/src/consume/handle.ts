@@ -92,10 +92,11 @@ export const handleDelivery = async (config: PipelineConfig, delivery: Delivery,
     firstFailureAt ??= Date.now()
     const delayMs = isPermanent(error) ? undefined : config.retry.delayAfter(attempt)
     if (delayMs === undefined) {
-      const moved = await settler.deadLetter(delivery, error, attempt, firstFailureAt)
-      // Marked done only once the dead letter is stored: if that write failed, the broker
-      // redelivers and the copy must not be acked as a duplicate (it would be lost).
-      if (idem) await quietly(() => (moved ? idem.store.complete(idemKey, idem.ttlMs) : idem.store.release(idemKey)))
+      await settler.deadLetter(delivery, error, attempt, firstFailureAt)
+      // Released, never marked done: a dead letter is not handled, and its replay (same id) must
+      // reach the handler instead of being acked as a duplicate. The price: a copy the broker
+      // redelivers after its dead letter was stored (a crash before the ack) may be dead-lettered twice.
+      if (idem) await quietly(() => idem.store.release(idemKey))
       return
     }
     if (!config.ordered) {
