@@ -25,6 +25,8 @@
 #     install.log  debootstrap and apt output
 #   $OMNIBUS_CACHE/run/<broker>-<version>/   data and logs of the shared brokers
 #                  scripts/matrix/brokers.sh starts (not part of the root)
+# Other tools keep folders of their own beside these (e.g. docker/): to start the
+# root afresh, stop the matrix brokers and remove debian13/ only, never the whole cache.
 #
 # How a program runs: `unshare --mount` gives it a mount namespace of its own,
 # in which /proc, /dev, /tmp and $OMNIBUS_CACHE/run are bind-mounted into the
