@@ -12,7 +12,11 @@
 #   scripts/kafka.sh stop    stop it and delete its data
 #   scripts/kafka.sh status  print the URL if running (exit 1 otherwise)
 #
-# Env: OMNIBUS_KAFKA_VERSION (default below), OMNIBUS_KAFKA_START_TIMEOUT (s, default 90).
+# Env: OMNIBUS_KAFKA_VERSION (default below), OMNIBUS_KAFKA_START_TIMEOUT (s, default 90),
+# OMNIBUS_KAFKA_PORT: a fixed client port (controller: port + 100) instead of free
+# ones, and state of its own under .omnibus/kafka/<version>/port-<port>/, so
+# several versions run side by side (scripts/matrix/brokers.sh); `start` then
+# reuses whatever already listens on that port.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,10 +25,12 @@ VERSION="${OMNIBUS_KAFKA_VERSION:-4.1.1}"
 SLF4J_VERSION="1.7.36"
 HOME_DIR="$ROOT/.omnibus/kafka"
 LIB="$HOME_DIR/$VERSION/lib"
-RUN="$HOME_DIR/run"
-PID_FILE="$HOME_DIR/pid"
-URL_FILE="$HOME_DIR/url"
-LOG_FILE="$HOME_DIR/broker.log"
+FIXED_PORT="${OMNIBUS_KAFKA_PORT:-}"
+STATE="$HOME_DIR${FIXED_PORT:+/$VERSION/port-$FIXED_PORT}"
+RUN="$STATE/run"
+PID_FILE="$STATE/pid"
+URL_FILE="$STATE/url"
+LOG_FILE="$STATE/broker.log"
 START_TIMEOUT="${OMNIBUS_KAFKA_START_TIMEOUT:-90}"
 
 log() { echo "kafka.sh: $*" >&2; }
@@ -34,6 +40,9 @@ running() {
 }
 
 fetch() {
+  if [ -f "$LIB/.complete" ]; then return 0; fi
+  # one fetch per version at a time, whatever the port (fd 7, closed for the broker)
+  mkdir -p "$HOME_DIR"; exec 7>"$HOME_DIR/fetch-$VERSION.lock"; flock 7
   if [ -f "$LIB/.complete" ]; then return 0; fi
   # Debian's packages where the machine lacks them (the jars themselves come from Maven Central only).
   if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
@@ -125,8 +134,12 @@ EOF
 
 start_once() {
   local port cport data cluster
-  port=$(free_port); cport=$(free_port)
-  while [ "$cport" = "$port" ]; do cport=$(free_port); done
+  if [ -n "$FIXED_PORT" ]; then
+    port=$FIXED_PORT; cport=$(( FIXED_PORT + 100 ))
+  else
+    port=$(free_port); cport=$(free_port)
+    while [ "$cport" = "$port" ]; do cport=$(free_port); done
+  fi
   data="$RUN/data"
   rm -rf "$RUN"; mkdir -p "$data"
   write_config "$port" "$cport" "$data"
@@ -142,7 +155,7 @@ start_once() {
   "${jvm[@]}" kafka.tools.StorageTool format -t "$cluster" -c "$RUN/server.properties" >"$LOG_FILE" 2>&1 \
     || { log "storage format failed:"; cat "$LOG_FILE" >&2; return 1; }
   # 9>&-: the broker must not inherit the lock
-  nohup "${jvm[@]}" kafka.Kafka "$RUN/server.properties" >>"$LOG_FILE" 2>&1 </dev/null 9>&- &
+  nohup "${jvm[@]}" kafka.Kafka "$RUN/server.properties" >>"$LOG_FILE" 2>&1 </dev/null 7>&- 9>&- &
   echo $! >"$PID_FILE"
   local deadline=$(( SECONDS + START_TIMEOUT ))
   # The listen socket is bound before the broker serves requests; the broker's
@@ -157,6 +170,10 @@ start_once() {
 
 start() {
   if running && [ -f "$URL_FILE" ]; then cat "$URL_FILE"; return 0; fi
+  if [ -n "$FIXED_PORT" ] && (exec 3<>"/dev/tcp/127.0.0.1/$FIXED_PORT") 2>/dev/null; then
+    log "a broker already listens on $FIXED_PORT: reused"
+    echo "OMNIBUS_KAFKA_URL=kafka://127.0.0.1:$FIXED_PORT"; return 0
+  fi
   fetch
   local t0=$SECONDS attempt
   for attempt in 1 2 3; do
@@ -165,7 +182,7 @@ start() {
       cat "$URL_FILE"
       return 0
     fi
-    grep -q "Address already in use" "$LOG_FILE" || exit 1
+    [ -z "$FIXED_PORT" ] && grep -q "Address already in use" "$LOG_FILE" || exit 1
     log "port taken, retrying ($attempt)"
   done
   exit 1
@@ -186,7 +203,7 @@ stop() {
 }
 
 # One start/stop at a time (test files run in parallel processes).
-lock() { mkdir -p "$HOME_DIR"; exec 9>"$HOME_DIR/lock"; flock 9; }
+lock() { mkdir -p "$STATE"; exec 9>"$STATE/lock"; flock 9; }
 
 case "${1:-}" in
   fetch) lock; fetch ;;

@@ -3,11 +3,14 @@
  *
  *   node conformance/src/guarantees.ts    (Node >= 22.18; or through scripts/run.sh)
  *
- * One row per case of the registry (all 34), one column per adapter run.
+ * One row per case of the registry (all 34), one column per adapter run: one per
+ * broker version when the same adapter ran against several (the run's `server`).
  * Runs on Node 22's type stripping: erasable syntax and `.ts` imports only.
  */
 import { readdir, readFile, writeFile, mkdir } from "node:fs/promises"
 import { fileURLToPath } from "node:url"
+import { serverLabel } from "./brokers/server.ts"
+import type { BrokerServer } from "./brokers/server.ts"
 import { CASES, FAULTS, SECTIONS } from "./cases.ts"
 import type { SectionId } from "./cases.ts"
 import type { FaultResult, FaultRun } from "./faults/recorder.ts"
@@ -19,6 +22,29 @@ const output = fileURLToPath(new URL("../../docs/guarantees.md", import.meta.url
 
 /** First-party adapters first, in this order; others after, by name. */
 const PREFERRED = ["memory", "rabbitmq", "nats", "kafka", "redis"]
+
+/** Numeric order of dotted versions ("3.10.8" before "4.0.5"). */
+const compareVersions = (a: string, b: string): number => {
+  const pa = a.split(/[.-]/).map((x) => Number.parseInt(x, 10))
+  const pb = b.split(/[.-]/).map((x) => Number.parseInt(x, 10))
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0)
+    if (d !== 0 && !Number.isNaN(d)) return d
+  }
+  return 0
+}
+
+/** Same adapter, then product (Redis before Valkey), then version ascending. */
+const byServer = (a: BrokerServer | undefined, b: BrokerServer | undefined): number =>
+  (a?.product ?? "").localeCompare(b?.product ?? "") || compareVersions(a?.version ?? "0", b?.version ?? "0")
+
+/** Column and row label of a run: the adapter and, when known, the broker version it ran against. */
+export const runLabel = (r: { readonly adapter: string; readonly server?: BrokerServer | undefined }): string =>
+  r.server ? `${r.adapter} · ${serverLabel(r.server)}` : r.adapter
+
+/** A fault run feeds the conformance run of the same broker version (either unknown: the adapter name alone decides). */
+const sameServer = (a: BrokerServer | undefined, b: BrokerServer | undefined): boolean =>
+  a === undefined || b === undefined || (a.product === b.product && a.version === b.version)
 
 const isRun = (u: unknown): u is RunResults => {
   const r = u as Partial<RunResults> | null
@@ -47,7 +73,7 @@ const loadRuns = async (): Promise<Array<RunResults>> => {
     const i = PREFERRED.indexOf(name.split(/[-_ ]/)[0] ?? name)
     return i === -1 ? PREFERRED.length : i
   }
-  return runs.sort((a, b) => rank(a.adapter) - rank(b.adapter) || a.adapter.localeCompare(b.adapter))
+  return runs.sort((a, b) => rank(a.adapter) - rank(b.adapter) || a.adapter.localeCompare(b.adapter) || byServer(a.server, b.server))
 }
 
 const isFaultRun = (u: unknown): u is FaultRun => {
@@ -75,13 +101,13 @@ const loadFaultRuns = async (): Promise<Array<FaultRun>> => {
     const i = PREFERRED.indexOf(name)
     return i === -1 ? PREFERRED.length : i
   }
-  return runs.sort((a, b) => rank(a.adapter) - rank(b.adapter) || a.adapter.localeCompare(b.adapter))
+  return runs.sort((a, b) => rank(a.adapter) - rank(b.adapter) || a.adapter.localeCompare(b.adapter) || byServer(a.server, b.server))
 }
 
 /**
  * Cases 28, 29 and 34 are measured by the fault suite: their rows go into the
  * conformance run of the same adapter name (not its variants: a fault run
- * of "rabbitmq" says nothing about quorum queues), or a run of their own.
+ * of "rabbitmq" says nothing about quorum queues) on the same broker version, or a run of their own.
  */
 export const mergeFaultCases = (runs: ReadonlyArray<RunResults>, faultRuns: ReadonlyArray<FaultRun>): Array<RunResults> => {
   const out = runs.map((r) => ({ ...r, cases: [...r.cases] }))
@@ -94,9 +120,9 @@ export const mergeFaultCases = (runs: ReadonlyArray<RunResults>, faultRuns: Read
       if (!c) continue
       rows.push({ id: c.id, section: c.section, title: c.title, status: f.status, durationMs: f.durationMs, ...(f.reason !== undefined ? { reason: f.reason } : {}) })
     }
-    const targets = out.filter((r) => r.adapter === fr.adapter)
+    const targets = out.filter((r) => r.adapter === fr.adapter && sameServer(r.server, fr.server))
     if (targets.length === 0) {
-      out.push({ adapter: fr.adapter, runAt: fr.runAt, node: fr.node, cases: rows })
+      out.push({ adapter: fr.adapter, runAt: fr.runAt, node: fr.node, ...(fr.server ? { server: fr.server } : {}), cases: rows })
       continue
     }
     for (const t of targets) {
@@ -147,7 +173,7 @@ export const renderFaults = (faultRuns: ReadonlyArray<FaultRun>): Array<string> 
     lines.push("")
     return lines
   }
-  for (const r of faultRuns) lines.push(`- **${r.adapter}**: ${r.runAt} (Node ${r.node})`)
+  for (const r of faultRuns) lines.push(`- **${runLabel(r)}**: ${r.runAt} (Node ${r.node})`)
   lines.push("")
   const row = (cells: ReadonlyArray<string>): string => `| ${cells.join(" | ")} |`
   lines.push(row(["Broker", "Fault", "Result", "Sent", "Lost", "Handled twice", "Rejected", "Redelivered", "Detection", "Recovery", "Notes"]))
@@ -159,7 +185,7 @@ export const renderFaults = (faultRuns: ReadonlyArray<FaultRun>): Array<string> 
       const m = f?.metrics ?? {}
       const name = info.caseId !== undefined ? `${info.caseId}. ${info.title}` : `${info.id}: ${info.title}`
       lines.push(row([
-        cellText(r.adapter), cellText(name), faultStatus(f), num(m.sent), num(m.lost), num(m.handledTwice), num(m.rejected), num(m.redelivered),
+        cellText(runLabel(r)), cellText(name), faultStatus(f), num(m.sent), num(m.lost), num(m.handledTwice), num(m.rejected), num(m.redelivered),
         seconds(m.detectionMs), seconds(m.recoveryMs), cellText([m.connections !== undefined ? `${m.connections} connections at the proxy` : "", m.note ?? ""].filter(Boolean).join("; ")),
       ]))
     }
@@ -196,6 +222,11 @@ export const render = (conformanceRuns: ReadonlyArray<RunResults>, faultRuns: Re
       "as measured by the last run of `@omnibus/conformance` against it. Regenerate with `bash scripts/run.sh node conformance/src/guarantees.ts` (Node >= 22.18).",
   )
   lines.push("")
+  lines.push(
+    "A column per adapter and broker version, as the server reported it at connect (Kafka: the version launched): `npm test` runs every adapter on the machine's brokers " +
+      "and the conformance and fault suites again on the newest version of each broker; `npm run test:matrix` on every version of the matrix (`scripts/matrix/brokers.sh`).",
+  )
+  lines.push("")
   if (runs.length === 0) {
     lines.push("No results yet: run an adapter's conformance test first.")
   } else {
@@ -205,7 +236,7 @@ export const render = (conformanceRuns: ReadonlyArray<RunResults>, faultRuns: Re
       const counts = { pass: 0, fail: 0, unsupported: 0, "n/a": 0 }
       for (const c of r.cases) counts[c.status]++
       lines.push(
-        `- **${r.adapter}**: ${r.runAt} (Node ${r.node}): ${counts.pass} passed, ${counts.fail} failed, ${counts.unsupported} unsupported, ${counts["n/a"]} n/a`,
+        `- **${runLabel(r)}**: ${r.runAt} (Node ${r.node}): ${counts.pass} passed, ${counts.fail} failed, ${counts.unsupported} unsupported, ${counts["n/a"]} n/a`,
       )
     }
   }
@@ -215,7 +246,7 @@ export const render = (conformanceRuns: ReadonlyArray<RunResults>, faultRuns: Re
   const byId = runs.map((r) => new Map(r.cases.map((c) => [c.id, c])))
   const sections = Object.keys(SECTIONS) as Array<SectionId>
   const row = (cells: ReadonlyArray<string>): string => `| ${cells.join(" | ")} |`
-  lines.push(row(["Case", ...runs.map((r) => cellText(r.adapter))]))
+  lines.push(row(["Case", ...runs.map((r) => cellText(runLabel(r)))]))
   lines.push(row(["---", ...runs.map(() => "---")]))
   for (const section of sections) {
     lines.push(row([`**${section}. ${SECTIONS[section]}**`, ...runs.map(() => "")]))
@@ -223,7 +254,7 @@ export const render = (conformanceRuns: ReadonlyArray<RunResults>, faultRuns: Re
       lines.push(row([`${c.id}. ${cellText(c.title)}`, ...byId.map((m) => cell(m.get(c.id)))]))
     }
   }
-  const failures = runs.flatMap((r) => r.cases.filter((c) => c.status === "fail").map((c) => ({ adapter: r.adapter, c })))
+  const failures = runs.flatMap((r) => r.cases.filter((c) => c.status === "fail").map((c) => ({ adapter: runLabel(r), c })))
   if (failures.length > 0) {
     lines.push("")
     lines.push("## Failures")
@@ -240,7 +271,7 @@ const main = async (): Promise<void> => {
   const faultRuns = await loadFaultRuns()
   await mkdir(fileURLToPath(new URL("../../docs/", import.meta.url)), { recursive: true })
   await writeFile(output, render(runs, faultRuns))
-  console.log(`wrote ${output} from ${runs.length} run(s): ${runs.map((r) => `${r.adapter} ${r.runAt}`).join(", ") || "none"}; fault runs: ${faultRuns.map((r) => r.adapter).join(", ") || "none"}`)
+  console.log(`wrote ${output} from ${runs.length} run(s): ${runs.map((r) => `${runLabel(r)} ${r.runAt}`).join(", ") || "none"}; fault runs: ${faultRuns.map(runLabel).join(", ") || "none"}`)
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -32,6 +32,11 @@ export interface ConformanceTiming {
 }
 
 export interface ConformanceHarness {
+  /**
+   * The URL of the broker under test: before the cases the suite asks the server for its
+   * product and version (brokers/server.ts), which label the run (results file, guarantees column).
+   */
+  readonly url?: string
   /** Opens a new independent Bus on the broker under test (think: another process). */
   connect(options?: ConnectOptions): Promise<Bus>
   /** Simulated crash of one bus; default: crash(bus) from @omnibus/core/testing. */

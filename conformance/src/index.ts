@@ -6,7 +6,8 @@
  * Registers cases 1–27, 30–33 and 35–37 as vitest tests (28, 29 and 34 belong to the
  * fault suite) and writes conformance/results/<name>.json when they are done.
  */
-import { afterAll, describe } from "vitest"
+import { afterAll, beforeAll, describe } from "vitest"
+import { detectServer, serverLabel } from "./brokers/server.ts"
 import { CASES, SECTIONS } from "./cases.ts"
 import { registerDeadLetters } from "./cases/dead-letters.ts"
 import { registerDelivery } from "./cases/delivery.ts"
@@ -23,6 +24,7 @@ import { ResultRecorder, writeResults } from "./results.ts"
 export type { ConformanceHarness, ConformanceTiming, ConnectOptions, ForeignProducer } from "./harness.ts"
 export type { RawMessage } from "./bad-input.ts"
 export type { CaseResult, CaseStatus, RunResults } from "./results.ts"
+export type { BrokerServer } from "./brokers/server.ts"
 export { CASES, SECTIONS, type CaseInfo, type SectionId } from "./cases.ts"
 export { Collector, eventually, type EventuallyOptions } from "./wait.ts"
 export { Inbox } from "./inbox.ts"
@@ -32,6 +34,11 @@ export const describeConformance = (name: string, harness: ConformanceHarness): 
   describe(`conformance: ${name}`, () => {
     const recorder = new ResultRecorder(name)
     const suite = makeSuite(harness, recorder)
+    beforeAll(async () => {
+      if (harness.url === undefined) return
+      recorder.server = await detectServer(harness.url)
+      console.log(`conformance: ${name} against ${recorder.server ? serverLabel(recorder.server) : "a broker of unknown version"}`)
+    })
     afterAll(async () => {
       const file = await writeResults(recorder, suite.registered.size)
       console.log(`conformance results for ${name}: ${file}`)

@@ -5,6 +5,7 @@
  */
 import { mkdir, rename, writeFile } from "node:fs/promises"
 import { fileURLToPath } from "node:url"
+import type { BrokerServer } from "./brokers/server.ts"
 import type { SectionId } from "./cases.ts"
 
 export type CaseStatus = "pass" | "fail" | "unsupported" | "n/a"
@@ -24,6 +25,8 @@ export interface RunResults {
   readonly adapter: string
   readonly runAt: string
   readonly node: string
+  /** The broker product and version the run was measured against, when known. */
+  readonly server?: BrokerServer
   readonly cases: ReadonlyArray<CaseResult>
 }
 
@@ -32,6 +35,8 @@ export class ResultRecorder {
   readonly runAt = new Date().toISOString()
 
   readonly adapter: string
+  /** Set once the suite asked the broker (harness.url). */
+  server: BrokerServer | undefined
 
   constructor(adapter: string) {
     this.adapter = adapter
@@ -50,6 +55,7 @@ export class ResultRecorder {
       adapter: this.adapter,
       runAt: this.runAt,
       node: process.version,
+      ...(this.server ? { server: this.server } : {}),
       cases: [...this.results.values()].sort((a, b) => a.id - b.id),
     }
   }
@@ -70,9 +76,15 @@ const defaultResultsDir = (): string => {
 
 export const resultsDir = defaultResultsDir()
 
-/** File-name-safe adapter name; a partial run (filtered with -t) goes to <name>.partial.json, which the table ignores. */
-export const resultsFileName = (adapter: string, partial = false): string =>
-  `${adapter.replace(/[^A-Za-z0-9._-]+/g, "_")}${partial ? ".partial" : ""}.json`
+/**
+ * File-name-safe adapter name, with the broker version when known (rabbitmq@4.0.5.json;
+ * runs against several versions keep a file each); a partial run (filtered with -t)
+ * goes to <name>.partial.json, which the table ignores.
+ */
+export const resultsFileName = (adapter: string, partial = false, server?: BrokerServer): string => {
+  const version = server ? `@${server.product === "Valkey" ? "valkey-" : ""}${server.version}` : ""
+  return `${`${adapter}${version}`.replace(/[^A-Za-z0-9@._-]+/g, "_")}${partial ? ".partial" : ""}.json`
+}
 
 /**
  * Writes atomically (tmp + rename) so guarantees.ts never reads half a file.
@@ -82,7 +94,7 @@ export const resultsFileName = (adapter: string, partial = false): string =>
 export const writeResults = async (recorder: ResultRecorder, registered: number, dir: string = resultsDir): Promise<string> => {
   const run = recorder.toJSON()
   await mkdir(dir, { recursive: true })
-  const file = `${dir.endsWith("/") ? dir : `${dir}/`}${resultsFileName(run.adapter, recorder.size < registered)}`
+  const file = `${dir.endsWith("/") ? dir : `${dir}/`}${resultsFileName(run.adapter, recorder.size < registered, run.server)}`
   const tmp = `${file}.${process.pid}.tmp`
   await writeFile(tmp, `${JSON.stringify(run, null, 2)}\n`)
   await rename(tmp, file)

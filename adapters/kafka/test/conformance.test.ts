@@ -8,6 +8,7 @@ import { rawKafka, rawProducer } from "./raw-producer.ts"
 const url = kafkaUrl()
 
 describeConformance("kafka", {
+  url,
   connect: (options) => connect(url, { ...options }),
   residue: (group) => kafkaResidue(url, group),
   leaseMs: 2_000,

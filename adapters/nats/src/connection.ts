@@ -30,13 +30,28 @@ export const reasonOf = (e: unknown): string => {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
+/** The connection opened for each settings object: its INFO is the server's, refreshed by nats.js on reconnect. */
+const connections = new WeakMap<NatsSettings, NatsConnection>()
+
+/**
+ * Whether the server the settings' connection is on takes several filter subjects
+ * per consumer (filter_subjects, nats-server 2.10+). Read from the server's INFO,
+ * never from an option; false before the connection exists or for an unknown version.
+ */
+export const supportsMultiFilter = (settings: NatsSettings): boolean => {
+  const m = /^v?(\d+)\.(\d+)/.exec(connections.get(settings)?.info?.version ?? "")
+  return m !== null && (Number(m[1]) > 2 || (Number(m[1]) === 2 && Number(m[2]) >= 10))
+}
+
 export const openConnection = async (settings: NatsSettings): Promise<NatsConnection> => {
   const deadline = Date.now() + settings.connectTimeoutMs
   let wait = 100
   for (;;) {
     const remaining = deadline - Date.now()
     try {
-      return await connect({ ...settings.connection, timeout: Math.max(200, Math.min(remaining, 5_000)) })
+      const nc = await connect({ ...settings.connection, timeout: Math.max(200, Math.min(remaining, 5_000)) })
+      connections.set(settings, nc)
+      return nc
     } catch (e) {
       if (isAuthError(e)) throw new AuthenticationFailed({ url: settings.safeUrl, reason: "the server rejected the credentials" })
       const left = deadline - Date.now()

@@ -1,7 +1,8 @@
 /**
  * Streams, consumers and subjects. The mapping (see README):
  *   event with routing key K      → subject `<stream>.K` in stream `<stream>` (interest retention)
- *   group G (durable)             → pull consumer `enc(G)` on `<stream>`, one filter subject
+ *   group G (durable)             → pull consumer `enc(G)` on `<stream>`: one filter subject, or on
+ *                                   nats-server 2.10+ one per pattern (filter_subjects, see nativeFilters)
  *   ephemeral subscription of G   → consumer `enc(G)~eph~<nuid>` (no durable name), deleted on close
  *   dead letters of G             → subject `<dlq>.enc(G)` in stream `<dlq>`
  *   replayed dead letters of G    → subject `<replay>.enc(G)` in work-queue stream `<replay>`,
@@ -16,7 +17,7 @@ import type { ConsumerConfig, ConsumerInfo, JetStreamManager, StreamConfig } fro
 import { nanos } from "@nats-io/nats-core"
 import { BrokerError, literalPrefix } from "@omnibus/core/adapter"
 import type { NatsSettings } from "./config.ts"
-import { reasonOf } from "./connection.ts"
+import { reasonOf, supportsMultiFilter } from "./connection.ts"
 
 export const encodeGroup = (group: string): string => group.replaceAll(".", "~")
 
@@ -56,12 +57,64 @@ export const planFilter = (prefix: string, patterns: ReadonlyArray<string>): Fil
   return { filter: common.length === 0 ? `${prefix}.>` : `${prefix}.${common.join(".")}.>`, exact: false }
 }
 
+/** NATS subjects matching exactly the keys an AMQP pattern matches, or undefined ("#" inside a pattern). */
+const subjectsOf = (prefix: string, pattern: string): Array<string> | undefined => {
+  if (pattern === "#") return [`${prefix}.>`]
+  const words = pattern.split(".")
+  const hashes = words.filter((w) => w === "#").length
+  if (hashes === 0) return [`${prefix}.${pattern}`]
+  // "a.#" matches "a" itself and everything below it
+  if (hashes === 1 && words.at(-1) === "#") return [`${prefix}.${words.slice(0, -1).join(".")}`, `${prefix}.${words.slice(0, -1).join(".")}.>`]
+  return undefined
+}
+
+/** Whether every subject `b` matches is matched by `a` (NATS wildcards). */
+const covers = (a: ReadonlyArray<string>, b: ReadonlyArray<string>): boolean => {
+  for (let i = 0; ; i++) {
+    if (a[i] === ">") return b[i] !== undefined
+    if (a[i] === undefined || b[i] === undefined) return a[i] === b[i]
+    if (b[i] === ">" || (a[i] !== "*" && a[i] !== b[i])) return false
+  }
+}
+
+/** Whether some subject matches both `a` and `b`. */
+const overlap = (a: ReadonlyArray<string>, b: ReadonlyArray<string>): boolean => {
+  for (let i = 0; ; i++) {
+    if (a[i] === ">" || b[i] === ">") return a[i] !== undefined && b[i] !== undefined
+    if (a[i] === undefined || b[i] === undefined) return a[i] === b[i]
+    if (a[i] !== "*" && b[i] !== "*" && a[i] !== b[i]) return false
+  }
+}
+
+/**
+ * For nats-server 2.10+ (filter_subjects): subjects that match exactly what the patterns
+ * match, so a group on 2 of 20 event types no longer reads the other 18. The server
+ * refuses overlapping filters: a subject another one covers is dropped, and patterns
+ * that overlap only in part (or hold "#" inside) get undefined (planFilter's one filter).
+ */
+export const nativeFilters = (prefix: string, patterns: ReadonlyArray<string>): Array<string> | undefined => {
+  const all: Array<string> = []
+  for (const p of new Set(patterns)) {
+    const s = subjectsOf(prefix, p)
+    if (s === undefined) return undefined
+    all.push(...s)
+  }
+  const split = [...new Set(all)].map((s) => s.split("."))
+  const kept = split.filter((s, i) => !split.some((o, j) => j !== i && covers(o, s) && (!covers(s, o) || j < i)))
+  for (let i = 0; i < kept.length; i++) for (let j = i + 1; j < kept.length; j++) if (overlap(kept[i]!, kept[j]!)) return undefined
+  return kept.map((s) => s.join("."))
+}
+
 const STREAM_EXISTS = 10058
 const CONSUMER_NOT_FOUND = 10014
 const STREAM_NOT_FOUND = 10059
 
 export const isNotFound = (e: unknown): boolean =>
   e instanceof JetStreamApiError && (e.code === CONSUMER_NOT_FOUND || e.code === STREAM_NOT_FOUND || e.status === 404)
+
+/** A consumer's filter subjects in one comparable form (either field of the config). */
+const filtersOf = (c: Partial<Pick<ConsumerConfig, "filter_subject" | "filter_subjects">>): string =>
+  JSON.stringify(c.filter_subjects?.length ? [...c.filter_subjects].sort() : c.filter_subject ? [c.filter_subject] : [])
 
 export class Topology {
   private readonly jsm: JetStreamManager
@@ -112,11 +165,23 @@ export class Topology {
     }
   }
 
-  groupConsumerConfig(group: string, patterns: ReadonlyArray<string>, prefetch: number): Partial<ConsumerConfig> & { filter_subject: string } {
+  /**
+   * The consumer's filter: the exact one where one subject does it, several exact ones
+   * where the server takes them (2.10+), else planFilter's broader one (the consumer
+   * acks what the patterns do not match).
+   */
+  filterConfig(patterns: ReadonlyArray<string>): { readonly filter_subject: string } | { readonly filter_subjects: Array<string> } {
     const plan = planFilter(this.s.stream, patterns)
+    if (plan.exact || !supportsMultiFilter(this.s)) return { filter_subject: plan.filter }
+    const subjects = nativeFilters(this.s.stream, patterns)
+    if (subjects === undefined) return { filter_subject: plan.filter }
+    return subjects.length === 1 ? { filter_subject: subjects[0]! } : { filter_subjects: subjects }
+  }
+
+  groupConsumerConfig(group: string, patterns: ReadonlyArray<string>, prefetch: number): Partial<ConsumerConfig> {
     return {
       durable_name: encodeGroup(group),
-      filter_subject: plan.filter,
+      ...this.filterConfig(patterns),
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.New,
       ack_wait: nanos(this.s.leaseMs),
@@ -127,11 +192,10 @@ export class Topology {
     }
   }
 
-  ephemeralConsumerConfig(group: string, patterns: ReadonlyArray<string>, instance: string): Partial<ConsumerConfig> & { filter_subject: string; name: string } {
-    const plan = planFilter(this.s.stream, patterns)
+  ephemeralConsumerConfig(group: string, patterns: ReadonlyArray<string>, instance: string): Partial<ConsumerConfig> & { name: string } {
     return {
       name: `${encodeGroup(group)}${EPHEMERAL_MARK}${instance}`,
-      filter_subject: plan.filter,
+      ...this.filterConfig(patterns),
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.New,
       ack_wait: nanos(this.s.leaseMs),
@@ -167,9 +231,11 @@ export class Topology {
     try {
       if (existing === undefined) return await this.jsm.consumers.add(stream, cfg)
       const c = existing.config
-      if (c.filter_subject === cfg.filter_subject && c.ack_wait === cfg.ack_wait && (c.max_ack_pending ?? 0) >= (cfg.max_ack_pending ?? 0)) return existing
+      if (filtersOf(c) === filtersOf(cfg) && c.ack_wait === cfg.ack_wait && (c.max_ack_pending ?? 0) >= (cfg.max_ack_pending ?? 0)) return existing
+      // update merges into the current config: the filter form not used is cleared
       return await this.jsm.consumers.update(stream, name, {
         filter_subject: cfg.filter_subject,
+        filter_subjects: cfg.filter_subjects,
         ack_wait: cfg.ack_wait,
         max_ack_pending: Math.max(c.max_ack_pending ?? 0, cfg.max_ack_pending ?? 0),
         description: cfg.description,

@@ -9,6 +9,7 @@ import { rawProducer } from "./raw-producer.ts"
 const LEASE_MS = 1_000
 
 describeConformance("nats", {
+  url: NATS_URL,
   connect: (options) => connect(NATS_URL, { connectTimeoutMs: 5_000, ...options, leaseMs: options?.leaseMs ?? LEASE_MS }),
   residue: (group) => groupResidue(NATS_URL, group),
   cleanup: (groups) => deleteGroups(NATS_URL, groups),

@@ -23,6 +23,39 @@ export interface ConnectionHook {
 
 export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed"
 
+/**
+ * What the broker said of itself in Connection.Start, read on every (re)connect:
+ * declarations that differ between RabbitMQ versions follow it (topology.ts),
+ * never a user option. Another product or an unparsable version counts as 3.x.
+ */
+export interface BrokerFeatures {
+  /** server-properties "version", "" when absent. */
+  readonly version: string
+  /**
+   * RabbitMQ 4.0+: a quorum queue without x-delivery-limit gets a limit of 20 and drops
+   * (or dead-letters through its DLX) a message returned that often; -1 means unlimited.
+   * 3.x has no default limit and does not take -1.
+   */
+  readonly quorumDefaultDeliveryLimit: boolean
+  /**
+   * RabbitMQ 4.0+: transient (non-durable) non-exclusive queues are a deprecated feature,
+   * refused when the node's config says so and by default from 4.3; declaring one then
+   * closes the whole connection (541), not just the channel.
+   */
+  readonly transientQueuesDeprecated: boolean
+}
+
+export const brokerFeatures = (model: ChannelModel): BrokerFeatures => {
+  const props = model.connection.serverProperties as { product?: unknown; version?: unknown } | undefined
+  const version = typeof props?.version === "string" ? props.version : ""
+  const major = /^RabbitMQ$/i.test(String(props?.product ?? "")) ? Number.parseInt(version, 10) : Number.NaN
+  const v4 = Number.isInteger(major) && major >= 4
+  return { version, quorumDefaultDeliveryLimit: v4, transientQueuesDeprecated: v4 }
+}
+
+/** Until a connection says otherwise: RabbitMQ 3.x behaviour. */
+export const LEGACY_FEATURES: BrokerFeatures = { version: "", quorumDefaultDeliveryLimit: false, transientQueuesDeprecated: false }
+
 /** Removes anything URL-like from a client error message before it is shown. */
 export const safeReason = (e: unknown): string => {
   const text = e instanceof Error ? e.message : String(e)

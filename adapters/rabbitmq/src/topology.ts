@@ -9,20 +9,53 @@
  *   <p><group>/dlq          dead letters of the group
  *   <p>rpc (direct)         <- requests, routing key = method
  *   <p>rpc/<method>[/<grp>] auto-delete queue shared by the servers of a group
+ *
+ * What differs by broker version (BrokerFeatures, read from every connection):
+ * on RabbitMQ 4.0+ quorum queues are declared with x-delivery-limit -1, so the
+ * broker's default limit (20) never drops a message before core's
+ * retry.maxRedeliveries dead-letters it, and RPC queues are durable (transient
+ * non-exclusive queues are deprecated in 4.x and refused from 4.3).
  */
 import { createHash } from "node:crypto"
 import type { Channel, ChannelModel, Options } from "amqplib"
 import { AdapterHeaders } from "@omnibus/core/adapter"
 import type { GroupSpec } from "@omnibus/core/adapter"
-import { brokerError } from "./connection.ts"
-import type { ConnectionHook, ConnectionManager } from "./connection.ts"
+import { brokerError, brokerFeatures, LEGACY_FEATURES } from "./connection.ts"
+import type { BrokerFeatures, ConnectionHook, ConnectionManager } from "./connection.ts"
 import type { QueueType, RabbitSettings } from "./options.ts"
 
 /** Header of a message in a delay queue: when it is due (epoch ms). Adapter bookkeeping, stripped on the way in. */
 export const RETRY_DUE = AdapterHeaders.rabbitmq.retryDue
 
+/**
+ * 4.x RPC queues are durable, so a broker restart keeps one whose servers never
+ * come back (auto-delete acts only when a consumer leaves): unused this long, it goes.
+ */
+export const RPC_QUEUE_EXPIRES_MS = 60_000
+
+/** The refusal of a redeclare whose x-delivery-limit differs from the existing queue's. */
+const isDeliveryLimitMismatch = (e: unknown): boolean => {
+  for (let c: unknown = e, depth = 0; c !== undefined && c !== null && depth < 3; c = (c as { cause?: unknown }).cause, depth++) {
+    if (/inequivalent arg 'x-delivery-limit'/.test(c instanceof Error ? c.message : String(c))) return true
+  }
+  return false
+}
+
 export class Topology {
   readonly settings: RabbitSettings
+  /** Of the current connection (the Declarer sets it first on every connect). */
+  features: BrokerFeatures = LEGACY_FEATURES
+  /**
+   * Runs a declare on a channel of its own (the Declarer's), where a refusal closes
+   * that channel and not the caller's. Undefined: no probe, legacy declarations.
+   */
+  sideDeclare: ((fn: (ch: Channel) => Promise<unknown>) => Promise<void>) | undefined
+  /**
+   * Quorum queues that exist without x-delivery-limit (declared before the broker
+   * became 4.x): redeclared as they are; the broker's default limit applies to them.
+   */
+  private readonly unlimitedRefused = new Set<string>()
+
   constructor(settings: RabbitSettings) {
     this.settings = settings
   }
@@ -53,19 +86,43 @@ export class Topology {
     await ch.assertExchange(this.settings.rpcExchange, "direct", { durable: true })
   }
 
-  private queueOptions(ephemeral: boolean): Options.AssertQueue {
+  private queueOptions(queue: string, ephemeral: boolean): Options.AssertQueue {
     // Ephemeral (broadcast) queues are exclusive: the broker deletes them with
     // the connection, so even a crashed process leaves nothing behind.
     if (ephemeral) return { durable: false, exclusive: true, autoDelete: false }
-    return this.settings.queueType === "quorum" ? { durable: true, arguments: { "x-queue-type": "quorum" satisfies QueueType } } : { durable: true }
+    if (this.settings.queueType !== "quorum") return { durable: true }
+    const quorum = { "x-queue-type": "quorum" satisfies QueueType }
+    return this.unlimited(queue) ? { durable: true, arguments: { ...quorum, "x-delivery-limit": -1 } } : { durable: true, arguments: quorum }
+  }
+
+  private unlimited(queue: string): boolean {
+    return this.settings.queueType === "quorum" && this.features.quorumDefaultDeliveryLimit && !this.unlimitedRefused.has(queue)
+  }
+
+  /**
+   * On 4.x, tries the unlimited declaration on a side channel first: a quorum queue
+   * that already exists without x-delivery-limit refuses it (406 closes the channel),
+   * and is then redeclared as it is on the caller's channel.
+   */
+  private async probeDeliveryLimit(queue: string): Promise<void> {
+    if (!this.unlimited(queue) || this.sideDeclare === undefined) return
+    try {
+      await this.sideDeclare((c) => c.assertQueue(queue, this.queueOptions(queue, false)))
+    } catch (e) {
+      // Any other refusal (another queue type, say) is the caller's declare to report.
+      if (isDeliveryLimitMismatch(e)) this.unlimitedRefused.add(queue)
+    }
   }
 
   /** The group queue with its pattern bindings, and its delay queue (same type). Idempotent. */
   async declareGroup(ch: Channel, spec: GroupSpec): Promise<string> {
     const queue = this.groupQueue(spec.group)
-    await ch.assertQueue(queue, this.queueOptions(spec.ephemeral))
+    const delay = this.delayQueue(spec.group)
+    // one after the other: a refusal closes the side channel under a concurrent probe
+    if (!spec.ephemeral) for (const q of [queue, delay]) await this.probeDeliveryLimit(q)
+    await ch.assertQueue(queue, this.queueOptions(queue, spec.ephemeral))
     for (const pattern of spec.patterns) await ch.bindQueue(queue, this.settings.exchange, pattern)
-    await ch.assertQueue(this.delayQueue(spec.group), this.queueOptions(spec.ephemeral))
+    await ch.assertQueue(delay, this.queueOptions(delay, spec.ephemeral))
     return queue
   }
 
@@ -77,18 +134,22 @@ export class Topology {
    */
   async declareDeadLetterQueue(ch: Channel, group: string, ephemeral: boolean): Promise<string> {
     const queue = this.deadLetterQueue(group)
-    await ch.assertQueue(queue, ephemeral ? this.queueOptions(true) : { durable: true })
+    await ch.assertQueue(queue, ephemeral ? this.queueOptions(queue, true) : { durable: true })
     return queue
   }
 
   /**
-   * RPC queues are non-durable and auto-delete: when the last server of a
-   * group goes (even by crash) the queue goes, so a mandatory request finds
-   * no route and comes back as basic.return = NoResponders at once.
+   * RPC queues are auto-delete: when the last server of a group goes (even by
+   * crash) the queue goes, so a mandatory request finds no route and comes back
+   * as basic.return = NoResponders at once. Non-durable on 3.x; durable (with
+   * x-expires for one a broker restart left without servers) on 4.x, where
+   * transient non-exclusive queues are deprecated.
    */
   async declareRpcQueue(ch: Channel, method: string, group: string): Promise<string> {
     const queue = this.rpcQueue(method, group)
-    await ch.assertQueue(queue, { durable: false, autoDelete: true, exclusive: false })
+    await ch.assertQueue(queue, this.features.transientQueuesDeprecated
+      ? { durable: true, autoDelete: true, exclusive: false, arguments: { "x-expires": RPC_QUEUE_EXPIRES_MS } }
+      : { durable: false, autoDelete: true, exclusive: false })
     await ch.bindQueue(queue, this.settings.rpcExchange, method)
     return queue
   }
@@ -111,11 +172,14 @@ export class Declarer implements ConnectionHook {
   constructor(topology: Topology, manager: ConnectionManager) {
     this.topology = topology
     this.manager = manager
+    topology.sideDeclare = (fn) => this.declare("declare group", fn)
   }
 
   async connected(model: ChannelModel): Promise<void> {
     this.forget()
     this.model = model
+    // First hook of every connect: what later hooks declare follows this broker's version.
+    this.topology.features = brokerFeatures(model)
     const ch = await model.createChannel()
     ch.on("error", () => {})
     try {

@@ -15,6 +15,7 @@ import { rawProducer } from "./raw-producer.ts"
 const LEASE_MS = 1_000
 
 const harness = (options: Record<string, string>, unsupported?: ConformanceHarness["unsupported"]): ConformanceHarness => ({
+  url: URL_,
   connect: (o) => connect(URL_, { ...options, ...o }),
   residue: (group) => residue(URL_, group, options),
   cleanup: (groups) => deleteGroups(URL_, groups, options),

@@ -19,6 +19,7 @@ afterAll(async () => {
 })
 
 describeConformance("redis", {
+  url: REDIS_URL,
   connect: (options) => connect(REDIS_URL, { namespace, ...options, leaseMs: options?.leaseMs ?? LEASE_MS }),
   residue: (group) => residue(probe, new Keys({ prefix: "omnibus:", namespace }), group),
   leaseMs: LEASE_MS,

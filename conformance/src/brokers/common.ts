@@ -209,9 +209,13 @@ export class BrokerProcess {
     })
   }
 
-  /** Why the process is gone, if it is. */
-  failure(): string | undefined {
-    return this.proc && !this.running ? (this.exitInfo ?? "exited") : undefined
+  /** Why the process is gone, if it is; with `since`, the last lines it logged after that mark. */
+  failure(since?: number): string | undefined {
+    if (!this.proc || this.running) return undefined
+    const why = this.exitInfo ?? "exited"
+    if (since === undefined) return why
+    const tail = this.since(since).trim().split("\n").slice(-8).join("\n")
+    return tail ? `${why}; last lines of its log:\n${tail}` : why
   }
 
   private signalGroup(signal: NodeJS.Signals): void {
@@ -282,16 +286,16 @@ export const buildUrl = (scheme: string, host: string, port: number, credentials
 }
 
 /**
- * Connects (TCP or TLS), writes `request`, and collects what comes back until
- * `done(text)` holds, the peer closes, or 2 s pass. "" when it cannot connect.
+ * Connects (TCP or TLS), writes `request`, and collects the bytes that come back
+ * until `done(bytes)` holds, the peer closes, or 2 s pass. Empty when it cannot connect.
  */
-export const exchange = (
+export const exchangeBytes = (
   target: { readonly port: number; readonly host?: string; readonly tls?: import("node:tls").ConnectionOptions | undefined },
-  request: string,
-  done: (text: string) => boolean,
-): Promise<string> =>
+  request: string | Uint8Array,
+  done: (bytes: Buffer) => boolean,
+): Promise<Buffer> =>
   new Promise((resolve) => {
-    let text = ""
+    let bytes = Buffer.alloc(0)
     let finished = false
     const host = target.host ?? "127.0.0.1"
     const sock = target.tls ? tlsConnect({ port: target.port, host, ...target.tls }) : createConnection({ port: target.port, host })
@@ -300,17 +304,24 @@ export const exchange = (
       finished = true
       clearTimeout(timer)
       sock.destroy()
-      resolve(text)
+      resolve(bytes)
     }
     const timer = setTimeout(finish, 2_000)
-    sock.once(target.tls ? "secureConnect" : "connect", () => { if (request) sock.write(request) })
+    sock.once(target.tls ? "secureConnect" : "connect", () => { if (request.length > 0) sock.write(request) })
     sock.on("data", (d: Buffer) => {
-      text += d.toString("utf8")
-      if (done(text)) finish()
+      bytes = Buffer.concat([bytes, d])
+      if (done(bytes)) finish()
     })
     sock.once("error", finish)
     sock.once("close", finish)
   })
+
+/** exchangeBytes for text protocols: "" when it cannot connect. */
+export const exchange = async (
+  target: { readonly port: number; readonly host?: string; readonly tls?: import("node:tls").ConnectionOptions | undefined },
+  request: string,
+  done: (text: string) => boolean,
+): Promise<string> => (await exchangeBytes(target, request, (b) => done(b.toString("utf8")))).toString("utf8")
 
 /** What differs between brokers; `launcherFor` builds the rest of a Launcher the same way for all. */
 export interface LauncherParts {

@@ -29,13 +29,14 @@ import type { Credentials, LaunchOptions, Launcher } from "./common.ts"
 
 const run = promisify(execFile)
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url))
-const VERSION = process.env.OMNIBUS_KAFKA_VERSION ?? "4.1.1"
+/** The Kafka release launched (scripts/kafka.sh has the same default; scripts/matrix/brokers.sh sets others). */
+export const KAFKA_VERSION = process.env.OMNIBUS_KAFKA_VERSION ?? "4.1.1"
 
 /** The broker classpath, fetched by scripts/kafka.sh (Maven) when missing. */
 const classpath = async (): Promise<string> => {
-  const lib = join(ROOT, ".omnibus", "kafka", VERSION, "lib")
+  const lib = join(ROOT, ".omnibus", "kafka", KAFKA_VERSION, "lib")
   if (!existsSync(join(lib, ".complete"))) {
-    await run("bash", [join(ROOT, "scripts", "kafka.sh"), "fetch"], { timeout: 600_000, env: { ...process.env, OMNIBUS_KAFKA_VERSION: VERSION } })
+    await run("bash", [join(ROOT, "scripts", "kafka.sh"), "fetch"], { timeout: 600_000, env: { ...process.env, OMNIBUS_KAFKA_VERSION: KAFKA_VERSION } })
   }
   return `${lib}/*`
 }
@@ -119,7 +120,7 @@ export const launchKafka = async (options: LaunchOptions = {}): Promise<Launcher
   const start = async (): Promise<void> => {
     const mark = proc.mark()
     proc.spawn({ command: "java", args: [...jvm, "kafka.Kafka", join(dir, "server.properties")], cwd: dir })
-    await waitUntil(() => proc.since(mark).includes("Kafka Server started"), 120_000, `private Kafka on ${port}`, () => proc.failure())
+    await waitUntil(() => proc.since(mark).includes("Kafka Server started"), 120_000, `private Kafka on ${port}`, () => proc.failure(mark))
   }
   const release = registerProxyFront(port, { listenPort: proxyPort, targetPort: proxiedPort })
   const launcher = launcherFor({ kind: "kafka", port, dir, options, tls: tls, proc, start, urlWith, shutdownMs: 30000 })

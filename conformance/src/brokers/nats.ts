@@ -1,7 +1,8 @@
 /**
  * A private nats-server with JetStream on file storage (`-sd` in its temp
  * dir), optional TLS (server certificate signed by the launcher's CA; then
- * every client must use TLS) and a user/password.
+ * every client must use TLS) and a user/password. OMNIBUS_NATS_SERVER names
+ * another nats-server (scripts/matrix/brokers.sh env); default: the one on PATH.
  */
 import { join } from "node:path"
 import { BrokerProcess, buildUrl, freePort, makeCertificates, makeTempDir, removeDir, waitUntil, launcherFor } from "./common.ts"
@@ -24,9 +25,9 @@ export const launchNats = async (options: LaunchOptions = {}): Promise<Launcher>
   }
   const start = async (): Promise<void> => {
     const mark = proc.mark()
-    proc.spawn({ command: "nats-server", args })
+    proc.spawn({ command: process.env.OMNIBUS_NATS_SERVER ?? "nats-server", args })
     // "Server is ready" comes after JetStream recovered its streams from the store.
-    await waitUntil(() => proc.since(mark).includes("Server is ready"), 20_000, `private nats-server on ${port}`, () => proc.failure())
+    await waitUntil(() => proc.since(mark).includes("Server is ready"), 20_000, `private nats-server on ${port}`, () => proc.failure(mark))
   }
   return launcherFor({ kind: "nats", port, dir, options, tls: tls, proc, start, urlWith })
 

@@ -2,6 +2,8 @@
  * A private redis-server: its own port and data dir, append-only file fsynced
  * on every write (a kill -9 keeps every acknowledged write), optional TLS
  * (rediss://, server certificate signed by the launcher's CA) and an ACL user.
+ * OMNIBUS_REDIS_SERVER names another server binary (Redis 8, valkey-server;
+ * scripts/matrix/brokers.sh env); default: redis-server on PATH.
  */
 import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
@@ -50,8 +52,9 @@ export const launchRedis = async (options: RedisLaunchOptions = {}): Promise<Lau
     return reply.includes("+PONG")
   }
   const start = async (): Promise<void> => {
-    proc.spawn({ command: "redis-server", args })
-    await waitUntil(serving, 20_000, `private redis-server on ${port}`, () => proc.failure())
+    const mark = proc.mark()
+    proc.spawn({ command: process.env.OMNIBUS_REDIS_SERVER ?? "redis-server", args })
+    await waitUntil(serving, 20_000, `private redis-server on ${port}`, () => proc.failure(mark))
   }
   return launcherFor({ kind: "redis", port, dir, options, tls: tls as TlsMaterial | undefined, proc, start, urlWith, log: () => `${proc.text()}\n${readText(join(dir, "server.log"))}` })
 

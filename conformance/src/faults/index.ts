@@ -9,6 +9,7 @@
  * 28, 29 and 34 into the conformance table.
  */
 import { afterAll, beforeAll, describe, it } from "vitest"
+import { detectServer, serverLabel } from "../brokers/server.ts"
 import { FAULTS } from "../cases.ts"
 import { registerFaults } from "./cases.ts"
 import { makeFaultSuite } from "./context.ts"
@@ -20,6 +21,7 @@ import { registerRpcStorm } from "./rpc-storm.ts"
 
 export type { FaultHarness, NoBrokerHarness } from "./harness.ts"
 export type { Credentials, LaunchOptions, Launcher, TlsMaterial } from "../brokers/common.ts"
+export type { BrokerServer } from "../brokers/server.ts"
 export type { FaultId } from "../cases.ts"
 export type { FaultMetrics, FaultResult, FaultRun } from "./recorder.ts"
 
@@ -42,6 +44,8 @@ export const describeFaults = (name: string, harness: FaultHarness | NoBrokerHar
     const suite = makeFaultSuite(name, harness, recorder)
     beforeAll(async () => {
       suite.broker = await harness.launch()
+      recorder.server = await detectServer(suite.broker.url, suite.broker.tls ? { ca: suite.broker.tls.ca } : undefined)
+      console.log(`faults: ${name} against ${recorder.server ? serverLabel(recorder.server) : "a broker of unknown version"}`)
     }, 120_000)
     afterAll(async () => {
       const file = await writeFaultResults(recorder, suite.registered.size)

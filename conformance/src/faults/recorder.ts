@@ -8,6 +8,7 @@ import { mkdir, rename, writeFile } from "node:fs/promises"
 import { resultsDir, resultsFileName } from "../results.ts"
 import type { CaseStatus } from "../results.ts"
 import type { FaultId } from "../cases.ts"
+import type { BrokerServer } from "../brokers/server.ts"
 
 export interface FaultMetrics {
   /** Messages the case tried to publish. */
@@ -44,6 +45,8 @@ export interface FaultRun {
   readonly adapter: string
   readonly runAt: string
   readonly node: string
+  /** The broker product and version of the suite's private broker, when known. */
+  readonly server?: BrokerServer
   readonly faults: ReadonlyArray<FaultResult>
 }
 
@@ -51,6 +54,8 @@ export class FaultRecorder {
   private readonly results = new Map<FaultId, FaultResult>()
   readonly runAt = new Date().toISOString()
   readonly adapter: string
+  /** Set once the suite asked its broker. */
+  server: BrokerServer | undefined
 
   constructor(adapter: string) {
     this.adapter = adapter
@@ -65,7 +70,7 @@ export class FaultRecorder {
   }
 
   toJSON(): FaultRun {
-    return { adapter: this.adapter, runAt: this.runAt, node: process.version, faults: [...this.results.values()] }
+    return { adapter: this.adapter, runAt: this.runAt, node: process.version, ...(this.server ? { server: this.server } : {}), faults: [...this.results.values()] }
   }
 }
 
@@ -74,7 +79,7 @@ export const faultResultsDir = `${resultsDir}faults/`
 export const writeFaultResults = async (recorder: FaultRecorder, registered: number): Promise<string> => {
   const run = recorder.toJSON()
   await mkdir(faultResultsDir, { recursive: true })
-  const file = `${faultResultsDir}${resultsFileName(run.adapter, recorder.size < registered)}`
+  const file = `${faultResultsDir}${resultsFileName(run.adapter, recorder.size < registered, run.server)}`
   const tmp = `${file}.${process.pid}.tmp`
   await writeFile(tmp, `${JSON.stringify(run, null, 2)}\n`)
   await rename(tmp, file)
