@@ -13,6 +13,8 @@
 # TESTCONTAINERS_RYUK_DISABLED=true: Ryuk (testcontainers' reaper) is an image pulled from
 # a registry and reached through a mapped port; neither exists here. @omnibus/testing
 # removes its own containers on stop(); `stop` here removes whatever a killed test left.
+# TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1: inside a container (/.dockerenv, as on our machines)
+# testcontainers looks for the bridge network's gateway, and this engine has no bridge.
 set -euo pipefail
 
 DOCKER_CACHE="${OMNIBUS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/omnibus}/docker"
@@ -25,6 +27,7 @@ docker_log() { echo "docker.sh: $*" >&2; }
 docker_env() {
   export DOCKER_HOST="unix://$DOCKER_SOCKET"
   export TESTCONTAINERS_RYUK_DISABLED=true
+  export TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1
 }
 
 docker_running() { [ -f "$DOCKER_PID" ] && kill -0 "$(cat "$DOCKER_PID")" 2>/dev/null; }

@@ -15,7 +15,7 @@ cd "$ROOT"
 export PATH="$ROOT/node_modules/.bin:$PATH"
 if [ -z "${OMNIBUS_RABBITMQ_URL:-}" ]; then source scripts/brokers.sh rabbitmq; fi
 
-PACKAGES=(packages/core packages/protobuf packages/cli packages/outbox adapters/memory adapters/rabbitmq adapters/nats adapters/redis adapters/kafka conformance)
+PACKAGES=(packages/core packages/protobuf packages/cli packages/outbox packages/testing adapters/memory adapters/rabbitmq adapters/nats adapters/redis adapters/kafka conformance)
 NODE24_VERSION="24"
 FIXTURES="$ROOT/scripts/packaging"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/omnibus-packaging.XXXXXX")"
