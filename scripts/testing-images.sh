@@ -68,3 +68,5 @@ build() { # name
 for name in "$@"; do tag_of "$name" >/dev/null; done
 ensure_base
 for name in "$@"; do build "$name"; done
+# A rebuild leaves the previous image untagged: drop those.
+docker image prune -f >/dev/null
