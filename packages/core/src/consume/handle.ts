@@ -49,7 +49,6 @@ const runHandler = (config: PipelineConfig, message: Message<unknown>): Promise<
       return failed(e)
     }
   }
-  if (config.middleware.length === 0) return core()
   const ctx: HandleContext = {
     system: config.system,
     group: config.group,
@@ -71,8 +70,11 @@ export const handleDelivery = async (config: PipelineConfig, delivery: Delivery,
   let firstFailureAt = delivery.firstFailureAt
   // in-place retries (ordered) start a fresh attempt that has not been redelivered
   let redeliveries = delivery.redeliveries
-  const over = await overBudget(delivery, config.retry, config.logger)
-  if (over) return settler.deadLetter(delivery, over, attempt, firstFailureAt ?? Date.now())
+  // (only a redelivered or over-attempted delivery pays for the async budget check)
+  if (delivery.redeliveries > 0 || attempt > config.retry.attempts) {
+    const over = await overBudget(delivery, config.retry, config.logger)
+    if (over) return settler.deadLetter(delivery, over, attempt, firstFailureAt ?? Date.now())
+  }
   let payload: unknown
   try {
     payload = decode(config.codec, delivery, config.maxPayloadBytes)
@@ -83,7 +85,17 @@ export const handleDelivery = async (config: PipelineConfig, delivery: Delivery,
   const idemKey = idempotencyKey(config.group, env.id)
   if (idem && (await claim(idem, idemKey, config.logger)) === "done") return settler.ack(delivery, attempt, "duplicate")
   for (;;) {
-    const outcome = await runHandler(config, toMessage(env, payload, attempt, redeliveries, config.group))
+    const message = toMessage(env, payload, attempt, redeliveries, config.group)
+    let outcome: HandleOutcome
+    if (config.middleware.length === 0) {
+      // no middleware: the handler called here, without the wrapper's extra promise per message
+      try {
+        await config.handler(message)
+        outcome = handled
+      } catch (e) {
+        outcome = failed(e)
+      }
+    } else outcome = await runHandler(config, message)
     if (outcome.ok) {
       if (idem) await quietly(() => idem.store.complete(idemKey, idem.ttlMs))
       return settler.ack(delivery, attempt)
