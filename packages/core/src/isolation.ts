@@ -65,6 +65,8 @@ export class SoloGate {
       setImmediate(next)
       return
     }
+    // every normal handler leaves through here: no allocation unless someone waits
+    if (this.waiting.length === 0) return
     const waiting = this.waiting
     this.waiting = []
     for (const w of waiting) w()
