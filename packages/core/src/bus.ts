@@ -125,14 +125,11 @@ export interface BusShape {
   readonly close: Effect.Effect<void>
 }
 
-const isTagged = (e: unknown): e is { readonly _tag: string } =>
-  typeof e === "object" && e !== null && typeof (e as { _tag?: unknown })._tag === "string"
-
 /** Lifts a transport call; non-Omnibus errors become BrokerError naming the operation. */
 const call = <A>(operation: string, f: () => Promise<A>): Effect.Effect<A, BrokerError> =>
   Effect.tryPromise({
     try: f,
-    catch: (e) => (e instanceof BrokerError ? e : new BrokerError({ operation, reason: isTagged(e) && e instanceof Error ? e.message : describeError(e).message, cause: e })),
+    catch: (e) => (e instanceof BrokerError ? e : new BrokerError({ operation, reason: describeError(e).message, cause: e })),
   })
 
 const positiveInt = (option: string, value: number | undefined, fallback: number): number => {
