@@ -117,6 +117,7 @@ interface PState {
 
 /** The metadata with the solo marks of records not committed past yet. */
 const withSolo = (meta: string, solo: ReadonlyMap<bigint, number>, committedTo: bigint): string => {
+  if (solo.size === 0) return meta // every commit passes here; marks exist only after a crash
   const marks = [...solo].filter(([o]) => o >= committedTo).map(([o, n]) => `${o}:${n}`)
   if (marks.length === 0) return meta
   return `${meta}${meta === "" ? "" : ";"}s=${marks.join(",")}`
