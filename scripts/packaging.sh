@@ -4,8 +4,9 @@
 # workspace) into fresh apps outside the repo, and runs them on Node 22 and
 # Node 24: connect by URL (memory:// and RabbitMQ), require() from CommonJS,
 # the README's quick start, a strict TypeScript consumer (TypeScript 7 and
-# 5.9), a third-party adapter passing the conformance suite, and
-# `npm publish --dry-run` of each tarball.
+# 5.9), a third-party adapter passing the conformance suite,
+# an app's tests on @omnibus/testing (its README's examples, brokers in containers and local),
+# and `npm publish --dry-run` of each tarball.
 # Usage: bash scripts/packaging.sh   (test.sh runs it after the build; alone it builds first)
 # Needs OMNIBUS_RABBITMQ_URL (scripts/brokers.sh exports it).
 set -euo pipefail
@@ -15,11 +16,16 @@ cd "$ROOT"
 export PATH="$ROOT/node_modules/.bin:$PATH"
 if [ -z "${OMNIBUS_RABBITMQ_URL:-}" ]; then source scripts/brokers.sh rabbitmq; fi
 
-PACKAGES=(packages/core packages/protobuf packages/cli packages/outbox adapters/memory adapters/rabbitmq adapters/nats adapters/redis adapters/kafka conformance)
+PACKAGES=(packages/core packages/protobuf packages/cli packages/outbox packages/testing adapters/memory adapters/rabbitmq adapters/nats adapters/redis adapters/kafka conformance)
 NODE24_VERSION="24"
 FIXTURES="$ROOT/scripts/packaging"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/omnibus-packaging.XXXXXX")"
-trap 'rm -rf "$WORK"' EXIT
+# @omnibus/testing's app starts brokers in containers: the engine of scripts/docker.sh (started here and
+# stopped on exit when test.sh has not started it) with the images of scripts/testing-images.sh.
+STOP_DOCKER=
+if [ -z "${DOCKER_HOST:-}" ]; then bash scripts/docker.sh start >/dev/null; STOP_DOCKER=1; fi
+source scripts/docker.sh --env
+trap 'rm -rf "$WORK"; [ -z "$STOP_DOCKER" ] || bash "$ROOT/scripts/docker.sh" stop' EXIT
 TARBALLS="$WORK/tarballs"
 NODE22="$(command -v node)"
 
@@ -121,7 +127,7 @@ app_typescript() {
   local app="$WORK/app-typescript"
   cp -r "$FIXTURES/app-typescript" "$app"
   extract_quick_start > "$app/src/quickstart.ts"
-  npm_user "$app" install $(tarball_paths | grep -v conformance) effect@^4 @opentelemetry/api@^1.10 @types/node@^22 typescript@^7 ts59@npm:typescript@~5.9
+  npm_user "$app" install $(tarball_paths) effect@^4 @opentelemetry/api@^1.10 @types/node@^22 typescript@^7 ts59@npm:typescript@~5.9
   # Both packages have a `tsc` bin; call each by its own path.
   typecheck "$app" typescript
   typecheck "$app" ts59 --noEmit
@@ -138,6 +144,30 @@ app_adapter() {
   run_user "$app" timeout 300 "$NODE22" node_modules/vitest/vitest.mjs run
 }
 
+# App #4: an app's tests on @omnibus/testing, the README's vitest and node:test examples as written: brokers in
+# containers of the engine scripts/docker.sh runs (images of scripts/testing-images.sh), then the node:test one
+# again on the local fallback (OMNIBUS_TESTING_VIA=local, the machine's redis-server).
+app_testing() {
+  local app="$WORK/app-testing" readme="$ROOT/packages/testing/README.md"
+  cp -r "$FIXTURES/app-testing" "$app"
+  mkdir -p "$app/test"
+  readme_block "$readme" "With vitest" > "$app/test/readme.test.ts"
+  readme_block "$readme" "With node:test" > "$app/node-test-example.ts"
+  npm_user "$app" install $(tarball_of testing) $(tarball_of core) $(tarball_of conformance) $(tarball_of protobuf) \
+    $(tarball_of rabbitmq) $(tarball_of redis) effect@^4 testcontainers@^12
+  npm_user "$app" install --save-dev vitest@^5
+  run_user "$app" timeout 300 "$NODE22" node_modules/vitest/vitest.mjs run
+  run_user "$app" timeout 300 "$NODE22" --test node-test-example.ts
+  OMNIBUS_TESTING_VIA=local run_user "$app" timeout 300 "$NODE22" --test node-test-example.ts
+  # The conformance suite as a user tool, from the @omnibus/conformance tarball, on the machine's RabbitMQ.
+  run_user "$app" timeout 300 npx --no-install omnibus-conformance --url "$OMNIBUS_RABBITMQ_URL" | grep -E '^[0-9]+ passed, 0 failed'
+}
+
+# The first ```ts block under "## <title>" of a markdown file.
+readme_block() { # file title
+  awk -v t="## $2" '$0 == t {q=1; next} q && /^## /{exit} q && /^```ts$/{c=1; next} c && /^```$/{exit} c{print}' "$1"
+}
+
 # No publish happens: npm checks each tarball's manifest as the registry would take it.
 publish_dry_run() {
   local tgz out
@@ -148,9 +178,7 @@ publish_dry_run() {
 }
 
 # The first ```ts block under "## Quick start" in README.md.
-extract_quick_start() {
-  awk '/^## Quick start/{q=1; next} q && /^## /{exit} q && /^```ts$/{c=1; next} c && /^```$/{exit} c{print}' "$ROOT/README.md"
-}
+extract_quick_start() { readme_block "$ROOT/README.md" "Quick start"; }
 
 echo "packaging: work dir $WORK"
 step "build"
@@ -168,6 +196,10 @@ step "app-typescript (TypeScript 7 and 5.9, strict)"
 app_typescript
 step "app-adapter (third-party adapter, conformance A-F)"
 app_adapter
+step "testing images"
+bash scripts/testing-images.sh
+step "app-testing (@omnibus/testing: README's vitest and node:test examples, docker and local)"
+app_testing
 step "npm publish --dry-run"
 publish_dry_run
 step ""

@@ -196,8 +196,8 @@ export const renderFaults = (faultRuns: ReadonlyArray<FaultRun>): Array<string> 
 
 const cellText = (s: string): string => s.replace(/[|*_]/g, (c) => `\\${c}`).replace(/\s+/g, " ").trim()
 
-const cell = (result: CaseResult | undefined): string => {
-  if (result === undefined) return "not run yet"
+const cell = (result: CaseResult | undefined, notRun = "not run yet"): string => {
+  if (result === undefined) return notRun
   switch (result.status) {
     case "pass":
       return "✅"
@@ -208,6 +208,27 @@ const cell = (result: CaseResult | undefined): string => {
     case "n/a":
       return `n/a: ${cellText(result.reason ?? "no reason given")}`
   }
+}
+
+/**
+ * The case table: one row per case of the registry, one column per run.
+ * `notRun(id)` words the cell of a case a run has no result for (default "not run yet").
+ */
+export const renderCaseTable = (runs: ReadonlyArray<RunResults>, notRun: (id: number) => string | undefined = () => undefined): Array<string> => {
+  const lines: Array<string> = []
+  const byId = runs.map((r) => new Map(r.cases.map((c) => [c.id, c])))
+  const sections = Object.keys(SECTIONS) as Array<SectionId>
+  const row = (cells: ReadonlyArray<string>): string => `| ${cells.join(" | ")} |`
+  lines.push(row(["Case", ...runs.map((r) => cellText(runLabel(r)))]))
+  lines.push(row(["---", ...runs.map(() => "---")]))
+  for (const section of sections) {
+    lines.push(row([`**${section}. ${SECTIONS[section]}**`, ...runs.map(() => "")]))
+    for (const c of CASES.filter((x) => x.section === section)) {
+      const why = notRun(c.id)
+      lines.push(row([`${c.id}. ${cellText(c.title)}`, ...byId.map((m) => cell(m.get(c.id), why === undefined ? undefined : `skipped: ${cellText(why)}`))]))
+    }
+  }
+  return lines
 }
 
 export const render = (conformanceRuns: ReadonlyArray<RunResults>, faultRuns: ReadonlyArray<FaultRun> = []): string => {
@@ -243,17 +264,7 @@ export const render = (conformanceRuns: ReadonlyArray<RunResults>, faultRuns: Re
   lines.push("")
   lines.push("✅ pass · ❌ fail · ➖ unsupported (declared by the adapter, with its reason) · n/a: not applicable to the broker · not run yet: no result in the runs above")
   lines.push("")
-  const byId = runs.map((r) => new Map(r.cases.map((c) => [c.id, c])))
-  const sections = Object.keys(SECTIONS) as Array<SectionId>
-  const row = (cells: ReadonlyArray<string>): string => `| ${cells.join(" | ")} |`
-  lines.push(row(["Case", ...runs.map((r) => cellText(runLabel(r)))]))
-  lines.push(row(["---", ...runs.map(() => "---")]))
-  for (const section of sections) {
-    lines.push(row([`**${section}. ${SECTIONS[section]}**`, ...runs.map(() => "")]))
-    for (const c of CASES.filter((x) => x.section === section)) {
-      lines.push(row([`${c.id}. ${cellText(c.title)}`, ...byId.map((m) => cell(m.get(c.id)))]))
-    }
-  }
+  lines.push(...renderCaseTable(runs))
   const failures = runs.flatMap((r) => r.cases.filter((c) => c.status === "fail").map((c) => ({ adapter: runLabel(r), c })))
   if (failures.length > 0) {
     lines.push("")
