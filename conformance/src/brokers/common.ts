@@ -7,7 +7,7 @@
  */
 import { execFile, spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
-import { createWriteStream, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import type { WriteStream } from "node:fs"
 import { createConnection, createServer } from "node:net"
 import { connect as tlsConnect } from "node:tls"
@@ -153,6 +153,50 @@ const killLiveGroups = (): void => {
   liveGroups.clear()
 }
 
+/** The fields of /proc/<id>/stat after "(comm)", which may hold spaces and parentheses: [state, ppid, pgrp, ...]. */
+const statFields = (file: string): Array<string> | undefined => {
+  try {
+    const stat = readFileSync(file, "utf8")
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  } catch {
+    return undefined
+  }
+}
+
+/** Whether any thread of process `pid` has not finished exiting. */
+const threadsLive = (pid: string): boolean => {
+  try {
+    return readdirSync(`/proc/${pid}/task`).some((tid) => {
+      const state = statFields(`/proc/${pid}/task/${tid}/stat`)?.[0]
+      return state !== undefined && state !== "Z" && state !== "X"
+    })
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Whether a process of group `pgid` still runs. Reads /proc where there is one:
+ * a SIGKILLed multithreaded broker (beam.smp, a JVM) shows its main thread as a
+ * zombie while its other threads are still exiting and its listening socket is
+ * still open, and a finished zombie answers signal 0 until someone reaps it;
+ * neither says whether the port is closed, a live thread does.
+ */
+const groupAlive = (pgid: number): boolean => {
+  let entries: Array<string>
+  try {
+    entries = readdirSync("/proc")
+  } catch {
+    try {
+      process.kill(-pgid, 0)
+      return true
+    } catch {
+      return false
+    }
+  }
+  return entries.some((entry) => /^\d+$/.test(entry) && Number(statFields(`/proc/${entry}/stat`)?.[2]) === pgid && threadsLive(entry))
+}
+
 /**
  * One broker process: spawned in its own process group (so kill9 also takes
  * helpers it started), output appended to `<dir>/process.log`. Brokers still
@@ -232,10 +276,23 @@ export class BrokerProcess {
     }
   }
 
+  /**
+   * SIGKILL to the whole group, then waits until no process of it is left: the
+   * direct child (a start script) can be reaped before the broker process it
+   * started (e.g. RabbitMQ's beam.smp) has died and closed its listening socket,
+   * so "exited" alone does not mean the port is closed.
+   */
   async kill9(): Promise<void> {
     if (!this.proc) return
     this.signalGroup("SIGKILL")
     await this.exited
+    await this.groupGone()
+  }
+
+  private async groupGone(timeoutMs = 10_000): Promise<void> {
+    const pid = this.proc?.pid
+    if (pid === undefined) return
+    await waitUntil(() => !groupAlive(pid), timeoutMs, `process group ${pid} to be gone after SIGKILL`)
   }
 
   /** SIGTERM, then SIGKILL after `graceMs`. */
@@ -249,6 +306,7 @@ export class BrokerProcess {
     if (this.running) await this.kill9()
     // helpers left in the group (erl_child_setup, ...)
     this.signalGroup("SIGKILL")
+    await this.groupGone()
   }
 
   async dispose(): Promise<void> {
