@@ -146,7 +146,8 @@ app_adapter() {
 
 # App #4: an app's tests on @omnibus/testing, the README's vitest and node:test examples as written: brokers in
 # containers of the engine scripts/docker.sh runs (images of scripts/testing-images.sh), then the node:test one
-# again on the local fallback (OMNIBUS_TESTING_VIA=local, the machine's redis-server).
+# again on the local fallback (OMNIBUS_TESTING_VIA=local, the machine's redis-server), and Kafka's local fallback
+# from a KAFKA_HOME.
 app_testing() {
   local app="$WORK/app-testing" readme="$ROOT/packages/testing/README.md"
   cp -r "$FIXTURES/app-testing" "$app"
@@ -159,6 +160,13 @@ app_testing() {
   run_user "$app" timeout 300 "$NODE22" node_modules/vitest/vitest.mjs run
   run_user "$app" timeout 300 "$NODE22" --test node-test-example.ts
   OMNIBUS_TESTING_VIA=local run_user "$app" timeout 300 "$NODE22" --test node-test-example.ts
+  # Kafka's local fallback needs a distribution (KAFKA_HOME/libs): here the jars this repository fetched.
+  npm_user "$app" install $(tarball_of kafka)
+  local kafka_home="$WORK/kafka-home"
+  mkdir -p "$kafka_home"
+  bash "$ROOT/scripts/kafka.sh" fetch
+  ln -sfn "$ROOT/.omnibus/kafka/${OMNIBUS_KAFKA_VERSION:-4.1.1}/lib" "$kafka_home/libs"
+  KAFKA_HOME="$kafka_home" run_user "$app" timeout 300 "$NODE22" --test kafka-local.ts
   # The conformance suite as a user tool, from the @omnibus/conformance tarball, on the machine's RabbitMQ.
   run_user "$app" timeout 300 npx --no-install omnibus-conformance --url "$OMNIBUS_RABBITMQ_URL" | grep -E '^[0-9]+ passed, 0 failed'
 }

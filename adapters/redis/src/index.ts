@@ -18,4 +18,5 @@ registerAdapter(redisAdapter)
 
 export type { RedisTransportOptions } from "./transport.ts"
 export { RedisIdempotencyStore, type RedisIdempotencyStoreOptions } from "./idempotency.ts"
+export { deleteGroups } from "./residue.ts"
 export { topologyReport } from "./topology-report.ts"

@@ -32,11 +32,25 @@ const ROOT = fileURLToPath(new URL("../../../", import.meta.url))
 /** The Kafka release launched (scripts/kafka.sh has the same default; scripts/matrix/brokers.sh sets others). */
 export const KAFKA_VERSION = process.env.OMNIBUS_KAFKA_VERSION ?? "4.1.1"
 
-/** The broker classpath, fetched by scripts/kafka.sh (Maven) when missing. */
+/**
+ * The broker classpath: a Kafka distribution's `libs/` when KAFKA_HOME names
+ * one (how an app outside this repository runs the local fallback of
+ * @omnibus/testing), else the jars scripts/kafka.sh resolves from Maven
+ * Central in this repository (fetched when missing).
+ */
 const classpath = async (): Promise<string> => {
+  const home = process.env.KAFKA_HOME
+  if (home) {
+    if (!existsSync(join(home, "libs"))) throw new Error(`KAFKA_HOME=${home} has no libs/ folder (expected an Apache Kafka distribution)`)
+    return `${join(home, "libs")}/*`
+  }
+  const script = join(ROOT, "scripts", "kafka.sh")
+  if (!existsSync(script)) {
+    throw new Error("no Kafka to launch: set KAFKA_HOME to an Apache Kafka distribution (its libs/ holds the jars), or run Kafka in Docker")
+  }
   const lib = join(ROOT, ".omnibus", "kafka", KAFKA_VERSION, "lib")
   if (!existsSync(join(lib, ".complete"))) {
-    await run("bash", [join(ROOT, "scripts", "kafka.sh"), "fetch"], { timeout: 600_000, env: { ...process.env, OMNIBUS_KAFKA_VERSION: KAFKA_VERSION } })
+    await run("bash", [script, "fetch"], { timeout: 600_000, env: { ...process.env, OMNIBUS_KAFKA_VERSION: KAFKA_VERSION } })
   }
   return `${lib}/*`
 }

@@ -69,6 +69,7 @@ const redis: BrokerProfile = {
     const report = await fn<TopologyReport>(await load("@omnibus/redis"), "topologyReport")(url, { groups: [group] }, options)
     return report.groups.reduce((n, g) => n + g.objects.length, 0)
   },
+  cleanup: async (url, groups, options) => fn<DeleteGroups>(await load("@omnibus/redis"), "deleteGroups")(url, groups, options),
 }
 
 const kafka: BrokerProfile = {

@@ -11,10 +11,10 @@
  *   Kafka     topic prefix `<ns>`
  *   Redis     namespace `<ns>` (keys `omnibus:{<ns>}:…`)
  *   memory    the broker `memory://<ns>`
- * Groups are deleted with the adapter's `deleteGroups` (RabbitMQ, NATS, Kafka);
- * what the whole namespace shares (the exchange, the streams, the events topic,
- * Redis keys: @omnibus/redis has no deleteGroups) stays on a long-lived broker
- * and goes with one from `startBroker`.
+ * Groups are deleted with the adapter's `deleteGroups`; what the whole
+ * namespace shares (the exchange, the streams, the events topic, Redis's
+ * bindings hash and RPC keys) stays on a long-lived broker and goes with one
+ * from `startBroker`.
  */
 import { randomBytes } from "node:crypto"
 import { connect, type Bus, type BusOptions, type TransportOptions } from "@omnibus/core"
@@ -71,6 +71,9 @@ const deleteGroupsFor = async (scheme: string): Promise<DeleteGroups | undefined
       return (await import("@omnibus/nats")).deleteGroups
     case "kafka":
       return (await import("@omnibus/kafka")).deleteGroups
+    case "redis":
+    case "rediss":
+      return (await import("@omnibus/redis")).deleteGroups
     default:
       return undefined
   }

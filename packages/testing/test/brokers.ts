@@ -5,12 +5,15 @@
  * and be gone after stop().
  */
 import { accepts } from "@omnibus/conformance/brokers"
-import "@omnibus/kafka"
-import "@omnibus/nats"
-import "@omnibus/rabbitmq"
-import "@omnibus/redis"
+import type { TopologyReporter } from "@omnibus/core/adapter"
+import { topologyReport as kafkaReport } from "@omnibus/kafka"
+import { topologyReport as natsReport } from "@omnibus/nats"
+import { topologyReport as rabbitmqReport } from "@omnibus/rabbitmq"
+import { topologyReport as redisReport } from "@omnibus/redis"
 import { afterAll, describe, expect, it } from "vitest"
 import { spy, startBroker, testBus, waitFor, type BrokerKind, type BrokerVia, type StartedBroker } from "../src/index.ts"
+
+const reporters: Record<BrokerKind, TopologyReporter> = { rabbitmq: rabbitmqReport, nats: natsReport, redis: redisReport, kafka: kafkaReport }
 
 const portOf = (url: string): number => Number(new URL(url).port)
 
@@ -69,6 +72,9 @@ export const describeBroker = (kind: BrokerKind, via: BrokerVia): void => {
         await t.cleanup()
         await other.cleanup()
       }
+      // cleanup() left nothing of the groups the buses subscribed or declared
+      const report = await reporters[kind](broker.url, { groups: ["billing", "audit"] }, t.options)
+      expect(report.groups.flatMap((g) => g.objects.map((o) => `${g.group}: ${o.kind} ${o.name}`))).toEqual([])
 
       await broker.stop()
       await waitFor(async () => !(await accepts(port)), { timeoutMs: 30_000, what: `port ${port} to close after stop()` })
