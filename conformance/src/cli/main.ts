@@ -4,8 +4,9 @@
  * and H (describeConformance, in vitest) against a broker you point it at and
  * prints the guarantees table for that one run (guarantees.ts renderCaseTable).
  * Cases it cannot run there are listed as skipped with the reason: the fault
- * suite's (28, 29, 34: they kill the broker) and the foreign-producer cases
- * (36, 37: they need the broker's own client). Exit code 1 when a case fails.
+ * suite's (28, 29, 34: they kill the broker), unless --kill and --start give
+ * the commands that do it, and the foreign-producer cases (36, 37: they need
+ * the broker's own client). Exit code 1 when a case fails.
  */
 import { writeFileSync } from "node:fs"
 import { parseArgs } from "node:util"
@@ -13,6 +14,7 @@ import { runConformance, renderCliRun, type CliRun } from "./run.ts"
 import type { CliSettings } from "./settings.ts"
 
 const HELP = `Usage: omnibus-conformance --url <broker URL> [--name <label>] [--out <file>]
+                           [--kill <command> --start <command>]
 
 Runs the Omnibus conformance suite, sections A-F and H, against the broker at --url
 (amqp://, nats://, redis://, kafka://; the adapter package must be installed next to
@@ -23,15 +25,20 @@ Every case uses names unique to the run, so a shared broker is fine.
   --name   the column's label (default: the adapter's name)
   --out    also write the run as JSON (the shape of conformance/results/<adapter>.json,
            plus the skipped cases and their reasons) to this file
+  --kill   a shell command that kills the broker at once (e.g. "systemctl kill -s KILL
+           rabbitmq-server", "docker kill my-rabbit"); with --start, cases 28, 29 and 34
+           run too: they kill the broker mid-stream and start it again (its port must
+           refuse connections after --kill and accept them after --start)
+  --start  a shell command that starts it again with its data
 
-Skipped, with the reason: cases 28, 29 and 34 (they kill the broker: the fault suite
-runs them against a broker it starts) and 36, 37 (they need a producer on the broker's
-own client). Exit code: 0 all run cases pass, 1 a case failed, 2 usage or setup error.`
+Skipped, with the reason: cases 28, 29 and 34 without --kill and --start, and 36, 37
+(they need a producer on the broker's own client).
+Exit code: 0 all run cases pass, 1 a case failed, 2 usage or setup error.`
 
 const main = async (): Promise<number> => {
-  let values: { url?: string; name?: string; out?: string; help?: boolean }
+  let values: { url?: string; name?: string; out?: string; kill?: string; start?: string; help?: boolean }
   try {
-    ;({ values } = parseArgs({ options: { url: { type: "string" }, name: { type: "string" }, out: { type: "string" }, help: { type: "boolean", short: "h" } } }))
+    ;({ values } = parseArgs({ options: { url: { type: "string" }, name: { type: "string" }, out: { type: "string" }, kill: { type: "string" }, start: { type: "string" }, help: { type: "boolean", short: "h" } } }))
   } catch (e) {
     console.error(`${e instanceof Error ? e.message : String(e)}\n\n${HELP}`)
     return 2
@@ -44,7 +51,15 @@ const main = async (): Promise<number> => {
     console.error(`--url is required\n\n${HELP}`)
     return 2
   }
-  const settings: CliSettings = { url: values.url, ...(values.name !== undefined ? { name: values.name } : {}) }
+  if ((values.kill === undefined) !== (values.start === undefined)) {
+    console.error(`--kill and --start go together\n\n${HELP}`)
+    return 2
+  }
+  const settings: CliSettings = {
+    url: values.url,
+    ...(values.name !== undefined ? { name: values.name } : {}),
+    ...(values.kill !== undefined && values.start !== undefined ? { kill: values.kill, start: values.start } : {}),
+  }
   let result: CliRun
   try {
     result = await runConformance(settings)

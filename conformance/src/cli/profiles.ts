@@ -25,6 +25,15 @@ export interface BrokerProfile {
   residue(url: string, group: string, options: TransportOptions): Promise<number>
   /** Deletes the run's durable groups, where the adapter offers it. */
   cleanup?(url: string, groups: ReadonlyArray<string>, options: TransportOptions): Promise<void>
+  /** The fault cases' settings (--kill/--start), as adapters/<name>/test/faults.test.ts. */
+  readonly faults: FaultProfile
+}
+
+export interface FaultProfile {
+  /** Options of every bus the fault cases open. */
+  readonly connect: TransportOptions
+  readonly eventuallyMs?: number
+  readonly modelDisruptionRate?: number
 }
 
 type Loaded = Record<string, unknown>
@@ -47,6 +56,7 @@ const rabbitmq: BrokerProfile = {
   publishDedup: { reason: "RabbitMQ has no publish-side deduplication (without a third-party plugin); use an idempotency store" },
   residue: async (url, group, options) => fn<Residue>(await load("@omnibus/rabbitmq"), "residue")(url, group, options),
   cleanup: async (url, groups, options) => fn<DeleteGroups>(await load("@omnibus/rabbitmq"), "deleteGroups")(url, groups, options),
+  faults: { connect: { connectTimeoutMs: 15_000, reconnectMaxDelayMs: 1_000 } },
 }
 
 const nats: BrokerProfile = {
@@ -57,6 +67,7 @@ const nats: BrokerProfile = {
   publishDedup: true,
   residue: async (url, group, options) => fn<Residue>(await load("@omnibus/nats"), "groupResidue")(url, group, options),
   cleanup: async (url, groups, options) => fn<DeleteGroups>(await load("@omnibus/nats"), "deleteGroups")(url, groups, options),
+  faults: { connect: { connectTimeoutMs: 10_000, pullExpiresMs: 1_000 } },
 }
 
 const redis: BrokerProfile = {
@@ -70,6 +81,7 @@ const redis: BrokerProfile = {
     return report.groups.reduce((n, g) => n + g.objects.length, 0)
   },
   cleanup: async (url, groups, options) => fn<DeleteGroups>(await load("@omnibus/redis"), "deleteGroups")(url, groups, options),
+  faults: { connect: { connectTimeoutMs: 10_000 } },
 }
 
 const kafka: BrokerProfile = {
@@ -83,6 +95,8 @@ const kafka: BrokerProfile = {
   },
   residue: async (url, group, options) => fn<Residue>(await load("@omnibus/kafka"), "kafkaResidue")(url, group, options),
   cleanup: async (url, groups, options) => fn<DeleteGroups>(await load("@omnibus/kafka"), "deleteGroups")(url, groups, options),
+  // every consumer change is a group rebalance (seconds): fewer crashes and closes in the model check
+  faults: { connect: { connectTimeoutMs: 20_000 }, eventuallyMs: 60_000, modelDisruptionRate: 0.15 },
 }
 
 const BY_SCHEME: Readonly<Record<string, BrokerProfile>> = {
