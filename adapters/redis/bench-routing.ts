@@ -45,7 +45,7 @@ const rate = async (label: string, run: () => Promise<unknown>, perBatch = BATCH
 }
 
 const route = (rk: (i: number) => string, dedupWindowMs: number, chunkMessages = ROUTE_CHUNK_MESSAGES) => async () => {
-  const outcomes = await publishBatch(client, keys, { maxPayloadBytes: 8 << 20, dedupWindowMs, publishTimeoutMs: 30_000, chunkMessages }, batch(rk), () => true)
+  const outcomes = await publishBatch(client, keys, { dedupWindowMs, publishTimeoutMs: 30_000, chunkMessages }, batch(rk), () => true)
   const failed = outcomes.find((o) => !o.ok)
   if (failed) throw new Error(`publish failed: ${String(failed.error)}`)
 }

@@ -64,6 +64,7 @@ export const CASES: ReadonlyArray<CaseInfo> = [
   { id: 36, section: "A", title: "foreign producer: protobuf under every protobuf content type (and none) decoded; another declared type dead-lettered" },
   { id: 37, section: "E", title: "foreign message without id: a crash redelivery has the same id and the idempotency store recognises it" },
   { id: 39, section: "H", title: "tracing and metrics: one trace from publish to handler through the broker, a retry, a dead letter + replay, a nested publish and RPC" },
+  { id: 40, section: "H", title: "tracing across processes: publish here, handling and RPC serving in a child process with its own SDK, one trace through a retry, a dead letter + replay and RPC" },
   { id: 38, section: "D", title: "poison among healthy traffic: consumer crashed on it each time; only the poison is dead-lettered" },
 ]
 

@@ -31,6 +31,19 @@ export interface ConformanceTiming {
   readonly backoffToleranceMs?: number
 }
 
+/**
+ * How a forked child process opens a bus on the broker under test (case 40): it
+ * imports `adapterModule` (which registers the adapter), then calls
+ * `connect(url, options)`. The options must be JSON and give the child the same
+ * broker view as `connect` (queue type and prefix, namespace...).
+ */
+export interface ChildProcessBus {
+  /** File URL of a module that registers the adapter, e.g. new URL("../src/index.ts", import.meta.url).href. */
+  readonly adapterModule: string
+  readonly url: string
+  readonly options: Readonly<Record<string, unknown>>
+}
+
 export interface ConformanceHarness {
   /**
    * The URL of the broker under test: before the cases the suite asks the server for its
@@ -73,4 +86,9 @@ export interface ConformanceHarness {
    * foreign client can write to (memory) gives the reason instead: the cases report "n/a".
    */
   readonly foreign: ForeignProducer | { readonly reason: string }
+  /**
+   * Case 40: the handling side of a trace runs in a forked child process. A broker that
+   * lives inside one process (memory) gives the reason instead: the case reports "n/a".
+   */
+  readonly childProcess: ChildProcessBus | { readonly reason: string }
 }

@@ -21,7 +21,7 @@ import { defineCase, makeSuite } from "./context.ts"
 import type { ConformanceHarness } from "./harness.ts"
 import { ResultRecorder, writeResults } from "./results.ts"
 
-export type { ConformanceHarness, ConformanceTiming, ConnectOptions, ForeignProducer } from "./harness.ts"
+export type { ChildProcessBus, ConformanceHarness, ConformanceTiming, ConnectOptions, ForeignProducer } from "./harness.ts"
 export type { RawMessage } from "./bad-input.ts"
 export type { CaseResult, CaseStatus, RunResults } from "./results.ts"
 export type { BrokerServer } from "./brokers/server.ts"

@@ -8,7 +8,7 @@
  * a dead server's partitions long before the group's session times out.
  */
 import { randomUUID } from "node:crypto"
-import { BusClosed, NoResponders, RequestTimeout, type Envelope } from "@omnibus/core/adapter"
+import { BusClosed, NoResponders, type Envelope } from "@omnibus/core/adapter"
 import type { Consumption, IncomingRequest, ServeSpec } from "@omnibus/core/adapter"
 import { newRunState, Slots, wakeAll } from "./batch.ts"
 import type { Member } from "./group-consumer.ts"
@@ -182,23 +182,18 @@ export class Requester {
   async request(request: Envelope, options: { readonly timeoutMs: number; readonly signal: AbortSignal }): Promise<Envelope> {
     if (this.deps.transportState.aborted || this.deps.transportState.stopped) throw new BusClosed({ operation: "request" })
     const method = request.routingKey
-    const deadline = Date.now() + options.timeoutMs
     const correlationId = request.correlationId ?? randomUUID()
     let settle: ((e: Envelope) => void) | undefined
     const reply = new Promise<Envelope>((resolve) => {
       settle = resolve
     })
-    const timeLeft = () => deadline - Date.now()
+    // Every step stops at the signal: core holds the deadline (rpc/client.ts) and aborts it when it passes.
     const bounded = <T>(p: Promise<T>): Promise<T> =>
       new Promise<T>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new RequestTimeout({ method, timeoutMs: options.timeoutMs })), Math.max(0, timeLeft()))
-        const onAbort = () => reject(options.signal.reason ?? new RequestTimeout({ method, timeoutMs: options.timeoutMs }))
+        const onAbort = () => reject(options.signal.reason)
         if (options.signal.aborted) onAbort()
         options.signal.addEventListener("abort", onAbort, { once: true })
-        p.then(resolve, reject).finally(() => {
-          clearTimeout(timer)
-          options.signal.removeEventListener("abort", onAbort)
-        })
+        p.then(resolve, reject).finally(() => options.signal.removeEventListener("abort", onAbort))
       })
     this.pending.set(correlationId, (e) => settle?.(e))
     try {

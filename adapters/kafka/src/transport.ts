@@ -3,7 +3,7 @@
  * letters together; owns publish (one produce request per batch, idempotent
  * producer) and the lifecycle (close flushes, abort drops).
  */
-import { AuthenticationFailed, BusClosed, cloudEventHeaders, ConnectionFailed, payloadTooLarge, PublishFailed, simulateCrash, type Envelope } from "@omnibus/core/adapter"
+import { AuthenticationFailed, BusClosed, cloudEventHeaders, ConnectionFailed, PublishFailed, simulateCrash, type Envelope } from "@omnibus/core/adapter"
 import type { AdapterFactory, CloudEventsSettings, ConsumeSpec, Consumption, DeadLetterStore, Delivery, GroupSpec, Health, IncomingRequest, PublishOutcome, ServeSpec, Transport, TransportLimits, TransportOptions } from "@omnibus/core/adapter"
 import { newRunState, wakeAll, type RunState } from "./batch.ts"
 import { errorKind, makeKafkaClient, type KafkaClient } from "./client.ts"
@@ -66,25 +66,17 @@ export class KafkaTransport implements Transport {
   }
 
   private async doPublish(batch: ReadonlyArray<Envelope>): Promise<ReadonlyArray<PublishOutcome>> {
-    const outcomes: Array<PublishOutcome | undefined> = batch.map((e) => {
-      const error = payloadTooLarge(e, this.limits.maxPayloadBytes)
-      return error ? { ok: false, error } : undefined
-    })
-    const sendable = batch.filter((_, i) => outcomes[i] === undefined)
-    if (sendable.length > 0) {
-      try {
-        await this.topology.ensureTopics([this.names.events])
-        // One produce request for the whole batch; acks=all.
-        const ce = this.cloudEvents
-        await this.client.send(this.names.events, sendable.map((e) => toRecord(e, ce && cloudEventHeaders(e, "kafka", ce))))
-        for (let i = 0; i < outcomes.length; i++) outcomes[i] ??= { ok: true }
-      } catch (cause) {
-        for (let i = 0; i < outcomes.length; i++) {
-          outcomes[i] ??= { ok: false, error: new PublishFailed({ key: batch[i]!.routingKey, reason: describe(cause), cause }) }
-        }
-      }
+    // Sizes were checked by core before the batch was built (message.ts).
+    if (batch.length === 0) return []
+    try {
+      await this.topology.ensureTopics([this.names.events])
+      // One produce request for the whole batch; acks=all.
+      const ce = this.cloudEvents
+      await this.client.send(this.names.events, batch.map((e) => toRecord(e, ce && cloudEventHeaders(e, "kafka", ce))))
+      return batch.map(() => ({ ok: true }))
+    } catch (cause) {
+      return batch.map((e) => ({ ok: false, error: new PublishFailed({ key: e.routingKey, reason: describe(cause), cause }) }))
     }
-    return outcomes as ReadonlyArray<PublishOutcome>
   }
 
   consume(spec: ConsumeSpec, onDelivery: (delivery: Delivery) => void): Promise<Consumption> {

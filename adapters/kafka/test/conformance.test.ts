@@ -19,4 +19,5 @@ describeConformance("kafka", {
   },
   // The adapter's default topic prefix ("omnibus"): connect above passes none.
   foreign: rawProducer(rawKafka(url), "omnibus"),
+  childProcess: { adapterModule: new URL("../src/index.ts", import.meta.url).href, url, options: {} },
 })

@@ -4,7 +4,7 @@
  * talking to one broker), so competing consumers, fan-out and crashes behave
  * as they do on a real broker.
  */
-import { BusClosed, DEFAULT_MAX_PAYLOAD_BYTES, InvalidOptions, NoResponders, RequestTimeout, simulateCrash, type AdapterFactory, type Consumption, type ConsumeSpec, type Delivery, type Envelope, type GroupSpec, type Health, type IncomingRequest, type PublishOutcome, type ServeSpec, type Transport, type TransportOptions } from "@omnibus/core/adapter"
+import { BusClosed, DEFAULT_MAX_PAYLOAD_BYTES, InvalidOptions, NoResponders, simulateCrash, type AdapterFactory, type Consumption, type ConsumeSpec, type Delivery, type Envelope, type GroupSpec, type Health, type IncomingRequest, type PublishOutcome, type ServeSpec, type Transport, type TransportOptions } from "@omnibus/core/adapter"
 import { brokerNamed, type BrokerConsumer, type MemoryBroker, type GroupQueue, type StoredMessage } from "./broker.ts"
 
 export class MemoryTransport implements Transport {
@@ -133,21 +133,16 @@ export class MemoryTransport implements Transport {
     const server = this.broker.server(request.routingKey)
     if (!server) return Promise.reject(new NoResponders({ method: request.routingKey }))
     return new Promise<Envelope>((resolve, reject) => {
+      // Core holds the deadline (rpc/client.ts) and aborts the signal when it passes.
       let done = false
       const finish = () => {
         done = true
-        clearTimeout(timer)
         options.signal.removeEventListener("abort", onAbort)
       }
-      const timer = setTimeout(() => {
-        if (done) return
-        finish()
-        reject(new RequestTimeout({ method: request.routingKey, timeoutMs: options.timeoutMs }))
-      }, options.timeoutMs)
       const onAbort = () => {
         if (done) return
         finish()
-        reject(new RequestTimeout({ method: request.routingKey, timeoutMs: options.timeoutMs }))
+        reject(options.signal.reason)
       }
       options.signal.addEventListener("abort", onAbort)
       // Copy the payload: the server must not share memory with the caller.

@@ -11,4 +11,5 @@ describeConformance("memory", {
   leaseMs: 300,
   publishDedup: true,
   foreign: { reason: "an in-process broker: no client but Omnibus can write to it" },
+  childProcess: { reason: "an in-process broker: another process cannot reach it (case 39 proves the same trace within one process)" },
 })

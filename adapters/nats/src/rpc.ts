@@ -2,12 +2,12 @@
  * RPC on core NATS: a request goes to `<rpcPrefix>.<method>`; the servers of
  * one group share a queue group; replies go to the requester's inbox. The
  * server answers "no responders" (503) when nobody subscribes, which becomes
- * NoResponders at once; no reply within timeoutMs becomes RequestTimeout.
- * A late reply (after timeout or abort) is dropped by the client's muxer.
+ * NoResponders at once. Core's deadline ends the wait (RequestTimeout, by
+ * aborting the signal); a late reply is dropped by the client's muxer.
  */
 import { nuid } from "@nats-io/nats-core"
 import type { Msg, Subscription } from "@nats-io/nats-core"
-import { BrokerError, BusClosed, NoResponders, RequestTimeout } from "@omnibus/core"
+import { BrokerError, BusClosed, NoResponders } from "@omnibus/core"
 import type { Consumption, Envelope, IncomingRequest, ServeSpec } from "@omnibus/core/adapter"
 import { reasonOf } from "./connection.ts"
 import type { Ctx } from "./context.ts"
@@ -71,19 +71,17 @@ const isNoResponders = (e: unknown): boolean => {
   return false
 }
 
-const isTimeout = (e: unknown): boolean => {
-  for (let c: unknown = e, d = 0; c instanceof Error && d < 5; c = c.cause, d++) {
-    if (c.name === "TimeoutError" || /timeout/i.test(c.message)) return true
-  }
-  return false
-}
+/** How long after core's deadline nats.js gives up its own wait (it requires a timeout). */
+const NATS_TIMEOUT_GRACE_MS = 1_000
 
 export const request = async (ctx: Ctx, req: Envelope, options: { readonly timeoutMs: number; readonly signal: AbortSignal }): Promise<Envelope> => {
   if (!ctx.link.usable) throw new BusClosed({ operation: "request" })
   const method = req.routingKey
   options.signal.throwIfAborted()
   const { headers, data } = await ctx.wire.encode(req)
-  const sent = ctx.link.nc.request(rpcSubject(ctx, method), data, { headers, timeout: Math.max(1, options.timeoutMs) })
+  // Core holds the deadline (rpc/client.ts) and aborts the signal when it passes. nats.js wants a
+  // timeout of its own: a later one, which only frees its request entry after core gave up.
+  const sent = ctx.link.nc.request(rpcSubject(ctx, method), data, { headers, timeout: Math.max(1, options.timeoutMs) + NATS_TIMEOUT_GRACE_MS })
   let onAbort: (() => void) | undefined
   const aborted = new Promise<never>((_, reject) => {
     onAbort = () => reject(options.signal.reason)
@@ -98,7 +96,6 @@ export const request = async (ctx: Ctx, req: Envelope, options: { readonly timeo
       throw options.signal.reason
     }
     if (isNoResponders(e)) throw new NoResponders({ method })
-    if (isTimeout(e)) throw new RequestTimeout({ method, timeoutMs: options.timeoutMs })
     if (!ctx.link.usable) throw new BusClosed({ operation: "request" })
     throw new BrokerError({ operation: `request ${method}`, reason: reasonOf(e), cause: e })
   } finally {

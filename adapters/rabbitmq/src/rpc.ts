@@ -7,7 +7,7 @@
  * is unroutable and basic.return reports NoResponders at once.
  */
 import type { Channel, ChannelModel, ConsumeMessage, Message } from "amqplib"
-import { BusClosed, NoResponders, PublishFailed, RequestTimeout } from "@omnibus/core"
+import { BusClosed, NoResponders, PublishFailed } from "@omnibus/core"
 import type { Consumption, Envelope, IncomingRequest, ServeSpec } from "@omnibus/core/adapter"
 import { brokerError, replyCode, safeReason } from "./connection.ts"
 import type { ConnectionHook, ConnectionManager } from "./connection.ts"
@@ -184,13 +184,13 @@ export class RpcClient implements ConnectionHook {
     const correlationId = request.correlationId ?? request.id
     if (options.signal.aborted) return Promise.reject(options.signal.reason)
     return new Promise<Envelope>((resolve, reject) => {
+      // Core holds the deadline (rpc/client.ts) and aborts the signal when it passes;
+      // the message's expiration lets the broker drop a request nobody waits for any more.
       const cleanup = () => {
-        clearTimeout(timer)
         options.signal.removeEventListener("abort", onAbort)
         this.waiting.delete(correlationId)
       }
       const onAbort = () => { cleanup(); reject(options.signal.reason) }
-      const timer = setTimeout(() => { cleanup(); reject(new RequestTimeout({ method, timeoutMs: options.timeoutMs })) }, options.timeoutMs)
       options.signal.addEventListener("abort", onAbort, { once: true })
       this.waiting.set(correlationId, {
         method,

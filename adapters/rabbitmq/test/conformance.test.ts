@@ -23,6 +23,7 @@ const harness = (options: Record<string, string>, unsupported?: ConformanceHarne
   publishDedup: { reason: "RabbitMQ has no publish-side deduplication (without a third-party plugin); use an idempotency store" },
   // Foreign messages get content-hash ids only with the opt-in (README "Foreign message ids").
   foreign: { ...rawProducer(URL_), connect: (o) => connect(URL_, { ...options, foreignIds: "content", ...o }) },
+  childProcess: { adapterModule: new URL("../src/index.ts", import.meta.url).href, url: URL_, options },
   ...(unsupported ? { unsupported } : {}),
 })
 

@@ -24,7 +24,7 @@
  * PublishFailed.
  */
 import { PublishFailed } from "@omnibus/core"
-import { cloudEventHeaders, payloadTooLarge } from "@omnibus/core/adapter"
+import { cloudEventHeaders } from "@omnibus/core/adapter"
 import type { CloudEventsSettings, Envelope } from "@omnibus/core/adapter"
 import type { PublishOutcome } from "@omnibus/core/adapter"
 import { describe, whenReady } from "./connection.ts"
@@ -33,7 +33,6 @@ import { toFields } from "./fields.ts"
 import type { ScriptedRedis } from "./scripts.ts"
 
 export interface PublisherOptions {
-  readonly maxPayloadBytes: number
   readonly dedupWindowMs: number
   readonly publishTimeoutMs: number
   /** Entries also carry the HTTP binding's CloudEvents fields (undefined: off). */
@@ -100,15 +99,8 @@ export const publishBatch = async (
   const failed = (i: number, reason: string): void => {
     outcomes[i] = { ok: false, error: new PublishFailed({ key: batch[i]!.routingKey, reason }) }
   }
-  let pending: Array<number> = []
-  batch.forEach((e, i) => {
-    const tooLarge = payloadTooLarge(e, options.maxPayloadBytes)
-    if (tooLarge) {
-      outcomes[i] = { ok: false, error: tooLarge }
-    } else {
-      pending.push(i)
-    }
-  })
+  // Sizes were checked by core before the batch was built (message.ts).
+  let pending: Array<number> = batch.map((_, i) => i)
   /** Entries of a chunk the server refused as a whole: sent one per call from then on. */
   const alone = new Set<number>()
   const deadline = Date.now() + options.publishTimeoutMs

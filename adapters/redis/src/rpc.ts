@@ -12,7 +12,7 @@
  * A request carries its deadline; servers skip requests already expired.
  */
 import { randomUUID } from "node:crypto"
-import { BusClosed, NoResponders, PublishFailed, RequestTimeout } from "@omnibus/core"
+import { BusClosed, NoResponders, PublishFailed } from "@omnibus/core"
 import type { Envelope } from "@omnibus/core/adapter"
 import type { Consumption, IncomingRequest, ServeSpec } from "@omnibus/core/adapter"
 import type { Redis } from "ioredis"
@@ -189,19 +189,16 @@ export class RpcClient {
     const correlationId = request.correlationId ?? request.id
     await this.ensureListener()
     return new Promise<Envelope>((resolve, reject) => {
+      // Core holds the deadline (rpc/client.ts) and aborts the signal when it passes;
+      // the frame's deadline lets servers skip a request nobody waits for any more.
       const cleanup = () => {
-        clearTimeout(timer)
         options.signal.removeEventListener("abort", onAbort)
         this.waiting.delete(correlationId)
       }
       const onAbort = () => {
         cleanup()
-        reject(options.signal.reason instanceof Error ? options.signal.reason : new RequestTimeout({ method, timeoutMs: options.timeoutMs }))
+        reject(options.signal.reason)
       }
-      const timer = setTimeout(() => {
-        cleanup()
-        reject(new RequestTimeout({ method, timeoutMs: options.timeoutMs }))
-      }, options.timeoutMs)
       if (options.signal.aborted) return onAbort()
       options.signal.addEventListener("abort", onAbort, { once: true })
       this.waiting.set(correlationId, {

@@ -95,7 +95,6 @@ export class RedisTransport implements Transport {
     const namespace = word(options, "namespace", "default")
     const keys = keysFor(options)
     const publisher: PublisherOptions = {
-      maxPayloadBytes,
       cloudEvents: cloudEventsSettings(options, defaultCloudEventsSource("redis", namespace)),
       dedupWindowMs: Math.round(positive(options, "dedupWindowMs", 120_000, true)),
       publishTimeoutMs: positive(options, "publishTimeoutMs", 30_000),
@@ -103,21 +102,21 @@ export class RedisTransport implements Transport {
     const rpcHeartbeatMs = positive(options, "rpcHeartbeatMs", 1_000)
     const heartbeatMs = positive(options, "heartbeatMs", 5_000, true)
     const cmd = withScripts(await openClient(settings, connectTimeoutMs, "omnibus"))
-    return new RedisTransport(settings, cmd, keys, { leaseMs, connectTimeoutMs, publisher, rpcHeartbeatMs, heartbeatMs })
+    return new RedisTransport(settings, cmd, keys, { leaseMs, connectTimeoutMs, maxPayloadBytes, publisher, rpcHeartbeatMs, heartbeatMs })
   }
 
   private constructor(
     settings: ConnectionSettings,
     cmd: ScriptedRedis,
     keys: Keys,
-    o: { leaseMs: number; connectTimeoutMs: number; publisher: PublisherOptions; rpcHeartbeatMs: number; heartbeatMs: number },
+    o: { leaseMs: number; connectTimeoutMs: number; maxPayloadBytes: number; publisher: PublisherOptions; rpcHeartbeatMs: number; heartbeatMs: number },
   ) {
     this.settings = settings
     this.cmd = cmd
     this.publisher = o.publisher
     this.rpcHeartbeatMs = o.rpcHeartbeatMs
     this.connectTimeoutMs = o.connectTimeoutMs
-    this.limits = { maxPayloadBytes: o.publisher.maxPayloadBytes }
+    this.limits = { maxPayloadBytes: o.maxPayloadBytes }
     this.ctx = {
       keys,
       cmd,

@@ -25,4 +25,5 @@ describeConformance("redis", {
   leaseMs: LEASE_MS,
   publishDedup: true,
   foreign: rawProducer(REDIS_URL, namespace),
+  childProcess: { adapterModule: new URL("../src/index.ts", import.meta.url).href, url: REDIS_URL, options: { namespace, leaseMs: LEASE_MS } },
 })

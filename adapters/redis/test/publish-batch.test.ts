@@ -23,7 +23,7 @@ const setup = () => {
   namespaces.push(ns)
   return new Keys({ prefix: "omnibus:", namespace: ns })
 }
-const options = (dedupWindowMs: number): PublisherOptions => ({ maxPayloadBytes: 1 << 20, dedupWindowMs, publishTimeoutMs: 10_000 })
+const options = (dedupWindowMs: number): PublisherOptions => ({ dedupWindowMs, publishTimeoutMs: 10_000 })
 const payloads = async (keys: Keys, group: string): Promise<Array<string>> =>
   (await client.xrange(keys.group(group), "-", "+")).map(([, fields]) => fields[1]!)
 

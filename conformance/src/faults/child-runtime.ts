@@ -3,9 +3,10 @@
  * read its config from env OMNIBUS_FAULT_CHILD (JSON with at least
  * { adapterModule, url, options }), import the adapter, connect, let the
  * child set up its subscription or server, then tell the parent "ready"
- * (or "error"), and stay alive until the parent kills it.
+ * (or "error"), and stay alive until the parent kills it. `busOptions` adds
+ * what JSON cannot carry (middleware made in the child).
  */
-import { connect, type Bus } from "@omnibus/core"
+import { connect, type Bus, type BusOptions } from "@omnibus/core"
 
 export interface ChildBase {
   readonly adapterModule: string
@@ -17,11 +18,11 @@ export const sendToParent = (m: unknown): void => {
   process.send?.(m)
 }
 
-export const runChild = <C extends ChildBase>(setup: (bus: Bus, config: C) => Promise<unknown>): void => {
+export const runChild = <C extends ChildBase>(setup: (bus: Bus, config: C) => Promise<unknown>, busOptions: BusOptions = {}): void => {
   const main = async (): Promise<void> => {
     const config = JSON.parse(process.env.OMNIBUS_FAULT_CHILD ?? "{}") as C
     await import(config.adapterModule)
-    const bus = await connect(config.url, config.options)
+    const bus = await connect(config.url, { ...config.options, ...busOptions })
     await setup(bus, config)
     sendToParent({ type: "ready" })
   }

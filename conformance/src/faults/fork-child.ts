@@ -1,7 +1,8 @@
 /**
  * The parent side of the fault suite's child processes (child-runtime.ts is
  * the child side): forks a sibling module with its config, tracks its
- * "ready"/"error" messages, and kills it when the case ends.
+ * "ready"/"error" messages, and kills it when the case ends. Conformance case
+ * 40 forks its traced service (child-traced-service.ts) the same way.
  */
 import { fork, type ChildProcess } from "node:child_process"
 import { fileURLToPath } from "node:url"
@@ -21,7 +22,7 @@ export interface ForkedChild {
 }
 
 /** `name` is a module next to this one: .ts in the workspace, .js in dist/. */
-export const forkChild = (ctx: FaultContext, name: string, config: Readonly<Record<string, unknown>>, onMessage?: (m: ChildMessage) => void): ForkedChild => {
+export const forkChild = (ctx: Pick<FaultContext, "defer">, name: string, config: Readonly<Record<string, unknown>>, onMessage?: (m: ChildMessage) => void): ForkedChild => {
   const file = fileURLToPath(new URL(`./${name}${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url))
   const child = fork(file, [], {
     execArgv: ["--disable-warning=ExperimentalWarning"],

@@ -26,7 +26,6 @@ export {
   MAX_KEY_BYTES,
   DEFAULT_MAX_PAYLOAD_BYTES,
   headersSize,
-  payloadTooLarge,
   toWireHeaders,
   fromWireHeaders,
   attemptOf,

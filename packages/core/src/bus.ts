@@ -98,10 +98,16 @@ const promisesOfShape = new WeakMap<BusShape, BusPromises>()
 
 export const busPromisesOf = (shape: BusShape): BusPromises | undefined => promisesOfShape.get(shape)
 
+const transportOfShape = new WeakMap<BusShape, Transport>()
+
+/** The transport behind a Bus (crash simulation in @omnibus/core/testing); kept off BusShape, whose users never need the port. */
+export const transportOf = (shape: BusShape): Transport | undefined => transportOfShape.get(shape)
+
 export type SubscribeEffectOptions<T> = SubscribeOptions<T>
 
 export interface BusShape {
-  readonly transport: Transport
+  /** The adapter's name (`rabbitmq`, `nats`...), as on the Promise Bus. */
+  readonly transport: string
   readonly publish: (key: string | EventContract<unknown>, payload: unknown, options?: PublishOptions & { readonly codec?: Codec<unknown> }) => Effect.Effect<PublishReceipt, PublishError>
   readonly publishBatch: (entries: ReadonlyArray<BatchEntry>) => Effect.Effect<ReadonlyArray<BatchResult>, BusClosed | InvalidOptions>
   readonly subscribe: <T>(
@@ -353,7 +359,7 @@ export const makeBus = (transport: Transport, config: BusConfig = {}): Effect.Ef
     })
 
     const shape: BusShape = {
-      transport,
+      transport: transport.name,
       publish,
       publishBatch,
       subscribe,
@@ -372,6 +378,7 @@ export const makeBus = (transport: Transport, config: BusConfig = {}): Effect.Ef
       close,
     }
     promisesOfShape.set(shape, { publish: publishAsync, requestReply: requestAsync })
+    transportOfShape.set(shape, transport)
     return shape
   })
 

@@ -3,7 +3,7 @@ import type { Message, PublishOptions } from "./api.ts"
 import type { Codec } from "./codec.ts"
 import { newMessageId, type Envelope } from "./envelope.ts"
 import { InvalidOptions, PayloadTooLarge, PublishFailed } from "./errors.ts"
-import { headersSize, MAX_HEADER_BYTES, RESERVED_PREFIX } from "./wire.ts"
+import { headersSize, MAX_HEADER_BYTES, payloadTooLarge, RESERVED_PREFIX } from "./wire.ts"
 import { validateRoutingKey } from "./routing.ts"
 
 /** Validates and encodes one publish; returns the envelope or the typed error naming the problem. */
@@ -42,7 +42,8 @@ export const buildEnvelope = (
   } catch (e) {
     return new PublishFailed({ key, reason: `payload could not be encoded as ${codec.contentType}: ${e instanceof Error ? e.message : String(e)}` })
   }
-  if (body.byteLength > maxPayloadBytes) return new PayloadTooLarge({ key, size: body.byteLength, max: maxPayloadBytes })
+  const tooLarge = payloadTooLarge(key, body.byteLength, maxPayloadBytes)
+  if (tooLarge) return tooLarge
   return {
     id: options?.id ?? newMessageId(),
     routingKey: key,

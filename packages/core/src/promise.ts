@@ -10,7 +10,7 @@ import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import type { Bus, BusOptions, Handler, Request } from "./api.ts"
 import { busPromisesOf, liftPromiseHandler, makeBus, runToPromise, type BusShape } from "./bus.ts"
-import { openTransport, splitOptions } from "./effect.ts"
+import { openTransport, splitOptions } from "./open.ts"
 import type { Transport, TransportOptions } from "./transport.ts"
 
 export interface ConnectConfig extends TransportOptions, BusOptions {
@@ -39,7 +39,7 @@ export const fromShape = (shape: BusShape): Bus => {
   // publish and request skip the Effect runtime when the shape offers Promise versions (makeBus's does)
   const direct = busPromisesOf(shape)
   const bus: Bus = {
-    transport: shape.transport.name,
+    transport: shape.transport,
     publish: (direct
       ? (key: never, payload: unknown, options?: never) => direct.publish(key, payload, options)
       : (key: never, payload: unknown, options?: never) => run(shape.publish(key, payload, options))) as Bus["publish"],

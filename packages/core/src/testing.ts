@@ -5,14 +5,15 @@
  */
 import type { Bus, Message } from "./api.ts"
 import type { HandlerEvent } from "./consume/events.ts"
+import { transportOf } from "./bus.ts"
 import { busShapeOf } from "./promise.ts"
 import { simulateCrash, type Crashable } from "./transport.ts"
 
 /** Drops the bus's connection at once: nothing is acked or drained (a process crash). */
 export const crash = async (bus: Bus): Promise<void> => {
   const shape = busShapeOf(bus)
-  if (!shape) throw new Error("crash(): not a bus made by connect()")
-  const transport = shape.transport as typeof shape.transport & Partial<Crashable>
+  const transport = shape && (transportOf(shape) as (ReturnType<typeof transportOf> & Partial<Crashable>) | undefined)
+  if (!transport) throw new Error("crash(): not a bus made by connect()")
   if (transport[simulateCrash] === undefined) throw new Error(`crash(): the ${transport.name} adapter offers no crash simulation`)
   await transport[simulateCrash]()
 }

@@ -11,7 +11,7 @@
  * See docs/writing-an-adapter.md.
  */
 import type { Envelope } from "./envelope.ts"
-import type { PayloadTooLarge, PublishFailed } from "./errors.ts"
+import type { PublishFailed } from "./errors.ts"
 
 export interface Transport {
   /** Adapter name, e.g. "rabbitmq". */
@@ -45,7 +45,10 @@ export interface Transport {
   /**
    * Sends a request and resolves with the reply envelope (matched by
    * `request.correlationId`). Rejects with NoResponders where the broker can
-   * tell, RequestTimeout after `timeoutMs`; stops waiting when `signal` aborts.
+   * tell; stops waiting (and forgets the request) when `signal` aborts. The
+   * deadline is core's alone (rpc/client.ts): it aborts `signal` after
+   * `timeoutMs` and raises RequestTimeout itself, so an adapter keeps no timer
+   * of its own; `timeoutMs` is for a broker-side expiry of the request message.
    */
   request(request: Envelope, options: { readonly timeoutMs: number; readonly signal: AbortSignal }): Promise<Envelope>
 
@@ -72,9 +75,10 @@ export interface TransportLimits {
   readonly maxPayloadBytes: number
 }
 
+/** Sizes are checked by core before a batch reaches the transport, so a refusal is a PublishFailed. */
 export type PublishOutcome =
   | { readonly ok: true }
-  | { readonly ok: false; readonly error: PublishFailed | PayloadTooLarge }
+  | { readonly ok: false; readonly error: PublishFailed }
 
 export interface GroupSpec {
   /** Group name (validated like a routing-key word sequence). */

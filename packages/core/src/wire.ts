@@ -124,9 +124,12 @@ export const MAX_KEY_BYTES = 255
 /** Largest payload an adapter accepts unless its `maxPayloadBytes` option says otherwise. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 8 * 1024 * 1024
 
-/** The error of a publish whose payload is over `max` bytes, or undefined. */
-export const payloadTooLarge = (e: Envelope, max: number): PayloadTooLarge | undefined =>
-  e.payload.byteLength > max ? new PayloadTooLarge({ key: e.routingKey, size: e.payload.byteLength, max }) : undefined
+/**
+ * The payload limit, checked here only: core calls it for every publish and request before
+ * anything is sent (message.ts), with the transport's `limits.maxPayloadBytes`; adapters do not check again.
+ */
+export const payloadTooLarge = (key: string, size: number, max: number): PayloadTooLarge | undefined =>
+  size > max ? new PayloadTooLarge({ key, size, max }) : undefined
 
 /** Flattens an envelope's metadata and user headers into one string map. */
 export const toWireHeaders = (e: Envelope): Record<string, string> => {

@@ -77,9 +77,10 @@ const send = <Res>(transport: Transport, method: string, request: Envelope, time
   signal?.addEventListener("abort", onAbort, { once: true })
   let timer: ReturnType<typeof setTimeout> | undefined
   const deadline = new Promise<never>((_, reject) => {
+    // The one RPC deadline: adapters keep no timer; the abort tells the transport to stop waiting.
     timer = setTimeout(() => {
-      abort.abort()
       reject(new RequestTimeout({ method, timeoutMs }))
+      abort.abort()
     }, timeoutMs)
   })
   const sent = transport.request(request, { timeoutMs, signal: abort.signal }).then(

@@ -12,6 +12,7 @@ describeConformance("counting-memory", {
   leaseMs: 300,
   publishDedup: true,
   foreign: { reason: "an in-process broker: no client outside Omnibus can write to it" },
+  childProcess: { reason: "an in-process broker: another process cannot reach it" },
 })
 
 afterAll(() => {
