@@ -7,7 +7,7 @@
 import { connect } from "@omnibus/core"
 import { describeFaults } from "../faults/index.ts"
 import { commandLauncher } from "./command-launcher.ts"
-import { load, profileFor } from "./profiles.ts"
+import { load, moduleUrl, profileFor } from "./profiles.ts"
 import { readSettings } from "./settings.ts"
 
 const settings = readSettings()
@@ -19,7 +19,7 @@ const commands = { kill: settings.kill, start: settings.start }
 describeFaults(settings.name ?? profile.name, {
   launch: async () => commandLauncher(settings.url, commands),
   connect: (url, options) => connect(url, { ...profile.faults.connect, ...options }),
-  adapterModule: profile.adapterPackage,
+  adapterModule: moduleUrl(profile.adapterPackage),
   leaseMs: profile.leaseMs,
   // the link-fault cases that use these (a frozen proxy) are not among the ones the CLI runs
   heartbeat: { options: {}, detectWithinMs: 15_000, how: "the adapter's defaults" },

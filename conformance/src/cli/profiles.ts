@@ -8,7 +8,7 @@
  */
 import { createRequire } from "node:module"
 import { join } from "node:path"
-import { pathToFileURL } from "node:url"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import type { TransportOptions } from "@omnibus/core"
 import type { ConformanceTiming } from "../harness.ts"
 
@@ -34,6 +34,18 @@ export interface FaultProfile {
   readonly connect: TransportOptions
   readonly eventuallyMs?: number
   readonly modelDisruptionRate?: number
+}
+
+/** The file URL of an installed package: next to this one (npx, an app's node_modules), else in the working directory's project. */
+export const moduleUrl = (pkg: string): string => {
+  for (const from of [fileURLToPath(import.meta.url), join(process.cwd(), "package.json")]) {
+    try {
+      return pathToFileURL(createRequire(from).resolve(pkg)).href
+    } catch {
+      // not installed there
+    }
+  }
+  throw new Error(`${pkg} is not installed (next to @omnibus/conformance or in ${process.cwd()})`)
 }
 
 type Loaded = Record<string, unknown>

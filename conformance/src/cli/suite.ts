@@ -5,7 +5,7 @@
  */
 import { connect } from "@omnibus/core"
 import { describeConformance } from "../index.ts"
-import { load, profileFor } from "./profiles.ts"
+import { load, moduleUrl, profileFor } from "./profiles.ts"
 import { FOREIGN_SKIP, readSettings } from "./settings.ts"
 
 const settings = readSettings()
@@ -23,4 +23,6 @@ describeConformance(settings.name ?? profile.name, {
   ...(profile.timing ? { timing: profile.timing } : {}),
   publishDedup: profile.publishDedup,
   foreign: { reason: FOREIGN_SKIP },
+  // case 40's child process imports the same adapter and connects to the same URL
+  childProcess: { adapterModule: moduleUrl(profile.adapterPackage), url: settings.url, options: profile.leaseOnEveryBus ? { leaseMs: profile.leaseMs } : {} },
 })
