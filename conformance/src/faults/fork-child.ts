@@ -21,7 +21,7 @@ export interface ForkedChild {
 }
 
 /** `name` is a module next to this one: .ts in the workspace, .js in dist/. */
-export const forkChild = (ctx: FaultContext, name: string, config: Readonly<Record<string, unknown>>, onMessage?: (m: ChildMessage) => void): ForkedChild => {
+export const forkChild = (ctx: Pick<FaultContext, "defer">, name: string, config: Readonly<Record<string, unknown>>, onMessage?: (m: ChildMessage) => void): ForkedChild => {
   const file = fileURLToPath(new URL(`./${name}${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url))
   const child = fork(file, [], {
     execArgv: ["--disable-warning=ExperimentalWarning"],
