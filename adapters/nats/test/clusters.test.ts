@@ -9,7 +9,7 @@ import { describeClusterFaults, scriptNodes } from "@omnibus/conformance/cluster
 import type { ClusterNode } from "@omnibus/conformance/clusters"
 import { jetstreamManager } from "@nats-io/jetstream"
 import { connect as natsConnect } from "@nats-io/transport-node"
-import "../src/index.ts"
+import { deleteGroups } from "../src/index.ts"
 
 const env = (name: string): string => {
   const v = process.env[name]
@@ -46,6 +46,7 @@ describeClusterFaults("nats", {
     }
   },
   rpcLeader: async () => undefined,
+  deleteGroups: (groups) => deleteGroups(`nats://${hosts.join(",")}`, groups),
   adapterModule: new URL("../src/index.ts", import.meta.url).href,
   leaseMs: 5_000,
   replication: "JetStream streams with 3 replicas on file storage (several servers in the URL), consumers follow their stream",

@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url"
 import { connect } from "@omnibus/core"
 import { describeClusterFaults, runScript, scriptNodes } from "@omnibus/conformance/clusters"
 import type { ClusterNode, Leader } from "@omnibus/conformance/clusters"
-import "../src/index.ts"
+import { deleteGroups } from "../src/index.ts"
 
 const env = (name: string): string => {
   const v = process.env[name]
@@ -46,6 +46,7 @@ describeClusterFaults("rabbitmq", {
   connect: (u, options) => connect(u, { reconnectMaxDelayMs: 1_000, ...options }),
   groupLeader: (group) => queueLeader(`omnibus.${group}`),
   rpcLeader: (method, group) => queueLeader(`omnibus.rpc/${method}/${group}`),
+  deleteGroups: (groups) => deleteGroups(url, groups),
   adapterModule: new URL("../src/index.ts", import.meta.url).href,
   leaseMs: 5_000,
   replication: "quorum queues with x-quorum-initial-group-size 3 (several hosts in the URL), RPC queues quorum too",

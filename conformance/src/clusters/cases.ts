@@ -34,19 +34,28 @@ class Group {
     this.pattern = ctx.key(name, "#")
   }
 
+  /** Handled messages per consumer (the index of its subscribe call). */
+  readonly perConsumer: Array<number> = []
+
   async subscribe(bus: Bus): Promise<void> {
+    const consumer = this.perConsumer.push(0) - 1
     await bus.subscribe(this.pattern, (m: Message<unknown>) => {
       this.tally.handler(m)
+      this.perConsumer[consumer]!++
       if (!this.handledAt.has(m.id)) this.handledAt.set(m.id, performance.now())
     }, { group: this.name, concurrency: 16, idempotency: this.store, observe: this.tally.observe, retry: { attempts: 20, backoff: { initial: 50, max: 500 } } })
   }
 
-  /** Publishes one message now through `bus` and resolves with the ms from `from` until it was handled. */
-  async probe(ctx: ClusterContext, bus: Bus, from: number): Promise<number> {
+  /**
+   * Publishes one message now through `bus`; resolves with the ms from `from` until the broker
+   * confirmed it and until it was handled.
+   */
+  async probe(ctx: ClusterContext, bus: Bus, from: number): Promise<{ readonly confirmedMs: number; readonly handledMs: number }> {
     const id = randomUUID()
     await bus.publish(this.pattern.replace(/#$/, "probe"), { probe: true }, { id })
+    const confirmedMs = Math.round(performance.now() - from)
     await ctx.eventually(() => this.handledAt.has(id), "a message published after the fault to be handled", 90_000)
-    return Math.round(this.handledAt.get(id)! - from)
+    return { confirmedMs, handledMs: Math.round(this.handledAt.get(id)! - from) }
   }
 }
 
@@ -71,7 +80,7 @@ export const registerClusterFaults = (suite: ClusterSuite): void => {
     for (const c of [onLeader, offLeader]) await group.subscribe(c)
     const publisher = await ctx.connect(ctx.urlFirst(leader.node), base())
     let fault: Promise<void> | undefined
-    let resume: Promise<number> | undefined
+    let resume: Promise<{ readonly confirmedMs: number; readonly handledMs: number }> | undefined
     let killedAt = 0
     const injectFault = async (): Promise<void> => {
       killedAt = performance.now()
@@ -85,15 +94,18 @@ export const registerClusterFaults = (suite: ClusterSuite): void => {
     })
     await fault
     const publishedMs = Math.round(performance.now() - started)
+    let resumeNote = ""
     try {
       await ctx.eventually(() => group.tally.missing(pub.confirmed).length === 0, () => `every confirmed message handled: ${group.tally.missing(pub.confirmed).length} of ${pub.confirmed.size} missing`, 120_000)
-      ctx.metrics.recoveryMs = await resume
+      const r = await resume
+      ctx.metrics.recoveryMs = r?.handledMs
+      resumeNote = r ? `; a message published after the kill was confirmed after ${r.confirmedMs} ms and handled after ${r.handledMs} ms` : ""
     } finally {
       account(ctx, pub, N, group.tally)
       const firstRejection = [...pub.rejected.values()][0]
       ctx.metrics.note =
         `${h.replication}; killed ${leader.node.name} (${leader.detail}) after ${Math.round(N * 0.3)} confirms; publisher and one consumer connected to it, ` +
-        `the other consumer to ${elsewhere.name}; recovery = kill to a message published after it handled; ${N} published in ${publishedMs} ms` +
+        `the other consumer to ${elsewhere.name}; recovery = kill to a message published after it handled${resumeNote}; ${N} published in ${publishedMs} ms` +
         (firstRejection ? `; rejections are typed, e.g. ${firstRejection.slice(0, 160)}` : "")
       ctx.note(JSON.stringify(ctx.metrics))
     }
@@ -200,4 +212,81 @@ export const registerClusterFaults = (suite: ClusterSuite): void => {
     expect(suite.down.has(target), "the killed node is still down").toBe(true)
     expect(after.filter((r) => typeof r === "string"), "requests of the surviving requester after the storm").toEqual([])
   }, { timeoutMs: 240_000 })
+
+  // ------------------------------------------------------------ (2) rolling restart under load
+  defineClusterFault(suite, "C-rolling-restart", async (ctx) => {
+    const group = new Group(ctx, "roll")
+    const [n1, n2, n3] = h.nodes as [ClusterNode, ClusterNode, ClusterNode]
+    const admin = await ctx.connect(h.url(h.nodes), base())
+    await admin.declareGroup(group.pattern, { group: group.name })
+    await ctx.close(admin)
+    // each node in turn holds a consumer or the publisher when it goes down
+    const consumers = [await ctx.connect(ctx.urlFirst(n1), base()), await ctx.connect(ctx.urlFirst(n2), base())]
+    for (const c of consumers) await group.subscribe(c)
+    const publisher = await ctx.connect(ctx.urlFirst(n3), base())
+    const rounds: Array<PublishTally> = []
+    let rolling = true
+    let round = 0
+    // Rounds of 500 until the roll is over (at least 4): each waits until the consumers
+    // caught up with the round before the last, so no backlog hides how long resuming takes.
+    const load = (async () => {
+      while (rolling || round < 4) {
+        const r = round++
+        const behind = rounds.at(-2)
+        if (behind) await ctx.eventually(() => group.tally.missing(behind.confirmed).length === 0, `round ${r - 2} handled before round ${r} is published`, 120_000)
+        rounds.push(await publishMany(publisher, 500, (i) => ctx.key("roll", "r", r, i % 5), 100))
+      }
+    })()
+    load.catch(() => undefined)
+    const steps: Array<string> = []
+    let worst = 0
+    const rollStarted = performance.now()
+    try {
+      for (const node of h.nodes) {
+        const at = performance.now()
+        ctx.note(`killing ${node.name}; ${group.tally.handled.size} handled so far`)
+        await ctx.kill(node)
+        const probe = group.probe(ctx, publisher, at)
+        probe.catch(() => undefined)
+        await ctx.restart(node)
+        const downMs = Math.round(performance.now() - at)
+        const r = await probe
+        worst = Math.max(worst, r.handledMs)
+        steps.push(`${node.name} down ${downMs} ms, a message published after its kill confirmed after ${r.confirmedMs} ms and handled after ${r.handledMs} ms`)
+        ctx.note(steps.at(-1)!)
+      }
+    } finally {
+      rolling = false
+      ctx.metrics.note = `roll: ${steps.join("; ")}`
+    }
+    const rollMs = Math.round(performance.now() - rollStarted)
+    await load
+    const pub: PublishTally = {
+      confirmed: new Set(rounds.flatMap((r) => [...r.confirmed])),
+      rejected: new Map(rounds.flatMap((r) => [...r.rejected])),
+      untyped: rounds.flatMap((r) => r.untyped),
+    }
+    const sent = rounds.length * 500
+    let before: Array<number> = []
+    const stuck = (): Array<number> => group.perConsumer.map((n, i) => (n > before[i]! ? -1 : i)).filter((i) => i >= 0)
+    try {
+      await ctx.eventually(() => group.tally.missing(pub.confirmed).length === 0, () => `every confirmed message handled after the roll: ${group.tally.missing(pub.confirmed).length} of ${pub.confirmed.size} missing`, 120_000)
+      // no consumer stuck: each one handles messages published after the roll
+      before = [...group.perConsumer]
+      let extra = 0
+      await ctx.eventually(async () => {
+        if (stuck().length === 0) return true
+        await publisher.publish(ctx.key("roll", "after", extra++ % 5), { after: true })
+        return false
+      }, () => `every consumer to handle messages published after the roll (consumers ${stuck().join(", ")} handled none of ${extra})`, 30_000)
+    } finally {
+      account(ctx, pub, sent, group.tally)
+      ctx.metrics.recoveryMs = worst
+      ctx.metrics.note = `${h.replication}; kill -9 and restart of each node in turn (consumers on the first two, the publisher on the third), waiting for it to serve and a new message to be handled before the next; ${steps.join("; ")}; roll ${rollMs} ms, ${sent} messages published meanwhile; recovery = worst kill to a new message handled`
+      ctx.note(JSON.stringify(ctx.metrics))
+    }
+    expect(pub.untyped, "publish failures without a typed error").toEqual([])
+    expect(ctx.metrics.lost, "confirmed messages never handled").toBe(0)
+    expect(ctx.metrics.handledTwice, "messages handled twice despite the idempotency store").toBe(0)
+  }, { timeoutMs: 300_000 })
 }

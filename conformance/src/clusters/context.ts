@@ -30,6 +30,8 @@ export interface ClusterSuite {
   readonly registered: Set<ClusterFaultId>
   /** Nodes killed and not started again yet. */
   readonly down: Set<ClusterNode>
+  /** Every group a case named (ctx.group), removed after the suite (harness.deleteGroups). */
+  readonly groups: Set<string>
 }
 
 export const makeClusterSuite = (name: string, harness: ClusterHarness, recorder: FaultRecorder<ClusterFaultId>): ClusterSuite => ({
@@ -39,6 +41,7 @@ export const makeClusterSuite = (name: string, harness: ClusterHarness, recorder
   run: `cl${randomBytes(4).toString("hex")}`,
   registered: new Set(),
   down: new Set(),
+  groups: new Set(),
 })
 
 export interface ClusterContext {
@@ -48,6 +51,8 @@ export interface ClusterContext {
   key(...words: ReadonlyArray<string | number>): string
   group(name?: string): string
   connect(url: string, options?: TransportOptions): Promise<Bus>
+  /** Closes a bus now (the end of the case leaves it alone). */
+  close(bus: Bus): Promise<void>
   /** The nodes in this order, then the others: a URL whose bus connects to `first` first. */
   urlFirst(first: ClusterNode): string
   kill(node: ClusterNode): Promise<void>
@@ -68,6 +73,7 @@ export const defineClusterFault = (suite: ClusterSuite, id: ClusterFaultId, body
     suite.recorder.record({ id, title, status: "fail", reason: `did not finish within the ${timeoutMs} ms test timeout`, durationMs: timeoutMs, metrics })
     const h = suite.harness
     const opened: Array<Bus> = []
+    const done = new Set<Bus>()
     const deferred: Array<() => void | Promise<void>> = []
     const tag = id.replace(/[^a-z0-9]/gi, "").toLowerCase()
     const ctx: ClusterContext = {
@@ -75,11 +81,19 @@ export const defineClusterFault = (suite: ClusterSuite, id: ClusterFaultId, body
       harness: h,
       metrics,
       key: (...words) => [suite.run, tag, ...words.map(String)].join("."),
-      group: (g = "g") => `${suite.run}-${tag}-${g}`,
+      group: (g = "g") => {
+        const name = `${suite.run}-${tag}-${g}`
+        suite.groups.add(name)
+        return name
+      },
       connect: async (url, o) => {
         const bus = await h.connect(url, o)
         opened.push(bus)
         return bus
+      },
+      close: async (bus) => {
+        done.add(bus)
+        await bus.close()
       },
       urlFirst: (first) => h.url([first, ...h.nodes.filter((n) => n !== first)]),
       kill: async (node) => {
@@ -106,7 +120,7 @@ export const defineClusterFault = (suite: ClusterSuite, id: ClusterFaultId, body
         cleanupErrors.push(`restart of ${node.name}: ${errorText(e)}`)
       }
     }
-    await Promise.all(opened.map(async (b) => {
+    await Promise.all(opened.filter((b) => !done.has(b)).map(async (b) => {
       try {
         await withTimeout(b.close(), 30_000, "bus.close() at the end of the case")
       } catch (e) {

@@ -38,6 +38,8 @@ export interface ClusterHarness {
   readonly leaseMs: number
   /** The store for the "handled twice" checks (default: core's MemoryIdempotencyStore). */
   idempotencyStore?(): IdempotencyStore
+  /** Removes what the suite's groups left on the cluster (durable consumers, queues), after the suite. */
+  deleteGroups?(groups: ReadonlyArray<string>): Promise<void>
   /** How the adapter replicates on this cluster (queue type, replicas), for the results. */
   readonly replication: string
 }

@@ -36,7 +36,8 @@ export const describeClusterFaults = (name: string, harness: ClusterHarness): vo
     afterAll(async () => {
       const file = await writeFaultResults(recorder, suite.registered.size, clusterResultsDir)
       console.log(`cluster results for ${name}: ${file}`)
-    })
+      await harness.deleteGroups?.([...suite.groups])
+    }, 120_000)
     registerClusterFaults(suite)
   })
 }
