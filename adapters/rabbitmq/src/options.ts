@@ -95,6 +95,20 @@ const hostsOption = (value: unknown): Array<string> => {
   return list.map((h) => (h as string).trim())
 }
 
+/** `parsed` with another host[:port]; undefined when `host` is not one. */
+const withHost = (parsed: URL, host: string): string | undefined => {
+  try {
+    const want = new URL(`${parsed.protocol}//${host}`)
+    if (!want.hostname || want.pathname.length > 1 || want.username || want.search) return undefined
+    const u = new URL(parsed.toString())
+    u.hostname = want.hostname
+    u.port = want.port
+    return u.toString()
+  } catch {
+    return undefined
+  }
+}
+
 export const parseSettings = (url: string, options: TransportOptions): RabbitSettings => {
   const { first, extra } = splitHosts(url)
   const parsed = parseBrokerUrl(first, ["amqp", "amqps"])
@@ -108,17 +122,9 @@ export const parseSettings = (url: string, options: TransportOptions): RabbitSet
   // Every host gets the first one's credentials, vhost and amqplib parameters.
   const urls = [parsed.toString()]
   for (const host of [...extra, ...hostsOption(options["hosts"])]) {
-    const u = new URL(parsed.toString())
-    try {
-      u.host = host
-    } catch {
-      // URL's host setter ignores what it cannot parse: checked below
-    }
-    const want = new URL(`${parsed.protocol}//${host}`)
-    if (u.hostname !== want.hostname || u.port !== want.port || host.length === 0) {
-      throw new InvalidUrl({ url: redactUrl(url), reason: `host "${host}" is not host[:port]` })
-    }
-    if (!urls.includes(u.toString())) urls.push(u.toString())
+    const u = withHost(parsed, host)
+    if (u === undefined) throw new InvalidUrl({ url: redactUrl(url), reason: `host "${host}" is not host[:port]` })
+    if (!urls.includes(u)) urls.push(u)
   }
   const cluster = urls.length > 1
   const queueType = text("queueType", pick("queueType"), cluster ? "quorum" : "classic")

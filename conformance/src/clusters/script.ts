@@ -9,7 +9,8 @@ import type { ClusterNode } from "./harness.ts"
 
 const run = promisify(execFile)
 
-const script = async (file: string, ...args: ReadonlyArray<string>): Promise<string> => {
+/** Runs a command of the script (e.g. `ctl 1 list_queues name leader`) and returns its output. */
+export const runScript = async (file: string, ...args: ReadonlyArray<string>): Promise<string> => {
   try {
     return (await run("bash", [file, ...args], { timeout: 180_000 })).stdout
   } catch (e) {
@@ -22,9 +23,6 @@ const script = async (file: string, ...args: ReadonlyArray<string>): Promise<str
 export const scriptNodes = (file: string, names: ReadonlyArray<string>): Array<ClusterNode> =>
   names.map((name, i) => ({
     name,
-    kill: async () => { await script(file, "kill", String(i + 1)) },
-    restart: async () => { await script(file, "restart", String(i + 1)) },
+    kill: async () => { await runScript(file, "kill", String(i + 1)) },
+    restart: async () => { await runScript(file, "restart", String(i + 1)) },
   }))
-
-/** Runs another command of the script (e.g. `ctl 1 list_queues name leader`) and returns its output. */
-export const runScript = script
