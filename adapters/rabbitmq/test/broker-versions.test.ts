@@ -60,4 +60,20 @@ describe("rabbitmq broker versions", () => {
     const seen = await returnRepeatedly(t, group, 5)
     expect(seen).toEqual([0, 1, 2, 3, 4, 5])
   })
+
+  it("a quorum queue declared without x-quorum-initial-group-size (before pointing at a cluster) is consumed as it is", async () => {
+    const group = unique("size")
+    const topology = new Topology(parseSettings(URL_, { queueType: "quorum" }))
+    const model = await amqp.connect(URL_)
+    try {
+      const ch = await model.createChannel()
+      for (const q of [topology.groupQueue(group), topology.delayQueue(group)]) await ch.assertQueue(q, { durable: true, arguments: { "x-queue-type": "quorum" } })
+    } finally {
+      await model.close()
+    }
+    // on 4.x the queues refuse both optional arguments, one refusal at a time
+    const t = await open({ queueType: "quorum", quorumGroupSize: 3 })
+    opened.push(t)
+    expect(await returnRepeatedly(t, group, 2)).toEqual([0, 1, 2])
+  })
 })
