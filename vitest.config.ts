@@ -1,4 +1,4 @@
-import { defineConfig } from "vitest/config"
+import { configDefaults, defineConfig } from "vitest/config"
 
 // Tests run the workspace packages from source: every package exports its
 // src/*.ts under the "@omnibus/source" condition (dist/ is what users get).
@@ -10,6 +10,8 @@ export default defineConfig({
   ssr: { resolve: { conditions, externalConditions: ["@omnibus/source", "node"] } },
   test: {
     include: ["packages/*/test/**/*.test.ts", "adapters/*/test/**/*.test.ts", "conformance/test/**/*.test.ts", "examples/**/test/**/*.test.ts"],
+    // need the three-node clusters: `npm run test:clusters` (scripts/clusters/test.sh)
+    exclude: [...configDefaults.exclude, "adapters/*/test/clusters.test.ts"],
     pool: "forks",
     testTimeout: 60_000,
     hookTimeout: 120_000,

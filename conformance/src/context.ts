@@ -9,7 +9,7 @@ import { it } from "vitest"
 import { caseInfo } from "./cases.ts"
 import type { ConformanceHarness, ConnectOptions } from "./harness.ts"
 import type { ResultRecorder } from "./results.ts"
-import { errorText, eventually } from "./wait.ts"
+import { errorText, eventually, runCase } from "./wait.ts"
 
 export interface Suite {
   readonly harness: ConformanceHarness
@@ -139,21 +139,10 @@ export const defineCase = (
       },
       eventually: (predicate, what, timeout) => eventually(predicate, { timeoutMs: timeout ?? suite.eventuallyMs, what }),
     }
-    let failure: unknown
-    try {
-      await body(ctx)
-    } catch (e) {
-      failure = e
-    }
     // Cleanup always runs; a hanging close is a finding of its own.
-    const cleanupErrors: Array<string> = []
-    for (const fn of deferred.reverse()) {
-      try {
-        await fn()
-      } catch (e) {
-        cleanupErrors.push(`cleanup: ${errorText(e)}`)
-      }
-    }
+    const ran = await runCase(() => body(ctx), deferred)
+    let failure = ran.failure
+    const cleanupErrors = ran.cleanupErrors
     await Promise.all(
       opened
         .filter((bus) => !done.has(bus))

@@ -40,6 +40,28 @@ export const eventually = async (
   }
 }
 
+/**
+ * Runs a case's body, then (always) its deferred cleanups in reverse order; returns the
+ * body's error, if any, and the cleanups' errors. Shared by the suites' case runners.
+ */
+export const runCase = async (body: () => Promise<void>, deferred: Array<() => void | Promise<void>>): Promise<{ failure: unknown; cleanupErrors: Array<string> }> => {
+  let failure: unknown
+  try {
+    await body()
+  } catch (e) {
+    failure = e
+  }
+  const cleanupErrors: Array<string> = []
+  for (const fn of deferred.reverse()) {
+    try {
+      await fn()
+    } catch (e) {
+      cleanupErrors.push(`cleanup: ${errorText(e)}`)
+    }
+  }
+  return { failure, cleanupErrors }
+}
+
 export const errorText = (e: unknown): string => {
   if (e instanceof Error) {
     const tag = (e as { _tag?: unknown })._tag

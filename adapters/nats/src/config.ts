@@ -16,6 +16,15 @@ import type { TransportOptions } from "@omnibus/core"
 export interface NatsSettings {
   /** The URL with credentials removed, for messages. */
   readonly safeUrl: string
+  /** host:port of every server the URL or the `servers` option names (nats.js tries them all). */
+  readonly servers: ReadonlyArray<string>
+  /**
+   * Replicas of the streams the adapter creates (consumers follow their stream): the
+   * `replicas` option, else 3 when several servers are named, else undefined: 1 on a
+   * single server, or the cluster's size up to 3 once the connected server says it is
+   * clustered (streamReplicas in connection.ts).
+   */
+  readonly replicas: number | undefined
   readonly connection: NodeConnectionOptions
   readonly connectTimeoutMs: number
   /** Ack wait of every group consumer (the lease). */
@@ -60,14 +69,65 @@ const name = (options: TransportOptions, option: string, fallback: string): stri
   return v
 }
 
+/** `host:port` with IPv6 literals bracketed; the NATS default port when none is given. */
+const hostPort = (host: string, port: string): string => `${host.includes(":") && !host.startsWith("[") ? `[${host}]` : host}:${port || "4222"}`
+
+/**
+ * A cluster URL names several servers in its authority (`nats://h1:4222,h2:4222,h3:4222`),
+ * which URL() cannot parse: the first one stands in for the rest of the parsing
+ * (credentials, query), and every one becomes a server for nats.js.
+ */
+const splitServers = (url: string, safeUrl: string): { readonly first: string; readonly extra: Array<string> } => {
+  const m = /^([a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?)([^/?#]*)(.*)$/is.exec(url)
+  if (!m || !m[2]!.includes(",")) return { first: url, extra: [] }
+  const hosts = m[2]!.split(",").map((h) => h.trim())
+  if (hosts.some((h) => h.length === 0)) throw new InvalidUrl({ url: safeUrl, reason: "has an empty server in its host list" })
+  return { first: `${m[1]}${hosts[0]}${m[3]}`, extra: hosts.slice(1) }
+}
+
+/** `host[:port]` or `nats://host[:port]` as nats.js takes it; undefined when it is neither. */
+const toServer = (text: string): string | undefined => {
+  const t = text.trim()
+  try {
+    const u = new URL(/^[a-z]+:\/\//i.test(t) ? t : `nats://${t}`)
+    return u.hostname ? hostPort(u.hostname, u.port) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The `servers` option: host:port (or nats://host:port) strings, as an array or comma-separated. */
+const serversOption = (options: TransportOptions): Array<string> => {
+  const v = options["servers"]
+  if (v === undefined) return []
+  const list: ReadonlyArray<unknown> | undefined = typeof v === "string" ? v.split(",") : Array.isArray(v) ? v : undefined
+  const servers = (list ?? []).map((s) => (typeof s === "string" ? toServer(s) : undefined))
+  if (list === undefined || servers.length === 0 || servers.some((s) => s === undefined)) {
+    throw new InvalidOptions({ option: "servers", reason: "must be host:port strings (an array or comma-separated)" })
+  }
+  return servers as Array<string>
+}
+
+const replicasOption = (options: TransportOptions, query: URLSearchParams): number | undefined => {
+  const v = options["replicas"] ?? query.get("replicas") ?? undefined
+  if (v === undefined) return undefined
+  const n = typeof v === "string" ? Number(v) : v
+  if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > 5) throw new InvalidOptions({ option: "replicas", reason: "must be an integer from 1 to 5 (JetStream's limit)" })
+  return n
+}
+
 export const parseSettings = (url: string, options: TransportOptions): NatsSettings => {
   const safeUrl = redactUrl(url)
-  const u = parseBrokerUrl(url, ["nats", "tls"])
+  const { first, extra } = splitServers(url, safeUrl)
+  const u = parseBrokerUrl(first, ["nats", "tls"])
   const scheme = u.protocol.replace(/:$/, "").toLowerCase()
-  const host = u.hostname || "127.0.0.1"
-  const port = u.port || "4222"
+  const extraServers = extra.map((h) => toServer(h) ?? (() => { throw new InvalidUrl({ url: safeUrl, reason: `server "${h}" is not host[:port]` }) })())
+  const servers = [...new Set([hostPort(u.hostname || "127.0.0.1", u.port), ...extraServers, ...serversOption(options)])]
+  const replicas = replicasOption(options, u.searchParams) ?? (servers.length > 1 ? 3 : undefined)
   const connection: NodeConnectionOptions & { authenticator?: Authenticator } = {
-    servers: `${host.includes(":") && !host.startsWith("[") ? `[${host}]` : host}:${port}`,
+    servers,
+    // nats.js shuffles the list (spreads clients over the nodes); false keeps the listed order.
+    noRandomize: options["randomizeServers"] === false,
     name: str(options, "connectionName") ?? "omnibus",
     // We loop on the first connect ourselves (typed errors, deadline); later drops reconnect forever.
     reconnect: true,
@@ -119,6 +179,8 @@ export const parseSettings = (url: string, options: TransportOptions): NatsSetti
   const leaseMs = num(options, "leaseMs", 30_000, 100)
   return {
     safeUrl,
+    servers,
+    replicas,
     connection,
     connectTimeoutMs: num(options, "connectTimeoutMs", 10_000),
     leaseMs,

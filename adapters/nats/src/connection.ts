@@ -43,6 +43,18 @@ export const supportsMultiFilter = (settings: NatsSettings): boolean => {
   return m !== null && (Number(m[1]) > 2 || (Number(m[1]) === 2 && Number(m[2]) >= 10))
 }
 
+/**
+ * Replicas of the streams the adapter creates: the configured number, else (one server
+ * named) 1 on a single server and, when the server says it is clustered (INFO `cluster`),
+ * the number of servers it advertises up to 3: R1 on a cluster would lose what a dead
+ * node held.
+ */
+export const streamReplicas = (settings: NatsSettings): number => {
+  if (settings.replicas !== undefined) return settings.replicas
+  const info = connections.get(settings)?.info
+  return info?.cluster ? Math.min(3, Math.max(1, info.connect_urls?.length ?? 1)) : 1
+}
+
 export const openConnection = async (settings: NatsSettings): Promise<NatsConnection> => {
   const deadline = Date.now() + settings.connectTimeoutMs
   let wait = 100

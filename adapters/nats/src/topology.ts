@@ -17,7 +17,7 @@ import type { ConsumerConfig, ConsumerInfo, JetStreamManager, StreamConfig } fro
 import { nanos } from "@nats-io/nats-core"
 import { BrokerError, literalPrefix } from "@omnibus/core/adapter"
 import type { NatsSettings } from "./config.ts"
-import { reasonOf, supportsMultiFilter } from "./connection.ts"
+import { reasonOf, streamReplicas, supportsMultiFilter } from "./connection.ts"
 
 export const encodeGroup = (group: string): string => group.replaceAll(".", "~")
 
@@ -129,12 +129,14 @@ export class Topology {
   streamConfigs(): Array<Partial<StreamConfig> & { name: string }> {
     const s = this.s
     const file = StorageType.File
+    // Every stream is replicated alike (docs/clusters.md); consumers inherit their stream's replicas.
+    const num_replicas = streamReplicas(s)
     return [
-      { name: s.stream, subjects: [`${s.stream}.>`], retention: RetentionPolicy.Interest, storage: file, duplicate_window: nanos(s.duplicateWindowMs) },
-      { name: s.deadLetterStream, subjects: [`${s.deadLetterStream}.>`], retention: RetentionPolicy.Limits, storage: file, duplicate_window: nanos(s.duplicateWindowMs) },
-      { name: s.replayStream, subjects: [`${s.replayStream}.>`], retention: RetentionPolicy.Workqueue, storage: file, duplicate_window: nanos(s.duplicateWindowMs) },
-      { name: s.failureStream, subjects: [`${s.failureStream}.>`], retention: RetentionPolicy.Limits, storage: file, max_msgs_per_subject: 1, max_age: nanos(7 * 24 * 3600_000) },
-      { name: s.blobStream, subjects: [`${s.blobStream}.>`], retention: RetentionPolicy.Limits, storage: file, max_age: nanos(s.blobMaxAgeMs) },
+      { name: s.stream, subjects: [`${s.stream}.>`], retention: RetentionPolicy.Interest, storage: file, num_replicas, duplicate_window: nanos(s.duplicateWindowMs) },
+      { name: s.deadLetterStream, subjects: [`${s.deadLetterStream}.>`], retention: RetentionPolicy.Limits, storage: file, num_replicas, duplicate_window: nanos(s.duplicateWindowMs) },
+      { name: s.replayStream, subjects: [`${s.replayStream}.>`], retention: RetentionPolicy.Workqueue, storage: file, num_replicas, duplicate_window: nanos(s.duplicateWindowMs) },
+      { name: s.failureStream, subjects: [`${s.failureStream}.>`], retention: RetentionPolicy.Limits, storage: file, num_replicas, max_msgs_per_subject: 1, max_age: nanos(7 * 24 * 3600_000) },
+      { name: s.blobStream, subjects: [`${s.blobStream}.>`], retention: RetentionPolicy.Limits, storage: file, num_replicas, max_age: nanos(s.blobMaxAgeMs) },
     ]
   }
 

@@ -4,6 +4,8 @@
  * (AuthenticationFailed). After a drop it reconnects with capped exponential
  * backoff forever (until close) and runs the registered hooks in order:
  * topology, consumers, RPC, publisher (which republishes unconfirmed messages).
+ * A cluster's hosts (settings.amqpUrls) are taken in turn: each failed attempt and
+ * each lost connection moves on to the next node, so a dead node is not retried first.
  */
 import * as amqp from "amqplib"
 import type { Channel, ChannelModel, ConfirmChannel } from "amqplib"
@@ -125,6 +127,8 @@ export class ConnectionManager {
   private readonly stopping = new AbortController()
   /** A reconnect loop is running: a drop during its hooks must not start a second one. */
   private reconnecting = false
+  /** Index in settings.amqpUrls of the host the next attempt goes to. */
+  private nextHost = 0
   state: ConnectionState = "connecting"
   lastError: string | undefined
 
@@ -141,14 +145,25 @@ export class ConnectionManager {
     this.hooks = this.hooks.filter((h) => h !== hook)
   }
 
+  private skipHost(): void {
+    this.nextHost = (this.nextHost + 1) % this.settings.amqpUrls.length
+  }
+
   private async open(timeoutMs: number): Promise<ChannelModel> {
-    const model = await amqp.connect(this.settings.amqpUrl, {
-      ...this.tls,
-      timeout: Math.max(1, Math.round(timeoutMs)),
-      // Without it every RPC round trip waits ~40 ms on Nagle's algorithm (measured in bench/).
-      noDelay: true,
-      clientProperties: { connection_name: this.settings.connectionName },
-    })
+    const url = this.settings.amqpUrls[this.nextHost] ?? this.settings.amqpUrl
+    let model: ChannelModel
+    try {
+      model = await amqp.connect(url, {
+        ...this.tls,
+        timeout: Math.max(1, Math.round(timeoutMs)),
+        // Without it every RPC round trip waits ~40 ms on Nagle's algorithm (measured in bench/).
+        noDelay: true,
+        clientProperties: { connection_name: this.settings.connectionName },
+      })
+    } catch (e) {
+      this.skipHost()
+      throw e
+    }
     model.on("error", (e: Error) => { this.lastError = safeReason(e) })
     model.on("close", () => this.onClose(model))
     coalesceWrites(model)
@@ -218,6 +233,7 @@ export class ConnectionManager {
   private onClose(model: ChannelModel): void {
     if (this.model !== model) return
     this.model = undefined
+    this.skipHost()
     for (const hook of [...this.hooks]) hook.disconnected()
     if (this.state === "closed" || this.state === "connecting") return
     this.state = "reconnecting"

@@ -19,12 +19,29 @@ export type ForeignIds = "fresh" | "content"
 export interface RabbitSettings {
   /** The URL handed to amqplib (own query parameters removed; holds credentials: never log it). */
   readonly amqpUrl: string
+  /**
+   * One such URL per node of a cluster (`amqp://u:p@h1,h2:5673,h3/vh` or the `hosts` option),
+   * the first being amqpUrl: the connection takes them in turn (connection.ts).
+   */
+  readonly amqpUrls: ReadonlyArray<string>
   /** Safe to log. */
   readonly safeUrl: string
   readonly exchange: string
   readonly rpcExchange: string
   readonly queuePrefix: string
+  /**
+   * The group and delay queues' type: the `queueType` option, else "quorum" when several
+   * hosts are named (a classic queue lives on one node), else "classic".
+   */
   readonly queueType: QueueType
+  /**
+   * x-quorum-initial-group-size of the quorum queues the adapter declares: the option, else 3
+   * when several hosts are named, else none (the broker's default). A queue that exists
+   * without it (or with another size) is used as it is (topology.ts).
+   */
+  readonly quorumGroupSize: number | undefined
+  /** Several hosts: RPC queues are quorum queues too, so a dead node does not take them along (topology.ts). */
+  readonly cluster: boolean
   readonly connectTimeoutMs: number
   readonly maxPayloadBytes: number
   /** How long a publish may wait for a reconnect before it fails. */
@@ -38,7 +55,7 @@ export interface RabbitSettings {
 }
 
 /** Query parameters / option names this adapter understands. */
-const OWN = ["connectionName", "exchange", "rpcExchange", "queuePrefix", "queueType", "publishTimeoutMs", "reconnectMaxDelayMs", "foreignIds", "cloudEvents", "cloudEventsSource"] as const
+const OWN = ["connectionName", "exchange", "rpcExchange", "queuePrefix", "queueType", "quorumGroupSize", "publishTimeoutMs", "reconnectMaxDelayMs", "foreignIds", "cloudEvents", "cloudEventsSource"] as const
 /** RabbitMQ 3.10's default max_message_size is 128 MiB; beyond it the broker closes the channel. */
 const BROKER_MAX_PAYLOAD = 128 * 1024 * 1024
 
@@ -57,8 +74,44 @@ const text = (option: string, value: unknown, fallback: string, allowEmpty = fal
   return value
 }
 
+/**
+ * A cluster URL names several hosts in its authority (`amqp://u:p@h1,h2:5673,h3/vh`), which
+ * URL() cannot parse: the first host stands in for the parsing, the others are returned.
+ */
+const splitHosts = (url: string): { readonly first: string; readonly extra: Array<string> } => {
+  const m = /^([a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?)([^/?#]*)(.*)$/is.exec(url)
+  if (!m || !m[2]!.includes(",")) return { first: url, extra: [] }
+  const hosts = m[2]!.split(",").map((h) => h.trim())
+  return { first: `${m[1]}${hosts[0]}${m[3]}`, extra: hosts.slice(1) }
+}
+
+/** The `hosts` option: host[:port] strings, an array or comma-separated. */
+const hostsOption = (value: unknown): Array<string> => {
+  if (value === undefined) return []
+  const list: ReadonlyArray<unknown> | undefined = typeof value === "string" ? value.split(",") : Array.isArray(value) ? value : undefined
+  if (list === undefined || list.length === 0 || list.some((h) => typeof h !== "string" || h.trim().length === 0)) {
+    throw new InvalidOptions({ option: "hosts", reason: "must be host[:port] strings (an array or comma-separated)" })
+  }
+  return list.map((h) => (h as string).trim())
+}
+
+/** `parsed` with another host[:port]; undefined when `host` is not one. */
+const withHost = (parsed: URL, host: string): string | undefined => {
+  try {
+    const want = new URL(`${parsed.protocol}//${host}`)
+    if (!want.hostname || want.pathname.length > 1 || want.username || want.search) return undefined
+    const u = new URL(parsed.toString())
+    u.hostname = want.hostname
+    u.port = want.port
+    return u.toString()
+  } catch {
+    return undefined
+  }
+}
+
 export const parseSettings = (url: string, options: TransportOptions): RabbitSettings => {
-  const parsed = parseBrokerUrl(url, ["amqp", "amqps"])
+  const { first, extra } = splitHosts(url)
+  const parsed = parseBrokerUrl(first, ["amqp", "amqps"])
   const query: Record<string, string> = {}
   for (const name of OWN) {
     const v = parsed.searchParams.get(name)
@@ -66,21 +119,35 @@ export const parseSettings = (url: string, options: TransportOptions): RabbitSet
     parsed.searchParams.delete(name)
   }
   const pick = (name: (typeof OWN)[number]): unknown => options[name] ?? query[name]
-  const queueType = text("queueType", pick("queueType"), "classic")
+  // Every host gets the first one's credentials, vhost and amqplib parameters.
+  const urls = [parsed.toString()]
+  for (const host of [...extra, ...hostsOption(options["hosts"])]) {
+    const u = withHost(parsed, host)
+    if (u === undefined) throw new InvalidUrl({ url: redactUrl(url), reason: `host "${host}" is not host[:port]` })
+    if (!urls.includes(u)) urls.push(u)
+  }
+  const cluster = urls.length > 1
+  const queueType = text("queueType", pick("queueType"), cluster ? "quorum" : "classic")
   if (queueType !== "classic" && queueType !== "quorum") throw new InvalidOptions({ option: "queueType", reason: `must be "classic" or "quorum", got ${JSON.stringify(queueType)}` })
   const foreignIds = text("foreignIds", pick("foreignIds"), "fresh")
   if (foreignIds !== "fresh" && foreignIds !== "content") throw new InvalidOptions({ option: "foreignIds", reason: `must be "fresh" or "content", got ${JSON.stringify(foreignIds)}` })
+  const groupSize = pick("quorumGroupSize")
+  const quorumGroupSize = groupSize === undefined && !cluster ? undefined : positive("quorumGroupSize", groupSize, 3)
+  if (quorumGroupSize !== undefined && !Number.isInteger(quorumGroupSize)) throw new InvalidOptions({ option: "quorumGroupSize", reason: "must be a whole number" })
   const maxPayloadBytes = positive("maxPayloadBytes", options.maxPayloadBytes, DEFAULT_MAX_PAYLOAD_BYTES)
   if (maxPayloadBytes > BROKER_MAX_PAYLOAD) throw new InvalidOptions({ option: "maxPayloadBytes", reason: `RabbitMQ's default max_message_size is ${BROKER_MAX_PAYLOAD} bytes` })
   const prefix = text("queuePrefix", pick("queuePrefix"), "omnibus.", true)
   const exchange = text("exchange", pick("exchange"), "events")
   return {
-    amqpUrl: parsed.toString(),
-    safeUrl: redactUrl(parsed.toString()),
+    amqpUrl: urls[0]!,
+    amqpUrls: urls,
+    safeUrl: cluster ? `${redactUrl(urls[0]!)} (hosts ${urls.map((u) => new URL(u).host).join(",")})` : redactUrl(urls[0]!),
     exchange,
     rpcExchange: text("rpcExchange", pick("rpcExchange"), `${prefix}rpc`),
     queuePrefix: prefix,
     queueType,
+    quorumGroupSize,
+    cluster,
     connectTimeoutMs: positive("connectTimeoutMs", options.connectTimeoutMs, 15_000),
     maxPayloadBytes,
     publishTimeoutMs: positive("publishTimeoutMs", pick("publishTimeoutMs"), 60_000),

@@ -15,6 +15,11 @@
  * broker's default limit (20) never drops a message before core's
  * retry.maxRedeliveries dead-letters it, and RPC queues are durable (transient
  * non-exclusive queues are deprecated in 4.x and refused from 4.3).
+ *
+ * On a cluster (several hosts, docs/clusters.md) quorum queues get
+ * x-quorum-initial-group-size (settings.quorumGroupSize), and RPC queues are quorum
+ * queues with x-expires instead of auto-delete ones: a classic queue lives on one
+ * node, and the servers on the other nodes could not answer while that node is down.
  */
 import { createHash } from "node:crypto"
 import type { Channel, ChannelModel, Options } from "amqplib"
@@ -33,12 +38,18 @@ export const RETRY_DUE = AdapterHeaders.rabbitmq.retryDue
  */
 export const RPC_QUEUE_EXPIRES_MS = 60_000
 
-/** The refusal of a redeclare whose x-delivery-limit differs from the existing queue's. */
-const isDeliveryLimitMismatch = (e: unknown): boolean => {
+/** Arguments the adapter adds to a quorum queue when it can, and leaves off a queue that exists without them. */
+type OptionalArg = "x-delivery-limit" | "x-quorum-initial-group-size"
+const OPTIONAL_ARGS: ReadonlyArray<OptionalArg> = ["x-delivery-limit", "x-quorum-initial-group-size"]
+
+/** The optional argument a redeclare's refusal names ("inequivalent arg 'x-...'"), if any. */
+const mismatchedArg = (e: unknown): OptionalArg | undefined => {
   for (let c: unknown = e, depth = 0; c !== undefined && c !== null && depth < 3; c = (c as { cause?: unknown }).cause, depth++) {
-    if (/inequivalent arg 'x-delivery-limit'/.test(c instanceof Error ? c.message : String(c))) return true
+    const m = /inequivalent arg '([^']+)'/.exec(c instanceof Error ? c.message : String(c))
+    const arg = OPTIONAL_ARGS.find((a) => a === m?.[1])
+    if (arg !== undefined) return arg
   }
-  return false
+  return undefined
 }
 
 export class Topology {
@@ -51,10 +62,12 @@ export class Topology {
    */
   sideDeclare: ((fn: (ch: Channel) => Promise<unknown>) => Promise<void>) | undefined
   /**
-   * Quorum queues that exist without x-delivery-limit (declared before the broker
-   * became 4.x): redeclared as they are; the broker's default limit applies to them.
+   * Quorum queues that exist without one of the optional arguments (x-delivery-limit:
+   * declared before the broker became 4.x, the broker's default limit applies to them;
+   * x-quorum-initial-group-size: declared before the adapter was pointed at a cluster, or
+   * with another size): redeclared without it.
    */
-  private readonly unlimitedRefused = new Set<string>()
+  private readonly refused = new Map<string, Set<OptionalArg>>()
 
   constructor(settings: RabbitSettings) {
     this.settings = settings
@@ -91,26 +104,36 @@ export class Topology {
     // the connection, so even a crashed process leaves nothing behind.
     if (ephemeral) return { durable: false, exclusive: true, autoDelete: false }
     if (this.settings.queueType !== "quorum") return { durable: true }
-    const quorum = { "x-queue-type": "quorum" satisfies QueueType }
-    return this.unlimited(queue) ? { durable: true, arguments: { ...quorum, "x-delivery-limit": -1 } } : { durable: true, arguments: quorum }
+    return { durable: true, arguments: { "x-queue-type": "quorum" satisfies QueueType, ...this.optionalArgs(queue) } }
   }
 
-  private unlimited(queue: string): boolean {
-    return this.settings.queueType === "quorum" && this.features.quorumDefaultDeliveryLimit && !this.unlimitedRefused.has(queue)
+  /** The optional arguments a quorum queue gets: those that apply and that it has not refused. */
+  private optionalArgs(queue: string): Record<string, number> {
+    const refused = this.refused.get(queue)
+    const args: Record<string, number> = {}
+    if (this.features.quorumDefaultDeliveryLimit && !refused?.has("x-delivery-limit")) args["x-delivery-limit"] = -1
+    const size = this.settings.quorumGroupSize
+    if (size !== undefined && !refused?.has("x-quorum-initial-group-size")) args["x-quorum-initial-group-size"] = size
+    return args
   }
 
   /**
-   * On 4.x, tries the unlimited declaration on a side channel first: a quorum queue
-   * that already exists without x-delivery-limit refuses it (406 closes the channel),
-   * and is then redeclared as it is on the caller's channel.
+   * Tries the declaration with the optional arguments on a side channel first: a quorum
+   * queue that exists without one of them (or with another value) refuses it (406 closes
+   * the channel, naming one argument), and is then redeclared without it on the caller's channel.
    */
-  private async probeDeliveryLimit(queue: string): Promise<void> {
-    if (!this.unlimited(queue) || this.sideDeclare === undefined) return
-    try {
-      await this.sideDeclare((c) => c.assertQueue(queue, this.queueOptions(queue, false)))
-    } catch (e) {
-      // Any other refusal (another queue type, say) is the caller's declare to report.
-      if (isDeliveryLimitMismatch(e)) this.unlimitedRefused.add(queue)
+  private async probeOptionalArgs(queue: string): Promise<void> {
+    if (this.sideDeclare === undefined) return
+    for (let i = 0; i < OPTIONAL_ARGS.length && Object.keys(this.optionalArgs(queue)).length > 0; i++) {
+      try {
+        await this.sideDeclare((c) => c.assertQueue(queue, this.queueOptions(queue, false)))
+        return
+      } catch (e) {
+        // Any other refusal (another queue type, say) is the caller's declare to report.
+        const arg = mismatchedArg(e)
+        if (arg === undefined) return
+        this.refused.set(queue, new Set([...(this.refused.get(queue) ?? []), arg]))
+      }
     }
   }
 
@@ -119,7 +142,7 @@ export class Topology {
     const queue = this.groupQueue(spec.group)
     const delay = this.delayQueue(spec.group)
     // one after the other: a refusal closes the side channel under a concurrent probe
-    if (!spec.ephemeral) for (const q of [queue, delay]) await this.probeDeliveryLimit(q)
+    if (!spec.ephemeral && this.settings.queueType === "quorum") for (const q of [queue, delay]) await this.probeOptionalArgs(q)
     await ch.assertQueue(queue, this.queueOptions(queue, spec.ephemeral))
     for (const pattern of spec.patterns) await ch.bindQueue(queue, this.settings.exchange, pattern)
     await ch.assertQueue(delay, this.queueOptions(delay, spec.ephemeral))
@@ -147,11 +170,30 @@ export class Topology {
    */
   async declareRpcQueue(ch: Channel, method: string, group: string): Promise<string> {
     const queue = this.rpcQueue(method, group)
-    await ch.assertQueue(queue, this.features.transientQueuesDeprecated
-      ? { durable: true, autoDelete: true, exclusive: false, arguments: { "x-expires": RPC_QUEUE_EXPIRES_MS } }
-      : { durable: false, autoDelete: true, exclusive: false })
+    await ch.assertQueue(queue, this.rpcQueueOptions())
     await ch.bindQueue(queue, this.settings.rpcExchange, method)
     return queue
+  }
+
+  /**
+   * On a cluster with quorum queues: a quorum queue (replicated, so the servers on the live
+   * nodes keep answering when one node dies), which cannot be auto-delete, nor deleted
+   * "if unused" (RabbitMQ closes the connection: 540): x-expires removes it once no server
+   * used it for RPC_QUEUE_EXPIRES_MS. Until then a request finds the queue and ends in
+   * RequestTimeout where a single node says NoResponders at once.
+   */
+  get rpcQueueIsQuorum(): boolean {
+    return this.settings.cluster && this.settings.queueType === "quorum"
+  }
+
+  private rpcQueueOptions(): Options.AssertQueue {
+    if (this.rpcQueueIsQuorum) {
+      const size = this.settings.quorumGroupSize
+      return { durable: true, arguments: { "x-queue-type": "quorum", "x-expires": RPC_QUEUE_EXPIRES_MS, ...(size === undefined ? {} : { "x-quorum-initial-group-size": size }) } }
+    }
+    return this.features.transientQueuesDeprecated
+      ? { durable: true, autoDelete: true, exclusive: false, arguments: { "x-expires": RPC_QUEUE_EXPIRES_MS } }
+      : { durable: false, autoDelete: true, exclusive: false }
   }
 }
 

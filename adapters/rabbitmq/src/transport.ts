@@ -23,8 +23,15 @@ import type { ForeignIds } from "./options.ts"
 export interface RabbitOptions extends TransportOptions {
   /** Topic exchange of events (default "events"). */
   readonly exchange?: string
-  /** "classic" (default) or "quorum" for group and dead-letter queues. */
+  /** "classic" or "quorum" for group and delay queues (default: "quorum" when several hosts are named, else "classic"). */
   readonly queueType?: "classic" | "quorum"
+  /**
+   * More nodes of the cluster (host[:port], with the URL's credentials and vhost), besides
+   * the URL's own host list (`amqp://u:p@h1,h2,h3/vh`): the connection tries them in turn.
+   */
+  readonly hosts?: ReadonlyArray<string> | string
+  /** x-quorum-initial-group-size of declared quorum queues (default 3 when several hosts are named, else the broker's). */
+  readonly quorumGroupSize?: number
   /** Prefix of every queue and Omnibus-owned exchange (default "omnibus."). */
   readonly queuePrefix?: string
   readonly rpcExchange?: string

@@ -35,6 +35,18 @@ const returnRepeatedly = async (t: RabbitTransport, group: string, returns: numb
   return seen
 }
 
+/** The group's queues as quorum queues with no optional argument (declared by an older release or by hand). */
+const declarePlainQuorum = async (group: string): Promise<void> => {
+  const topology = new Topology(parseSettings(URL_, { queueType: "quorum" }))
+  const model = await amqp.connect(URL_)
+  try {
+    const ch = await model.createChannel()
+    for (const q of [topology.groupQueue(group), topology.delayQueue(group)]) await ch.assertQueue(q, { durable: true, arguments: { "x-queue-type": "quorum" } })
+  } finally {
+    await model.close()
+  }
+}
+
 describe("rabbitmq broker versions", () => {
   it("a quorum queue message returned 25 times is still delivered: the broker's limit does not cut core's maxRedeliveries short", async () => {
     const t = await open({ queueType: "quorum" })
@@ -46,18 +58,20 @@ describe("rabbitmq broker versions", () => {
 
   it("a quorum queue declared before the upgrade (no x-delivery-limit) is consumed as it is", async () => {
     const group = unique("legacy")
-    const topology = new Topology(parseSettings(URL_, { queueType: "quorum" }))
-    const model = await amqp.connect(URL_)
-    try {
-      const ch = await model.createChannel()
-      for (const q of [topology.groupQueue(group), topology.delayQueue(group)]) await ch.assertQueue(q, { durable: true, arguments: { "x-queue-type": "quorum" } })
-    } finally {
-      await model.close()
-    }
+    await declarePlainQuorum(group)
     const t = await open({ queueType: "quorum" })
     opened.push(t)
     // 4.x keeps its default limit (20) on such a queue: below it, every return comes back
     const seen = await returnRepeatedly(t, group, 5)
     expect(seen).toEqual([0, 1, 2, 3, 4, 5])
+  })
+
+  it("a quorum queue declared without x-quorum-initial-group-size (before pointing at a cluster) is consumed as it is", async () => {
+    const group = unique("size")
+    await declarePlainQuorum(group)
+    // on 4.x the queues refuse both optional arguments, one refusal at a time
+    const t = await open({ queueType: "quorum", quorumGroupSize: 3 })
+    opened.push(t)
+    expect(await returnRepeatedly(t, group, 2)).toEqual([0, 1, 2])
   })
 })

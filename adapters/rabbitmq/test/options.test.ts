@@ -41,3 +41,21 @@ it("cloudEvents: off by default, on by query or option with the exchange as the 
   expect(parseSettings("amqp://h", { cloudEvents: true, exchange: "ev2" }).cloudEvents).toEqual({ source: "omnibus://rabbitmq/ev2" })
   expect(() => parseSettings("amqp://h?cloudEvents=yes", {})).toThrow(InvalidOptions)
 })
+
+it("a cluster: every host of the URL or the hosts option, with the first one's credentials, vhost and parameters; quorum defaults", () => {
+  const s = parseSettings("amqp://u:s3cret@h1,h2:5673, h3/vh?heartbeat=5&queuePrefix=p.", { hosts: ["h4:5674"] })
+  expect(s.amqpUrls).toEqual(["amqp://u:s3cret@h1/vh?heartbeat=5", "amqp://u:s3cret@h2:5673/vh?heartbeat=5", "amqp://u:s3cret@h3/vh?heartbeat=5", "amqp://u:s3cret@h4:5674/vh?heartbeat=5"])
+  expect(s.amqpUrl).toBe(s.amqpUrls[0])
+  expect(s.cluster).toBe(true)
+  expect(s.queueType).toBe("quorum")
+  expect(s.quorumGroupSize).toBe(3)
+  expect(s.safeUrl).not.toContain("s3cret")
+  expect(s.safeUrl).toContain("h2:5673")
+  // an explicit choice wins; one host keeps the single-node defaults
+  expect(parseSettings("amqp://h1,h2", { queueType: "classic", quorumGroupSize: 5 })).toMatchObject({ queueType: "classic", quorumGroupSize: 5 })
+  expect(parseSettings("amqp://h1?quorumGroupSize=2", {})).toMatchObject({ queueType: "classic", quorumGroupSize: 2, cluster: false, amqpUrls: ["amqp://h1"] })
+  expect(parseSettings("amqp://h1", {})).toMatchObject({ quorumGroupSize: undefined, cluster: false })
+  expect(() => parseSettings("amqp://h1,h2", { quorumGroupSize: 0 })).toThrow(InvalidOptions)
+  expect(() => parseSettings("amqp://h1", { hosts: [""] })).toThrow(InvalidOptions)
+  expect(() => parseSettings("amqp://u:s3cret@h1,h2:x", {})).toThrow(InvalidUrl)
+})

@@ -15,8 +15,8 @@ import { defineFault, tagOf } from "./context.ts"
 import type { FaultContext, FaultSuite } from "./context.ts"
 import { forkChild } from "./fork-child.ts"
 
-/** Counts handler completions and deliveries per id; remembers when things happened. */
-class Tally {
+/** Counts handler completions and deliveries per id; remembers when things happened (also used by conformance/src/clusters/). */
+export class Tally {
   readonly handled = new Map<string, number>()
   /** Highest (attempt, redeliveries) seen per id. */
   readonly attempts = new Map<string, number>()
@@ -81,14 +81,14 @@ class Probe {
   }
 }
 
-interface PublishTally {
+export interface PublishTally {
   readonly confirmed: Set<string>
   readonly rejected: Map<string, string>
   readonly untyped: Array<string>
 }
 
 /** Publishes `n` messages (ids chosen here), `window` at a time; `onConfirm(count)` after each confirm. */
-const publishMany = async (bus: Bus, n: number, key: (i: number) => string, window: number, onConfirm?: (count: number) => void): Promise<PublishTally & { ids: Array<string> }> => {
+export const publishMany = async (bus: Bus, n: number, key: (i: number) => string, window: number, onConfirm?: (count: number) => void): Promise<PublishTally & { ids: Array<string> }> => {
   const ids = Array.from({ length: n }, () => randomUUID())
   const confirmed = new Set<string>()
   const rejected = new Map<string, string>()
@@ -115,7 +115,7 @@ const untilNotReady = async (ctx: FaultContext, bus: Bus, from: number, timeoutM
 }
 
 /** Fills lost/handledTwice/… from a publish tally and a consumer tally. */
-const account = (ctx: FaultContext, pub: PublishTally, sent: number, tally: Tally): void => {
+export const account = (ctx: Pick<FaultContext, "metrics">, pub: PublishTally, sent: number, tally: Tally): void => {
   ctx.metrics.sent = sent
   ctx.metrics.confirmed = pub.confirmed.size
   ctx.metrics.rejected = pub.rejected.size

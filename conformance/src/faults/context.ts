@@ -12,7 +12,7 @@ import type { Launcher } from "../brokers/common.ts"
 import { faultInfo } from "../cases.ts"
 import type { FaultId } from "../cases.ts"
 import { TcpProxy } from "../proxy.ts"
-import { errorText, eventually } from "../wait.ts"
+import { errorText, eventually, runCase } from "../wait.ts"
 import type { FaultHarness } from "./harness.ts"
 import type { FaultMetrics, FaultRecorder } from "./recorder.ts"
 
@@ -62,7 +62,7 @@ export interface FaultContext {
   note(line: string): void
 }
 
-const withTimeout = async <T>(promise: Promise<T>, ms: number, what: string): Promise<T> => {
+export const withTimeout = async <T>(promise: Promise<T>, ms: number, what: string): Promise<T> => {
   let timer: ReturnType<typeof setTimeout> | undefined
   try {
     return await Promise.race([promise, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms) })])
@@ -71,7 +71,8 @@ const withTimeout = async <T>(promise: Promise<T>, ms: number, what: string): Pr
   }
 }
 
-const firstLine = (text: string): string => {
+/** The first line of an error text, at most 300 characters (a result row's reason). */
+export const firstLine = (text: string): string => {
   const line = text.split("\n")[0] ?? text
   return line.length > 300 ? `${line.slice(0, 297)}...` : line
 }
@@ -139,20 +140,9 @@ export const defineFault = (suite: FaultSuite, id: FaultId, body: (ctx: FaultCon
       eventually: (predicate, what, t) => eventually(predicate, { timeoutMs: t ?? suite.eventuallyMs, what, intervalMs: 25 }),
       note: (line) => { console.log(`[faults ${suite.name} ${id}] ${line}`) },
     }
-    let failure: unknown
-    try {
-      await body(ctx)
-    } catch (e) {
-      failure = e
-    }
-    const cleanupErrors: Array<string> = []
-    for (const fn of deferred.reverse()) {
-      try {
-        await fn()
-      } catch (e) {
-        cleanupErrors.push(`cleanup: ${errorText(e)}`)
-      }
-    }
+    const ran = await runCase(() => body(ctx), deferred)
+    let failure = ran.failure
+    const cleanupErrors = ran.cleanupErrors
     for (const p of proxies) p.thaw()
     await Promise.all(opened.filter((b) => !done.has(b)).map(async (b) => {
       try {

@@ -32,8 +32,9 @@ export interface FaultMetrics {
   note?: string
 }
 
-export interface FaultResult {
-  readonly id: FaultId
+/** `Id`: the suite's row ids (the cluster suite, conformance/src/clusters/, has its own). */
+export interface FaultResult<Id extends string = FaultId> {
+  readonly id: Id
   readonly title: string
   readonly status: CaseStatus
   readonly reason?: string
@@ -41,17 +42,17 @@ export interface FaultResult {
   readonly metrics?: FaultMetrics
 }
 
-export interface FaultRun {
+export interface FaultRun<Id extends string = FaultId> {
   readonly adapter: string
   readonly runAt: string
   readonly node: string
   /** The broker product and version of the suite's private broker, when known. */
   readonly server?: BrokerServer
-  readonly faults: ReadonlyArray<FaultResult>
+  readonly faults: ReadonlyArray<FaultResult<Id>>
 }
 
-export class FaultRecorder {
-  private readonly results = new Map<FaultId, FaultResult>()
+export class FaultRecorder<Id extends string = FaultId> {
+  private readonly results = new Map<Id, FaultResult<Id>>()
   readonly runAt = new Date().toISOString()
   readonly adapter: string
   /** Set once the suite asked its broker. */
@@ -61,7 +62,7 @@ export class FaultRecorder {
     this.adapter = adapter
   }
 
-  record(result: FaultResult): void {
+  record(result: FaultResult<Id>): void {
     this.results.set(result.id, result)
   }
 
@@ -69,17 +70,17 @@ export class FaultRecorder {
     return this.results.size
   }
 
-  toJSON(): FaultRun {
+  toJSON(): FaultRun<Id> {
     return { adapter: this.adapter, runAt: this.runAt, node: process.version, ...(this.server ? { server: this.server } : {}), faults: [...this.results.values()] }
   }
 }
 
 export const faultResultsDir = `${resultsDir}faults/`
 
-export const writeFaultResults = async (recorder: FaultRecorder, registered: number): Promise<string> => {
+export const writeFaultResults = async <Id extends string>(recorder: FaultRecorder<Id>, registered: number, dir: string = faultResultsDir): Promise<string> => {
   const run = recorder.toJSON()
-  await mkdir(faultResultsDir, { recursive: true })
-  const file = `${faultResultsDir}${resultsFileName(run.adapter, recorder.size < registered, run.server)}`
+  await mkdir(dir, { recursive: true })
+  const file = `${dir}${resultsFileName(run.adapter, recorder.size < registered, run.server)}`
   const tmp = `${file}.${process.pid}.tmp`
   await writeFile(tmp, `${JSON.stringify(run, null, 2)}\n`)
   await rename(tmp, file)

@@ -1,0 +1,45 @@
+/**
+ * What an adapter gives the cluster fault suite: a running three-node cluster
+ * (started outside the test process, e.g. by scripts/clusters/<broker>.sh), a way
+ * to kill and restart each node, to name the node that leads a group's queue or
+ * stream, and to open buses on URLs that list the nodes in a chosen order.
+ */
+import type { Bus, IdempotencyStore, TransportOptions } from "@omnibus/core"
+
+export interface ClusterNode {
+  /** The broker's own name for the node (what the leader lookups return), e.g. `rabbit@host`. */
+  readonly name: string
+  /** kill -9; resolves once the process is gone. */
+  kill(): Promise<void>
+  /** Starts the node again on its data; resolves once it serves clients and rejoined the cluster. */
+  restart(): Promise<void>
+}
+
+/** A node and what the lookup saw (followers, a consumer leader elsewhere...), for the notes. */
+export interface Leader {
+  readonly node: ClusterNode
+  readonly detail: string
+}
+
+export interface ClusterHarness {
+  /** The cluster's nodes, running when the suite starts. */
+  readonly nodes: ReadonlyArray<ClusterNode>
+  /** A URL naming these nodes in this order: a bus connects to the first that answers. */
+  url(nodes: ReadonlyArray<ClusterNode>): string
+  /** Opens a Bus on `url` (the harness adds what keeps the listed order, e.g. no shuffling). */
+  connect(url: string, options?: TransportOptions): Promise<Bus>
+  /** The node leading what a declared group's messages go through (its queue, or the stream it reads). */
+  groupLeader(group: string): Promise<Leader>
+  /** The node leading an RPC method's queue; undefined where requests go through no queue (NATS). */
+  rpcLeader(method: string, group: string): Promise<Leader | undefined>
+  /** The module that registers the adapter, for the forked RPC server processes. */
+  readonly adapterModule: string
+  /** The lease (redelivery deadline) the suite's buses use. */
+  readonly leaseMs: number
+  /** The store for the "handled twice" checks (default: core's MemoryIdempotencyStore). */
+  idempotencyStore?(): IdempotencyStore
+  /** Removes what the suite's groups left on the cluster (durable consumers, queues), after the suite. */
+  deleteGroups?(groups: ReadonlyArray<string>): Promise<void>
+  /** How the adapter replicates on this cluster (queue type, replicas), for the results. */
+  readonly replication: string
+}
