@@ -84,6 +84,15 @@ export interface FaultInfo {
   readonly title: string
 }
 
+/** The cluster fault suite's rows (conformance/src/clusters/, docs/clusters.md). */
+export type ClusterFaultId = "C-leader-kill" | "C-rpc-kill" | "C-rolling-restart"
+
+export const CLUSTER_FAULTS: ReadonlyArray<{ readonly id: ClusterFaultId; readonly title: string }> = [
+  { id: "C-leader-kill", title: "kill -9 of the node leading the group's queue/stream mid-stream (10,000 messages, publisher and consumers running)" },
+  { id: "C-rpc-kill", title: "RPC during a node kill: every request settles within its timeout, servers on the surviving nodes keep answering" },
+  { id: "C-rolling-restart", title: "rolling restart of all three nodes under load: nothing lost, no consumer stuck" },
+]
+
 export const FAULTS: ReadonlyArray<FaultInfo> = [
   { id: "28", caseId: 28, title: "broker kill -9 and restart mid-stream (10,000 messages, consumers running)" },
   { id: "29", caseId: 29, title: "broker down at start: connect deadline, retries until the broker is up; health while down" },

@@ -11,13 +11,12 @@ import { readdir, readFile, writeFile, mkdir } from "node:fs/promises"
 import { fileURLToPath } from "node:url"
 import { serverLabel } from "./brokers/server.ts"
 import type { BrokerServer } from "./brokers/server.ts"
-import { CASES, FAULTS, SECTIONS } from "./cases.ts"
-import type { SectionId } from "./cases.ts"
+import { CASES, CLUSTER_FAULTS, FAULTS, SECTIONS } from "./cases.ts"
+import type { ClusterFaultId, FaultId, SectionId } from "./cases.ts"
 import type { FaultResult, FaultRun } from "./faults/recorder.ts"
 import type { CaseResult, RunResults } from "./results.ts"
 
 const resultsDir = fileURLToPath(new URL("../results/", import.meta.url))
-const faultsDir = fileURLToPath(new URL("../results/faults/", import.meta.url))
 const output = fileURLToPath(new URL("../../docs/guarantees.md", import.meta.url))
 
 /** First-party adapters first, in this order; others after, by name. */
@@ -81,20 +80,22 @@ const isFaultRun = (u: unknown): u is FaultRun => {
   return typeof r === "object" && r !== null && typeof r.adapter === "string" && Array.isArray(r.faults)
 }
 
-const loadFaultRuns = async (): Promise<Array<FaultRun>> => {
+/** The fault suite's runs (results/faults/) or the cluster fault suite's (results/clusters/). */
+const loadFaultRuns = async <Id extends string>(dir: "faults" | "clusters"): Promise<Array<FaultRun<Id>>> => {
+  const folder = `${resultsDir}${dir}/`
   let files: Array<string> = []
   try {
-    files = (await readdir(faultsDir)).filter((f) => f.endsWith(".json") && !f.endsWith(".partial.json"))
+    files = (await readdir(folder)).filter((f) => f.endsWith(".json") && !f.endsWith(".partial.json"))
   } catch {
     return []
   }
-  const runs: Array<FaultRun> = []
+  const runs: Array<FaultRun<Id>> = []
   for (const f of files.sort()) {
     try {
-      const parsed: unknown = JSON.parse(await readFile(`${faultsDir}${f}`, "utf8"))
-      if (isFaultRun(parsed)) runs.push(parsed)
+      const parsed: unknown = JSON.parse(await readFile(`${folder}${f}`, "utf8"))
+      if (isFaultRun(parsed)) runs.push(parsed as FaultRun<Id>)
     } catch (e) {
-      console.warn(`guarantees: skipping faults/${f}: ${e instanceof Error ? e.message : String(e)}`)
+      console.warn(`guarantees: skipping ${dir}/${f}: ${e instanceof Error ? e.message : String(e)}`)
     }
   }
   const rank = (name: string): number => {
@@ -140,7 +141,7 @@ export const mergeFaultCases = (runs: ReadonlyArray<RunResults>, faultRuns: Read
 const seconds = (ms: number | undefined): string => (ms === undefined ? "–" : ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`)
 const num = (n: number | undefined): string => (n === undefined ? "–" : n.toLocaleString("en-US"))
 
-const faultStatus = (f: FaultResult | undefined): string => {
+const faultStatus = (f: FaultResult<string> | undefined): string => {
   if (f === undefined) return "not run yet"
   switch (f.status) {
     case "pass":
@@ -173,14 +174,21 @@ export const renderFaults = (faultRuns: ReadonlyArray<FaultRun>): Array<string> 
     lines.push("")
     return lines
   }
-  for (const r of faultRuns) lines.push(`- **${runLabel(r)}**: ${r.runAt} (Node ${r.node})`)
+  lines.push(...faultTable(faultRuns, FAULTS))
+  return lines
+}
+
+/** Broker × fault rows with the measured numbers, in the catalogue's order. */
+const faultTable = <Id extends string>(runs: ReadonlyArray<FaultRun<Id>>, catalogue: ReadonlyArray<{ readonly id: Id; readonly title: string; readonly caseId?: number }>): Array<string> => {
+  const lines: Array<string> = []
+  for (const r of runs) lines.push(`- **${runLabel(r)}**: ${r.runAt} (Node ${r.node})`)
   lines.push("")
   const row = (cells: ReadonlyArray<string>): string => `| ${cells.join(" | ")} |`
   lines.push(row(["Broker", "Fault", "Result", "Sent", "Lost", "Handled twice", "Rejected", "Redelivered", "Detection", "Recovery", "Notes"]))
   lines.push(row(["---", "---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---"]))
-  for (const r of faultRuns) {
+  for (const r of runs) {
     const byId = new Map(r.faults.map((f) => [f.id, f]))
-    for (const info of FAULTS) {
+    for (const info of catalogue) {
       const f = byId.get(info.id)
       const m = f?.metrics ?? {}
       const name = info.caseId !== undefined ? `${info.caseId}. ${info.title}` : `${info.id}: ${info.title}`
@@ -191,6 +199,26 @@ export const renderFaults = (faultRuns: ReadonlyArray<FaultRun>): Array<string> 
     }
   }
   lines.push("")
+  return lines
+}
+
+/** The "what survives what — clusters" table: broker × cluster fault (`npm run test:clusters`). */
+export const renderClusterFaults = (clusterRuns: ReadonlyArray<FaultRun<ClusterFaultId>>): Array<string> => {
+  const lines: Array<string> = []
+  lines.push("## What survives what — clusters")
+  lines.push("")
+  lines.push(
+    "Measured by the cluster fault suite (`describeClusterFaults`, `conformance/src/clusters/`, `npm run test:clusters`) against three-node clusters " +
+      "`scripts/clusters/` starts on this machine, with the replication settings of [clusters.md](clusters.md). Columns as above; " +
+      "**recovery**: the node kill to a message published after it being handled (rolling restart: the worst of the three kills; RPC: the surviving requester's last failure).",
+  )
+  lines.push("")
+  if (clusterRuns.length === 0) {
+    lines.push("No cluster results yet.")
+    lines.push("")
+    return lines
+  }
+  lines.push(...faultTable(clusterRuns, CLUSTER_FAULTS))
   return lines
 }
 
@@ -231,7 +259,7 @@ export const renderCaseTable = (runs: ReadonlyArray<RunResults>, notRun: (id: nu
   return lines
 }
 
-export const render = (conformanceRuns: ReadonlyArray<RunResults>, faultRuns: ReadonlyArray<FaultRun> = []): string => {
+export const render = (conformanceRuns: ReadonlyArray<RunResults>, faultRuns: ReadonlyArray<FaultRun> = [], clusterRuns: ReadonlyArray<FaultRun<ClusterFaultId>> = []): string => {
   const runs = mergeFaultCases(conformanceRuns, faultRuns)
   const lines: Array<string> = []
   lines.push("<!-- Generated by conformance/src/guarantees.ts from conformance/results/*.json. Do not edit by hand. -->")
@@ -274,15 +302,17 @@ export const render = (conformanceRuns: ReadonlyArray<RunResults>, faultRuns: Re
   }
   lines.push("")
   lines.push(...renderFaults(faultRuns))
+  lines.push(...renderClusterFaults(clusterRuns))
   return lines.join("\n")
 }
 
 const main = async (): Promise<void> => {
   const runs = await loadRuns()
-  const faultRuns = await loadFaultRuns()
+  const faultRuns = await loadFaultRuns<FaultId>("faults")
+  const clusterRuns = await loadFaultRuns<ClusterFaultId>("clusters")
   await mkdir(fileURLToPath(new URL("../../docs/", import.meta.url)), { recursive: true })
-  await writeFile(output, render(runs, faultRuns))
-  console.log(`wrote ${output} from ${runs.length} run(s): ${runs.map((r) => `${runLabel(r)} ${r.runAt}`).join(", ") || "none"}; fault runs: ${faultRuns.map(runLabel).join(", ") || "none"}`)
+  await writeFile(output, render(runs, faultRuns, clusterRuns))
+  console.log(`wrote ${output} from ${runs.length} run(s): ${runs.map((r) => `${runLabel(r)} ${r.runAt}`).join(", ") || "none"}; fault runs: ${faultRuns.map(runLabel).join(", ") || "none"}; cluster runs: ${clusterRuns.map(runLabel).join(", ") || "none"}`)
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -8,6 +8,7 @@
 #
 #   bash scripts/clusters/test.sh [BROKER...]   default: nats rabbitmq
 # These tests are not part of `npm test` (vitest.config.ts leaves them out): they need the clusters.
+# Ends by regenerating docs/guarantees.md ("What survives what — clusters").
 set -euo pipefail
 source "$(dirname "$0")/../env.sh"
 ensure_deps
@@ -44,3 +45,5 @@ done
 echo "== clusters summary"
 printf '  %s\n' "${summary[@]}"
 [ ${#failed[@]} -eq 0 ] || { echo "clusters: failed: ${failed[*]}" >&2; exit 1; }
+# docs/guarantees.md's "What survives what — clusters" comes from these results.
+node conformance/src/guarantees.ts

@@ -8,19 +8,11 @@ import { randomBytes } from "node:crypto"
 import { MemoryIdempotencyStore } from "@omnibus/core"
 import type { Bus, IdempotencyStore, TransportOptions } from "@omnibus/core"
 import { it } from "vitest"
+import { CLUSTER_FAULTS, type ClusterFaultId } from "../cases.ts"
 import { firstLine, withTimeout } from "../faults/context.ts"
 import type { FaultMetrics, FaultRecorder } from "../faults/recorder.ts"
 import { errorText, eventually, runCase } from "../wait.ts"
 import type { ClusterHarness, ClusterNode } from "./harness.ts"
-
-/** The suite's rows (docs/clusters.md). */
-export type ClusterFaultId = "C-leader-kill" | "C-rpc-kill" | "C-rolling-restart"
-
-export const CLUSTER_FAULTS: ReadonlyArray<{ readonly id: ClusterFaultId; readonly title: string }> = [
-  { id: "C-leader-kill", title: "kill -9 of the node leading the group's queue/stream mid-stream (10,000 messages, publisher and consumers running)" },
-  { id: "C-rpc-kill", title: "RPC during a node kill: every request settles within its timeout, servers on the surviving nodes keep answering" },
-  { id: "C-rolling-restart", title: "rolling restart of all three nodes under load: nothing lost, no consumer stuck" },
-]
 
 export interface ClusterSuite {
   readonly name: string

@@ -13,12 +13,12 @@ import { resultsDir } from "../results.ts"
 import { FaultRecorder, writeFaultResults } from "../faults/recorder.ts"
 import { registerClusterFaults } from "./cases.ts"
 import { makeClusterSuite } from "./context.ts"
-import type { ClusterFaultId } from "./context.ts"
+import type { ClusterFaultId } from "../cases.ts"
 import type { ClusterHarness } from "./harness.ts"
 
 export type { ClusterHarness, ClusterNode, Leader } from "./harness.ts"
-export type { ClusterFaultId } from "./context.ts"
-export { CLUSTER_FAULTS } from "./context.ts"
+export type { ClusterFaultId } from "../cases.ts"
+export { CLUSTER_FAULTS } from "../cases.ts"
 export { scriptNodes, runScript } from "./script.ts"
 
 export const clusterResultsDir = `${resultsDir}clusters/`
