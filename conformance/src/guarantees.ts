@@ -169,18 +169,14 @@ export const renderFaults = (faultRuns: ReadonlyArray<FaultRun>): Array<string> 
       "RPC storm (G-rpc-kill): **sent** = requests, **rejected** = requests that failed with a typed error, **recovery** = kill to the send time of the latest failing request.",
   )
   lines.push("")
-  if (faultRuns.length === 0) {
-    lines.push("No fault-suite results yet.")
-    lines.push("")
-    return lines
-  }
-  lines.push(...faultTable(faultRuns, FAULTS))
+  lines.push(...faultTable(faultRuns, FAULTS, "No fault-suite results yet."))
   return lines
 }
 
-/** Broker × fault rows with the measured numbers, in the catalogue's order. */
-const faultTable = <Id extends string>(runs: ReadonlyArray<FaultRun<Id>>, catalogue: ReadonlyArray<{ readonly id: Id; readonly title: string; readonly caseId?: number }>): Array<string> => {
+/** Broker × fault rows with the measured numbers, in the catalogue's order (`none` when there are no runs). */
+const faultTable = <Id extends string>(runs: ReadonlyArray<FaultRun<Id>>, catalogue: ReadonlyArray<{ readonly id: Id; readonly title: string; readonly caseId?: number }>, none: string): Array<string> => {
   const lines: Array<string> = []
+  if (runs.length === 0) return [none, ""]
   for (const r of runs) lines.push(`- **${runLabel(r)}**: ${r.runAt} (Node ${r.node})`)
   lines.push("")
   const row = (cells: ReadonlyArray<string>): string => `| ${cells.join(" | ")} |`
@@ -213,12 +209,7 @@ export const renderClusterFaults = (clusterRuns: ReadonlyArray<FaultRun<ClusterF
       "**recovery**: the node kill to a message published after it being handled (rolling restart: the worst of the three kills; RPC: the surviving requester's last failure).",
   )
   lines.push("")
-  if (clusterRuns.length === 0) {
-    lines.push("No cluster results yet.")
-    lines.push("")
-    return lines
-  }
-  lines.push(...faultTable(clusterRuns, CLUSTER_FAULTS))
+  lines.push(...faultTable(clusterRuns, CLUSTER_FAULTS, "No cluster results yet."))
   return lines
 }
 
