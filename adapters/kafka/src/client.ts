@@ -172,6 +172,14 @@ export const makeKafkaClient = (config: ConnectionConfig): KafkaClient => {
     return out
   }
 
+  // The replication of created topics (config.ts TopicReplication), from the cluster's size unless set.
+  let replication: Promise<{ readonly factor: number; readonly minInsync: number | undefined }> | undefined
+  const topicReplication = async (): Promise<{ readonly factor: number; readonly minInsync: number | undefined }> => {
+    const set = config.replication
+    const factor = set.factor ?? Math.min(3, (await retrying(() => admin.metadata({ topics: [] }))).brokers.size)
+    return { factor, minInsync: set.minInsync ?? (factor >= 3 ? 2 : undefined) }
+  }
+
   const client: KafkaClient = {
     async connect(timeoutMs) {
       const deadline = Date.now() + timeoutMs
@@ -216,11 +224,14 @@ export const makeKafkaClient = (config: ConnectionConfig): KafkaClient => {
     },
     async createTopics(topics, maxMessageBytes) {
       if (topics.length === 0) return
+      const { factor, minInsync } = await (replication ??= topicReplication().catch((e: unknown) => {
+        replication = undefined
+        throw e
+      }))
+      const configs = [{ name: "max.message.bytes", value: String(maxMessageBytes) }, ...(minInsync !== undefined ? [{ name: "min.insync.replicas", value: String(minInsync) }] : [])]
       for (const t of topics) {
         try {
-          await retrying(() =>
-            admin.createTopics({ topics: [t.topic], partitions: t.partitions, replicas: -1, configs: [{ name: "max.message.bytes", value: String(maxMessageBytes) }] }),
-          )
+          await retrying(() => admin.createTopics({ topics: [t.topic], partitions: t.partitions, replicas: factor, configs }))
         } catch (e) {
           if (!hasApiError(e, "TOPIC_ALREADY_EXISTS")) throw e
         }

@@ -3,7 +3,7 @@
  * consumer group the adapter creates (one place, so residue checks and
  * cleanup agree with creation).
  *
- *   kafka://[user:pass@]host:port[,host:port...][?sasl=plain|scram-sha-256|scram-sha-512&tls=true&prefix=omnibus&partitions=6&heartbeatMs=5000&requestTimeoutMs=30000&rpcLeaseMs=10000&cloudEvents=true&cloudEventsSource=...]
+ *   kafka://[user:pass@]host:port[,host:port...][?sasl=plain|scram-sha-256|scram-sha-512&tls=true&prefix=omnibus&partitions=6&replicationFactor=3&minInsyncReplicas=2&heartbeatMs=5000&requestTimeoutMs=30000&rpcLeaseMs=10000&cloudEvents=true&cloudEventsSource=...]
  */
 import { createHash } from "node:crypto"
 import { cloudEventsSettings, DEFAULT_MAX_PAYLOAD_BYTES, defaultCloudEventsSource, InvalidOptions, InvalidUrl, redactUrl } from "@omnibus/core/adapter"
@@ -18,6 +18,20 @@ export interface ConnectionConfig {
   readonly requestTimeoutMs: number
   /** Dead-link detection period and deadline (0 = off), see client.ts. */
   readonly heartbeatMs: number
+  /** How the topics the adapter creates are replicated (client.ts createTopics). */
+  readonly replication: TopicReplication
+}
+
+/**
+ * Replicas of each topic the adapter creates and the in-sync copies a write
+ * (acks=all) needs. Unset: three replicas where the cluster has three brokers or
+ * more (fewer on a smaller one) and min.insync.replicas 2 with three or more, so a
+ * confirmed publish is on two brokers and survives the death of any one
+ * (docs/clusters.md); on a single broker nothing changes.
+ */
+export interface TopicReplication {
+  readonly factor: number | undefined
+  readonly minInsync: number | undefined
 }
 
 export interface AdapterConfig {
@@ -42,6 +56,9 @@ const positiveInt = (option: string, v: unknown, fallback: number, zeroOk = fals
   }
   return n
 }
+
+const optionalPositiveInt = (option: string, value: unknown): number | undefined =>
+  value === undefined || value === null ? undefined : positiveInt(option, value, 1)
 
 export const parseConfig = (url: string, options: TransportOptions): AdapterConfig => {
   const redacted = redactUrl(url)
@@ -82,6 +99,10 @@ export const parseConfig = (url: string, options: TransportOptions): AdapterConf
       sasl,
       requestTimeoutMs: positiveInt("requestTimeoutMs", query.get("requestTimeoutMs") ?? options.requestTimeoutMs, 30_000),
       heartbeatMs: positiveInt("heartbeatMs", query.get("heartbeatMs") ?? options.heartbeatMs, 5_000, true),
+      replication: {
+        factor: optionalPositiveInt("replicationFactor", query.get("replicationFactor") ?? options.replicationFactor),
+        minInsync: optionalPositiveInt("minInsyncReplicas", query.get("minInsyncReplicas") ?? options.minInsyncReplicas),
+      },
     },
     redacted,
     prefix,

@@ -21,7 +21,7 @@
  * out of the next fetch (pausing at the prefetch bound), and a response that
  * started before a rebalance is dropped whole.
  */
-import { Consumer, ConnectionPool, kGetApi, kGetConnection, type ClusterMetadata, type Connection, type RecordsBatch, type SASLOptions } from "@platformatic/kafka"
+import { Consumer, ConnectionPool, kGetApi, kGetBootstrapConnection, kGetConnection, type ClusterMetadata, type Connection, type RecordsBatch, type SASLOptions } from "@platformatic/kafka"
 import type { CommittedOffset, InRecord } from "./client.ts"
 import type { ConnectionConfig } from "./config.ts"
 
@@ -258,17 +258,31 @@ export const makeMember = (config: ConnectionConfig, options: MemberOptions, han
   const callbackApi = <T>(fn: (cb: (error: Error | null, value?: T) => void) => void): Promise<T> =>
     new Promise<T>((resolve, reject) => fn((error, value) => (error ? reject(error) : resolve(value as T))))
 
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  type AnyApi = { async: (connection: Connection, ...args: Array<any>) => Promise<any> }
+  const api = (name: string): Promise<AnyApi> => callbackApi<AnyApi>((cb) => consumer[kGetApi](name, cb as never))
+
+  // The group's coordinator for our commits, looked up by our own FindCoordinator and forgotten
+  // when a commit fails: the consumer caches its own and forgets it only on errors of its own
+  // calls, which commits go around, so after the coordinator moved to another broker (the node
+  // died, a rolling restart) every commit went to the old one, NOT_COORDINATOR, forever.
+  let coordinatorId: number | undefined
+  const findCoordinator = async (): Promise<number> => {
+    const connection = await callbackApi<Connection>((cb) => consumer[kGetBootstrapConnection](cb))
+    const response = (await (await api("FindCoordinator")).async(connection, 0, [options.groupId])) as {
+      readonly coordinators: ReadonlyArray<{ readonly key?: string; readonly nodeId: number }>
+    }
+    const found = response.coordinators.find((c) => c.key === options.groupId) ?? response.coordinators[0]
+    if (found === undefined || found.nodeId < 0) throw new Error(`no coordinator for group ${options.groupId} yet`)
+    return found.nodeId
+  }
   const coordinator = async (): Promise<Connection> => {
-    const id = await consumer.findGroupCoordinator()
+    const id = (coordinatorId ??= await findCoordinator())
     const md = await consumer.metadata({ topics: [] })
     const broker = md.brokers.get(id)
     if (!broker) throw new Error(`group coordinator ${id} not in metadata`)
     return callbackApi<Connection>((cb) => consumer[kGetConnection](broker, cb))
   }
-
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  type AnyApi = { async: (connection: Connection, ...args: Array<any>) => Promise<any> }
-  const api = (name: string): Promise<AnyApi> => callbackApi<AnyApi>((cb) => consumer[kGetApi](name, cb as never))
 
   // One OffsetCommit request carries every partition's commit of the moment: the coordinator
   // answers a connection's requests one at a time (an OffsetCommit took ~27 ms on the bench's
@@ -305,6 +319,7 @@ export const makeMember = (config: ConnectionConfig, options: MemberOptions, han
         // A lost connection (cut, dropped by the heartbeat, broker restarting) is no verdict on the
         // membership: commit again on a new one. Only the broker's refusal ends this generation here.
         if (closed || !isTransient(e)) throw e
+        coordinatorId = undefined
         consumer.clearMetadata()
         await sleep(backoff)
       }
