@@ -6,14 +6,14 @@
 # Results: conformance/results/clusters/<broker>@<version>.json; the summary prints each
 # cluster's start time and peak RSS (all node processes, sampled every 0.5 s).
 #
-#   bash scripts/clusters/test.sh [BROKER...]   default: nats rabbitmq
+#   bash scripts/clusters/test.sh [BROKER...]   default: nats rabbitmq redis
 # These tests are not part of `npm test` (vitest.config.ts leaves them out): they need the clusters.
 set -euo pipefail
 source "$(dirname "$0")/../env.sh"
 ensure_deps
 cd "$ROOT"
 export PATH="$ROOT/node_modules/.bin:$PATH"
-if [ $# -gt 0 ]; then BROKERS=("$@"); else BROKERS=(nats rabbitmq); fi
+if [ $# -gt 0 ]; then BROKERS=("$@"); else BROKERS=(nats rabbitmq redis); fi
 summary=()
 failed=()
 sampler=
