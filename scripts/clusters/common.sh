@@ -7,7 +7,11 @@
 #   cluster_serving N   true once node N serves clients and is part of the cluster
 #   cluster_formed      true once the cluster as a whole is usable (after every node serves)
 #   cluster_env         the variables a test run needs
-# Nodes are numbered 1..3; node N's folder is $CLUSTER_DIR/nN (data, process.log, pid).
+# and may define:
+#   cluster_create      run once after every node serves, before waiting for cluster_formed
+#                       (Redis: the nodes form a cluster only when told to)
+#   CLUSTER_NODES       the node numbers, after sourcing this file (default 1 2 3)
+# Nodes are numbered 1..3 unless CLUSTER_NODES says otherwise; node N's folder is $CLUSTER_DIR/nN (data, process.log, pid).
 # The processes come from the Debian 13 root of scripts/matrix/debian13.sh and are
 # spawned with scripts/matrix/brokers.sh's functions (own session, pid file).
 set -euo pipefail
@@ -80,8 +84,9 @@ cluster_start() {
   t0=$(date +%s%N)
   for n in "${CLUSTER_NODES[@]}"; do node_start "$n"; done
   for n in "${CLUSTER_NODES[@]}"; do node_wait "$n" 180; done
+  if declare -F cluster_create >/dev/null; then cluster_create; fi
   cluster_wait 120 "the cluster to form" cluster_formed
-  cluster_log "3 nodes serving as one cluster after $(( ($(date +%s%N) - t0) / 1000000 )) ms, RSS $(( $(cluster_rss) / 1024 )) MiB"
+  cluster_log "${#CLUSTER_NODES[@]} nodes serving as one cluster after $(( ($(date +%s%N) - t0) / 1000000 )) ms, RSS $(( $(cluster_rss) / 1024 )) MiB"
 }
 
 cluster_stop() {

@@ -3,26 +3,90 @@
  * password are explicit and the URL never reaches a log: every error names
  * the redacted URL only. Each client gets an "error" listener, since ioredis
  * prints unhandled error events to the console.
+ *
+ * Redis Cluster: a URL naming several hosts (`redis://h1:7001,h2:7002`) or
+ * saying `cluster=true` opens ioredis `Cluster` clients seeded with those
+ * hosts. They follow MOVED/ASK and failovers (slot table refreshed, commands
+ * re-sent) and serve every command the adapter sends: each one, script and
+ * pipeline touches keys of one namespace, which share one hash slot (keys.ts).
  */
 import { isIP } from "node:net"
 import type { ConnectionOptions as TlsOptions } from "node:tls"
-import { Redis, type RedisOptions } from "ioredis"
-import { AuthenticationFailed, ConnectionFailed, InvalidUrl, parseBrokerUrl, redactUrl } from "@omnibus/core/adapter"
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from "ioredis"
+import { AuthenticationFailed, ConnectionFailed, InvalidOptions, InvalidUrl, parseBrokerUrl, redactUrl } from "@omnibus/core/adapter"
+
+export interface ClusterNodeAddress {
+  readonly host: string
+  readonly port: number
+}
 
 export interface ConnectionSettings {
   readonly options: RedisOptions
   readonly safeUrl: string
+  /** Redis Cluster: the seed nodes (the client learns the others from them); undefined for one server. */
+  readonly cluster?: ReadonlyArray<ClusterNodeAddress> | undefined
+  /** The URL's query parameters: adapter options may be given there (the options object wins). */
+  readonly query: URLSearchParams
 }
 
-export const parseRedisUrl = (url: string, connectTimeoutMs: number, tls?: TlsOptions): ConnectionSettings => {
+/**
+ * A URL with several hosts in its authority (`redis://u:p@h1:7001,h2:7002/0`), which URL()
+ * cannot parse: the first host stands in for the parsing, the others are returned.
+ */
+const splitHosts = (url: string): { readonly first: string; readonly extra: Array<string> } => {
+  const m = /^([a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?)([^/?#]*)(.*)$/is.exec(url)
+  if (!m || !m[2]!.includes(",")) return { first: url, extra: [] }
+  const hosts = m[2]!.split(",").map((h) => h.trim())
+  return { first: `${m[1]}${hosts[0]}${m[3]}`, extra: hosts.slice(1) }
+}
+
+const address = (host: string, port: string): ClusterNodeAddress => ({
+  host: host.replace(/^\[|\]$/g, "") || "127.0.0.1",
+  port: port === "" ? 6379 : Number(port),
+})
+
+/** `cluster` as an option (a boolean) or URL parameter ("true"/"false"): true, false or undefined (not said). */
+const clusterFlag = (option: unknown, param: string | null, safeUrl: string): boolean | undefined => {
+  if (option !== undefined && option !== null) {
+    if (typeof option !== "boolean") throw new InvalidOptions({ option: "cluster", reason: `must be true or false, got ${JSON.stringify(option)}` })
+    return option
+  }
+  if (param === null) return undefined
+  if (param === "true" || param === "1") return true
+  if (param === "false" || param === "0") return false
+  throw new InvalidUrl({ url: safeUrl, reason: `cluster must be true or false, got ${JSON.stringify(param)}` })
+}
+
+/**
+ * Parses the URL; `clusterOption` is the transport's `cluster` option (it wins over the
+ * URL's `cluster` parameter). Several hosts mean a cluster unless cluster=false says otherwise,
+ * which is refused: one server has one address.
+ */
+export const parseRedisUrl = (url: string, connectTimeoutMs: number, tls?: TlsOptions, clusterOption?: unknown): ConnectionSettings => {
   const safeUrl = redactUrl(url)
-  const u = parseBrokerUrl(url, ["redis", "rediss"])
+  const { first, extra } = splitHosts(url)
+  const u = parseBrokerUrl(first, ["redis", "rediss"])
   const scheme = u.protocol.replace(/:$/, "").toLowerCase()
-  const port = u.port === "" ? 6379 : Number(u.port)
+  const { host, port } = address(u.hostname, u.port)
   const dbText = u.pathname.replace(/^\//, "")
   const db = dbText === "" ? 0 : Number(dbText)
   if (!Number.isInteger(db) || db < 0) throw new InvalidUrl({ url: safeUrl, reason: `database "${dbText}" is not a number` })
-  const host = u.hostname.replace(/^\[|\]$/g, "") || "127.0.0.1"
+  const query = new URLSearchParams(u.searchParams)
+  const nodes = [{ host, port }]
+  for (const h of extra) {
+    let n: URL
+    try {
+      n = new URL(`redis://${h}`)
+    } catch {
+      throw new InvalidUrl({ url: safeUrl, reason: `host "${h}" is not host[:port]` })
+    }
+    if (n.hostname === "" || n.pathname.length > 1 || n.username !== "" || n.search !== "") throw new InvalidUrl({ url: safeUrl, reason: `host "${h}" is not host[:port]` })
+    nodes.push(address(n.hostname, n.port))
+  }
+  const said = clusterFlag(clusterOption, query.get("cluster"), safeUrl)
+  if (said === false && nodes.length > 1) throw new InvalidUrl({ url: safeUrl, reason: "several hosts name a Redis Cluster's nodes, but cluster=false" })
+  const cluster = said ?? nodes.length > 1
+  if (cluster && db !== 0) throw new InvalidUrl({ url: safeUrl, reason: `Redis Cluster has database 0 only, not ${db}` })
   const options: RedisOptions = {
     host,
     port,
@@ -39,10 +103,62 @@ export const parseRedisUrl = (url: string, connectTimeoutMs: number, tls?: TlsOp
     ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
     ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
     // SNI carries host names only (an IP there is deprecated by Node and ignored by RFC 6066)
-    ...(scheme === "rediss" ? { tls: { ...(isIP(host) === 0 ? { servername: host } : {}), ...tls } } : {}),
+    // (on a cluster each node's own host is checked: no servername for all)
+    ...(scheme === "rediss" ? { tls: { ...(isIP(host) === 0 && !cluster ? { servername: host } : {}), ...tls } } : {}),
   }
-  return { options, safeUrl }
+  return { options, safeUrl, query, cluster: cluster ? nodes : undefined }
 }
+
+/**
+ * Errors of a cluster in motion that ioredis gave up following (after `maxRedirections`):
+ * the slot has no serving primary yet (failover), or it moves. Worth retrying, unlike a refusal.
+ */
+export const isClusterTransient = (e: unknown): boolean => e instanceof Error && /^(CLUSTERDOWN|TRYAGAIN|MOVED|ASK)\b/.test(e.message)
+
+/**
+ * After a redirection or CLUSTERDOWN that ioredis did not follow (it re-sends a pipeline only
+ * when every command failed alike, and the keyless WAIT after the scripts succeeds on any node):
+ * re-reads the slot table and gives a failover its retry pause (100 ms, as ioredis's own).
+ * Nothing to do on one server.
+ */
+export const followCluster = async (client: Redis, ms: number): Promise<void> => {
+  if (!client.isCluster) return
+  const deadline = Date.now() + ms
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms)
+    ;(client as unknown as Cluster).refreshSlotsCache(() => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
+  await new Promise((r) => setTimeout(r, Math.max(0, Math.min(100, deadline - Date.now()))))
+}
+
+/**
+ * A cluster client (lazy: openClient connects it). Typed as Redis: it takes the same commands,
+ * routed by key to the primary of their slot; keyless ones go to any primary, so the adapter sends
+ * none that must reach a given node outside a pipeline pinned by a key (WAIT after the routing
+ * scripts) and tracks no client ids there (context.ts).
+ */
+const clusterClient = (settings: ConnectionSettings, nodes: ReadonlyArray<ClusterNodeAddress>, name: string): Redis => {
+  const { host: _h, port: _p, db: _db, retryStrategy, lazyConnect: _l, enableOfflineQueue: _q, ...redisOptions } = settings.options
+  const options: ClusterOptions = {
+    lazyConnect: true,
+    enableOfflineQueue: true,
+    // the whole cluster unreachable: reconnect as one server would
+    clusterRetryStrategy: (times) => retryStrategy?.(times) ?? 1_000,
+    // Commands wait through a failover (a dead primary's replica takes over after cluster-node-timeout):
+    // re-sent every 100 ms for about the connect timeout (ioredis's default gives up after 16 tries,
+    // 1.6 s), then rejected; publishes, reads and RPC loops retry on top.
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 100,
+    retryDelayOnTryAgain: 100,
+    maxRedirections: Math.max(16, Math.ceil((settings.options.connectTimeout ?? 10_000) / 100)),
+    redisOptions: { ...redisOptions, connectionName: name },
+  }
+  return new Cluster(nodes.map((n) => ({ host: n.host, port: n.port })), options) as unknown as Redis
+}
+
 
 const AUTH_ERROR = /WRONGPASS|NOAUTH|NOPERM|invalid password|invalid username/i
 
@@ -60,13 +176,14 @@ export const describe = (e: unknown): string => {
  * past the deadline: ConnectionFailed.
  */
 export const openClient = (settings: ConnectionSettings, deadlineMs: number, name: string): Promise<Redis> => {
-  const client = new Redis({ ...settings.options, connectionName: name })
+  const client = settings.cluster ? clusterClient(settings, settings.cluster, name) : new Redis({ ...settings.options, connectionName: name })
   return new Promise<Redis>((resolve, reject) => {
     let lastError: unknown
     const finish = (error: Error | undefined) => {
       clearTimeout(timer)
       client.off("ready", onReady)
       client.off("error", onError)
+      client.off("node error", onError)
       if (error) {
         client.on("error", () => {})
         client.disconnect(false)
@@ -86,6 +203,8 @@ export const openClient = (settings: ConnectionSettings, deadlineMs: number, nam
     )
     client.on("ready", onReady)
     client.on("error", onError)
+    // a cluster reports what its nodes refused as "node error" (its "error" says only that none answered)
+    client.on("node error", onError)
     client.connect().catch((e: unknown) => {
       lastError = e
       if (isAuthError(e)) finish(new AuthenticationFailed({ url: settings.safeUrl, reason: describe(e) }))
@@ -98,12 +217,14 @@ export const openClient = (settings: ConnectionSettings, deadlineMs: number, nam
  * reconnecting instead of storming the server.
  */
 export const guard = (client: Redis, onFatal: (e: Error) => void): void => {
-  client.on("error", (e: unknown) => {
+  const onError = (e: unknown) => {
     if (isAuthError(e)) {
       client.disconnect(false)
       onFatal(e as Error)
     }
-  })
+  }
+  client.on("error", onError)
+  client.on("node error", onError)
 }
 
 /** Resolves when the client is ready (now or after a reconnect), or rejects after `ms`. */

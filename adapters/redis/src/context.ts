@@ -63,8 +63,13 @@ export const unblock = async (cmd: Redis, blockerId: number | undefined): Promis
   }
 }
 
-/** Tracks a blocking connection's server-side client id across reconnects. */
+/**
+ * Tracks a blocking connection's server-side client id across reconnects. Not on a cluster
+ * client: its CLIENT ID and CLIENT UNBLOCK would go to any primary, where the id names another
+ * connection; a stopping loop there ends when its blocking read times out (at most a sweep period).
+ */
 export const trackClientId = (blocker: Redis, set: (id: number) => void): void => {
+  if (blocker.isCluster) return
   const refresh = () => {
     blocker.client("ID").then((id) => set(Number(id)), () => {})
   }

@@ -27,7 +27,7 @@ import { PublishFailed } from "@omnibus/core"
 import { cloudEventHeaders } from "@omnibus/core/adapter"
 import type { CloudEventsSettings, Envelope } from "@omnibus/core/adapter"
 import type { PublishOutcome } from "@omnibus/core/adapter"
-import { describe, whenReady } from "./connection.ts"
+import { describe, followCluster, isClusterTransient, whenReady } from "./connection.ts"
 import type { Keys } from "./keys.ts"
 import { toFields } from "./fields.ts"
 import type { ScriptedRedis } from "./scripts.ts"
@@ -39,6 +39,10 @@ export interface PublisherOptions {
   readonly cloudEvents?: CloudEventsSettings | undefined
   /** Messages per routing call; ROUTE_CHUNK_MESSAGES unless set (bench-routing.ts compares sizes). */
   readonly chunkMessages?: number
+  /** Confirm only once this many replicas acknowledged the writes (WAIT; 0 or unset: no wait). */
+  readonly waitReplicas?: number
+  /** How long one WAIT may block the connection, ms (a short count re-sends the entries). */
+  readonly waitTimeoutMs?: number
 }
 
 /** Messages per routing call (see bench-routing.ts for the measurement behind it). */
@@ -48,8 +52,8 @@ export const ROUTE_CHUNK_BYTES = 1 << 20
 /** Arguments per routing call (messages with many headers go in smaller chunks). */
 export const ROUTE_CHUNK_ARGS = 16_384
 
-/** A reply error comes from the server (a refusal); anything else is the connection. */
-const isServerRefusal = (e: unknown): boolean => e instanceof Error && e.name === "ReplyError"
+/** A reply error comes from the server (a refusal), unless a cluster is failing over; anything else is the connection. */
+const isServerRefusal = (e: unknown): boolean => e instanceof Error && e.name === "ReplyError" && !isClusterTransient(e)
 
 type Arg = string | Buffer | number
 
@@ -111,6 +115,9 @@ export const publishBatch = async (
     const chunks = toChunks(batch, pending, alone, Math.max(1, options.chunkMessages ?? ROUTE_CHUNK_MESSAGES), options.cloudEvents)
     const pipeline = cmd.pipeline() as unknown as ScriptedRedisPipeline
     for (const c of chunks) pipeline.omnibusRoute(keys.bindings, keys.base, options.dedupWindowMs, ...c.args)
+    // WAIT on the same connection, after the scripts (on a cluster the pipeline goes to their slot's primary)
+    const waitFor = options.waitReplicas ?? 0
+    if (waitFor > 0) pipeline.call("WAIT", waitFor, Math.max(1, Math.min(options.waitTimeoutMs ?? 1_000, remaining)))
     let timer: NodeJS.Timeout | undefined
     const results = await Promise.race([
       pipeline.exec(),
@@ -121,6 +128,11 @@ export const publishBatch = async (
     })
     clearTimeout(timer)
     if (!results) break
+    const waited = waitFor > 0 ? results.pop() : undefined
+    const short = waitFor > 0 ? shortOfReplicas(waited, waitFor) : undefined
+    // WAIT itself refused (an ACL without it...): asking again would not help
+    const waitRefused = waited?.[0] != null && isServerRefusal(waited[0])
+    if (short !== undefined) lastReason = short
     const again: Array<number> = []
     let lost = false
     results.forEach(([error, reply], j) => {
@@ -129,8 +141,12 @@ export const publishBatch = async (
         const items = Array.isArray(reply) ? (reply as Array<unknown>) : []
         c.entries.forEach((i, k) => {
           const r = items[k]
-          if (typeof r === "number") outcomes[i] = { ok: true }
-          else failed(i, r === undefined ? "the routing script returned no result for this message" : describe(String(r)))
+          if (typeof r === "number") {
+            // not on enough replicas yet: sent again (a dedup hit then) and waited for again
+            if (short === undefined) outcomes[i] = { ok: true }
+            else if (waitRefused) failed(i, short)
+            else again.push(i)
+          } else failed(i, r === undefined ? "the routing script returned no result for this message" : describe(String(r)))
         })
       } else if (isServerRefusal(error)) {
         if (c.entries.length === 1) failed(c.entries[0]!, describe(error))
@@ -145,12 +161,26 @@ export const publishBatch = async (
       }
     })
     pending = again.sort((a, b) => a - b)
-    if (lost) await whenReady(cmd, Math.max(0, deadline - Date.now()))
+    if (lost) {
+      await followCluster(cmd, Math.max(0, deadline - Date.now()))
+      await whenReady(cmd, Math.max(0, deadline - Date.now()))
+    }
   }
-  return outcomes.map((o, i) => o ?? { ok: false, error: new PublishFailed({ key: batch[i]!.routingKey, reason: isOpen() ? lastReason : "transport closed before the broker confirmed" }) })
+  // Array.from, not map: map skips the holes of the entries that got no outcome
+  return Array.from(outcomes, (o, i) => o ?? { ok: false, error: new PublishFailed({ key: batch[i]!.routingKey, reason: isOpen() ? lastReason : "transport closed before the broker confirmed" }) })
+}
+
+/** Why a WAIT reply does not confirm the writes before it; undefined when it does. */
+const shortOfReplicas = (reply: [Error | null, unknown] | undefined, wanted: number): string | undefined => {
+  if (reply === undefined) return "no reply to WAIT"
+  const [error, count] = reply
+  if (error) return `WAIT failed: ${describe(error)}`
+  const n = Number(count)
+  return n >= wanted ? undefined : `written on the primary, acknowledged by ${n} of the ${wanted} replicas asked for (waitReplicas)`
 }
 
 interface ScriptedRedisPipeline {
   omnibusRoute(...args: Array<Arg>): unknown
+  call(...args: Array<Arg>): unknown
   exec(): Promise<Array<[Error | null, unknown]> | null>
 }

@@ -40,6 +40,24 @@ export interface RedisTransportOptions extends TransportOptions {
   readonly heartbeatMs?: number
   /** Extra TLS settings for rediss:// (e.g. `{ ca }` for a private CA, client cert and key). */
   readonly tls?: TlsOptions
+  /**
+   * Redis Cluster (URL parameter `cluster=true`): connect with a cluster client seeded by the
+   * URL's hosts. Default: true when the URL names several hosts, else false.
+   */
+  readonly cluster?: boolean
+  /**
+   * Confirm a publish only once this many replicas acknowledged it (`WAIT n`, also URL parameter
+   * `waitReplicas`; default 0 = on the primary's word). Replication is asynchronous: without it, a
+   * confirmed message not yet on a replica is lost when a failover promotes that replica.
+   * WAIT narrows this window, it does not make Redis strongly consistent (docs/clusters.md).
+   */
+  readonly waitReplicas?: number
+  /**
+   * How long one WAIT blocks the command connection (default 1000, also URL parameter): a publish
+   * not acknowledged by enough replicas by then is sent again (the dedup marker keeps one copy; with
+   * dedupWindowMs 0 the stream gets a second one) until publishTimeoutMs, then fails with PublishFailed.
+   */
+  readonly waitTimeoutMs?: number
 }
 
 const positive = (options: TransportOptions, name: string, fallback: number, allowZero = false): number => {
@@ -48,6 +66,18 @@ const positive = (options: TransportOptions, name: string, fallback: number, all
   if (typeof v !== "number" || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
     throw new InvalidOptions({ option: name, reason: `must be a ${allowZero ? "non-negative" : "positive"} number of ms` })
   }
+  return v
+}
+
+/** An option that may also come from the URL's query (the options object wins). */
+const fromUrl = (options: TransportOptions, query: URLSearchParams, name: string): TransportOptions => {
+  const v = options[name] ?? query.get(name) ?? undefined
+  return { [name]: typeof v === "string" && v.trim() !== "" && Number.isFinite(Number(v)) ? Number(v) : v }
+}
+
+const replicas = (options: TransportOptions): number => {
+  const v = options["waitReplicas"] ?? 0
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0) throw new InvalidOptions({ option: "waitReplicas", reason: "must be a whole number of replicas (0 = do not wait)" })
   return v
 }
 
@@ -89,7 +119,7 @@ export class RedisTransport implements Transport {
     const connectTimeoutMs = positive(options, "connectTimeoutMs", 10_000)
     const tls = options.tls
     if (tls !== undefined && (typeof tls !== "object" || tls === null)) throw new InvalidOptions({ option: "tls", reason: "must be a node:tls options object" })
-    const settings = parseRedisUrl(url, connectTimeoutMs, tls)
+    const settings = parseRedisUrl(url, connectTimeoutMs, tls, options["cluster"])
     const leaseMs = positive(options, "leaseMs", 30_000)
     const maxPayloadBytes = positive(options, "maxPayloadBytes", DEFAULT_MAX_PAYLOAD_BYTES)
     const namespace = word(options, "namespace", "default")
@@ -98,6 +128,8 @@ export class RedisTransport implements Transport {
       cloudEvents: cloudEventsSettings(options, defaultCloudEventsSource("redis", namespace)),
       dedupWindowMs: Math.round(positive(options, "dedupWindowMs", 120_000, true)),
       publishTimeoutMs: positive(options, "publishTimeoutMs", 30_000),
+      waitReplicas: replicas(fromUrl(options, settings.query, "waitReplicas")),
+      waitTimeoutMs: positive(fromUrl(options, settings.query, "waitTimeoutMs"), "waitTimeoutMs", 1_000),
     }
     const rpcHeartbeatMs = positive(options, "rpcHeartbeatMs", 1_000)
     const heartbeatMs = positive(options, "heartbeatMs", 5_000, true)

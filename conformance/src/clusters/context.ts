@@ -24,12 +24,15 @@ export interface ClusterSuite {
   readonly down: Set<ClusterNode>
   /** Every group a case named (ctx.group), removed after the suite (harness.deleteGroups). */
   readonly groups: Set<string>
+  /** The cases to run (default: all). */
+  readonly only: ReadonlySet<ClusterFaultId> | undefined
 }
 
-export const makeClusterSuite = (name: string, harness: ClusterHarness, recorder: FaultRecorder<ClusterFaultId>): ClusterSuite => ({
+export const makeClusterSuite = (name: string, harness: ClusterHarness, recorder: FaultRecorder<ClusterFaultId>, only?: ReadonlyArray<ClusterFaultId>): ClusterSuite => ({
   name,
   harness,
   recorder,
+  only: only === undefined ? undefined : new Set(only),
   run: `cl${randomBytes(4).toString("hex")}`,
   registered: new Set(),
   down: new Set(),
@@ -57,6 +60,7 @@ export interface ClusterContext {
 
 export const defineClusterFault = (suite: ClusterSuite, id: ClusterFaultId, body: (ctx: ClusterContext) => Promise<void>, options: { readonly timeoutMs?: number } = {}): void => {
   const title = CLUSTER_FAULTS.find((f) => f.id === id)!.title
+  if (suite.only !== undefined && !suite.only.has(id)) return
   suite.registered.add(id)
   const timeoutMs = options.timeoutMs ?? 180_000
   it(`${id}: ${title}`, { timeout: timeoutMs }, async () => {

@@ -42,4 +42,11 @@ export interface ClusterHarness {
   deleteGroups?(groups: ReadonlyArray<string>): Promise<void>
   /** How the adapter replicates on this cluster (queue type, replicas), for the results. */
   readonly replication: string
+  /**
+   * Set for a configuration documented to lose confirmed messages when a node dies (Redis without
+   * WAIT: asynchronous replication): C-leader-kill then measures and reports the loss instead of
+   * asserting none, once `backlog(group)` (what the group still holds on the cluster: undelivered,
+   * unacked or waiting for a retry) is 0, so what is still missing can no longer arrive.
+   */
+  readonly measuredLoss?: { backlog(group: string): Promise<number> }
 }

@@ -23,10 +23,11 @@ export { scriptNodes, runScript } from "./script.ts"
 
 export const clusterResultsDir = `${resultsDir}clusters/`
 
-export const describeClusterFaults = (name: string, harness: ClusterHarness): void => {
+/** `only`: the cases to run (default: all), e.g. a measured run of one case in another configuration. */
+export const describeClusterFaults = (name: string, harness: ClusterHarness, only?: ReadonlyArray<ClusterFaultId>): void => {
   describe(`clusters: ${name}`, () => {
     const recorder = new FaultRecorder<ClusterFaultId>(name)
-    const suite = makeClusterSuite(name, harness, recorder)
+    const suite = makeClusterSuite(name, harness, recorder, only)
     beforeAll(async () => {
       // the version of the node listed first (a URL naming one node: detectServer parses it with URL())
       const first = harness.url(harness.nodes.slice(0, 1))
