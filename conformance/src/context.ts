@@ -9,7 +9,7 @@ import { it } from "vitest"
 import { caseInfo } from "./cases.ts"
 import type { ConformanceHarness, ConnectOptions } from "./harness.ts"
 import type { ResultRecorder } from "./results.ts"
-import { errorText, eventually, runCase } from "./wait.ts"
+import { errorText, eventually, runCase, withTimeout } from "./wait.ts"
 
 export interface Suite {
   readonly harness: ConformanceHarness
@@ -62,18 +62,6 @@ export interface CaseOptions {
   readonly timeoutMs?: number
   /** Reported as "n/a" with this reason instead of running. */
   readonly notApplicable?: string
-}
-
-const withTimeout = async <T>(promise: Promise<T>, ms: number, what: string): Promise<T> => {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms)
-  })
-  try {
-    return await Promise.race([promise, timeout])
-  } finally {
-    clearTimeout(timer)
-  }
 }
 
 export const defineCase = (

@@ -156,22 +156,23 @@ const faultStatus = (f: FaultResult<string> | undefined): string => {
 }
 
 /** The "what survives what" table: broker × fault with the measured numbers. */
-export const renderFaults = (faultRuns: ReadonlyArray<FaultRun>): Array<string> => {
-  const lines: Array<string> = []
-  lines.push("## What survives what")
-  lines.push("")
-  lines.push(
+export const renderFaults = (faultRuns: ReadonlyArray<FaultRun>): Array<string> =>
+  faultSection(
+    "What survives what",
     "Measured by the fault suite (`describeFaults`, `conformance/src/faults/`) against a private broker each run starts, " +
       "kills with SIGKILL, restarts on the same port and data dir, and proxies (cut = every connection reset, stall = link frozen, sockets open). " +
       "**sent**: messages the case published; **lost**: confirmed publishes never handled (a publish rejected with a typed error is reported to its caller, not lost: counted as rejected); " +
       "**handled twice**: handler completions per id above one, with an idempotency store where the case uses one; **redelivered**: deliveries the store recognised as duplicates; " +
       "**detection**: fault to `health()` not ready; **recovery**: end of the fault to a message published after it being handled (consumer kill: to the last of the dead consumer's messages handled by the survivor). " +
       "RPC storm (G-rpc-kill): **sent** = requests, **rejected** = requests that failed with a typed error, **recovery** = kill to the send time of the latest failing request.",
+    faultRuns,
+    FAULTS,
+    "No fault-suite results yet.",
   )
-  lines.push("")
-  lines.push(...faultTable(faultRuns, FAULTS, "No fault-suite results yet."))
-  return lines
-}
+
+/** A section: heading, what it measures, then broker × fault rows. */
+const faultSection = <Id extends string>(title: string, intro: string, runs: ReadonlyArray<FaultRun<Id>>, catalogue: ReadonlyArray<{ readonly id: Id; readonly title: string; readonly caseId?: number }>, none: string): Array<string> =>
+  [`## ${title}`, "", intro, "", ...faultTable(runs, catalogue, none)]
 
 /** Broker × fault rows with the measured numbers, in the catalogue's order (`none` when there are no runs). */
 const faultTable = <Id extends string>(runs: ReadonlyArray<FaultRun<Id>>, catalogue: ReadonlyArray<{ readonly id: Id; readonly title: string; readonly caseId?: number }>, none: string): Array<string> => {
@@ -199,19 +200,16 @@ const faultTable = <Id extends string>(runs: ReadonlyArray<FaultRun<Id>>, catalo
 }
 
 /** The "what survives what — clusters" table: broker × cluster fault (`npm run test:clusters`). */
-export const renderClusterFaults = (clusterRuns: ReadonlyArray<FaultRun<ClusterFaultId>>): Array<string> => {
-  const lines: Array<string> = []
-  lines.push("## What survives what — clusters")
-  lines.push("")
-  lines.push(
+export const renderClusterFaults = (clusterRuns: ReadonlyArray<FaultRun<ClusterFaultId>>): Array<string> =>
+  faultSection(
+    "What survives what — clusters",
     "Measured by the cluster fault suite (`describeClusterFaults`, `conformance/src/clusters/`, `npm run test:clusters`) against three-node clusters " +
       "`scripts/clusters/` starts on this machine, with the replication settings of [clusters.md](clusters.md). Columns as above; " +
       "**recovery**: the node kill to a message published after it being handled (rolling restart: the worst of the three kills; RPC: the surviving requester's last failure).",
+    clusterRuns,
+    CLUSTER_FAULTS,
+    "No cluster results yet.",
   )
-  lines.push("")
-  lines.push(...faultTable(clusterRuns, CLUSTER_FAULTS, "No cluster results yet."))
-  return lines
-}
 
 const cellText = (s: string): string => s.replace(/[|*_]/g, (c) => `\\${c}`).replace(/\s+/g, " ").trim()
 

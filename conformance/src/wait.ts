@@ -7,6 +7,19 @@ import type { Message } from "@omnibus/core"
 
 export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** `promise`, or an Error naming `what` once `ms` pass first. */
+export const withTimeout = async <T>(promise: Promise<T>, ms: number, what: string): Promise<T> => {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms)
+  })
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 export interface EventuallyOptions {
   readonly timeoutMs: number
   /** What we wait for; a function so that the failure shows the state at the deadline. */

@@ -9,9 +9,9 @@ import { MemoryIdempotencyStore } from "@omnibus/core"
 import type { Bus, IdempotencyStore, TransportOptions } from "@omnibus/core"
 import { it } from "vitest"
 import { CLUSTER_FAULTS, type ClusterFaultId } from "../cases.ts"
-import { firstLine, withTimeout } from "../faults/context.ts"
+import { firstLine } from "../faults/context.ts"
 import type { FaultMetrics, FaultRecorder } from "../faults/recorder.ts"
-import { errorText, eventually, runCase } from "../wait.ts"
+import { errorText, eventually, runCase, withTimeout } from "../wait.ts"
 import type { ClusterHarness, ClusterNode } from "./harness.ts"
 
 export interface ClusterSuite {

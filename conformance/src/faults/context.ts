@@ -12,7 +12,7 @@ import type { Launcher } from "../brokers/common.ts"
 import { faultInfo } from "../cases.ts"
 import type { FaultId } from "../cases.ts"
 import { TcpProxy } from "../proxy.ts"
-import { errorText, eventually, runCase } from "../wait.ts"
+import { errorText, eventually, runCase, withTimeout } from "../wait.ts"
 import type { FaultHarness } from "./harness.ts"
 import type { FaultMetrics, FaultRecorder } from "./recorder.ts"
 
@@ -60,15 +60,6 @@ export interface FaultContext {
   eventually(predicate: () => boolean | Promise<boolean>, what: string | (() => string), timeoutMs?: number): Promise<void>
   /** Prints a line into the test output (seeds, measurements). */
   note(line: string): void
-}
-
-export const withTimeout = async <T>(promise: Promise<T>, ms: number, what: string): Promise<T> => {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  try {
-    return await Promise.race([promise, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms) })])
-  } finally {
-    clearTimeout(timer)
-  }
 }
 
 /** The first line of an error text, at most 300 characters (a result row's reason). */
