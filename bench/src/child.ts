@@ -5,6 +5,7 @@
  * IPC, with the heap still in use after a full GC before and after the drain:
  * peak RSS includes the garbage V8 has not collected yet (more allocation per
  * message = more headroom), the retained heap tells whether anything is kept.
+ * Omnibus comes from dist/ here (workloads.ts runChild), as the raw clients' .js.
  */
 import { load } from "./clients/index.ts"
 import type { Broker } from "./types.ts"

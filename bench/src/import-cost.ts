@@ -2,9 +2,9 @@
  * The `import` workload: what a user's process pays to load Omnibus (core +
  * one adapter) against the broker's raw client, measured on the built
  * packages (dist/) the way a user gets them. Every sample is a fresh `node`
- * started in bench/ (whose node_modules resolve every workspace package) with
- * NODE_OPTIONS cleared, so the "@omnibus/source" condition is off and the
- * exports resolve to dist/. It prints performance.now() (time since the
+ * started in bench/ (whose node_modules resolve every workspace package)
+ * without the "@omnibus/source" condition (env.ts distEnv), so the exports
+ * resolve to dist/. It prints performance.now() (time since the
  * process started, Node's own start-up included), the CPU time so far (less
  * sensitive than wall time to a loaded machine) and the RSS once the imports
  * are done; Omnibus on memory:// also times its first connect and close, since
@@ -13,7 +13,7 @@
 import { execFileSync, spawn } from "node:child_process"
 import { existsSync, readdirSync, statSync } from "node:fs"
 import { join } from "node:path"
-import { ROOT } from "./env.ts"
+import { distEnv, ROOT } from "./env.ts"
 import type { Broker } from "./types.ts"
 
 export interface ImportContender {
@@ -65,9 +65,7 @@ const script = (c: ImportContender): string =>
 /** One fresh process: import time (ms since the process started) and RSS (MiB), and the first connect's. */
 export const sampleImport = (c: ImportContender): Promise<Record<string, number>> =>
   new Promise((resolve, reject) => {
-    const env = { ...process.env }
-    delete env.NODE_OPTIONS
-    const child = spawn(process.execPath, ["--input-type=module", "-e", script(c)], { cwd: join(ROOT, "bench"), env, stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script(c)], { cwd: join(ROOT, "bench"), env: distEnv(), stdio: ["ignore", "pipe", "pipe"] })
     let out = ""
     let err = ""
     child.stdout.on("data", (d: Buffer) => (out += d.toString()))

@@ -8,7 +8,8 @@
  *                                              [--no-report] [--report]
  *
  * --workloads import measures start-up cost (import of the built packages) and needs no broker;
- * it builds dist/ first when dist/ is missing or older than src/.
+ * it and the memory workload (whose consumer child loads dist/) build dist/ first when dist/ is
+ * missing or older than src/.
  *
  * OMNIBUS_BENCH_TRACING=on runs Omnibus with openTelemetry() on a recording SDK (clients/omnibus.ts).
  *
@@ -135,7 +136,6 @@ const cellOf = (broker: Broker, workload: Workload, backlog: number | undefined,
 
 /** The import workload needs no broker: fresh processes per sample, contenders alternating, on dist/. */
 const runImports = async (cells: Array<Cell>): Promise<void> => {
-  ensureBuilt(log)
   for (const broker of brokers) {
     const cs = IMPORT_CONTENDERS[broker]
     const runs = new Map<string, Array<Run>>(cs.map((c) => [c.name, []]))
@@ -162,6 +162,8 @@ const main = async () => {
   const cells: Array<Cell> = []
   const brokerInfo: Results["brokers"] = {}
   const versions: Record<string, string> = {}
+  // Both load Omnibus from dist/ as users do (import-cost.ts, the memory workload's child).
+  if (workloads.includes("import") || workloads.includes("memory")) ensureBuilt(log)
   if (workloads.includes("import")) await runImports(cells)
   const brokerWorkloads = workloads.filter((w) => w !== "import")
   for (const broker of brokerWorkloads.length ? brokers : []) {
