@@ -11,7 +11,7 @@ export { simulateCrash } from "./transport.ts"
 export type * from "./topology-report.ts"
 export { reportedNames } from "./topology-report.ts"
 /** A Bus over a transport built by hand (tests of an adapter, a transport not registered by scheme). */
-export { fromTransport } from "./promise.ts"
+export { fromTransport } from "./connect.ts"
 export { registerAdapter, resolveAdapter, parseBrokerUrl, schemeOf } from "./registry.ts"
 export { newMessageId, type Envelope } from "./envelope.ts"
 export {

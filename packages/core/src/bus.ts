@@ -7,8 +7,11 @@
  * service (effect.ts).
  */
 import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import type {
   BusOptions,
@@ -46,6 +49,7 @@ import {
   type SubscribeError,
 } from "./errors.ts"
 import type { IdempotencyStore } from "./idempotency.ts"
+import { provideRuntime } from "./lazy.ts"
 import { effectLogger, isLogger, safeLogger } from "./logger.ts"
 import { hooksOf } from "./middleware.ts"
 import { publishMany, publishOne, type PublishDeps } from "./publish.ts"
@@ -55,6 +59,9 @@ import { routingKeyProblem, validatePattern, validateRoutingKey } from "./routin
 import { request as sendRequest, type ClientDeps } from "./rpc/client.ts"
 import { serve } from "./rpc/server.ts"
 import type { DeadLetter, Health, Transport } from "./transport.ts"
+
+// retry.ts and duration.ts use these through lazy.ts: a bus hands over its own imports (no require()).
+provideRuntime({ Duration, Effect, Exit, Option, Schedule })
 
 /** A handler as Effect users write it; Promise handlers are lifted by the facade. */
 export type EffectHandler<T> = (message: Message<T>) => Effect.Effect<void, unknown>

@@ -4,24 +4,17 @@
  * the message to the dead-letter destination at once, since retrying a
  * payload that cannot be decoded never helps.
  */
-import { createRequire } from "node:module"
 import type * as JsonSchemaModule from "effect/JsonSchema"
 import type * as Schema from "effect/Schema"
 import { DecodeFailed } from "./errors.ts"
+import { lazyModule } from "./lazy.ts"
 import { mediaTypeProblem, parseMediaType, ruleOf, type MediaTypeRule } from "./media-type.ts"
 
 export type { MediaTypeRule } from "./media-type.ts"
 
-/**
- * effect/Schema is over half of what core would load from effect, and only
- * `schema()` codecs need it: it is loaded on their first use. Synchronously,
- * because codecs are: require() of an ES module (Node >= 22.12) returns the
- * same module instance a user's `import` of effect/Schema does.
- */
-let schemaModule: typeof Schema | undefined
-const loadSchema = (): typeof Schema => (schemaModule ??= createRequire(import.meta.url)("effect/Schema") as typeof Schema)
-let jsonSchemaModule: typeof JsonSchemaModule | undefined
-const loadJsonSchema = (): typeof JsonSchemaModule => (jsonSchemaModule ??= createRequire(import.meta.url)("effect/JsonSchema") as typeof JsonSchemaModule)
+/** effect/Schema is over half of what core would load from effect, and only `schema()` codecs need it (lazy.ts). */
+const loadSchema = lazyModule<typeof Schema>("effect/Schema")
+const loadJsonSchema = lazyModule<typeof JsonSchemaModule>("effect/JsonSchema")
 
 /** A JSON Schema (draft-07) node. */
 export interface JsonSchema {

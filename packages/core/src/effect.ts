@@ -15,7 +15,8 @@ import * as Layer from "effect/Layer"
 import type { BusOptions } from "./api.ts"
 import { makeBus, type BusShape } from "./bus.ts"
 import type { ConnectError } from "./errors.ts"
-import { openTransport, splitOptions } from "./open.ts"
+import { splitOptions } from "./connect.ts"
+import { openTransport } from "./open.ts"
 import type { TransportOptions } from "./transport.ts"
 
 export class Bus extends Context.Service<Bus, BusShape>()("@omnibus/core/Bus") {

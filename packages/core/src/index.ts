@@ -30,7 +30,7 @@ export { MemoryIdempotencyStore, idempotencyKey, type IdempotencyStore, type Cla
 export * as codecs from "./codec.ts"
 export { json, jsonOf, bytes, text, schema, type Codec, type JsonSchema, type PayloadSchema } from "./codec.ts"
 export type { TransportOptions, Health, FailureMetadata } from "./transport.ts"
-export { connect, type ConnectConfig } from "./promise.ts"
+export { connect, type ConnectConfig } from "./connect.ts"
 export type { Middleware, HandleOutcome, PublishContext, HandleContext, RequestContext, ServeContext } from "./middleware.ts"
 export type { Logger, LogFields } from "./logger.ts"
 export { parseMediaType, type MediaType, type MediaTypeRule } from "./media-type.ts"

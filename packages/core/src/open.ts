@@ -1,7 +1,7 @@
 /**
  * Opening a transport for a URL: the adapter chosen by the URL's scheme, the
  * options checked first, every failure a typed ConnectError. Shared by
- * `connect()` (promise.ts) and the Effect Layers (effect.ts); internal, so
+ * `connect()` (connect.ts, promise.ts) and the Effect Layers (effect.ts); internal, so
  * neither entry point shows the Transport port to users.
  */
 import * as Effect from "effect/Effect"
@@ -10,12 +10,6 @@ import { busConfigProblem } from "./bus.ts"
 import { ConnectionFailed, InvalidOptions, InvalidUrl, redactUrl, type ConnectError } from "./errors.ts"
 import { resolveAdapter } from "./registry.ts"
 import type { Transport, TransportOptions } from "./transport.ts"
-
-/** Bus options (middleware, logger) apart from the adapter's. */
-export const splitOptions = (options: TransportOptions & BusOptions): [TransportOptions, BusOptions] => {
-  const { middleware, logger, ...rest } = options
-  return [rest, { ...(middleware === undefined ? {} : { middleware }), ...(logger === undefined ? {} : { logger }) }]
-}
 
 const connectErrorTags = new Set(["InvalidUrl", "ConnectionFailed", "AuthenticationFailed", "InvalidOptions"])
 

@@ -3,19 +3,15 @@
  * except publish and request, which call the Promise functions those Effects
  * wrap (per-message calls skip the fiber). There is no second implementation
  * here, only lifting of handlers and scopes. Failures reject with the same
- * tagged error classes.
+ * tagged error classes. Loaded by connect.ts on the first connect.
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import type { Bus, BusOptions, Handler, Request } from "./api.ts"
 import { busPromisesOf, liftPromiseHandler, makeBus, runToPromise, type BusShape } from "./bus.ts"
-import { openTransport, splitOptions } from "./open.ts"
+import { openTransport } from "./open.ts"
 import type { Transport, TransportOptions } from "./transport.ts"
-
-export interface ConnectConfig extends TransportOptions, BusOptions {
-  readonly url: string
-}
 
 const run = runToPromise
 const lift = liftPromiseHandler
@@ -65,15 +61,9 @@ export const fromShape = (shape: BusShape): Bus => {
   return bus
 }
 
-/**
- * Connects to a broker chosen by the URL's scheme (default: the embedded
- * in-memory broker), e.g. `connect(process.env.OMNIBUS_URL ?? "memory://")`.
- */
-export const connect = (target: string | ConnectConfig = "memory://", options: TransportOptions & BusOptions = {}): Promise<Bus> => {
-  const [url, opts] = typeof target === "string" ? [target, options] : [target.url, { ...target, ...options }]
-  const [transportOptions, config] = splitOptions(opts)
-  return run(Effect.map(Effect.flatMap(openTransport(url, transportOptions, config), (t) => makeBus(t, config)), fromShape))
-}
+/** connect() (connect.ts) once its arguments are checked and split. */
+export const openBus = (url: string, transportOptions: TransportOptions, config: BusOptions): Promise<Bus> =>
+  run(Effect.map(Effect.flatMap(openTransport(url, transportOptions, config), (t) => makeBus(t, config)), fromShape))
 
-/** Wraps a transport you built yourself. */
-export const fromTransport = (transport: Transport, options: BusOptions = {}): Promise<Bus> => run(Effect.map(makeBus(transport, options), fromShape))
+/** fromTransport() (connect.ts). */
+export const busOver = (transport: Transport, options: BusOptions): Promise<Bus> => run(Effect.map(makeBus(transport, options), fromShape))

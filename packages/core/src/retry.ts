@@ -5,13 +5,11 @@
  * until attempt n+1, or is it over?". We answer it by stepping the Schedule n
  * times; that keeps user-supplied Schedules usable as they are.
  */
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Schedule from "effect/Schedule"
+import type * as Schedule from "effect/Schedule"
 import type { BackoffOptions, RetryOptions } from "./api.ts"
 import { toMillis } from "./duration.ts"
 import { InvalidOptions } from "./errors.ts"
+import { runtime } from "./lazy.ts"
 
 export interface RetryPolicy {
   /** Total attempts including the first. */
@@ -28,7 +26,7 @@ export const DEFAULT_RETRY: Required<Pick<RetryOptions, "attempts" | "maxRedeliv
   backoff: { initial: "200 millis", factor: 2, max: "30 seconds", jitter: true },
 }
 
-const isSchedule = (u: unknown): u is Schedule.Schedule<unknown, unknown> => Schedule.isSchedule(u)
+const isSchedule = (u: unknown): u is Schedule.Schedule<unknown, unknown> => runtime().Schedule.isSchedule(u)
 
 /** Exponential backoff from options, capped by `max`, optionally jittered. */
 export const backoffSchedule = (options: BackoffOptions): Schedule.Schedule<unknown> => {
@@ -36,12 +34,14 @@ export const backoffSchedule = (options: BackoffOptions): Schedule.Schedule<unkn
   const factor = options.factor ?? DEFAULT_RETRY.backoff.factor
   if (!(factor >= 1)) throw new InvalidOptions({ option: "retry.backoff.factor", reason: "must be >= 1" })
   const max = toMillis("retry.backoff.max", options.max ?? DEFAULT_RETRY.backoff.max)
+  const { Duration, Schedule } = runtime()
   const capped = Schedule.min([Schedule.exponential(Duration.millis(initial), factor), Schedule.spaced(Duration.millis(max))])
   return options.jitter ?? DEFAULT_RETRY.backoff.jitter ? Schedule.jittered(capped) : capped
 }
 
 /** The n-th delay of a schedule (1-based), or undefined once it has ended. */
 const nthDelay = (schedule: Schedule.Schedule<unknown, unknown>, n: number): number | undefined => {
+  const { Duration, Effect, Exit, Schedule } = runtime()
   const exit = Effect.runSyncExit(
     Effect.gen(function* () {
       const step = yield* Schedule.toStep(schedule)
