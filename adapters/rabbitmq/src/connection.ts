@@ -85,6 +85,18 @@ export const brokerError = (operation: string, e: unknown): BrokerError | BusClo
   return new BrokerError({ operation, reason: safeReason(e), cause: e })
 }
 
+/**
+ * Closes a channel or a connection and resolves once it is closed, either way. amqplib's
+ * close() settles only on the broker's CloseOk: when the connection dies before that, its
+ * promise never settles, and whoever awaited it waited forever (a consumer's solo run hung
+ * on its marker channel after a connection cut, and with it every later delivery).
+ */
+export const closeQuietly = (target: { close(): Promise<void>; once(event: "close", listener: () => void): unknown }): Promise<void> =>
+  new Promise<void>((resolve) => {
+    target.once("close", resolve)
+    target.close().then(resolve, resolve)
+  })
+
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
     const t = setTimeout(resolve, ms)
@@ -225,7 +237,7 @@ export class ConnectionManager {
       }
     } catch (e) {
       // A half-initialised connection is useless: drop it; the caller retries.
-      await model.close().catch(() => {})
+      await closeQuietly(model)
       throw e
     }
   }
@@ -263,10 +275,10 @@ export class ConnectionManager {
       let model: ChannelModel | undefined
       try {
         model = await this.open(10_000)
-        if (this.state !== "reconnecting") { await model.close().catch(() => {}); return }
+        if (this.state !== "reconnecting") { await closeQuietly(model); return }
         this.model = model
         await this.runHooks(model, true)
-        if (this.model !== model) { await model.close().catch(() => {}); continue } // dropped again while re-declaring
+        if (this.model !== model) { await closeQuietly(model); continue } // dropped again while re-declaring
         this.state = "open"
         this.flushWaiters()
         return
@@ -331,7 +343,7 @@ export class ConnectionManager {
     } catch (e) {
       throw brokerError(operation, e)
     } finally {
-      await ch.close().catch(() => {})
+      await closeQuietly(ch)
     }
   }
 
@@ -348,7 +360,7 @@ export class ConnectionManager {
     for (const w of this.waiters.splice(0)) w.reject(new BusClosed({ operation: "connect" }))
     const model = this.model
     this.model = undefined
-    if (model) await model.close().catch(() => {})
+    if (model) await closeQuietly(model)
   }
 
   /** Crash simulation: destroy the socket, no AMQP close handshake. */

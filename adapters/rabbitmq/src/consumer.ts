@@ -12,7 +12,7 @@
 import type { Channel, ChannelModel, ConsumeMessage } from "amqplib"
 import { Wire } from "@omnibus/core/adapter"
 import type { ConsumeSpec, Consumption, Delivery, FailureMetadata, GroupSpec } from "@omnibus/core/adapter"
-import { brokerError, replyCode } from "./connection.ts"
+import { brokerError, closeQuietly, replyCode } from "./connection.ts"
 import type { ConnectionHook, ConnectionManager } from "./connection.ts"
 import { failureToHeaders } from "@omnibus/core/adapter"
 import { attemptHeader, bodyOf, envelopeOf, firstFailureOf, fitHeaderTable, publishOptions, wireHeadersOf } from "./mapping.ts"
@@ -100,14 +100,14 @@ export class GroupConsumer implements ConnectionHook, Consumption {
       await this.deps.declarer.topology.declareGroup(ch, this.spec)
       await ch.prefetch(this.spec.prefetch)
       if (this.model !== model || this.stopped || this.closed) {
-        await ch.close().catch(() => {})
+        await closeQuietly(ch)
         return
       }
       this.ch = ch
       const ok = await ch.consume(this.queue, (msg) => {
         if (msg === null) {
           // Consumer cancelled by the broker (queue deleted): reopen.
-          void ch.close().catch(() => {})
+          void closeQuietly(ch)
           return
         }
         this.deliver(ch, msg)
@@ -117,7 +117,7 @@ export class GroupConsumer implements ConnectionHook, Consumption {
       await ch.prefetch(DELAY_PREFETCH)
       const delayOk = await ch.consume(this.delayQueue, (msg) => {
         if (msg === null) {
-          void ch.close().catch(() => {})
+          void closeQuietly(ch)
           return
         }
         this.delayed.hold(ch, msg, () => this.ch === ch)
@@ -125,13 +125,13 @@ export class GroupConsumer implements ConnectionHook, Consumption {
       if (this.ch !== ch) {
         // Superseded while basic.consume was in flight (the connection dropped and
         // another connected() took over): this consumer must not linger here.
-        await ch.close().catch(() => {})
+        await closeQuietly(ch)
         return
       }
       this.consumerTags = [ok.consumerTag, delayOk.consumerTag]
     } catch (e) {
       if (this.ch === ch) this.ch = undefined
-      await ch.close().catch(() => {})
+      await closeQuietly(ch)
       throw e
     }
   }
@@ -247,7 +247,7 @@ export class GroupConsumer implements ConnectionHook, Consumption {
       }).catch(() => {})
       this.deps.declarer.forgetDeadLetterQueue(this.spec.group)
     }
-    if (ch) await ch.close().catch(() => {})
+    if (ch) await closeQuietly(ch)
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import * as amqp from "amqplib"
 import type { TransportOptions } from "@omnibus/core"
-import { replyCode } from "./connection.ts"
+import { closeQuietly, replyCode } from "./connection.ts"
 import { parseSettings } from "./options.ts"
 import { Topology } from "./topology.ts"
 
@@ -27,11 +27,11 @@ export const residue = async (url: string, group: string, options: TransportOpti
         if (replyCode(e) === 405) count++
         else if (replyCode(e) !== 404) throw e
       }
-      await ch.close().catch(() => {})
+      await closeQuietly(ch)
     }
     return count
   } finally {
-    await model.close().catch(() => {})
+    await closeQuietly(model)
   }
 }
 
@@ -50,6 +50,6 @@ export const deleteGroups = async (url: string, groups: ReadonlyArray<string>, o
     }
     await ch.close()
   } finally {
-    await model.close().catch(() => {})
+    await closeQuietly(model)
   }
 }

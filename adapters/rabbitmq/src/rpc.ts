@@ -9,7 +9,7 @@
 import type { Channel, ChannelModel, ConsumeMessage, Message } from "amqplib"
 import { BusClosed, NoResponders, PublishFailed } from "@omnibus/core"
 import type { Consumption, Envelope, IncomingRequest, ServeSpec } from "@omnibus/core/adapter"
-import { brokerError, replyCode, safeReason } from "./connection.ts"
+import { brokerError, closeQuietly, replyCode, safeReason } from "./connection.ts"
 import type { ConnectionHook, ConnectionManager } from "./connection.ts"
 import { bodyOf, envelopeOf, rpcOptions } from "./mapping.ts"
 import type { Topology } from "./topology.ts"
@@ -63,18 +63,18 @@ export class RpcServer implements ConnectionHook, Consumption {
       await ch.prefetch(Math.max(1, this.spec.concurrency))
       const queue = await this.topology.declareRpcQueue(ch, this.spec.method, this.spec.group)
       if (this.model !== model || this.stopped) {
-        await ch.close().catch(() => {})
+        await closeQuietly(ch)
         return
       }
       this.ch = ch
       const ok = await ch.consume(queue, (msg) => {
-        if (msg === null) return void ch.close().catch(() => {})
+        if (msg === null) return void closeQuietly(ch)
         this.handle(ch, msg)
       }, { noAck: false })
       this.consumerTag = ok.consumerTag
     } catch (e) {
       if (this.ch === ch) this.ch = undefined
-      await ch.close().catch(() => {})
+      await closeQuietly(ch)
       throw e
     }
   }
@@ -123,7 +123,7 @@ export class RpcServer implements ConnectionHook, Consumption {
     this.manager.removeHook(this)
     const ch = this.ch
     this.ch = undefined
-    if (ch) await ch.close().catch(() => {})
+    if (ch) await closeQuietly(ch)
   }
 }
 
@@ -224,6 +224,6 @@ export class RpcClient implements ConnectionHook {
   async close(): Promise<void> {
     const ch = this.ch
     this.ch = undefined
-    if (ch) await ch.then((c) => c.close()).catch(() => {})
+    if (ch) await ch.then(closeQuietly, () => {})
   }
 }

@@ -8,7 +8,7 @@
  */
 import type { Channel } from "amqplib"
 import type { BrokerObject, TopologyReporter } from "@omnibus/core/adapter"
-import { brokerError, ConnectionManager, replyCode } from "./connection.ts"
+import { brokerError, closeQuietly, ConnectionManager, replyCode } from "./connection.ts"
 import { parseSettings } from "./options.ts"
 import { Topology } from "./topology.ts"
 import type { RabbitOptions } from "./transport.ts"
@@ -27,7 +27,7 @@ const lookup = async <A>(manager: ConnectionManager, operation: string, check: (
     if (replyCode(e) === 405) return { exclusive: true }
     throw brokerError(operation, e)
   } finally {
-    await ch.close().catch(() => {})
+    await closeQuietly(ch)
   }
 }
 

@@ -25,7 +25,7 @@ import { createHash } from "node:crypto"
 import type { Channel, ChannelModel, Options } from "amqplib"
 import { AdapterHeaders } from "@omnibus/core/adapter"
 import type { GroupSpec } from "@omnibus/core/adapter"
-import { brokerError, brokerFeatures, LEGACY_FEATURES } from "./connection.ts"
+import { brokerError, brokerFeatures, closeQuietly, LEGACY_FEATURES } from "./connection.ts"
 import type { BrokerFeatures, ConnectionHook, ConnectionManager } from "./connection.ts"
 import type { QueueType, RabbitSettings } from "./options.ts"
 
@@ -227,7 +227,7 @@ export class Declarer implements ConnectionHook {
     try {
       await this.topology.declareExchanges(ch)
     } finally {
-      await ch.close().catch(() => {})
+      await closeQuietly(ch)
     }
   }
 

@@ -4,12 +4,16 @@
  * client) in the middle of a publish stream, on a private RabbitMQ node (the
  * fault suite's launcher): graceful node stop, publishes while it is down,
  * start again. Socket-level faults (kill -9, cut, stall) are in the fault
- * suite (test/faults.test.ts).
+ * suite (test/faults.test.ts); here also the one fault of that kind a
+ * reconnect depends on: a connection that dies while a channel is closing.
  */
 import { launchRabbitmq, waitUntil } from "@omnibus/conformance/brokers"
 import type { Launcher } from "@omnibus/conformance/brokers"
+import { TcpProxy } from "@omnibus/conformance/proxy"
 import { afterAll, beforeAll, expect, it } from "vitest"
 import type { Delivery } from "@omnibus/core/adapter"
+import { ConnectionManager } from "../src/connection.ts"
+import { parseSettings } from "../src/options.ts"
 import { RabbitTransport } from "../src/transport.ts"
 import { envelope, k, spec, unique, until } from "./helpers.ts"
 
@@ -60,3 +64,27 @@ it("reconnects, re-declares, resumes consumers and republishes unconfirmed messa
     await t.close()
   }
 }, 120_000)
+
+// amqplib's channel.close() settles only on the broker's CloseOk, never when the connection
+// dies first; a consumer's solo run awaited such a close (withChannel) and every later delivery
+// of its group waited behind it, after a connection cut, for good.
+it("an operation on a short-lived channel settles when the connection dies while the channel closes", async () => {
+  const proxy = await TcpProxy.start(node.port)
+  const url = new URL(node.url)
+  url.port = String(proxy.port)
+  const manager = new ConnectionManager(parseSettings(url.toString(), { connectionName: unique("close-cut"), reconnectMaxDelayMs: 200 }), undefined)
+  await manager.start()
+  try {
+    const result = manager.withChannel("close during a cut", async () => {
+      // the channel's close goes out into a frozen link (no CloseOk comes back), then the link is cut
+      proxy.freeze({ newConnections: "pass" })
+      setImmediate(() => proxy.cut())
+      return "done"
+    })
+    await expect(result).resolves.toBe("done")
+    await waitUntil(async () => (await manager.withChannel("after the cut", async () => "again")) === "again", 30_000, "a channel on the new connection")
+  } finally {
+    await manager.close()
+    await proxy.close()
+  }
+}, 60_000)
