@@ -293,15 +293,16 @@ return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
 `
 
 /**
- * RPC send. KEYS: servers zset, request queue. ARGV: request frame, queue ttl
- * ms. Returns 0 (nothing sent) when no server holds a live lease.
+ * RPC send of one or more requests to one method. KEYS: servers zset, request
+ * queue. ARGV: queue ttl ms, then the request frames. Returns 0 (nothing sent)
+ * when no server holds a live lease, else the number of frames queued.
  */
 export const RPC_SEND = `${NOW}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now())
 if redis.call('ZCARD', KEYS[1]) == 0 then return 0 end
-redis.call('RPUSH', KEYS[2], ARGV[1])
-if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
-return 1
+redis.call('RPUSH', KEYS[2], unpack(ARGV, 2))
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[2], ARGV[1]) end
+return #ARGV - 1
 `
 
 /** KEYS[1] servers zset. ARGV: server id, lease ms. */
