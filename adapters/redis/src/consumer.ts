@@ -23,11 +23,12 @@
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
 import { BusClosed, Wire } from "@omnibus/core/adapter"
-import type { ConsumeSpec, Consumption, Delivery, FailureMetadata } from "@omnibus/core/adapter"
+import type { ConsumeSpec, Consumption, Delivery, Envelope, FailureMetadata } from "@omnibus/core/adapter"
 import type { Redis } from "ioredis"
+import { Batcher } from "./batcher.ts"
 import { describe } from "./connection.ts"
 import { Signal, sleep, trackClientId, unblock, type AdapterContext } from "./context.ts"
-import { failureFields, fallbackFields, parseFields, toEnvelope } from "./fields.ts"
+import { failureFields, fallbackFields, parseFields, toEnvelope, type ParsedEntry } from "./fields.ts"
 import type { ScriptedRedis } from "./scripts.ts"
 import { declareGroup, removeGroup } from "./topology.ts"
 
@@ -43,51 +44,64 @@ const SOLO_TTL_MS = 7 * 24 * 3_600_000
 /** Ids per ACK script call (Lua's unpack() stops at ~8000 arguments). */
 const ACK_BATCH = 1_000
 
-/**
- * Coalesces acks: those issued in the same turn of the event loop, or while a
- * call is on the way, go out together as one ACK script call (XACK + XDEL of
- * every id) instead of one round trip and one script run per message. Each
- * ack still resolves only once the server confirmed its batch.
- */
-class AckBatcher {
-  private readonly send: (ids: ReadonlyArray<string>) => Promise<unknown>
-  private queue: Array<{ readonly id: string; readonly resolve: () => void; readonly reject: (e: unknown) => void }> = []
-  private busy = false
-
-  constructor(send: (ids: ReadonlyArray<string>) => Promise<unknown>) {
-    this.send = send
-  }
-
-  ack(id: string): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ id, resolve, reject })
-      if (!this.busy) {
-        this.busy = true
-        setImmediate(() => void this.flush())
-      }
-    })
-  }
-
-  private async flush(): Promise<void> {
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, ACK_BATCH)
-      try {
-        await this.send(batch.map((a) => a.id))
-        for (const a of batch) a.resolve()
-      } catch (e) {
-        for (const a of batch) a.reject(e)
-      }
-    }
-    this.busy = false
-  }
-}
-
 const str = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString("utf8") : String(v))
 
-interface Unsettled {
-  settled: boolean
+/**
+ * One delivery: a plain object with methods (no closures per message), its
+ * settlements run by the consumer.
+ */
+class StreamDelivery implements Delivery {
+  readonly envelope: Envelope
+  readonly attempt: number
+  readonly redeliveries: number
+  readonly firstFailureAt: number | undefined
+  readonly entryId: string
+  settled = false
   /** beginSolo counted a run in the group's solo hash: cleared once settled. */
-  solo: boolean
+  solo = false
+  private readonly consumer: StreamConsumer
+  private readonly headers: Readonly<Record<string, string>>
+
+  constructor(consumer: StreamConsumer, entryId: string, parsed: ParsedEntry, deliveryCount: number) {
+    this.consumer = consumer
+    this.entryId = entryId
+    this.headers = parsed.headers
+    const base = Number(parsed.headers[Wire.attempt] ?? 1)
+    this.attempt = Number.isFinite(base) && base > 0 ? base : 1
+    const ff = Number(parsed.headers[Wire.firstFailure])
+    this.firstFailureAt = Number.isFinite(ff) && ff > 0 ? ff : undefined
+    this.redeliveries = Math.max(1, deliveryCount) - 1
+    this.envelope = toEnvelope(entryId, parsed, consumer.stream)
+  }
+
+  /**
+   * A foreign entry (XADDed without Omnibus metadata) got its id, routing key and timestamp from
+   * fallbacks (entry id, stream, entry time): written into its retry and dead-letter copies, so
+   * those keep the id the consumer saw (idempotency, replay by id) instead of their own entry id.
+   */
+  fallbacks(): Array<string> {
+    return fallbackFields(this.headers, this.envelope)
+  }
+
+  beginSolo(): Promise<number> {
+    return this.consumer.beginSolo(this)
+  }
+
+  ack(): Promise<void> {
+    return this.consumer.settle(this, () => this.consumer.ack(this.entryId))
+  }
+
+  retry(options: { readonly delayMs: number; readonly firstFailureAt: number }): Promise<void> {
+    return this.consumer.settle(this, () => this.consumer.retry(this, options.delayMs, options.firstFailureAt))
+  }
+
+  release(): Promise<void> {
+    return this.consumer.settle(this, () => this.consumer.release(this.entryId))
+  }
+
+  deadLetter(failure: FailureMetadata): Promise<void> {
+    return this.consumer.settle(this, () => this.consumer.deadLetter(this, failure))
+  }
 }
 
 export class StreamConsumer implements Consumption {
@@ -95,8 +109,8 @@ export class StreamConsumer implements Consumption {
   private readonly spec: ConsumeSpec
   private readonly onDelivery: (delivery: Delivery) => void
   private readonly consumer = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`
-  private readonly stream: string
-  private readonly unsettled = new Map<string, Unsettled>()
+  readonly stream: string
+  private readonly unsettled = new Map<string, StreamDelivery>()
   private readonly slotFreed = new Signal()
   private free: number
   /**
@@ -105,7 +119,8 @@ export class StreamConsumer implements Consumption {
    * in batches while the other half is still being handled.
    */
   private readonly refillAt: number
-  private readonly acks: AckBatcher
+  /** Acks issued in one turn, or while a call is on the way, go out as one ACK script call (XACK + XDEL of every id). */
+  private readonly acks: Batcher<string>
   private stopped = false
   private closed = false
   private blocker: Redis | undefined
@@ -127,7 +142,7 @@ export class StreamConsumer implements Consumption {
     this.free = Math.max(1, spec.prefetch)
     this.refillAt = Math.ceil(this.free / 2)
     this.stream = ctx.keys.group(spec.group)
-    this.acks = new AckBatcher((ids) => this.settler.omnibusAck(this.stream, spec.group, ...ids))
+    this.acks = new Batcher((ids) => this.settler.omnibusAck(this.stream, spec.group, ...ids), { max: ACK_BATCH, start: "turn" })
   }
 
   async start(): Promise<void> {
@@ -216,62 +231,54 @@ export class StreamConsumer implements Consumption {
       if (this.ctx.isOpen()) this.release(entryId).catch(() => {})
       return
     }
-    const parsed = parseFields(fields)
-    const base = Number(parsed.headers[Wire.attempt] ?? 1)
-    const attempt = Number.isFinite(base) && base > 0 ? base : 1
-    const ff = Number(parsed.headers[Wire.firstFailure])
-    const envelope = toEnvelope(entryId, parsed, this.stream)
-    // A foreign entry (XADDed without Omnibus metadata) got its id, routing key and timestamp from
-    // fallbacks (entry id, stream, entry time): written into its retry and dead-letter copies, so
-    // those keep the id the consumer saw (idempotency, replay by id) instead of their own entry id.
-    const fallbacks = fallbackFields(parsed.headers, envelope)
-    const state: Unsettled = { settled: false, solo: false }
-    this.unsettled.set(entryId, state)
+    const delivery = new StreamDelivery(this, entryId, parseFields(fields), deliveryCount)
+    this.unsettled.set(entryId, delivery)
     this.free--
-    const settle = async (op: () => Promise<unknown>): Promise<void> => {
-      if (state.settled) return
-      if (!this.ctx.isOpen()) throw new BusClosed({ operation: "settle" })
-      state.settled = true
-      try {
-        await op()
-        if (state.solo) await this.settler.hdel(this.ctx.keys.solo(this.spec.group), entryId).catch(() => 0)
-      } finally {
-        this.unsettled.delete(entryId)
-        this.free++
-        this.slotFreed.notify()
-      }
-    }
-    const { keys } = this.ctx
-    const cmd = this.settler
-    const group = this.spec.group
-    const delivery: Delivery = {
-      envelope,
-      attempt,
-      redeliveries: Math.max(1, deliveryCount) - 1,
-      firstFailureAt: Number.isFinite(ff) && ff > 0 ? ff : undefined,
-      beginSolo: async () => {
-        const key = keys.solo(group)
-        const [counted] = (await this.settler.multi().hincrby(key, entryId, 1).pexpire(key, SOLO_TTL_MS).exec()) ?? []
-        if (counted?.[0]) throw counted[0]
-        state.solo = true
-        return Number(counted?.[1] ?? 1) - 1
-      },
-      ack: () => settle(() => this.acks.ack(entryId)),
-      retry: ({ delayMs, firstFailureAt }) =>
-        settle(async () => {
-          const delay = Math.max(0, Math.round(delayMs))
-          await cmd.omnibusRetry(this.stream, keys.waiting(group), keys.due(group), group, entryId, delay, attempt + 1, Math.round(firstFailureAt), ...fallbacks)
-          if (delay > 0) this.schedulePromote(delay)
-        }),
-      release: () => settle(() => this.release(entryId)),
-      deadLetter: (failure: FailureMetadata) =>
-        settle(() => cmd.omnibusDeadLetter(this.stream, keys.deadLetters(group), group, entryId, ...failureFields(failure), ...fallbacks)),
-    }
     this.onDelivery(delivery)
   }
 
+  /** Runs a delivery's settlement once; its slot is freed when the server confirmed it (or refused). */
+  async settle(d: StreamDelivery, op: () => Promise<unknown>): Promise<void> {
+    if (d.settled) return
+    if (!this.ctx.isOpen()) throw new BusClosed({ operation: "settle" })
+    d.settled = true
+    try {
+      await op()
+      if (d.solo) await this.settler.hdel(this.ctx.keys.solo(this.spec.group), d.entryId).catch(() => 0)
+    } finally {
+      this.unsettled.delete(d.entryId)
+      this.free++
+      this.slotFreed.notify()
+    }
+  }
+
+  ack(entryId: string): Promise<unknown> {
+    return this.acks.add(entryId)
+  }
+
+  async retry(d: StreamDelivery, delayMs: number, firstFailureAt: number): Promise<void> {
+    const { keys } = this.ctx
+    const group = this.spec.group
+    const delay = Math.max(0, Math.round(delayMs))
+    await this.settler.omnibusRetry(this.stream, keys.waiting(group), keys.due(group), group, d.entryId, delay, d.attempt + 1, Math.round(firstFailureAt), ...d.fallbacks())
+    if (delay > 0) this.schedulePromote(delay)
+  }
+
+  deadLetter(d: StreamDelivery, failure: FailureMetadata): Promise<unknown> {
+    const group = this.spec.group
+    return this.settler.omnibusDeadLetter(this.stream, this.ctx.keys.deadLetters(group), group, d.entryId, ...failureFields(failure), ...d.fallbacks())
+  }
+
+  async beginSolo(d: StreamDelivery): Promise<number> {
+    const key = this.ctx.keys.solo(this.spec.group)
+    const [counted] = (await this.settler.multi().hincrby(key, d.entryId, 1).pexpire(key, SOLO_TTL_MS).exec()) ?? []
+    if (counted?.[0]) throw counted[0]
+    d.solo = true
+    return Number(counted?.[1] ?? 1) - 1
+  }
+
   /** Marks the entry long idle, so the next sweep (of any consumer) redelivers it, keeping its place in the stream. */
-  private release(entryId: string): Promise<unknown> {
+  release(entryId: string): Promise<unknown> {
     return this.settler.call("XCLAIM", this.stream, this.spec.group, this.consumer, 0, entryId, "IDLE", RELEASED_IDLE_MS, "JUSTID")
   }
 

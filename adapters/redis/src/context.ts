@@ -15,7 +15,7 @@ export interface AdapterContext {
   readonly isOpen: () => boolean
   /** Dead-link detection period (0 = off): a blocking read that outlives its block time by this much drops its connection. */
   readonly heartbeatMs: number
-  /** A dedicated connection for blocking reads (XREADGROUP BLOCK, BLPOP). */
+  /** A dedicated connection for blocking reads (XREADGROUP BLOCK, BLMPOP). */
   openBlocker(name: string): Promise<Redis>
   /**
    * The transport's connection for settlements (acks, retries, dead letters,

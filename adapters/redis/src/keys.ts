@@ -33,8 +33,8 @@ export class Keys {
   solo(group: string): string { return `${this.base}solo:${group}` }
   /** Dead-letter stream of a group. */
   deadLetters(group: string): string { return `${this.base}dlq:${group}` }
-  /** Publish-side dedup marker of one message id (SET NX PX). */
-  dedup(id: string): string { return `${this.base}id:${id}` }
+  /** Hash: the ids published in dedup window number `bucket` (server ms / window) -> 1 (scripts.ts ROUTE). */
+  dedup(bucket: number): string { return `${this.base}ids:${bucket}` }
   /** List of pending RPC requests of a method. */
   rpcQueue(method: string): string { return `${this.base}rpc:q:${method}` }
   /** Sorted set: live server id -> lease expiry (ms, server clock). */

@@ -2,7 +2,9 @@
  * Publishing: batched routing. The batch is cut into chunks (at most
  * ROUTE_CHUNK_MESSAGES messages, ROUTE_CHUNK_BYTES of payload and
  * ROUTE_CHUNK_ARGS arguments, at least one message each), one ROUTE script
- * call per chunk, all chunks in one pipeline (one round trip). The script reads
+ * call per chunk, each written as soon as it is built, so the server routes
+ * one chunk while this process encodes the next (with waitReplicas, all in one
+ * pipeline ending with WAIT, which must follow them on their connection). The script reads
  * the bindings once per call, matches each distinct routing key of the chunk
  * once against every group's patterns, and XADDs each message to each matching
  * group stream; with a dedup window it first SETs NX a marker for the message
@@ -64,8 +66,8 @@ interface Chunk {
   readonly args: Array<Arg>
 }
 
-/** Cuts the entries (in batch order) into chunks; an entry in `alone` gets a chunk of its own. */
-const toChunks = (batch: ReadonlyArray<Envelope>, entries: ReadonlyArray<number>, alone: ReadonlySet<number>, maxMessages: number, cloudEvents: CloudEventsSettings | undefined): Array<Chunk> => {
+/** Cuts the entries (in batch order) into chunks, each handed to `send` once complete; an entry in `alone` gets a chunk of its own. */
+const toChunks = (batch: ReadonlyArray<Envelope>, entries: ReadonlyArray<number>, alone: ReadonlySet<number>, maxMessages: number, cloudEvents: CloudEventsSettings | undefined, send: (c: Chunk) => void): Array<Chunk> => {
   const chunks: Array<Chunk> = []
   let current: Chunk | undefined
   let bytes = 0
@@ -80,6 +82,7 @@ const toChunks = (batch: ReadonlyArray<Envelope>, entries: ReadonlyArray<number>
       bytes + size > ROUTE_CHUNK_BYTES ||
       current.args.length + 3 + fields.length > ROUTE_CHUNK_ARGS
     ) {
+      if (current) send(current)
       current = { entries: [], args: [] }
       chunks.push(current)
       bytes = 0
@@ -89,6 +92,7 @@ const toChunks = (batch: ReadonlyArray<Envelope>, entries: ReadonlyArray<number>
     for (const f of fields) current.args.push(f)
     bytes += size
   }
+  if (current) send(current)
   return chunks
 }
 
@@ -112,15 +116,26 @@ export const publishBatch = async (
   while (pending.length > 0) {
     const remaining = deadline - Date.now()
     if (remaining <= 0 || !isOpen()) break
-    const chunks = toChunks(batch, pending, alone, Math.max(1, options.chunkMessages ?? ROUTE_CHUNK_MESSAGES), options.cloudEvents)
-    const pipeline = cmd.pipeline() as unknown as ScriptedRedisPipeline
-    for (const c of chunks) pipeline.omnibusRoute(keys.bindings, keys.base, options.dedupWindowMs, ...c.args)
-    // WAIT on the same connection, after the scripts (on a cluster the pipeline goes to their slot's primary)
+    const chunkMessages = Math.max(1, options.chunkMessages ?? ROUTE_CHUNK_MESSAGES)
     const waitFor = options.waitReplicas ?? 0
-    if (waitFor > 0) pipeline.call("WAIT", waitFor, Math.max(1, Math.min(options.waitTimeoutMs ?? 1_000, remaining)))
+    let chunks: Array<Chunk>
+    let sent: Promise<Array<[Error | null, unknown]> | null>
+    if (waitFor > 0) {
+      // WAIT on the same connection, after the scripts (on a cluster the pipeline goes to their slot's primary)
+      const pipeline = cmd.pipeline() as unknown as ScriptedRedisPipeline
+      chunks = toChunks(batch, pending, alone, chunkMessages, options.cloudEvents, (c) => pipeline.omnibusRoute(keys.bindings, keys.base, options.dedupWindowMs, ...c.args))
+      pipeline.call("WAIT", waitFor, Math.max(1, Math.min(options.waitTimeoutMs ?? 1_000, remaining)))
+      sent = pipeline.exec()
+    } else {
+      const calls: Array<Promise<[Error | null, unknown]>> = []
+      chunks = toChunks(batch, pending, alone, chunkMessages, options.cloudEvents, (c) => {
+        calls.push(cmd.omnibusRoute(keys.bindings, keys.base, options.dedupWindowMs, ...c.args).then((r): [null, unknown] => [null, r], (e: unknown): [Error, undefined] => [e instanceof Error ? e : new Error(String(e)), undefined]))
+      })
+      sent = Promise.all(calls)
+    }
     let timer: NodeJS.Timeout | undefined
     const results = await Promise.race([
-      pipeline.exec(),
+      sent,
       new Promise<undefined>((r) => { timer = setTimeout(() => r(undefined), remaining) }),
     ]).catch((e: unknown): undefined => {
       lastReason = describe(e)

@@ -1,14 +1,17 @@
 /**
  * RPC over lists.
  * - Requests: RPUSH to the method's list (`rpc:q:<method>`); the servers of the
- *   method BLPOP it on dedicated connections, so they share the requests.
+ *   method pop it (BLMPOP, as many as they have free slots) on dedicated
+ *   connections, so they share the requests. Requests to one method issued
+ *   while a send is on the way go out together in the next RPC_SEND call.
  * - Live servers: a sorted set per method (`rpc:s:<method>`, server id -> lease
  *   expiry on the server clock), refreshed by heartbeat. The RPC_SEND script
  *   drops expired servers and refuses to enqueue when none is left: the
  *   requester gets NoResponders in one round trip.
  * - Replies: RPUSH to the requester's own list (`rpc:r:<transport id>`, with
- *   a TTL), read by one BLPOP loop per transport and matched by correlation id;
- *   a reply for a request no longer waiting is dropped.
+ *   a TTL), read by one BLMPOP loop per transport and matched by correlation
+ *   id; a reply for a request no longer waiting is dropped. A server's replies
+ *   issued while one MULTI is on the way go out together in the next.
  * A request carries its deadline; servers skip requests already expired.
  */
 import { randomUUID } from "node:crypto"
@@ -16,12 +19,26 @@ import { BusClosed, NoResponders, PublishFailed } from "@omnibus/core"
 import type { Envelope } from "@omnibus/core/adapter"
 import type { Consumption, IncomingRequest, ServeSpec } from "@omnibus/core/adapter"
 import type { Redis } from "ioredis"
+import { Batcher } from "./batcher.ts"
 import { describe } from "./connection.ts"
 import { Signal, sleep, trackClientId, unblock, type AdapterContext } from "./context.ts"
 import { decodeFrame, encodeFrame } from "./fields.ts"
 
 const REPLY_TTL_MS = 60_000
 const BLOCK_SECONDS = 1
+/** Replies read per BLMPOP, and requests or replies per coalesced send (Lua's unpack() stops at ~8000 arguments). */
+const RPC_BATCH = 1_000
+
+type Popped = [key: Buffer, elements: Array<Buffer>] | null
+
+/** Pops up to `count` elements from the head of `list`, blocking until one is there or BLOCK_SECONDS passed. */
+const popMany = (blocker: Redis, list: string, count: number): Promise<Popped> =>
+  blocker.callBuffer("BLMPOP", BLOCK_SECONDS, 1, list, "LEFT", "COUNT", count) as Promise<Popped>
+
+interface Reply {
+  readonly replyTo: string
+  readonly frame: Buffer
+}
 
 export interface RpcTiming {
   /** Heartbeat period of a server; its lease is 3 periods. */
@@ -41,12 +58,14 @@ export class RpcServer implements Consumption {
   private blockerId: number | undefined
   private heartbeat: NodeJS.Timeout | undefined
   private loopDone: Promise<void> = Promise.resolve()
+  private readonly replies: Batcher<Reply, void>
 
   constructor(ctx: AdapterContext, spec: ServeSpec, timing: RpcTiming, onRequest: (request: IncomingRequest) => void) {
     this.ctx = ctx
     this.spec = spec
     this.timing = timing
     this.onRequest = onRequest
+    this.replies = new Batcher((replies) => sendReplies(ctx, replies), { max: RPC_BATCH, start: "now" })
   }
 
   private get servers(): string { return this.ctx.keys.rpcServers(this.spec.method) }
@@ -67,14 +86,15 @@ export class RpcServer implements Consumption {
 
   private async loop(): Promise<void> {
     let failures = 0
+    const slots = Math.max(1, this.spec.concurrency)
     while (!this.stopped && this.ctx.isOpen()) {
-      if (this.inFlight >= Math.max(1, this.spec.concurrency)) {
+      if (this.inFlight >= slots) {
         await this.slotFreed.wait(1_000)
         continue
       }
-      let popped: [Buffer, Buffer] | null
+      let popped: Popped
       try {
-        popped = (await this.blocker!.blpopBuffer(this.queue, BLOCK_SECONDS)) as [Buffer, Buffer] | null
+        popped = await popMany(this.blocker!, this.queue, slots - this.inFlight)
         failures = 0
       } catch {
         if (this.stopped) break
@@ -82,12 +102,13 @@ export class RpcServer implements Consumption {
         continue
       }
       if (!popped) continue
+      const frames = popped[1]
       if (this.stopped) {
-        // popped while stopping: put it back at the head for another server
-        await this.ctx.cmd.lpush(this.queue, popped[1]).catch(() => {})
+        // popped while stopping: put them back at the head, in order, for another server
+        await this.ctx.cmd.lpush(this.queue, ...frames.reverse()).catch(() => {})
         break
       }
-      this.handle(popped[1])
+      for (const frame of frames) this.handle(frame)
     }
   }
 
@@ -97,13 +118,16 @@ export class RpcServer implements Consumption {
     const request = decoded.envelope
     this.inFlight++
     let finished = false
-    const cmd = this.ctx.cmd
     this.onRequest({
       envelope: request,
       reply: async (reply) => {
-        if (request.replyTo === undefined) return
+        const replyTo = request.replyTo
+        if (replyTo === undefined) return
         if (!this.ctx.isOpen()) throw new BusClosed({ operation: "reply" })
-        await cmd.multi().rpush(request.replyTo, encodeFrame(reply, 0)).pexpire(request.replyTo, REPLY_TTL_MS).exec()
+        // A reply list outside this namespace (a foreign requester) may live in another cluster slot: alone.
+        const frame = encodeFrame(reply, 0)
+        if (replyTo.startsWith(this.ctx.keys.base)) await this.replies.add({ replyTo, frame })
+        else await sendReplies(this.ctx, [{ replyTo, frame }])
       },
       done: async () => {
         if (finished) return
@@ -137,6 +161,21 @@ export class RpcServer implements Consumption {
   }
 }
 
+/** One MULTI: the replies RPUSHed to their lists (one RPUSH per list), each list's TTL renewed. */
+const sendReplies = async (ctx: AdapterContext, replies: ReadonlyArray<Reply>): Promise<void> => {
+  const byList = new Map<string, Array<Buffer>>()
+  for (const r of replies) {
+    const frames = byList.get(r.replyTo)
+    if (frames) frames.push(r.frame)
+    else byList.set(r.replyTo, [r.frame])
+  }
+  const multi = ctx.cmd.multi()
+  for (const [list, frames] of byList) multi.rpush(list, ...frames).pexpire(list, REPLY_TTL_MS)
+  const results = await multi.exec()
+  const failed = results?.find(([e]) => e)
+  if (failed) throw failed[0]
+}
+
 interface Waiting {
   readonly resolve: (reply: Envelope) => void
   readonly reject: (error: unknown) => void
@@ -149,6 +188,8 @@ export class RpcClient {
   private listener: Promise<Redis> | undefined
   private stopped = false
   private blocker: Redis | undefined
+  /** Per method: requests issued while a send to it is on the way go out in the next. */
+  private readonly senders = new Map<string, Batcher<{ readonly frame: Buffer; readonly ttlMs: number }>>()
 
   constructor(ctx: AdapterContext) {
     this.ctx = ctx
@@ -167,9 +208,9 @@ export class RpcClient {
   private async listen(blocker: Redis): Promise<void> {
     let failures = 0
     while (!this.stopped && this.ctx.isOpen()) {
-      let popped: [Buffer, Buffer] | null
+      let popped: Popped
       try {
-        popped = (await blocker.blpopBuffer(this.replyKey, BLOCK_SECONDS)) as [Buffer, Buffer] | null
+        popped = await popMany(blocker, this.replyKey, RPC_BATCH)
         failures = 0
       } catch {
         if (this.stopped) return
@@ -177,10 +218,24 @@ export class RpcClient {
         continue
       }
       if (!popped) continue
-      const reply = decodeFrame(popped[1])?.envelope
-      const id = reply?.correlationId
-      if (reply && id !== undefined) this.waiting.get(id)?.resolve(reply)
+      for (const frame of popped[1]) {
+        const reply = decodeFrame(frame)?.envelope
+        const id = reply?.correlationId
+        if (reply && id !== undefined) this.waiting.get(id)?.resolve(reply)
+      }
     }
+  }
+
+  private sender(method: string): Batcher<{ readonly frame: Buffer; readonly ttlMs: number }> {
+    let s = this.senders.get(method)
+    if (!s) {
+      const { keys, cmd } = this.ctx
+      const servers = keys.rpcServers(method)
+      const queue = keys.rpcQueue(method)
+      s = new Batcher((sends) => cmd.omnibusRpcSend(servers, queue, Math.max(...sends.map((x) => x.ttlMs)), ...sends.map((x) => x.frame)), { max: RPC_BATCH, start: "now" })
+      this.senders.set(method, s)
+    }
+    return s
   }
 
   async request(request: Envelope, options: { readonly timeoutMs: number; readonly signal: AbortSignal }): Promise<Envelope> {
@@ -206,8 +261,7 @@ export class RpcClient {
         reject: (e) => { cleanup(); reject(e) },
       })
       const frame = encodeFrame({ ...request, correlationId, replyTo: this.replyKey }, Date.now() + options.timeoutMs)
-      const { keys, cmd } = this.ctx
-      cmd.omnibusRpcSend(keys.rpcServers(method), keys.rpcQueue(method), frame, options.timeoutMs + 1_000).then(
+      this.sender(method).add({ frame, ttlMs: options.timeoutMs + 1_000 }).then(
         (sent) => {
           if (Number(sent) === 0) this.waiting.get(correlationId)?.reject(new NoResponders({ method }))
         },

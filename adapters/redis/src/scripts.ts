@@ -13,6 +13,9 @@ const luaString = (s: string): string => `'${s.replace(/\\/g, "\\\\").replace(/'
 /** A Lua table literal used as a set: { ['a'] = true, ... }. */
 const luaSet = (names: Iterable<string>): string => `{ ${[...names].map((n) => `[${luaString(n)}] = true`).join(", ")} }`
 
+/** Ids per HMGET / HSET of the dedup hash (Lua's unpack() stops at ~8000 values). */
+const DEDUP_SLICE = 1_000
+
 /** AMQP topic matching, the same dynamic programming as core's `matches()`. */
 const MATCH = `
 local function split(s, sep)
@@ -101,9 +104,39 @@ end
  * one-message script, and the others go on. Returns one item per message, in
  * order: the number of group streams written, -1 when the id was already
  * published within the window, or the error text of a failed message.
+ *
+ * Dedup: the ids published in window number b (server time / window) are
+ * fields of one hash, `ids:<b>`, which expires at the end of window b + 1.
+ * A call looks its ids up in windows b and b - 1 (one HMGET each) and adds
+ * the ids it wrote with one HSET: three commands per call instead of a key
+ * with its own expiry per message, which cost as much server time as the
+ * XADD it guards (bench-cpu.ts). An id is remembered for at least the window
+ * (at most twice it). Only a message written to all its groups is
+ * remembered: one that failed part way is written again when published again.
  */
 export const ROUTE = `${MATCH}
 local base, window = ARGV[1], tonumber(ARGV[2])
+local argc = #ARGV
+local seen, fresh, bucket = {}, {}, nil
+if window > 0 then
+  local t = redis.call('TIME')
+  bucket = math.floor((tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) / window)
+  local ids = {}
+  local i = 3
+  while i <= argc do
+    ids[#ids + 1] = ARGV[i]
+    i = i + 3 + tonumber(ARGV[i + 2])
+  end
+  for b = bucket - 1, bucket do
+    for first = 1, #ids, ${DEDUP_SLICE} do
+      local last = math.min(#ids, first + ${DEDUP_SLICE - 1})
+      local found = redis.call('HMGET', base .. 'ids:' .. b, unpack(ids, first, last))
+      for k = first, last do
+        if found[k - first + 1] then seen[ids[k]] = true end
+      end
+    end
+  end
+end
 local b = redis.call('HGETALL', KEYS[1])
 local groups = {}
 for i = 1, #b, 2 do
@@ -129,15 +162,17 @@ local function targets(rk)
   return t
 end
 local function route(id, rk, first, last)
-  if window > 0 then
-    if not redis.call('SET', base .. 'id:' .. id, '1', 'NX', 'PX', window) then return -1 end
-  end
+  if seen[id] then return -1 end
   local t = targets(rk)
   for _, s in ipairs(t) do redis.call('XADD', s, '*', unpack(ARGV, first, last)) end
+  if bucket then
+    seen[id] = true
+    fresh[#fresh + 1] = id
+  end
   return #t
 end
 local out = {}
-local i, argc = 3, #ARGV
+local i = 3
 while i <= argc do
   local n = tonumber(ARGV[i + 2])
   local ok, r = pcall(route, ARGV[i], ARGV[i + 1], i + 3, i + 2 + n)
@@ -148,6 +183,18 @@ while i <= argc do
     out[#out + 1] = tostring(r)
   end
   i = i + 3 + n
+end
+if #fresh > 0 then
+  local key = base .. 'ids:' .. bucket
+  for first = 1, #fresh, ${DEDUP_SLICE} do
+    local args = {}
+    for k = first, math.min(#fresh, first + ${DEDUP_SLICE - 1}) do
+      args[#args + 1] = fresh[k]
+      args[#args + 1] = '1'
+    end
+    redis.call('HSET', key, unpack(args))
+  end
+  redis.call('PEXPIREAT', key, (bucket + 2) * window)
 end
 return out
 `
@@ -293,15 +340,16 @@ return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
 `
 
 /**
- * RPC send. KEYS: servers zset, request queue. ARGV: request frame, queue ttl
- * ms. Returns 0 (nothing sent) when no server holds a live lease.
+ * RPC send of one or more requests to one method. KEYS: servers zset, request
+ * queue. ARGV: queue ttl ms, then the request frames. Returns 0 (nothing sent)
+ * when no server holds a live lease, else the number of frames queued.
  */
 export const RPC_SEND = `${NOW}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now())
 if redis.call('ZCARD', KEYS[1]) == 0 then return 0 end
-redis.call('RPUSH', KEYS[2], ARGV[1])
-if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
-return 1
+redis.call('RPUSH', KEYS[2], unpack(ARGV, 2))
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[2], ARGV[1]) end
+return #ARGV - 1
 `
 
 /** KEYS[1] servers zset. ARGV: server id, lease ms. */

@@ -45,10 +45,13 @@ export const topologyReport: TopologyReporter = async (url, query = {}, options:
     const base = keys.base
     const all = await scanAll(client, `${globLiteral(base)}*`)
     const bindings = await client.hgetall(keys.bindings)
-    const dedupMarkers = suffixes(all, base, "id:").length
+    // one hash of publish dedup markers per window (scripts.ts ROUTE)
+    const dedupHashes = suffixes(all, base, "ids:")
+    let dedupMarkers = 0
+    for (const bucket of dedupHashes) dedupMarkers += await client.hlen(`${base}ids:${bucket}`)
     const shared: Array<BrokerObject> = [
       { kind: "key", name: keys.bindings, role: "bookkeeping", detail: `hash: group → patterns, ${Object.keys(bindings).length} groups` },
-      ...(dedupMarkers > 0 ? [{ kind: "key" as const, name: `${base}id:*`, role: "bookkeeping" as const, detail: `${dedupMarkers} publish dedup markers` }] : []),
+      ...(dedupMarkers > 0 ? [{ kind: "key" as const, name: `${base}ids:*`, role: "bookkeeping" as const, detail: `${dedupMarkers} publish dedup markers` }] : []),
     ]
     const found = [...Object.keys(bindings), ...["g:", "w:", "dlq:"].flatMap((kind) => suffixes(all, base, kind))]
     const groups = []

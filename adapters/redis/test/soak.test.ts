@@ -7,7 +7,7 @@ import { dropNamespace, REDIS_URL, testNamespace } from "./helpers.ts"
 const namespace = testNamespace()
 
 describeSoak("redis", {
-  // Publish-side dedup markers are one key per message for 2 minutes: off, as at high rates in production.
+  // Publish-side dedup markers (a hash field per message, kept 2 to 4 minutes): off, as at high rates in production.
   connect: () => connect(REDIS_URL, { namespace, dedupWindowMs: 0 }),
   cleanup: () => dropNamespace(namespace),
 })

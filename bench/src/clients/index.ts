@@ -9,7 +9,8 @@ export const CONTENDERS: Record<Broker, ReadonlyArray<string>> = {
   memory: ["omnibus"],
   rabbitmq: ["omnibus", "amqplib", "moleculer"],
   nats: ["omnibus", "nats.js", "moleculer"],
-  redis: ["omnibus", "ioredis", "moleculer"],
+  // ioredis-dedup: raw ioredis with Omnibus's guarantees (dedup marker, a stream per group), clients/ioredis.ts
+  redis: ["omnibus", "ioredis", "ioredis-dedup", "moleculer"],
   kafka: ["omnibus", "kafkajs", "platformatic-kafka", "moleculer"],
 }
 
@@ -23,6 +24,8 @@ export const load = async (broker: Broker, url: string, name: string): Promise<C
       return (await import("./natsjs.ts")).natsRaw(url)
     case "ioredis":
       return (await import("./ioredis.ts")).ioredisRaw(url)
+    case "ioredis-dedup":
+      return (await import("./ioredis.ts")).ioredisDedup(url)
     case "kafkajs":
       return (await import("./kafkajs.ts")).kafkajsRaw(url)
     case "platformatic-kafka":
