@@ -110,7 +110,7 @@ end
  * A call looks its ids up in windows b and b - 1 (one HMGET each) and adds
  * the ids it wrote with one HSET: three commands per call instead of a key
  * with its own expiry per message, which cost as much server time as the
- * XADD it guards (bench-cpu.ts). An id is remembered for at least the window
+ * XADD it guards (bench/src/redis-cpu.ts). An id is remembered for at least the window
  * (at most twice it). Only a message written to all its groups is
  * remembered: one that failed part way is written again when published again.
  */

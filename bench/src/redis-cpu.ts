@@ -5,13 +5,13 @@
  * process's user + system time (process.cpuUsage); Redis: the server's
  * main-thread user + system time (INFO cpu), so run it against a server
  * nobody else uses. Workloads as in bench/src/workloads.ts, smaller.
- * Run: OMNIBUS_REDIS_URL=redis://127.0.0.1:6397 bash scripts/run.sh node adapters/redis/bench-cpu.ts [contenders] [workloads]
+ * Run: OMNIBUS_REDIS_URL=redis://127.0.0.1:6397 bash scripts/run.sh node bench/src/redis-cpu.ts [contenders] [workloads]
  */
 import { randomUUID } from "node:crypto"
 import { Redis } from "ioredis"
-import { load } from "../../bench/src/clients/index.ts"
-import { publishWindowed } from "../../bench/src/workloads.ts"
-import { body, type Body, type Session } from "../../bench/src/types.ts"
+import { load } from "./clients/index.ts"
+import { publishWindowed } from "./workloads.ts"
+import { body, type Body, type Session } from "./types.ts"
 
 const url = process.env.OMNIBUS_REDIS_URL ?? "redis://127.0.0.1:6379"
 const contenders = (process.argv[2] ?? "omnibus,ioredis,ioredis-dedup").split(",")
