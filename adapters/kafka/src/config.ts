@@ -6,7 +6,7 @@
  *   kafka://[user:pass@]host:port[,host:port...][?sasl=plain|scram-sha-256|scram-sha-512&tls=true&prefix=omnibus&partitions=6&replicationFactor=3&minInsyncReplicas=2&heartbeatMs=5000&requestTimeoutMs=30000&rpcLeaseMs=10000&cloudEvents=true&cloudEventsSource=...]
  */
 import { createHash } from "node:crypto"
-import { cloudEventsSettings, DEFAULT_MAX_PAYLOAD_BYTES, defaultCloudEventsSource, InvalidOptions, InvalidUrl, redactUrl } from "@omnibus/core/adapter"
+import { cloudEventsSettings, DEFAULT_MAX_PAYLOAD_BYTES, defaultCloudEventsSource, hostPort, InvalidOptions, InvalidUrl, parseClusterUrl, redactUrl } from "@omnibus/core/adapter"
 import type { CloudEventsSettings, TransportOptions } from "@omnibus/core/adapter"
 
 export interface ConnectionConfig {
@@ -62,18 +62,16 @@ const optionalPositiveInt = (option: string, value: unknown): number | undefined
 
 export const parseConfig = (url: string, options: TransportOptions): AdapterConfig => {
   const redacted = redactUrl(url)
-  // URL() rejects "host:port,host:port", so split the authority by hand.
-  const m = /^kafka:\/\/(?:([^@/]*)@)?([^/?#]+)\/?(?:\?([^#]*))?$/i.exec(url)
-  if (!m) throw new InvalidUrl({ url: redacted, reason: "expected kafka://[user:pass@]host:port[,host:port]" })
-  const userinfo = m[1]
-  const hosts = m[2]!.split(",").map((h) => h.trim()).filter((h) => h.length > 0)
-  for (const h of hosts) {
-    if (!/^[^:]+:\d+$/.test(h) && !/^\[[^\]]+\]:\d+$/.test(h)) throw new InvalidUrl({ url: redacted, reason: `broker "${h}" needs host:port` })
-  }
-  const query = new URLSearchParams(m[3] ?? "")
+  const { url: parsed, hosts: listed } = parseClusterUrl(url, ["kafka"])
+  if (parsed.pathname.length > 1 || parsed.hash) throw new InvalidUrl({ url: redacted, reason: "expected kafka://[user:pass@]host:port[,host:port]" })
+  const hosts = listed.map((h) => {
+    if (!h.hostname || !h.port) throw new InvalidUrl({ url: redacted, reason: `broker "${h.hostname}" needs host:port` })
+    return hostPort(h, 0)
+  })
+  const query = parsed.searchParams
   let sasl: ConnectionConfig["sasl"]
-  if (userinfo !== undefined && userinfo.length > 0) {
-    const [u, p] = userinfo.split(":")
+  if (parsed.username || parsed.password) {
+    const [u, p] = [parsed.username, parsed.password]
     const mech = (query.get("sasl") ?? (options.sasl as string | undefined) ?? "plain").toLowerCase()
     if (mech !== "plain" && mech !== "scram-sha-256" && mech !== "scram-sha-512") {
       throw new InvalidOptions({ option: "sasl", reason: "must be plain, scram-sha-256 or scram-sha-512" })

@@ -9,7 +9,7 @@ import type { Authenticator } from "@nats-io/nats-core"
 import type { NodeConnectionOptions } from "@nats-io/transport-node"
 
 type NodeTlsOptions = NonNullable<NodeConnectionOptions["tls"]>
-import { cloudEventsSettings, DEFAULT_MAX_PAYLOAD_BYTES, defaultCloudEventsSource, InvalidOptions, InvalidUrl, parseBrokerUrl, redactUrl } from "@omnibus/core/adapter"
+import { cloudEventsSettings, DEFAULT_MAX_PAYLOAD_BYTES, defaultCloudEventsSource, hostListOption, hostPort, InvalidOptions, InvalidUrl, parseClusterUrl, redactUrl } from "@omnibus/core/adapter"
 import type { CloudEventsSettings } from "@omnibus/core/adapter"
 import type { TransportOptions } from "@omnibus/core"
 
@@ -69,45 +69,6 @@ const name = (options: TransportOptions, option: string, fallback: string): stri
   return v
 }
 
-/** `host:port` with IPv6 literals bracketed; the NATS default port when none is given. */
-const hostPort = (host: string, port: string): string => `${host.includes(":") && !host.startsWith("[") ? `[${host}]` : host}:${port || "4222"}`
-
-/**
- * A cluster URL names several servers in its authority (`nats://h1:4222,h2:4222,h3:4222`),
- * which URL() cannot parse: the first one stands in for the rest of the parsing
- * (credentials, query), and every one becomes a server for nats.js.
- */
-const splitServers = (url: string, safeUrl: string): { readonly first: string; readonly extra: Array<string> } => {
-  const m = /^([a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?)([^/?#]*)(.*)$/is.exec(url)
-  if (!m || !m[2]!.includes(",")) return { first: url, extra: [] }
-  const hosts = m[2]!.split(",").map((h) => h.trim())
-  if (hosts.some((h) => h.length === 0)) throw new InvalidUrl({ url: safeUrl, reason: "has an empty server in its host list" })
-  return { first: `${m[1]}${hosts[0]}${m[3]}`, extra: hosts.slice(1) }
-}
-
-/** `host[:port]` or `nats://host[:port]` as nats.js takes it; undefined when it is neither. */
-const toServer = (text: string): string | undefined => {
-  const t = text.trim()
-  try {
-    const u = new URL(/^[a-z]+:\/\//i.test(t) ? t : `nats://${t}`)
-    return u.hostname ? hostPort(u.hostname, u.port) : undefined
-  } catch {
-    return undefined
-  }
-}
-
-/** The `servers` option: host:port (or nats://host:port) strings, as an array or comma-separated. */
-const serversOption = (options: TransportOptions): Array<string> => {
-  const v = options["servers"]
-  if (v === undefined) return []
-  const list: ReadonlyArray<unknown> | undefined = typeof v === "string" ? v.split(",") : Array.isArray(v) ? v : undefined
-  const servers = (list ?? []).map((s) => (typeof s === "string" ? toServer(s) : undefined))
-  if (list === undefined || servers.length === 0 || servers.some((s) => s === undefined)) {
-    throw new InvalidOptions({ option: "servers", reason: "must be host:port strings (an array or comma-separated)" })
-  }
-  return servers as Array<string>
-}
-
 const replicasOption = (options: TransportOptions, query: URLSearchParams): number | undefined => {
   const v = options["replicas"] ?? query.get("replicas") ?? undefined
   if (v === undefined) return undefined
@@ -118,11 +79,10 @@ const replicasOption = (options: TransportOptions, query: URLSearchParams): numb
 
 export const parseSettings = (url: string, options: TransportOptions): NatsSettings => {
   const safeUrl = redactUrl(url)
-  const { first, extra } = splitServers(url, safeUrl)
-  const u = parseBrokerUrl(first, ["nats", "tls"])
+  const { url: u, hosts } = parseClusterUrl(url, ["nats", "tls"])
   const scheme = u.protocol.replace(/:$/, "").toLowerCase()
-  const extraServers = extra.map((h) => toServer(h) ?? (() => { throw new InvalidUrl({ url: safeUrl, reason: `server "${h}" is not host[:port]` }) })())
-  const servers = [...new Set([hostPort(u.hostname || "127.0.0.1", u.port), ...extraServers, ...serversOption(options)])]
+  // nats.js takes host:port (the NATS port when none is given); the URL's first host may be empty (nats:// alone)
+  const servers = [...new Set([...hosts, ...hostListOption("servers", options["servers"], "nats")].map((h) => hostPort(h.hostname ? h : { ...h, hostname: "127.0.0.1" }, 4222)))]
   const replicas = replicasOption(options, u.searchParams) ?? (servers.length > 1 ? 3 : undefined)
   const connection: NodeConnectionOptions & { authenticator?: Authenticator } = {
     servers,

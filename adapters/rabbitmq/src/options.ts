@@ -3,7 +3,7 @@
  * (options win). Omnibus' own query parameters are removed from the URL before
  * amqplib sees it; amqplib's (heartbeat, frameMax, vhost path...) stay.
  */
-import { cloudEventsSettings, DEFAULT_MAX_PAYLOAD_BYTES, defaultCloudEventsSource, InvalidOptions, InvalidUrl, parseBrokerUrl, redactUrl } from "@omnibus/core/adapter"
+import { cloudEventsSettings, DEFAULT_MAX_PAYLOAD_BYTES, defaultCloudEventsSource, hostListOption, InvalidOptions, parseClusterUrl, redactUrl, type BrokerHost } from "@omnibus/core/adapter"
 import type { CloudEventsSettings } from "@omnibus/core/adapter"
 import type { TransportOptions } from "@omnibus/core"
 
@@ -74,44 +74,16 @@ const text = (option: string, value: unknown, fallback: string, allowEmpty = fal
   return value
 }
 
-/**
- * A cluster URL names several hosts in its authority (`amqp://u:p@h1,h2:5673,h3/vh`), which
- * URL() cannot parse: the first host stands in for the parsing, the others are returned.
- */
-const splitHosts = (url: string): { readonly first: string; readonly extra: Array<string> } => {
-  const m = /^([a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?)([^/?#]*)(.*)$/is.exec(url)
-  if (!m || !m[2]!.includes(",")) return { first: url, extra: [] }
-  const hosts = m[2]!.split(",").map((h) => h.trim())
-  return { first: `${m[1]}${hosts[0]}${m[3]}`, extra: hosts.slice(1) }
-}
-
-/** The `hosts` option: host[:port] strings, an array or comma-separated. */
-const hostsOption = (value: unknown): Array<string> => {
-  if (value === undefined) return []
-  const list: ReadonlyArray<unknown> | undefined = typeof value === "string" ? value.split(",") : Array.isArray(value) ? value : undefined
-  if (list === undefined || list.length === 0 || list.some((h) => typeof h !== "string" || h.trim().length === 0)) {
-    throw new InvalidOptions({ option: "hosts", reason: "must be host[:port] strings (an array or comma-separated)" })
-  }
-  return list.map((h) => (h as string).trim())
-}
-
-/** `parsed` with another host[:port]; undefined when `host` is not one. */
-const withHost = (parsed: URL, host: string): string | undefined => {
-  try {
-    const want = new URL(`${parsed.protocol}//${host}`)
-    if (!want.hostname || want.pathname.length > 1 || want.username || want.search) return undefined
-    const u = new URL(parsed.toString())
-    u.hostname = want.hostname
-    u.port = want.port
-    return u.toString()
-  } catch {
-    return undefined
-  }
+/** `parsed` with another host: every node gets the first one's credentials, vhost and amqplib parameters. */
+const withHost = (parsed: URL, host: BrokerHost): string => {
+  const u = new URL(parsed.toString())
+  u.hostname = host.hostname
+  u.port = host.port
+  return u.toString()
 }
 
 export const parseSettings = (url: string, options: TransportOptions): RabbitSettings => {
-  const { first, extra } = splitHosts(url)
-  const parsed = parseBrokerUrl(first, ["amqp", "amqps"])
+  const { url: parsed, hosts } = parseClusterUrl(url, ["amqp", "amqps"])
   const query: Record<string, string> = {}
   for (const name of OWN) {
     const v = parsed.searchParams.get(name)
@@ -120,12 +92,7 @@ export const parseSettings = (url: string, options: TransportOptions): RabbitSet
   }
   const pick = (name: (typeof OWN)[number]): unknown => options[name] ?? query[name]
   // Every host gets the first one's credentials, vhost and amqplib parameters.
-  const urls = [parsed.toString()]
-  for (const host of [...extra, ...hostsOption(options["hosts"])]) {
-    const u = withHost(parsed, host)
-    if (u === undefined) throw new InvalidUrl({ url: redactUrl(url), reason: `host "${host}" is not host[:port]` })
-    if (!urls.includes(u)) urls.push(u)
-  }
+  const urls = [...new Set([...hosts, ...hostListOption("hosts", options["hosts"], "amqp")].map((h) => withHost(parsed, h)))]
   const cluster = urls.length > 1
   const queueType = text("queueType", pick("queueType"), cluster ? "quorum" : "classic")
   if (queueType !== "classic" && queueType !== "quorum") throw new InvalidOptions({ option: "queueType", reason: `must be "classic" or "quorum", got ${JSON.stringify(queueType)}` })

@@ -6,32 +6,11 @@
  * gives its ready messages and consumers. Unacknowledged messages are not
  * told over AMQP.
  */
-import type { Channel } from "amqplib"
 import type { BrokerObject, TopologyReporter } from "@omnibus/core/adapter"
-import { brokerError, closeQuietly, ConnectionManager, replyCode } from "./connection.ts"
-import { parseSettings } from "./options.ts"
+import { checkQueue, lookup, withAdminConnection } from "./admin.ts"
+import type { ConnectionManager } from "./connection.ts"
 import { Topology } from "./topology.ts"
 import type { RabbitOptions } from "./transport.ts"
-
-type Lookup<A> = { readonly found: A } | { readonly missing: true } | { readonly exclusive: true }
-
-/** One passive declare on a channel of its own: a 404 (absent) or 405 (exclusive to another connection) closes it. */
-const lookup = async <A>(manager: ConnectionManager, operation: string, check: (ch: Channel) => Promise<A>): Promise<Lookup<A>> => {
-  const model = await manager.ready(operation)
-  const ch = await model.createChannel()
-  ch.on("error", () => {})
-  try {
-    return { found: await check(ch) }
-  } catch (e) {
-    if (replyCode(e) === 404) return { missing: true }
-    if (replyCode(e) === 405) return { exclusive: true }
-    throw brokerError(operation, e)
-  } finally {
-    await closeQuietly(ch)
-  }
-}
-
-const checkQueue = (manager: ConnectionManager, name: string) => lookup(manager, `check queue ${name}`, (ch) => ch.checkQueue(name))
 
 const queueObject = (name: string, role: BrokerObject["role"], r: Awaited<ReturnType<typeof checkQueue>>): BrokerObject | undefined => {
   if ("missing" in r) return undefined
@@ -54,12 +33,9 @@ const withDetail = (o: BrokerObject | undefined, detail: string): BrokerObject |
 
 const present = (objects: ReadonlyArray<BrokerObject | undefined>): ReadonlyArray<BrokerObject> => objects.filter((o) => o !== undefined)
 
-export const topologyReport: TopologyReporter = async (url, query = {}, options: RabbitOptions = {}) => {
-  const settings = parseSettings(url, query.namespace === undefined ? options : { ...options, queuePrefix: `${query.namespace}.` })
-  const topology = new Topology(settings)
-  const manager = new ConnectionManager(settings, options.tls)
-  await manager.start()
-  try {
+export const topologyReport: TopologyReporter = (url, query = {}, options: RabbitOptions = {}) =>
+  withAdminConnection(url, query.namespace === undefined ? options : { ...options, queuePrefix: `${query.namespace}.` }, async (manager, settings) => {
+    const topology = new Topology(settings)
     const shared = present([
       await exchange(manager, settings.exchange, "events", "topic"),
       await exchange(manager, settings.rpcExchange, "requests", "direct"),
@@ -90,7 +66,4 @@ export const topologyReport: TopologyReporter = async (url, query = {}, options:
       methods,
       notes,
     }
-  } finally {
-    await manager.close()
-  }
-}
+  })

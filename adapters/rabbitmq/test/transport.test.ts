@@ -259,7 +259,9 @@ describe("rabbitmq transport (connection, RPC, cleanup)", () => {
     const first = await track(open())
     const retried: Array<number> = []
     await first.consume(spec(group, [k("held.*")]), (d) => {
-      void d.retry({ delayMs: 1_500, firstFailureAt: Date.now() }).then(() => retried.push(Date.now()))
+      // the delay runs from when the retry is issued (the adapter stamps its due time then), not from its confirm
+      const issuedAt = Date.now()
+      void d.retry({ delayMs: 1_500, firstFailureAt: issuedAt }).then(() => retried.push(issuedAt))
     })
     await first.publish([envelope(k("held.one"), "x")])
     await until(() => retried.length === 1, "retry published")

@@ -13,7 +13,7 @@
 import { isIP } from "node:net"
 import type { ConnectionOptions as TlsOptions } from "node:tls"
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from "ioredis"
-import { AuthenticationFailed, ConnectionFailed, InvalidOptions, InvalidUrl, parseBrokerUrl, redactUrl } from "@omnibus/core/adapter"
+import { AuthenticationFailed, ConnectionFailed, InvalidOptions, InvalidUrl, parseClusterUrl, redactUrl, type BrokerHost } from "@omnibus/core/adapter"
 
 export interface ClusterNodeAddress {
   readonly host: string
@@ -29,19 +29,8 @@ export interface ConnectionSettings {
   readonly query: URLSearchParams
 }
 
-/**
- * A URL with several hosts in its authority (`redis://u:p@h1:7001,h2:7002/0`), which URL()
- * cannot parse: the first host stands in for the parsing, the others are returned.
- */
-const splitHosts = (url: string): { readonly first: string; readonly extra: Array<string> } => {
-  const m = /^([a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?)([^/?#]*)(.*)$/is.exec(url)
-  if (!m || !m[2]!.includes(",")) return { first: url, extra: [] }
-  const hosts = m[2]!.split(",").map((h) => h.trim())
-  return { first: `${m[1]}${hosts[0]}${m[3]}`, extra: hosts.slice(1) }
-}
-
-const address = (host: string, port: string): ClusterNodeAddress => ({
-  host: host.replace(/^\[|\]$/g, "") || "127.0.0.1",
+const address = ({ hostname, port }: BrokerHost): ClusterNodeAddress => ({
+  host: hostname.replace(/^\[|\]$/g, "") || "127.0.0.1",
   port: port === "" ? 6379 : Number(port),
 })
 
@@ -64,25 +53,14 @@ const clusterFlag = (option: unknown, param: string | null, safeUrl: string): bo
  */
 export const parseRedisUrl = (url: string, connectTimeoutMs: number, tls?: TlsOptions, clusterOption?: unknown): ConnectionSettings => {
   const safeUrl = redactUrl(url)
-  const { first, extra } = splitHosts(url)
-  const u = parseBrokerUrl(first, ["redis", "rediss"])
+  const { url: u, hosts } = parseClusterUrl(url, ["redis", "rediss"])
   const scheme = u.protocol.replace(/:$/, "").toLowerCase()
-  const { host, port } = address(u.hostname, u.port)
+  const nodes = hosts.map(address)
+  const { host, port } = nodes[0]!
   const dbText = u.pathname.replace(/^\//, "")
   const db = dbText === "" ? 0 : Number(dbText)
   if (!Number.isInteger(db) || db < 0) throw new InvalidUrl({ url: safeUrl, reason: `database "${dbText}" is not a number` })
   const query = new URLSearchParams(u.searchParams)
-  const nodes = [{ host, port }]
-  for (const h of extra) {
-    let n: URL
-    try {
-      n = new URL(`redis://${h}`)
-    } catch {
-      throw new InvalidUrl({ url: safeUrl, reason: `host "${h}" is not host[:port]` })
-    }
-    if (n.hostname === "" || n.pathname.length > 1 || n.username !== "" || n.search !== "") throw new InvalidUrl({ url: safeUrl, reason: `host "${h}" is not host[:port]` })
-    nodes.push(address(n.hostname, n.port))
-  }
   const said = clusterFlag(clusterOption, query.get("cluster"), safeUrl)
   if (said === false && nodes.length > 1) throw new InvalidUrl({ url: safeUrl, reason: "several hosts name a Redis Cluster's nodes, but cluster=false" })
   const cluster = said ?? nodes.length > 1

@@ -12,7 +12,8 @@ export type * from "./topology-report.ts"
 export { reportedNames } from "./topology-report.ts"
 /** A Bus over a transport built by hand (tests of an adapter, a transport not registered by scheme). */
 export { fromTransport } from "./connect.ts"
-export { registerAdapter, resolveAdapter, parseBrokerUrl, schemeOf } from "./registry.ts"
+export { registerAdapter, resolveAdapter, schemeOf } from "./registry.ts"
+export { parseBrokerUrl, parseClusterUrl, hostListOption, hostPort, type BrokerHost } from "./broker-url.ts"
 export { newMessageId, type Envelope } from "./envelope.ts"
 export {
   Wire,

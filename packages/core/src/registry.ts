@@ -89,20 +89,3 @@ const importFromApp = async (pkg: string): Promise<unknown> => {
     throw first
   }
 }
-
-/**
- * Parses a broker URL and checks its scheme, with typed errors that never
- * show credentials. Adapters call this first in their factory.
- */
-export const parseBrokerUrl = (url: string, schemes: ReadonlyArray<string>): URL => {
-  const safe = redactUrl(url)
-  let u: URL
-  try {
-    u = new URL(url)
-  } catch {
-    throw new InvalidUrl({ url: safe, reason: "cannot be parsed" })
-  }
-  const scheme = u.protocol.replace(/:$/, "").toLowerCase()
-  if (!schemes.includes(scheme)) throw new InvalidUrl({ url: safe, reason: `scheme "${scheme}:" is not ${schemes.map((s) => `${s}:`).join(" or ")}` })
-  return u
-}
