@@ -10,6 +10,7 @@ import { AuthorizationError, createInbox, UserAuthenticationExpiredError } from 
 import type { Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/nats-core"
 import { AuthenticationFailed, ConnectionFailed } from "@omnibus/core"
 import type { NatsSettings } from "./config.ts"
+import { statusOf } from "./wire.ts"
 
 const isAuthError = (e: unknown): boolean => {
   for (let c: unknown = e, depth = 0; c instanceof Error && depth < 5; c = c.cause, depth++) {
@@ -126,6 +127,41 @@ export class Link {
     })
   }
 
+  /**
+   * An RPC request on the same reply subscription, sent at once (a request waits on its
+   * reply, a batch would only delay it). No deadline of its own: the caller's signal ends
+   * the wait (core's RPC deadline, packages/core/src/rpc/client.ts). A 503 answer rejects
+   * with "no responders".
+   */
+  request(subject: string, data: Uint8Array, headers: MsgHdrs | undefined, signal: AbortSignal): Promise<Msg> {
+    return new Promise<Msg>((resolve, reject) => {
+      const token = ++this.nextToken
+      const onAbort = () => {
+        this.waiting.delete(token)
+        reject(signal.reason)
+      }
+      signal.addEventListener("abort", onAbort, { once: true })
+      this.waiting.set(token, {
+        resolve: (m) => {
+          signal.removeEventListener("abort", onAbort)
+          resolve(m)
+        },
+        reject: (e) => {
+          signal.removeEventListener("abort", onAbort)
+          reject(e)
+        },
+        deadline: Infinity,
+      })
+      try {
+        this.replies ??= this.listen()
+        this.nc.publish(subject, data, { reply: `${this.replies.prefix}${token}`, headers })
+      } catch (e) {
+        this.waiting.get(token)?.reject(e instanceof Error ? e : new Error(String(e)))
+        this.waiting.delete(token)
+      }
+    })
+  }
+
   private sendOutbox(): void {
     const out = this.outbox
     this.outbox = []
@@ -152,7 +188,7 @@ export class Link {
     const w = this.waiting.get(token)
     if (!w) return
     this.waiting.delete(token)
-    const code = msg.headers?.code ?? 0
+    const code = statusOf(msg)
     // 503: nobody listens on the subject (the consumer is gone); other statuses are refusals.
     if (code >= 300) w.reject(new Error(code === 503 ? "no responders" : `${code} ${msg.headers?.description ?? ""}`.trim()))
     else w.resolve(msg)

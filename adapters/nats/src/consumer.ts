@@ -35,6 +35,7 @@ import { reasonOf } from "./connection.ts"
 import type { Ctx } from "./context.ts"
 import { replayNotifySubject } from "./context.ts"
 import { encodeGroup, isNotFound, planFilter } from "./topology.ts"
+import { headerRecord, statusOf } from "./wire.ts"
 
 interface Source {
   readonly tag: "m" | "r"
@@ -272,17 +273,16 @@ export class GroupConsumption implements Consumption {
 
   private arrive(id: number, msg: Msg): void {
     const req = this.requests.get(id)
-    const code = msg.headers?.code ?? 0
-    if (code !== 0 && !msg.reply) {
+    if (!msg.reply) {
       // Status: 100 heartbeat; 404/408 the request ended; 409 ended by the server (deleted consumer, limits).
-      if (code === 100) return
+      const code = statusOf(msg)
+      if (code === 0 || code === 100) return
       const r = this.finish(id)
       if (code === 409 && /deleted/i.test(msg.headers?.description ?? "") && r) void this.recover(r.source)
       else if (code === 404 || code === 408) this.pump()
       else this.backoff(500)
       return
     }
-    if (!msg.reply) return
     if (this.stopped) {
       // Was on the way when we stopped: give it straight back to the group's other consumers.
       this.ctx.link.nc.publish(msg.reply, "-NAK")
@@ -329,20 +329,22 @@ export class GroupConsumption implements Consumption {
     const streamSeq = ack?.streamSeq ?? 0
     const fallback = { id: `${source.stream}-${streamSeq}`, routingKey: routingKey || msg.subject }
     let envelope: Envelope | undefined
+    let record: Record<string, string>
     try {
-      envelope = this.ctx.wire.decodeInline(msg.headers, msg.data, fallback)
+      record = headerRecord(msg)
+      envelope = this.ctx.wire.decodeInline(record, msg.data, fallback)
     } catch {
       return this.giveBack(msg.reply!)
     }
     if (envelope !== undefined && delivered <= 1) return this.handOver(msg.reply!, envelope, delivered, NO_FAILURE, source, streamSeq)
-    return this.dispatchLater(msg, source, delivered, streamSeq, fallback)
+    return this.dispatchLater(msg, record, source, delivered, streamSeq, fallback)
   }
 
-  private async dispatchLater(msg: Msg, source: Source, delivered: number, streamSeq: number, fallback: { id: string; routingKey: string }): Promise<void> {
+  private async dispatchLater(msg: Msg, record: Record<string, string>, source: Source, delivered: number, streamSeq: number, fallback: { id: string; routingKey: string }): Promise<void> {
     let envelope: Envelope
     let failure: FailureRecord = NO_FAILURE
     try {
-      envelope = (await this.ctx.wire.decode(msg.headers, msg.data, fallback)).envelope
+      envelope = await this.ctx.wire.decode(record, msg.data, fallback)
       if (delivered > 1) failure = await this.readFailure(source, streamSeq)
     } catch {
       return this.giveBack(msg.reply!)

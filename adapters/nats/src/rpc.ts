@@ -1,9 +1,9 @@
 /**
  * RPC on core NATS: a request goes to `<rpcPrefix>.<method>`; the servers of
- * one group share a queue group; replies go to the requester's inbox. The
- * server answers "no responders" (503) when nobody subscribes, which becomes
+ * one group share a queue group; replies go to the connection's one reply
+ * subscription (Link.request). The server answers "no responders" (503) when nobody subscribes, which becomes
  * NoResponders at once. Core's deadline ends the wait (RequestTimeout, by
- * aborting the signal); a late reply is dropped by the client's muxer.
+ * aborting the signal); a late reply finds no waiter and is dropped.
  */
 import { nuid } from "@nats-io/nats-core"
 import type { Msg, Subscription } from "@nats-io/nats-core"
@@ -12,8 +12,16 @@ import type { Consumption, Envelope, IncomingRequest, ServeSpec } from "@omnibus
 import { reasonOf } from "./connection.ts"
 import type { Ctx } from "./context.ts"
 import { encodeGroup } from "./topology.ts"
+import { headerRecord } from "./wire.ts"
 
 export const rpcSubject = (ctx: Ctx, method: string): string => `${ctx.settings.rpcPrefix}.${method}`
+
+/** A request's or reply's envelope; only a claim check (large payload) costs a fetch. */
+const envelopeOf = (ctx: Ctx, msg: Msg, routingKey: string): Envelope | Promise<Envelope> => {
+  const fallback = { id: nuid.next(), routingKey }
+  const record = headerRecord(msg)
+  return ctx.wire.decodeInline(record, msg.data, fallback) ?? ctx.wire.decode(record, msg.data, fallback)
+}
 
 export const serve = async (ctx: Ctx, spec: ServeSpec, onRequest: (r: IncomingRequest) => void): Promise<Consumption> => {
   if (!ctx.link.usable) throw new BusClosed({ operation: "serve" })
@@ -22,7 +30,7 @@ export const serve = async (ctx: Ctx, spec: ServeSpec, onRequest: (r: IncomingRe
     if (!replyTo) return
     let envelope: Envelope
     try {
-      ;({ envelope } = await ctx.wire.decode(msg.headers, msg.data, { id: nuid.next(), routingKey: spec.method }))
+      envelope = await envelopeOf(ctx, msg, spec.method)
     } catch {
       return // unreadable request (expired blob): the requester times out
     }
@@ -34,7 +42,7 @@ export const serve = async (ctx: Ctx, spec: ServeSpec, onRequest: (r: IncomingRe
         replied = true
         if (!ctx.link.usable) throw new BusClosed({ operation: "reply" })
         try {
-          const { headers, data } = await ctx.wire.encode(reply)
+          const { headers, data } = ctx.wire.encodeInline(reply) ?? (await ctx.wire.encode(reply))
           ctx.link.nc.publish(replyTo, data, { headers })
         } catch (e) {
           throw new BrokerError({ operation: `reply to ${spec.method}`, reason: reasonOf(e), cause: e })
@@ -71,37 +79,21 @@ const isNoResponders = (e: unknown): boolean => {
   return false
 }
 
-/** How long after core's deadline nats.js gives up its own wait (it requires a timeout). */
-const NATS_TIMEOUT_GRACE_MS = 1_000
-
 export const request = async (ctx: Ctx, req: Envelope, options: { readonly timeoutMs: number; readonly signal: AbortSignal }): Promise<Envelope> => {
   if (!ctx.link.usable) throw new BusClosed({ operation: "request" })
   const method = req.routingKey
   options.signal.throwIfAborted()
-  const { headers, data } = await ctx.wire.encode(req)
-  // Core holds the deadline (rpc/client.ts) and aborts the signal when it passes. nats.js wants a
-  // timeout of its own: a later one, which only frees its request entry after core gave up.
-  const sent = ctx.link.nc.request(rpcSubject(ctx, method), data, { headers, timeout: Math.max(1, options.timeoutMs) + NATS_TIMEOUT_GRACE_MS })
-  let onAbort: (() => void) | undefined
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(options.signal.reason)
-    options.signal.addEventListener("abort", onAbort, { once: true })
-  })
+  const { headers, data } = ctx.wire.encodeInline(req) ?? (await ctx.wire.encode(req))
   let msg: Msg
   try {
-    msg = await Promise.race([sent, aborted])
+    // One reply subscription per connection (Link.request), not nc.request: that one arms a
+    // timer and builds an Error with a stack for every call, even an answered one.
+    msg = await ctx.link.request(rpcSubject(ctx, method), data, headers, options.signal)
   } catch (e) {
-    if (options.signal.aborted) {
-      sent.catch(() => undefined)
-      throw options.signal.reason
-    }
+    if (options.signal.aborted) throw options.signal.reason
     if (isNoResponders(e)) throw new NoResponders({ method })
     if (!ctx.link.usable) throw new BusClosed({ operation: "request" })
     throw new BrokerError({ operation: `request ${method}`, reason: reasonOf(e), cause: e })
-  } finally {
-    if (onAbort) options.signal.removeEventListener("abort", onAbort)
-    aborted.catch(() => undefined)
   }
-  const { envelope } = await ctx.wire.decode(msg.headers, msg.data, { id: nuid.next(), routingKey: method })
-  return envelope
+  return envelopeOf(ctx, msg, method)
 }

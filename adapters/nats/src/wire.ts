@@ -10,8 +10,8 @@
  *   sequences in `x-omnibus-nats-blob` (claim check). Blobs expire with the
  *   blob stream's max_age.
  */
-import { headers as natsHeaders } from "@nats-io/nats-core"
-import type { MsgHdrs } from "@nats-io/nats-core"
+import { canonicalMIMEHeaderKey, MsgHdrsImpl } from "@nats-io/nats-core"
+import type { Msg, MsgHdrs } from "@nats-io/nats-core"
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream"
 import { AdapterHeaders, fromWireHeaders, readCloudEventHeaders, toWireHeaders } from "@omnibus/core/adapter"
 import type { Envelope } from "@omnibus/core/adapter"
@@ -27,10 +27,8 @@ const CHUNK = 256 * 1024
 /** Room left for headers and protocol overhead under the server's max_payload. */
 const HEADROOM = 64 * 1024
 
-export const toRecord = (h: MsgHdrs | undefined): Record<string, string> => {
-  const out: Record<string, string> = {}
-  if (!h) return out
-  for (const [k, vs] of h) if (vs.length > 0) out[k] = vs[vs.length - 1]!
+/** Values listed in B64_HEADER were base64-encoded by toHeaders (CR/LF): decoded in place. */
+const decodeBase64Values = (out: Record<string, string>): Record<string, string> => {
   const b64 = out[B64_HEADER]
   if (b64 !== undefined) {
     try {
@@ -45,17 +43,89 @@ export const toRecord = (h: MsgHdrs | undefined): Record<string, string> => {
   return out
 }
 
-export const toHeaders = (record: Readonly<Record<string, string>>): MsgHdrs => {
-  const h = natsHeaders()
-  const encoded: Array<string> = []
-  for (const [k, v] of Object.entries(record)) {
-    if (k === B64_HEADER) continue
-    if (/[\r\n]/.test(v)) {
-      h.set(k, Buffer.from(v, "utf8").toString("base64"))
-      encoded.push(k)
-    } else h.set(k, v)
+export const toRecord = (h: MsgHdrs | undefined): Record<string, string> => {
+  const out: Record<string, string> = {}
+  if (!h) return out
+  for (const [k, vs] of h) if (vs.length > 0) out[k] = vs[vs.length - 1]!
+  return decodeBase64Values(out)
+}
+
+/** The fields nats.js's MsgImpl declares (lib/msg.d.ts): the header block is `_rdata[0, _msg.hdr)`, hdr -1 for none. */
+interface RawMsg {
+  readonly _msg?: { readonly hdr?: unknown }
+  readonly _rdata?: unknown
+}
+
+/**
+ * The header block's text: null when the message has none, undefined when the message
+ * is not shaped like MsgImpl (then msg.headers is read). msg.headers builds a MsgHdrs
+ * whose every append searches its keys (an array each time): per delivery, the largest
+ * allocation of the consume path in profiles.
+ */
+const headerText = (msg: Msg): string | null | undefined => {
+  const m = msg as unknown as RawMsg
+  const hdr = m._msg?.hdr
+  const raw = m._rdata
+  if (typeof hdr !== "number" || !(raw instanceof Uint8Array)) return undefined
+  if (hdr < 0) return null
+  return Buffer.from(raw.buffer, raw.byteOffset, Math.min(hdr, raw.byteLength)).toString("utf8")
+}
+
+const STATUS_LINE = "NATS/1.0"
+
+/** A message's status code (100 heartbeat, 404/408 end of pull, 503 no responders), 0 for none. */
+export const statusOf = (msg: Msg): number => {
+  const text = headerText(msg)
+  if (text === undefined) return msg.headers?.code ?? 0
+  if (text === null) return 0
+  const end = text.indexOf("\r\n")
+  const code = parseInt(text.slice(STATUS_LINE.length, end < 0 ? undefined : end).trim(), 10)
+  return Number.isNaN(code) ? 0 : code
+}
+
+/** A message's headers as a record (the last value of a repeated name), read as MsgHdrsImpl.decode reads them. */
+export const headerRecord = (msg: Msg): Record<string, string> => {
+  const text = headerText(msg)
+  if (text === undefined) return toRecord(msg.headers)
+  const out: Record<string, string> = {}
+  if (text === null) return out
+  const lines = text.split("\r\n")
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!
+    const colon = line.indexOf(":")
+    if (colon > 0) out[line.slice(0, colon)] = line.slice(colon + 1).trim()
   }
-  if (encoded.length > 0) h.set(B64_HEADER, JSON.stringify(encoded))
+  return decodeBase64Values(out)
+}
+
+/** Header names already checked (canonicalMIMEHeaderKey throws on a bad one): a handful in practice. */
+const validNames = new Set<string>()
+
+const checkedName = (k: string): string => {
+  if (validNames.has(k)) return k
+  canonicalMIMEHeaderKey(k)
+  if (validNames.size >= 1_000) validNames.clear()
+  validNames.add(k)
+  return k
+}
+
+/**
+ * Straight into the header map: the record's names are distinct, so MsgHdrs.set's search
+ * for an existing name (a keys array per call, twice) is waste, a tenth of an RPC's CPU.
+ * Names are checked as set() would; values are trimmed as set() does.
+ */
+export const toHeaders = (record: Readonly<Record<string, string>>): MsgHdrs => {
+  const h = new MsgHdrsImpl()
+  let encoded: Array<string> | undefined
+  for (const k in record) {
+    if (k === B64_HEADER) continue
+    const v = record[k]!
+    if (v.includes("\r") || v.includes("\n")) {
+      h.headers.set(checkedName(k), [Buffer.from(v, "utf8").toString("base64")])
+      ;(encoded ??= []).push(k)
+    } else h.headers.set(checkedName(k), [v.trim()])
+  }
+  if (encoded) h.headers.set(B64_HEADER, [JSON.stringify(encoded)])
   return h
 }
 
@@ -121,23 +191,21 @@ export class WireCodec {
 
   /** The envelope at once, or undefined when the payload is a claim check to fetch first (decode). */
   decodeInline(
-    h: MsgHdrs | undefined,
+    record: Record<string, string>,
     data: Uint8Array,
     fallback: { readonly id: string; readonly routingKey: string; readonly timestamp?: number },
   ): Envelope | undefined {
-    const record = toRecord(h)
     const ref = record[BLOB_HEADER]
     if (ref !== undefined && BLOB_REF.test(ref)) return undefined
     return fromWireHeaders(envelopeHeaders(record), data, fallback)
   }
 
   async decode(
-    h: MsgHdrs | undefined,
+    record: Record<string, string>,
     data: Uint8Array,
     fallback: { readonly id: string; readonly routingKey: string; readonly timestamp?: number },
-  ): Promise<{ envelope: Envelope; record: Record<string, string> }> {
-    const record = toRecord(h)
+  ): Promise<Envelope> {
     const payload = await this.payload(record, data)
-    return { envelope: fromWireHeaders(envelopeHeaders(record), payload, fallback), record }
+    return fromWireHeaders(envelopeHeaders(record), payload, fallback)
   }
 }
