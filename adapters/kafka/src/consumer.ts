@@ -27,8 +27,8 @@ export interface ConsumerDeps {
   readonly partitions: number
   /** Transport-wide: set on abort(). */
   readonly transportState: RunState
-  /** RPC requests and replies, one record each, coalesced per topic (send-queue.ts). */
-  readonly rpcSends: SendQueue
+  /** Publishes, RPC requests and replies, coalesced per topic (send-queue.ts). */
+  readonly sends: SendQueue
   /** Every open consumption, so abort()/close() reach them. */
   readonly registry: Set<{ readonly state: RunState; close(): Promise<void> }>
 }
