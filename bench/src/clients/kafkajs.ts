@@ -38,10 +38,13 @@ class KafkajsSession implements Session {
     await admin.connect()
     const topics = [`${ns}-events`, `${ns}-rpc`, `${ns}-reply`]
     await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: PARTITIONS, replicationFactor: 1 })), waitForLeaders: true })
-    // The broker propagates new partitions' leadership asynchronously: wait until every partition has a leader.
+    // The broker propagates new partitions' leadership asynchronously: wait until every partition has a
+    // leader, and until the leader serves it (ListOffsets; a KRaft broker shows the leader before it hosts
+    // the partition and meanwhile answers "This server does not host this topic-partition").
+    const served = () => Promise.all(topics.map((topic) => admin.fetchTopicOffsets(topic))).then(() => true, () => false)
     for (let i = 0; i < 100; i++) {
       const { topics: meta } = await admin.fetchTopicMetadata({ topics }).catch(() => ({ topics: [] as Array<{ partitions: Array<{ leader: number }> }> }))
-      if (meta.length === topics.length && meta.every((t) => t.partitions.length === PARTITIONS && t.partitions.every((p) => p.leader >= 0))) break
+      if (meta.length === topics.length && meta.every((t) => t.partitions.length === PARTITIONS && t.partitions.every((p) => p.leader >= 0)) && (await served())) break
       await new Promise((r) => setTimeout(r, 50))
     }
     await admin.disconnect()
