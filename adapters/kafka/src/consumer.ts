@@ -56,7 +56,7 @@ export const consume = async (deps: ConsumerDeps, spec: ConsumeSpec, onDelivery:
 
   const makeDelivery = (topic: string, partition: number, rec: InRecord, extra: number, settle: Settle, beginSolo: () => Promise<number>): Delivery => {
     const envelope: Envelope = fromRecord(topic, partition, rec)
-    // the attempt header counts handler failures; `extra` is what crashed hand-outs announced (partitions.ts)
+    // the attempt header counts handler failures; `extra` is what a crashed member's grant counts (partitions.ts)
     const attempt = recordAttempt(rec)
     let done = false
     const finish = async (work?: () => Promise<void>) => {
