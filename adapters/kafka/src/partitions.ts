@@ -37,9 +37,9 @@ import { newRunState, sleep, wakeAll, type RunState } from "./batch.ts"
  * Why ahead of the fetched records: an announcement that covered only fetched records made every
  * hand-out of new records wait for an OffsetCommit, and Kafka 4's group coordinator holds each
  * commit up to group.coordinator.append.linger.ms (5 ms by default, ~27 ms per commit on a loaded
- * machine): end-to-end p50 63 ms warm, 93 ms in the first run after a broker start
- * (bench/FINDINGS.md). A window ahead was one commit round trip per 100-200 records at prefetch
- * 100 (backlog drain 7k msg/s).
+ * machine): bench latency p50 71-87 ms on a warm stock broker, 3.4-3.8 ms with the grant
+ * (bench/FINDINGS.md, "Kafka on a stock broker"). A window ahead was one commit round trip per
+ * 100-200 records at prefetch 100 (backlog drain 7k msg/s).
  *
  * The cost, after a crash (graceful hand-overs clear the grant in revoke()): up to
  * 2 × GRANT_AHEAD + the prefetch records past the last settled one per partition come back as
