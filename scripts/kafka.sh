@@ -124,11 +124,6 @@ message.max.bytes=10485760
 replica.fetch.max.bytes=10485760
 # offsets of groups removed on close do not linger
 offsets.retention.check.interval.ms=60000
-# Kafka 4's group coordinator holds each offset commit up to 5 ms (default) to batch
-# appends; consumers wait on commits (ours before every hand-out of new records, kafkajs
-# between batches), and on this machine the default took end-to-end p50 from ~2 ms to
-# 64 ms for Omnibus and 23 ms for kafkajs (adapters/kafka/README.md, "Broker settings")
-group.coordinator.append.linger.ms=0
 EOF
 }
 

@@ -238,13 +238,22 @@ export const makeKafkaClient = (config: ConnectionConfig): KafkaClient => {
       }
       const names = topics.map((t) => t.topic)
       const deadline = Date.now() + 15_000
+      // Served, not only led: a KRaft broker shows a new partition's leader in its metadata before
+      // its replica manager hosts the partition, and meanwhile answers produce, fetch and
+      // ListOffsets with UNKNOWN_TOPIC_OR_PARTITION ("This server does not host this
+      // topic-partition"), which clients that trust the metadata (kafkajs) report as a failure.
+      // ListOffsets on every partition is answered by the replica manager.
       for (;;) {
         try {
           const md = await admin.metadata({ topics: names, forceUpdate: true })
-          if (names.every((n) => {
+          const led = names.every((n) => {
             const t = md.topics.get(n)
             return t !== undefined && t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0)
-          })) return
+          })
+          if (led) {
+            await admin.listOffsets({ topics: names.map((n) => ({ name: n, partitions: md.topics.get(n)!.partitions.map((_, i) => ({ partitionIndex: i, timestamp: LATEST })) })) })
+            return
+          }
         } catch (e) {
           if (Date.now() > deadline) throw e
         }

@@ -27,8 +27,8 @@ export interface ConsumerDeps {
   readonly partitions: number
   /** Transport-wide: set on abort(). */
   readonly transportState: RunState
-  /** RPC requests and replies, one record each, coalesced per topic (send-queue.ts). */
-  readonly rpcSends: SendQueue
+  /** Publishes, RPC requests and replies, coalesced per topic (send-queue.ts). */
+  readonly sends: SendQueue
   /** Every open consumption, so abort()/close() reach them. */
   readonly registry: Set<{ readonly state: RunState; close(): Promise<void> }>
 }
@@ -56,7 +56,7 @@ export const consume = async (deps: ConsumerDeps, spec: ConsumeSpec, onDelivery:
 
   const makeDelivery = (topic: string, partition: number, rec: InRecord, extra: number, settle: Settle, beginSolo: () => Promise<number>): Delivery => {
     const envelope: Envelope = fromRecord(topic, partition, rec)
-    // the attempt header counts handler failures; `extra` is what crashed hand-outs announced (partitions.ts)
+    // the attempt header counts handler failures; `extra` is what a crashed member's grant counts (partitions.ts)
     const attempt = recordAttempt(rec)
     let done = false
     const finish = async (work?: () => Promise<void>) => {

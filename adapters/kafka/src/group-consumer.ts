@@ -288,7 +288,7 @@ export const makeMember = (config: ConnectionConfig, options: MemberOptions, han
   // answers a connection's requests one at a time (an OffsetCommit took ~27 ms on the bench's
   // broker with Kafka 4's default group.coordinator.append.linger.ms of 5 ms, 0.4 ms per produce),
   // so a request per partition queued each partition's commit behind the others', and the
-  // redelivery announcement before a hand-out waited for all of them.
+  // hand-out grant (partitions.ts), when a hand-out has to wait for it, waited for all of them.
   interface QueuedCommit {
     readonly topic: string
     readonly partition: number

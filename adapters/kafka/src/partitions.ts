@@ -12,10 +12,16 @@
  *   more, waits for every handed-out record to settle, commits, and only then
  *   lets the member rejoin, so no record is in a handler here while another
  *   member reads its partition.
- * - Crash redelivery count: before handing out fetched records the committed
- *   offset is re-committed with metadata "h=<last handed offset>;k=<times
- *   handed>"; whoever reads those offsets again reports k redeliveries (one
- *   too high after two crashes on overlapping ranges, never too low).
+ * - Crash redelivery count, by a grant: the committed offset is re-committed
+ *   with metadata "h=<last granted offset>;k=<times handed>" that runs
+ *   GRANT_AHEAD records ahead of the hand-out, past the records that exist,
+ *   and is renewed in the background before the hand-out reaches it; a
+ *   hand-out waits for a commit only when it caught up with the grant (the
+ *   first records of a generation, a burst larger than the grant). Whoever
+ *   reads offsets up to h again reports k redeliveries (too high for records
+ *   granted but never handed, never too low), so they run alone once
+ *   (packages/core/src/isolation.ts) before the partition runs in parallel
+ *   again. The cost of the grant is those suspects, see GRANT_AHEAD.
  * - Solo runs (Delivery.beginSolo, packages/core/src/isolation.ts): the metadata
  *   also carries ";s=<offset>:<runs>,…" for records that ran alone in a handler
  *   and have not settled; the mark is committed before the handler starts.
@@ -25,12 +31,30 @@ import type { Assigned, Member, MemberHandler } from "./group-consumer.ts"
 import { newRunState, sleep, wakeAll, type RunState } from "./batch.ts"
 
 /**
- * How far ahead of the hand-out the announcement goes, at least. A window (the prefetch) ahead
- * was one commit round trip per 100-200 records at prefetch 100: the bench's backlog drain ran
- * at 7k msg/s, the consumer idle 58 % of the time. The price: after a crash, records announced
- * but never handed out count one redelivery too many (still bounded by the crashes that happened).
+ * How far ahead of the hand-out the grant goes (at least; a prefetch window if larger); renewed
+ * once the hand-out is within this of its end, so it reaches up to twice this far.
+ *
+ * Why ahead of the fetched records: an announcement that covered only fetched records made every
+ * hand-out of new records wait for an OffsetCommit, and Kafka 4's group coordinator holds each
+ * commit up to group.coordinator.append.linger.ms (5 ms by default, ~27 ms per commit on a loaded
+ * machine): bench latency p50 71-87 ms on a warm stock broker, 3.4-3.8 ms with the grant
+ * (bench/FINDINGS.md, "Kafka on a stock broker"). A window ahead was one commit round trip per
+ * 100-200 records at prefetch 100 (backlog drain 7k msg/s).
+ *
+ * The cost, after a crash (graceful hand-overs clear the grant in revoke()): up to
+ * 2 × GRANT_AHEAD + the prefetch records past the last settled one per partition come back as
+ * suspects, including records published after the crash that nobody ever handed out. Each suspect
+ * runs alone once, with one commit before its handler (beginSolo), so recovery of a busy partition
+ * is slower by that many solo runs (a few ms each; ~30 ms each with the 5 ms linger on a loaded
+ * machine). A suspect only runs alone: it is dead-lettered only after crashes during its own solo
+ * runs, so the grant never turns healthy records into poison. The count k it reports is one too
+ * high for those never handed out (Message.redeliveries), as the announcement's already was.
+ *
+ * Rolling upgrades: the metadata keeps the announcement's format, so adapters from before the
+ * grant read a grant as an announcement (records up to h redelivered k times, run alone once) and
+ * this one reads theirs the same way; a member of either kind may take over from the other.
  */
-const ANNOUNCE_AHEAD = 1_000
+const GRANT_AHEAD = 1_000
 
 interface HandedMeta {
   readonly h: bigint
@@ -60,9 +84,8 @@ export interface RunnerOptions {
   /** Deliver at this time (ms since epoch), or now if undefined. Records with a due time wait side by side. */
   readonly dueAt?: (record: InRecord) => number | undefined
   /**
-   * How far past the records holding a slot the hand-out is announced (the
-   * prefetch): a crash may count up to twice this many never-handed records
-   * as handed once more; in exchange commits rarely hold the hand-out back.
+   * The prefetch: the grant (GRANT_AHEAD) reaches at least this far past the
+   * records holding a slot.
    */
   readonly window: number
   /** Not for this consumer: settled at once, never handed out (default: every record is). */
@@ -93,13 +116,15 @@ interface Entry {
 interface PState {
   readonly topic: string
   readonly partition: number
+  /** What the previous owner granted (or announced), from the committed metadata. */
   readonly prev: HandedMeta | undefined
-  announced: HandedMeta | undefined
+  /** This member's grant: records up to h may be handed out once it is committed. */
+  granted: HandedMeta | undefined
   /** Runs alone without an outcome per unsettled offset, committed with the metadata. */
   readonly solo: Map<bigint, number>
-  /** Highest offset whose announcement is committed. */
+  /** Highest offset whose grant is committed. */
   durableH: bigint
-  pendingAnnounce: { readonly h: bigint; readonly done: Promise<void> } | undefined
+  pendingGrant: { readonly h: bigint; readonly done: Promise<void> } | undefined
   metaText: string
   committed: bigint
   /** Offset after the last record taken from the queue. */
@@ -160,10 +185,10 @@ export class PartitionRunner implements MemberHandler {
         topic: p.topic,
         partition: p.partition,
         prev: parseMeta(p.metadata),
-        announced: undefined,
+        granted: undefined,
         solo: parseSolo(p.metadata),
         durableH: -1n,
-        pendingAnnounce: undefined,
+        pendingGrant: undefined,
         metaText: p.metadata ?? "",
         committed: p.offset,
         takenTo: p.offset,
@@ -243,26 +268,31 @@ export class PartitionRunner implements MemberHandler {
   }
 
   /**
-   * Announces (commits with metadata) that records up to `upTo` are being
-   * handed out, before they are: a crash then counts them as handed once
-   * more. In offset order the announcement reaches at most 2 × max(`window`,
-   * ANNOUNCE_AHEAD) records past those holding a slot, and never past the
-   * fetched response.
+   * Grants (commits with metadata) the hand-out of records up to `upTo`, whether they exist
+   * yet or not: a crash then counts them as handed once more (GRANT_AHEAD).
    */
-  private announce(st: PState, first: bigint, upTo: bigint): Promise<void> {
-    if (st.pendingAnnounce !== undefined && st.pendingAnnounce.h >= upTo) return st.pendingAnnounce.done
+  private grant(st: PState, upTo: bigint): Promise<void> {
+    if (st.pendingGrant !== undefined && st.pendingGrant.h >= upTo) return st.pendingGrant.done
     if (upTo <= st.durableH) return Promise.resolve()
-    const fromPrev = st.prev !== undefined && first <= st.prev.h
-    const stillOpen = st.announced !== undefined && st.committed <= st.announced.h
-    const k = Math.max(stillOpen ? st.announced!.k : 0, fromPrev ? st.prev!.k + 1 : 1)
-    const h = fromPrev && st.prev!.h > upTo ? st.prev!.h : upTo
-    st.announced = { h, k }
+    const prev = st.prev
+    // Records the previous owner handed stay counted once more until all of them are settled
+    // (committed past); records after them were handed by nobody before.
+    const k = prev !== undefined && st.committed <= prev.h ? prev.k + 1 : 1
+    const h = prev !== undefined && prev.h > upTo ? prev.h : upTo
+    st.granted = { h, k }
     st.metaText = `h=${h};k=${k}`
     const done = this.flush(st).then(() => {
       if (!st.dead && h > st.durableH) st.durableH = h
     })
-    st.pendingAnnounce = { h, done }
+    st.pendingGrant = { h, done }
     return done
+  }
+
+  /** Waits for a grant that covers `offset` if there is none yet; renews it in the background once the hand-out gets near its end. */
+  private async granted(st: PState, offset: bigint): Promise<void> {
+    const ahead = BigInt(Math.max(this.options.window, GRANT_AHEAD))
+    if (offset > st.durableH) await this.grant(st, offset + ahead)
+    if (st.granted !== undefined && st.granted.h - offset < ahead) void this.grant(st, offset + 2n * ahead)
   }
 
   /** Commits one more solo run of the record before its handler starts; resolves with the earlier ones. */
@@ -300,7 +330,7 @@ export class PartitionRunner implements MemberHandler {
     this.settler(st, entry)()
   }
 
-  /** Records in offset order: wait for a slot, take every further slot free right now, announce, hand out. */
+  /** Records in offset order: wait for a slot, take every further slot free right now, check the grant, hand out. */
   private async handInOrder(st: PState, gen: RunState, chunk: ReadonlyArray<InRecord>, entries: ReadonlyArray<Entry>): Promise<void> {
     const accepts = this.options.accepts
     let i = 0
@@ -327,15 +357,7 @@ export class PartitionRunner implements MemberHandler {
         run.push(j)
         j++
       }
-      // Announced before handed out, ANNOUNCE_AHEAD records (at least a window) ahead and renewed in
-      // the background, so commits rarely hold the hand-out back.
-      const ahead = Math.max(this.options.window, ANNOUNCE_AHEAD)
-      const lastRun = run[run.length - 1]!
-      const at = (x: number) => entries[Math.min(chunk.length - 1, x)]!.offset
-      if (entries[lastRun]!.offset > st.durableH) await this.announce(st, entries[i]!.offset, at(lastRun + ahead))
-      if (st.announced !== undefined && st.announced.h - entries[lastRun]!.offset < BigInt(ahead)) {
-        void this.announce(st, entries[i]!.offset, at(lastRun + 2 * ahead))
-      }
+      await this.granted(st, entries[run[run.length - 1]!]!.offset)
       if (gen.stopped || st.dead) {
         for (const _ of run) this.options.releaseSlot()
         return
@@ -364,7 +386,7 @@ export class PartitionRunner implements MemberHandler {
           this.options.releaseSlot()
           return
         }
-        if (entry.offset > st.durableH) await this.announce(st, entry.offset, entry.offset)
+        await this.granted(st, entry.offset)
         if (gen.stopped || st.dead) {
           this.options.releaseSlot()
           return
@@ -402,9 +424,9 @@ export class PartitionRunner implements MemberHandler {
     }
     if (!this.options.state.aborted) {
       for (const st of parts) {
-        // Everything handed out is settled and committed past: the announcement ran ahead over
-        // records never handed, which must not count as a redelivery for the next owner. Only
-        // what an earlier owner handed (prev) still does.
+        // Everything handed out is settled and committed past: the grant ran ahead over records
+        // never handed, which must not count as a redelivery for the next owner. Only what an
+        // earlier owner handed (prev) still does.
         const to = st.entries.length > 0 ? st.entries[0]!.offset : st.takenTo
         if (to >= st.handedTo) st.metaText = st.prev !== undefined && st.prev.h >= to ? `h=${st.prev.h};k=${st.prev.k}` : ""
       }

@@ -48,7 +48,7 @@ export const serve = async (deps: ConsumerDeps, spec: ServeSpec, onRequest: (r: 
         reply: async (reply: Envelope) => {
           const to = envelope.replyTo
           if (to === undefined || state.aborted || deps.transportState.aborted) return
-          await deps.rpcSends.send(to, toRecord(reply, { [RPC_PARTITION_HEADER]: String(from.partition) }))
+          await deps.sends.send(to, [toRecord(reply, { [RPC_PARTITION_HEADER]: String(from.partition) })])
         },
         done: async () => {
           if (done || state.aborted || deps.transportState.aborted) return
@@ -204,7 +204,7 @@ export class Requester {
       const partition = picker.pick()
       let answered = false
       try {
-        await bounded(this.deps.rpcSends.send(this.deps.names.rpc(method), { ...toRecord({ ...request, correlationId, replyTo: this.replyTopic }), partition }))
+        await bounded(this.deps.sends.send(this.deps.names.rpc(method), [{ ...toRecord({ ...request, correlationId, replyTo: this.replyTopic }), partition }]))
         const env = await bounded(reply)
         answered = true
         return env

@@ -1,7 +1,7 @@
 /**
  * The Kafka Transport: wires the client, topology, consumers, RPC and dead
- * letters together; owns publish (one produce request per batch, idempotent
- * producer) and the lifecycle (close flushes, abort drops).
+ * letters together; owns publish (batches coalesced into produce requests by
+ * send-queue.ts, idempotent producer) and the lifecycle (close flushes, abort drops).
  */
 import { AuthenticationFailed, BusClosed, cloudEventHeaders, ConnectionFailed, PublishFailed, simulateCrash, type Envelope } from "@omnibus/core/adapter"
 import type { AdapterFactory, CloudEventsSettings, ConsumeSpec, Consumption, DeadLetterStore, Delivery, GroupSpec, Health, IncomingRequest, PublishOutcome, ServeSpec, Transport, TransportLimits, TransportOptions } from "@omnibus/core/adapter"
@@ -46,7 +46,7 @@ export class KafkaTransport implements Transport {
       rpcLeaseMs: config.rpcLeaseMs,
       partitions: config.partitions,
       transportState: this.state,
-      rpcSends: new SendQueue(client),
+      sends: new SendQueue(client, config.maxPayloadBytes),
       registry: this.registry,
     }
     this.deadLetters = makeDeadLetterStore(this.deps)
@@ -70,9 +70,10 @@ export class KafkaTransport implements Transport {
     if (batch.length === 0) return []
     try {
       await this.topology.ensureTopics([this.names.events])
-      // One produce request for the whole batch; acks=all.
+      // The whole batch in one produce request, with whatever other publishes wait for the
+      // topic's request in flight (send-queue.ts); acks=all.
       const ce = this.cloudEvents
-      await this.client.send(this.names.events, batch.map((e) => toRecord(e, ce && cloudEventHeaders(e, "kafka", ce))))
+      await this.deps.sends.send(this.names.events, batch.map((e) => toRecord(e, ce && cloudEventHeaders(e, "kafka", ce))))
       return batch.map(() => ({ ok: true }))
     } catch (cause) {
       return batch.map((e) => ({ ok: false, error: new PublishFailed({ key: e.routingKey, reason: describe(cause), cause }) }))

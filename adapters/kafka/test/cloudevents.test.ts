@@ -42,6 +42,15 @@ interface RawRecord {
 describe("CloudEvents on Kafka", () => {
   it("a record Omnibus published decodes with the SDK's Kafka binding", async () => {
     const routingKey = `${run}.emea.hired`
+    // Published first: the publish creates the events topic as Omnibus lays it out. A plain
+    // consumer subscribing before the topic exists has the broker auto-create it (with the
+    // broker's partition count), and its first fetches could meet the new partitions before the
+    // broker hosts them ("This server does not host this topic-partition"). fromBeginning reads
+    // the record whenever the consumer starts.
+    const bus = await connect(url, { cloudEvents: true })
+    buses.push(bus)
+    const id = randomUUID()
+    await bus.publish(routingKey, PUBLISHED.payload, { id, key: PUBLISHED.key, timestamp: PUBLISHED.timestamp })
     const consumer = kafka.consumer({ groupId: `plain-${randomUUID()}`, maxWaitTimeInMs: 200 })
     await consumer.connect()
     try {
@@ -55,10 +64,6 @@ describe("CloudEvents on Kafka", () => {
           if (headers["ce_type"] === routingKey) records.push({ headers, key: String(message.key), value, body: value, timestamp: message.timestamp })
         },
       })
-      const bus = await connect(url, { cloudEvents: true })
-      buses.push(bus)
-      const id = randomUUID()
-      await bus.publish(routingKey, PUBLISHED.payload, { id, key: PUBLISHED.key, timestamp: PUBLISHED.timestamp })
       await eventually(() => records.length > 0, { timeoutMs: 30_000, what: "the record" })
       const event = KafkaBinding.toEvent(records[0]!) as CloudEvent
       expectPublishedEvent(event, { id, type: routingKey, source: "omnibus://kafka/omnibus.events" })

@@ -37,11 +37,16 @@ class KafkajsSession implements Session {
     const admin = kafka.admin()
     await admin.connect()
     const topics = [`${ns}-events`, `${ns}-rpc`, `${ns}-reply`]
-    await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: PARTITIONS, replicationFactor: 1 })), waitForLeaders: true })
-    // The broker propagates new partitions' leadership asynchronously: wait until every partition has a leader.
+    // Not waitForLeaders: kafkajs then reads the new topics' metadata once and fails on the
+    // UNKNOWN_TOPIC_OR_PARTITION a fresh KRaft broker may still answer ("This server does not host this
+    // topic-partition", the first run after a broker start failed so in 4 of 6 tries). The loop below waits
+    // until every partition has a leader, and until the leader serves it (ListOffsets; a KRaft broker shows
+    // the leader before it hosts the partition).
+    await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: PARTITIONS, replicationFactor: 1 })) })
+    const served = () => Promise.all(topics.map((topic) => admin.fetchTopicOffsets(topic))).then(() => true, () => false)
     for (let i = 0; i < 100; i++) {
       const { topics: meta } = await admin.fetchTopicMetadata({ topics }).catch(() => ({ topics: [] as Array<{ partitions: Array<{ leader: number }> }> }))
-      if (meta.length === topics.length && meta.every((t) => t.partitions.length === PARTITIONS && t.partitions.every((p) => p.leader >= 0))) break
+      if (meta.length === topics.length && meta.every((t) => t.partitions.length === PARTITIONS && t.partitions.every((p) => p.leader >= 0)) && (await served())) break
       await new Promise((r) => setTimeout(r, 50))
     }
     await admin.disconnect()
