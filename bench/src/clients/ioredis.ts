@@ -7,7 +7,7 @@
  * list, which it BLPOPs.
  */
 import { Redis } from "ioredis"
-import type { Body, Contender, Session } from "../types.ts"
+import type { Body, ConsumeOptions, Contender, Session, Typed } from "../types.ts"
 import { cleanupRedis } from "./cleanup.ts"
 
 const PREFIX = "raw-bench:"
@@ -48,35 +48,45 @@ class RedisSession implements Session {
     await this.cmd.xadd(this.stream, "*", "d", JSON.stringify(body))
   }
 
-  async publishBatch(bodies: ReadonlyArray<Body>): Promise<void> {
+  publishBatch(bodies: ReadonlyArray<Body>): Promise<void> {
+    return this.publishTyped(bodies.map((body) => ({ type: "", body })))
+  }
+
+  /** A stream per type (the selective workload; "" = the bench's single stream): a group on it reads that type only. */
+  private streamOf(type?: string): string {
+    return type ? `${PREFIX}${this.ns}:type:${type}` : this.stream
+  }
+
+  async publishTyped(items: ReadonlyArray<Typed>): Promise<void> {
     const p = this.cmd.pipeline()
-    for (const b of bodies) p.xadd(this.stream, "*", "d", JSON.stringify(b))
+    for (const x of items) p.xadd(this.streamOf(x.type), "*", "d", JSON.stringify(x.body))
     const res = await p.exec()
     for (const [err] of res ?? []) if (err) throw err
   }
 
-  async declareGroup(group: string): Promise<void> {
+  async declareGroup(group: string, type?: string): Promise<void> {
     try {
-      await this.cmd.xgroup("CREATE", this.stream, group, "0", "MKSTREAM")
+      await this.cmd.xgroup("CREATE", this.streamOf(type), group, "0", "MKSTREAM")
     } catch (e) {
       if (!String(e).includes("BUSYGROUP")) throw e
     }
   }
 
-  async consume(group: string, onMessage: (b: Body) => void, o: { prefetch: number }) {
-    await this.declareGroup(group)
+  async consume(group: string, onMessage: (b: Body) => void, o: ConsumeOptions) {
+    await this.declareGroup(group, o.type)
+    const stream = this.streamOf(o.type)
     const r = await this.blocker()
     let open = true
     const loop = (async () => {
       while (open && !this.stopped) {
-        const res = (await r.xreadgroup("GROUP", group, "c1", "COUNT", o.prefetch, "BLOCK", 200, "STREAMS", this.stream, ">")) as Array<[string, Entries]> | null
+        const res = (await r.xreadgroup("GROUP", group, "c1", "COUNT", o.prefetch, "BLOCK", 200, "STREAMS", stream, ">")) as Array<[string, Entries]> | null
         if (!res) continue
         const ids: Array<string> = []
         for (const [id, fields] of res[0]![1]) {
           onMessage(JSON.parse(fields[1]!) as Body)
           ids.push(id)
         }
-        if (ids.length) void this.cmd.xack(this.stream, group, ...ids)
+        if (ids.length) void this.cmd.xack(stream, group, ...ids)
       }
     })()
     return { close: async () => { open = false; await loop.catch(() => {}) } }
