@@ -28,6 +28,10 @@ export interface Sizes {
   readonly drainCapMs: number
   /** Fresh processes per contender in the import workload (median). */
   readonly importSamples: number
+  /** Selective workload: event types published round-robin, messages in all (the consumer's type gets 1/types of them) and their offered rate. */
+  readonly selectiveTypes: number
+  readonly selectiveMessages: number
+  readonly selectiveRate: number
 }
 
 export const sizes = (quick: boolean, size?: number): Sizes => {
@@ -56,6 +60,9 @@ export const sizes = (quick: boolean, size?: number): Sizes => {
         fillCapMs: 10_000,
         drainCapMs: 10_000,
         importSamples: 5,
+        selectiveTypes: 50,
+        selectiveMessages: 10_000,
+        selectiveRate: 5_000,
       }
     : {
         mode: "full",
@@ -81,6 +88,9 @@ export const sizes = (quick: boolean, size?: number): Sizes => {
         fillCapMs: 30_000,
         drainCapMs: 40_000,
         importSamples: 15,
+        selectiveTypes: 50,
+        selectiveMessages: 50_000,
+        selectiveRate: 5_000,
       }
   if (size === undefined) return base
   const k = size / base.publishMessages
@@ -90,6 +100,7 @@ export const sizes = (quick: boolean, size?: number): Sizes => {
     publishMessages: scale(base.publishMessages),
     e2eMessages: scale(base.e2eMessages),
     fanoutMessages: scale(base.fanoutMessages),
+    selectiveMessages: scale(base.selectiveMessages),
     rpcRequests: Math.max(100, Math.round(base.rpcRequests * k)),
     memoryBacklogs: base.memoryBacklogs.map(scale),
   }

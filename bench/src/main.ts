@@ -113,6 +113,12 @@ const repsOf = (w: Workload): number => (w === "latency" ? 1 : w === "memory" ? 
 const skipOf = (c: { kind: Kind; skips: Readonly<Record<string, string>> }, w: Workload): string | undefined =>
   c.skips[w] ?? (sizes.mode === "quick" && c.kind === "peer" && !QUICK_PEER_WORKLOADS.includes(w) ? "--quick measures the peer on end-to-end and RPC only" : undefined)
 
+/** Beyond the workload's own deadlines (selective: its consumer's subscribe, warm-up, paced publishing, report and exit). */
+const hardTimeoutOf = (w: Workload): number =>
+  w === "selective"
+    ? 60_000 + 30_000 + sizes.fillCapMs + (sizes.selectiveMessages / sizes.selectiveRate) * 1000 + 30_000 + 15_000 + 60_000
+    : Math.max(sizes.capMs * 3, sizes.fillCapMs + sizes.drainCapMs, sizes.latencySeconds * 1000) + 90_000
+
 const within = <A>(p: Promise<A>, ms: number): Promise<A | "timeout"> => {
   let t: NodeJS.Timeout | undefined
   return Promise.race([p, new Promise<"timeout">((r) => (t = setTimeout(() => r("timeout"), ms)))]).finally(() => clearTimeout(t))
@@ -191,7 +197,7 @@ const main = async () => {
             if (skipOf(c, workload)) continue
             const ts = performance.now()
             const ctx = { broker, url: target.url, sizes, ns: nextNs(), log }
-            const r = await within(runWorkload(workload, c, ctx, backlog), Math.max(sizes.capMs * 3, sizes.fillCapMs + sizes.drainCapMs, sizes.latencySeconds * 1000) + 90_000).catch((e: unknown) => ({ error: describeError(e) }))
+            const r = await within(runWorkload(workload, c, ctx, backlog), hardTimeoutOf(workload)).catch((e: unknown) => ({ error: describeError(e) }))
             const seconds = (performance.now() - ts) / 1000
             const run: Run =
               r === "timeout"

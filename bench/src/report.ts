@@ -112,7 +112,8 @@ export const renderMarkdown = (r: Results, charts: ReadonlyArray<string>): strin
     `3. **latency**: ${num(z.latencyRate, 0)} msg/s offered for ${z.latencySeconds} s; latency = delivery time − *scheduled* send time (no coordinated omission). One run per contender; the spread is over its three consecutive thirds.`,
     `4. **RPC**: ${z.rpcInFlight} callers in flight (requests per second, up to ${num(z.rpcRequests, 0)}), then ${z.rpcSerial} requests one at a time for p50/p99.`,
     `5. **fan-out**: ${num(z.fanoutMessages, 0)} messages to ${z.fanoutGroups} groups; deliveries per second.`,
-    `6. **memory**: peak RSS of a consumer child process (Omnibus loaded from the built packages, dist/, as a user's process loads it; sampled every 10 ms) draining a backlog of ${z.memoryBacklogs.map((b) => num(b, 0)).join(" and ")} messages with prefetch ${z.memoryPrefetch}; flat = the same peak for both backlogs.`,
+    `6. **selective**: ${z.selectiveTypes} event types, one group on one of them; the consumer's CPU time and bytes read per message (section *Selective subscriptions*).`,
+    `7. **memory**: peak RSS of a consumer child process (Omnibus loaded from the built packages, dist/, as a user's process loads it; sampled every 10 ms) draining a backlog of ${z.memoryBacklogs.map((b) => num(b, 0)).join(" and ")} messages with prefetch ${z.memoryPrefetch}; flat = the same peak for both backlogs.`,
     `- Repetitions: ${z.reps} for throughput and RPC (median, spread min–max), 1 for latency (spread over its thirds) and ${z.memoryReps} for memory.`,
     `- Moleculer: balanced event groups (a service per group, each on its own ServiceBroker node so events cross the transporter), \`broker.emit\`, \`broker.call\`, library defaults. Its \`emit\` resolves when the transporter wrote the packet (no broker confirm) and its groups are not durable, so its publish numbers are not confirmed publishes and it has no backlog to measure memory with. NestJS microservices was not chosen: its RMQ/NATS/Redis/Kafka transports have no consumer groups for events on NATS/Redis, its Kafka request/reply is built on consumer-group rebalancing, and its decorators cannot run under Node's type stripping.`,
     "",
@@ -188,6 +189,28 @@ export const renderMarkdown = (r: Results, charts: ReadonlyArray<string>): strin
     }
   }
   out.push("")
+
+  const selective = r.cells.filter((c) => c.workload === "selective" && c.status !== "skipped")
+  if (selective.length) {
+    out.push("## Selective subscriptions", "")
+    out.push(
+      `${z.selectiveTypes} event types published round-robin, ${num(z.selectiveRate, 0)} msg/s offered in all (${num(z.selectiveMessages, 0)} messages), one group subscribed to one type (1/${z.selectiveTypes} of the traffic), its consumer in a child process (\`bench/src/selective-child.ts\`). ` +
+        `**CPU** = user + system time of the consumer process from the first measured publish to the last message of its type, ÷ messages handled (time spent waiting for them counts too, the same wall time for every contender). ` +
+        `**Read** = bytes read from the broker over the same interval: \`socket.bytesRead\` summed over every TCP connection the consumer process opened (node:net's \`net.client.socket\` diagnostics channel), protocol framing included, ÷ messages handled; a ≈1 KiB message costs ≈1.1 KiB when only its type reaches the consumer. ` +
+        `The raw client reads only that type the way a careful user sets it up: RabbitMQ a queue bound to its routing key, NATS a durable consumer with its filter subject, Redis a stream per type, Kafka a topic per type (one partition). Omnibus ÷ raw is the cost of Omnibus' layout (lower is better).`,
+      "",
+    )
+    out.push("| broker | Omnibus CPU µs/msg | raw CPU µs/msg | ÷ | Omnibus read B/msg | raw read B/msg | ÷ | raw client | notes |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for (const b of [...new Set(selective.map((c) => c.broker))]) {
+      const o = selective.find((c) => c.broker === b && c.kind === "omnibus")
+      for (const raw of selective.filter((c) => c.broker === b && c.kind === "raw")) {
+        const m = (c: Cell | undefined, k: string) => sp(c, k)?.median
+        const three = (k: string) => `${withSpread(sp(o, k), 0)} | ${withSpread(sp(raw, k), 0)} | ${fmtRatio(ratio(m(o, k), m(raw, k)))}`
+        out.push(`| ${b} | ${three("cpuUsPerMsg")} | ${three("bytesPerMsg")} | ${raw.contender} | ${[statusNote(o), statusNote(raw)].filter(Boolean).join("; ")} |`)
+      }
+    }
+    out.push("")
+  }
 
   const imports = r.cells.filter((c) => c.workload === "import")
   if (imports.length) {

@@ -25,6 +25,14 @@ export interface ConsumeOptions {
   readonly prefetch: number
   /** Handlers at once (Omnibus `concurrency`; raw clients handle synchronously). */
   readonly concurrency: number
+  /** Selective workload: the one event type this group reads (default: the bench's single type). */
+  readonly type?: string
+}
+
+/** A message of the selective workload with its event type (e.g. `sel.t07`). */
+export interface Typed {
+  readonly type: string
+  readonly body: Body
 }
 
 export interface Session {
@@ -32,9 +40,15 @@ export interface Session {
   publish(body: Body): Promise<void>
   /** Confirmed publish of a batch. */
   publishBatch(bodies: ReadonlyArray<Body>): Promise<void>
-  /** Creates the group's durable broker state so later publishes wait for it. */
-  declareGroup(group: string): Promise<void>
+  /** Creates the group's durable broker state so later publishes wait for it (`type`: as in ConsumeOptions). */
+  declareGroup(group: string, type?: string): Promise<void>
   consume(group: string, onMessage: OnMessage, options: ConsumeOptions): Promise<Closeable>
+  /**
+   * Selective workload: confirmed publish of a batch of several event types,
+   * each kept apart the way a careful user of the client would (routing key,
+   * subject, a stream or a topic per type).
+   */
+  publishTyped?(items: ReadonlyArray<Typed>): Promise<void>
   /** RPC server: echoes `{ seq }`. */
   serve?(): Promise<Closeable>
   request?(seq: number): Promise<void>

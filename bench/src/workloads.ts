@@ -1,5 +1,5 @@
 /**
- * The six workloads, written once against `Session` (types.ts). Each
+ * The workloads, written once against `Session` (types.ts). Each
  * measurement opens a fresh session in a fresh namespace, is bounded by a
  * message count and by a time cap (a contender that does not finish in time
  * is recorded as partial with what it did), then closes and removes every
@@ -11,8 +11,9 @@ import type { Sizes } from "./config.ts"
 import { distEnv } from "./env.ts"
 import { percentile, summarize } from "./stats.ts"
 import { DATA, body, type Body, type Broker, type Contender, type Session } from "./types.ts"
+import type { SelectiveEvent, SelectiveSpec } from "./selective-child.ts"
 
-export const WORKLOADS = ["publish", "publish-batch", "end-to-end", "latency", "rpc", "fan-out", "memory", "import"] as const
+export const WORKLOADS = ["publish", "publish-batch", "end-to-end", "latency", "rpc", "fan-out", "selective", "memory", "import"] as const
 export type Workload = (typeof WORKLOADS)[number]
 
 /** One measurement's numbers (metric name → value) and whether it finished. */
@@ -29,7 +30,7 @@ export interface Ctx {
   readonly log: (line: string) => void
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)))
 
 /** Resolves with the value, or with undefined once `ms` passed. */
 const within = <A>(p: Promise<A>, ms: number): Promise<A | undefined> => {
@@ -325,10 +326,110 @@ const memory = async (s: Session, z: Sizes, c: Contender, ctx: Ctx, backlog: num
   }
 }
 
+// ---------------------------------------------------------------- selective (child process)
+
+const SELECTIVE_GROUP = "sel"
+const typeName = (k: number): string => `sel.t${String(k).padStart(2, "0")}`
+
+/** The child's events, awaited one kind at a time with a deadline. */
+class Events {
+  private readonly seen: Array<SelectiveEvent> = []
+  private wake: (() => void) | undefined
+  push(e: SelectiveEvent): void {
+    this.seen.push(e)
+    this.wake?.()
+  }
+  async next<K extends SelectiveEvent["event"]>(kind: K, ms: number): Promise<Extract<SelectiveEvent, { event: K }> | undefined> {
+    const deadline = performance.now() + ms
+    for (;;) {
+      const i = this.seen.findIndex((e) => e.event === kind || e.event === "report")
+      if (i >= 0) {
+        const e = this.seen[i]!
+        if (e.event !== kind) return undefined // the child gave up (its report says why)
+        this.seen.splice(i, 1)
+        return e as Extract<SelectiveEvent, { event: K }>
+      }
+      const left = deadline - performance.now()
+      if (left <= 0) return undefined
+      await within(new Promise<void>((r) => (this.wake = r)), left)
+    }
+  }
+  report(): Extract<SelectiveEvent, { event: "report" }> | undefined {
+    return this.seen.find((e): e is Extract<SelectiveEvent, { event: "report" }> => e.event === "report")
+  }
+}
+
+/**
+ * One group subscribed to one of `selectiveTypes` event types published
+ * round-robin: the consumer (a child process: selective-child.ts) reports its
+ * CPU time and the bytes its connections read per message of its type it
+ * handled. The type is the last of the round, so when its last message
+ * arrives every message published before it has been offered to a reader
+ * that filters. Omnibus ÷ raw is the cost of Omnibus' layout.
+ */
+const selective = async (s: Session, z: Sizes, c: Contender, ctx: Ctx): Promise<Measurement> => {
+  if (!s.publishTyped) throw new Error("no typed publish")
+  const publishTyped = s.publishTyped.bind(s)
+  const types = z.selectiveTypes
+  const index = types - 1
+  const type = typeName(index)
+  const count = Math.floor(z.selectiveMessages / types)
+  await s.declareGroup(SELECTIVE_GROUP, type)
+  const spec: SelectiveSpec = { broker: ctx.broker, url: ctx.url, contender: c.name, ns: ctx.ns, group: SELECTIVE_GROUP, type, index, types, warm: WARM, count, prefetch: z.e2ePrefetch }
+  const child = fork(fileURLToPath(new URL("./selective-child.ts", import.meta.url)), [], {
+    env: { ...process.env, BENCH_SELECTIVE: JSON.stringify(spec) },
+    stdio: ["ignore", "ignore", "pipe", "ipc"],
+  })
+  let err = ""
+  child.stderr?.on("data", (d: Buffer) => void (err = (err + d.toString()).slice(-2_000)))
+  const events = new Events()
+  child.on("message", (m) => events.push(m as SelectiveEvent))
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)))
+  const failure = (what: string) => new Error(`${what}${events.report()?.error ? `: ${events.report()!.error}` : ""}${err ? ` (${err.trim().split("\n").slice(-2).join(" | ")})` : ""}`)
+  try {
+    if (!(await events.next("subscribed", 60_000))) throw failure("the consumer did not subscribe")
+    // Warm-up: one message of every type per round until the consumer saw its own (connections, fetch loops, assignment).
+    const warmDeadline = performance.now() + 30_000
+    let warm = false
+    for (let round = 0; !warm && performance.now() < warmDeadline; round++) {
+      await publishTyped(Array.from({ length: types }, (_, k) => ({ type: typeName(k), body: body(WARM + k) })))
+      warm = (await events.next("warm", 2_000)) !== undefined
+    }
+    if (!warm) throw failure("the consumer saw no warm-up message of its type")
+    child.send({ cmd: "start" })
+    if (!(await events.next("started", 10_000))) throw failure("the consumer did not start")
+    // Paced at the same offered rate for every contender, so each consumer is measured over the same time
+    // (what it spends waiting for messages counts too); a publisher that falls behind shows in `seconds`.
+    const t0 = performance.now()
+    const deadline = t0 + z.fillCapMs + (z.selectiveMessages / z.selectiveRate) * 1000
+    const slice = Math.max(1, Math.round(z.selectiveRate / 50)) // a batch every 20 ms
+    let seq = 0
+    while (seq < z.selectiveMessages && performance.now() < deadline) {
+      await sleep(t0 + (seq / z.selectiveRate) * 1000 - performance.now())
+      await publishTyped(Array.from({ length: Math.min(slice, z.selectiveMessages - seq) }, () => ({ type: typeName(seq % types), body: body(seq++) })))
+    }
+    const published = Math.floor(seq / types) + (seq % types > index ? 1 : 0)
+    // Everything of its type that was published, or what arrived by the deadline.
+    const r = (await events.next("report", published < count ? 5_000 : 30_000)) ?? (child.send({ cmd: "stop" }), await events.next("report", 10_000))
+    const seconds = (performance.now() - t0) / 1000
+    if (!r) throw failure("the consumer did not report")
+    child.send({ cmd: "stop" }) // it closes its subscription and session, then exits
+    return {
+      metrics: { cpuUsPerMsg: r.cpuUs / r.handled, bytesPerMsg: r.bytesRead / r.handled, cpuMs: r.cpuUs / 1000, readMiB: r.bytesRead / 2 ** 20, sockets: r.sockets, published: seq, seconds, n: r.handled },
+      partial: r.error || r.wrong || r.handled < count ? `handled ${r.handled}/${count} of its type${r.wrong ? `, ${r.wrong} of other types` : ""}${r.error ? ` (${r.error})` : ""}` : undefined,
+    }
+  } catch (e) {
+    child.kill("SIGKILL")
+    throw e
+  } finally {
+    if ((await within(exited, 15_000)) === undefined) child.kill("SIGKILL")
+  }
+}
+
 // ---------------------------------------------------------------- dispatch
 
 export const groupsOf = (w: Workload, z: Sizes): Array<string> =>
-  w === "fan-out" ? Array.from({ length: z.fanoutGroups }, (_, g) => `fan${g + 1}`) : w === "memory" ? ["mem"] : ["g"]
+  w === "fan-out" ? Array.from({ length: z.fanoutGroups }, (_, g) => `fan${g + 1}`) : w === "memory" ? ["mem"] : w === "selective" ? [SELECTIVE_GROUP] : ["g"]
 
 export const runWorkload = async (w: Workload, c: Contender, ctx: Ctx, backlog?: number): Promise<Measurement> => {
   const s = await c.open(ctx.ns)
@@ -346,6 +447,8 @@ export const runWorkload = async (w: Workload, c: Contender, ctx: Ctx, backlog?:
         return await rpc(s, ctx.sizes)
       case "fan-out":
         return await fanOut(s, ctx.sizes)
+      case "selective":
+        return await selective(s, ctx.sizes, c, ctx)
       case "memory":
         return await memory(s, ctx.sizes, c, ctx, backlog ?? ctx.sizes.memoryBacklogs.at(-1)!)
       case "import":

@@ -6,7 +6,7 @@
  * RPC with direct reply-to (amq.rabbitmq.reply-to).
  */
 import * as amqp from "amqplib"
-import type { Body, Contender, Session } from "../types.ts"
+import type { Body, ConsumeOptions, Contender, Session, Typed } from "../types.ts"
 import { cleanupAmqp } from "./cleanup.ts"
 import { rabbitmqQueueType } from "../env.ts"
 
@@ -33,9 +33,9 @@ class AmqpSession implements Session {
   }
 
   /** publish() returns false when the socket buffer is full: wait for 'drain' as the docs say. */
-  private async write(body: Body, cb?: (err: unknown) => void): Promise<void> {
+  private async write(body: Body, cb?: (err: unknown) => void, key = RK): Promise<void> {
     while (this.drainWait) await this.drainWait
-    const ok = this.pub.publish(`${this.ns}.x`, RK, Buffer.from(JSON.stringify(body)), { persistent: true, contentType: "application/json" }, cb)
+    const ok = this.pub.publish(`${this.ns}.x`, key, Buffer.from(JSON.stringify(body)), { persistent: true, contentType: "application/json" }, cb)
     if (!ok) this.drainWait ??= new Promise<void>((r) => this.pub.once("drain", () => { this.drainWait = undefined; r() }))
   }
 
@@ -45,19 +45,25 @@ class AmqpSession implements Session {
     })
   }
 
-  async publishBatch(bodies: ReadonlyArray<Body>): Promise<void> {
-    for (const b of bodies) await this.write(b)
+  publishBatch(bodies: ReadonlyArray<Body>): Promise<void> {
+    return this.publishTyped(bodies.map((body) => ({ type: RK, body })))
+  }
+
+  /** One topic exchange for every type; the routing key is the type. */
+  async publishTyped(items: ReadonlyArray<Typed>): Promise<void> {
+    for (const x of items) await this.write(x.body, undefined, x.type)
     await this.pub.waitForConfirms()
   }
 
-  async declareGroup(group: string): Promise<void> {
+  /** The group's queue is bound to its one type only: the broker routes nothing else to it. */
+  async declareGroup(group: string, type = RK): Promise<void> {
     const q = `${this.ns}.${group}`
     await this.pub.assertQueue(q, { durable: true, arguments: { "x-queue-type": rabbitmqQueueType() } })
-    await this.pub.bindQueue(q, `${this.ns}.x`, RK)
+    await this.pub.bindQueue(q, `${this.ns}.x`, type)
   }
 
-  async consume(group: string, onMessage: (b: Body) => void, o: { prefetch: number }) {
-    await this.declareGroup(group)
+  async consume(group: string, onMessage: (b: Body) => void, o: ConsumeOptions) {
+    await this.declareGroup(group, o.type)
     const ch = await this.conn.createChannel()
     await ch.prefetch(o.prefetch)
     const { consumerTag } = await ch.consume(`${this.ns}.${group}`, (msg) => {

@@ -7,7 +7,7 @@
  */
 import kafkajs from "kafkajs"
 import type { Consumer, Kafka, Producer } from "kafkajs"
-import type { Body, Contender, Session } from "../types.ts"
+import type { Body, ConsumeOptions, Contender, Session, Typed } from "../types.ts"
 import { hostPort } from "../env.ts"
 import { cleanupKafka } from "./cleanup.ts"
 
@@ -18,11 +18,34 @@ const joined = (consumer: Consumer): Promise<void> =>
     const off = consumer.on(consumer.events.GROUP_JOIN, () => { off(); resolve() })
   })
 
+const createTopics = async (kafka: Kafka, topics: ReadonlyArray<string>, partitions = PARTITIONS): Promise<void> => {
+  const admin = kafka.admin()
+  await admin.connect()
+  try {
+    // Not waitForLeaders: kafkajs then reads the new topics' metadata once and fails on the
+    // UNKNOWN_TOPIC_OR_PARTITION a fresh KRaft broker may still answer ("This server does not host this
+    // topic-partition", the first run after a broker start failed so in 4 of 6 tries). The loop below waits
+    // until every partition has a leader, and until the leader serves it (ListOffsets; a KRaft broker shows
+    // the leader before it hosts the partition).
+    await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })) })
+    const served = () => Promise.all(topics.map((topic) => admin.fetchTopicOffsets(topic))).then(() => true, () => false)
+    for (let i = 0; i < 100; i++) {
+      const { topics: meta } = await admin.fetchTopicMetadata({ topics: [...topics] }).catch(() => ({ topics: [] as Array<{ partitions: Array<{ leader: number }> }> }))
+      if (meta.length === topics.length && meta.every((t) => t.partitions.length === partitions && t.partitions.every((p) => p.leader >= 0)) && (await served())) break
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  } finally {
+    await admin.disconnect()
+  }
+}
+
 class KafkajsSession implements Session {
   private readonly kafka: Kafka
   private readonly producer: Producer
   private readonly ns: string
   private readonly consumers: Array<Consumer> = []
+  /** Topics of the selective workload's types created so far. */
+  private readonly typeTopics = new Set<string>()
   private rpc: Promise<{ waiting: Map<string, () => void>; next: number }> | undefined
 
   constructor(kafka: Kafka, producer: Producer, ns: string) {
@@ -34,22 +57,7 @@ class KafkajsSession implements Session {
   static async open(url: string, ns: string): Promise<KafkajsSession> {
     const { host, port } = hostPort(url)
     const kafka = new kafkajs.Kafka({ clientId: `bench-${ns}`, brokers: [`${host}:${port}`], logLevel: kafkajs.logLevel.NOTHING })
-    const admin = kafka.admin()
-    await admin.connect()
-    const topics = [`${ns}-events`, `${ns}-rpc`, `${ns}-reply`]
-    // Not waitForLeaders: kafkajs then reads the new topics' metadata once and fails on the
-    // UNKNOWN_TOPIC_OR_PARTITION a fresh KRaft broker may still answer ("This server does not host this
-    // topic-partition", the first run after a broker start failed so in 4 of 6 tries). The loop below waits
-    // until every partition has a leader, and until the leader serves it (ListOffsets; a KRaft broker shows
-    // the leader before it hosts the partition).
-    await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions: PARTITIONS, replicationFactor: 1 })) })
-    const served = () => Promise.all(topics.map((topic) => admin.fetchTopicOffsets(topic))).then(() => true, () => false)
-    for (let i = 0; i < 100; i++) {
-      const { topics: meta } = await admin.fetchTopicMetadata({ topics }).catch(() => ({ topics: [] as Array<{ partitions: Array<{ leader: number }> }> }))
-      if (meta.length === topics.length && meta.every((t) => t.partitions.length === PARTITIONS && t.partitions.every((p) => p.leader >= 0)) && (await served())) break
-      await new Promise((r) => setTimeout(r, 50))
-    }
-    await admin.disconnect()
+    await createTopics(kafka, [`${ns}-events`, `${ns}-rpc`, `${ns}-reply`])
     const producer = kafka.producer()
     await producer.connect()
     return new KafkajsSession(kafka, producer, ns)
@@ -63,14 +71,44 @@ class KafkajsSession implements Session {
     await this.producer.send({ topic: `${this.ns}-events`, acks: -1, messages: bodies.map((b) => ({ value: JSON.stringify(b) })) })
   }
 
-  /** A consumer group that has never committed starts from the beginning (fromBeginning): nothing to create. */
-  async declareGroup(): Promise<void> {}
+  /**
+   * A topic per type (the selective workload), created before its first
+   * message, with one partition: 50 types × 6 partitions would be 300
+   * partitions for 1/50 of the traffic each, and a produce request spread
+   * over 300 partitions could not keep the workload's rate.
+   */
+  private async topicsOf(types: ReadonlyArray<string>): Promise<Array<string>> {
+    const topics = types.map((type) => `${this.ns}-type-${type}`)
+    const missing = [...new Set(topics.filter((t) => !this.typeTopics.has(t)))]
+    if (missing.length) {
+      await createTopics(this.kafka, missing, 1)
+      for (const t of missing) this.typeTopics.add(t)
+    }
+    return topics
+  }
 
-  async consume(group: string, onMessage: (b: Body) => void) {
+  async publishTyped(items: ReadonlyArray<Typed>): Promise<void> {
+    const topics = await this.topicsOf(items.map((x) => x.type))
+    const byTopic = new Map<string, Array<{ value: string }>>()
+    items.forEach((x, i) => {
+      const messages = byTopic.get(topics[i]!) ?? []
+      messages.push({ value: JSON.stringify(x.body) })
+      byTopic.set(topics[i]!, messages)
+    })
+    await this.producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) })
+  }
+
+  /** A consumer group that has never committed starts from the beginning (fromBeginning): only a type's topic to create. */
+  async declareGroup(_group: string, type?: string): Promise<void> {
+    if (type) await this.topicsOf([type])
+  }
+
+  async consume(group: string, onMessage: (b: Body) => void, o?: ConsumeOptions) {
+    const topic = o?.type ? (await this.topicsOf([o.type]))[0]! : `${this.ns}-events`
     const consumer = this.kafka.consumer({ groupId: `${this.ns}-${group}`, sessionTimeout: 10_000 })
     this.consumers.push(consumer)
     await consumer.connect()
-    await consumer.subscribe({ topic: `${this.ns}-events`, fromBeginning: true })
+    await consumer.subscribe({ topic, fromBeginning: true })
     const join = joined(consumer)
     await consumer.run({
       partitionsConsumedConcurrently: PARTITIONS,

@@ -7,7 +7,7 @@
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream"
-import type { Body, Contender, Session } from "../types.ts"
+import type { Body, ConsumeOptions, Contender, Session, Typed } from "../types.ts"
 import { hostPort } from "../env.ts"
 import { cleanupNats } from "./cleanup.ts"
 
@@ -39,17 +39,22 @@ class NatsSession implements Session {
     await this.js.publish(`${this.ns}.msg`, enc.encode(JSON.stringify(body)))
   }
 
-  async publishBatch(bodies: ReadonlyArray<Body>): Promise<void> {
-    // JetStream has no batch publish (2.9): pipeline them and wait for every PubAck.
-    await Promise.all(bodies.map((b) => this.js.publish(`${this.ns}.msg`, enc.encode(JSON.stringify(b)))))
+  publishBatch(bodies: ReadonlyArray<Body>): Promise<void> {
+    return this.publishTyped(bodies.map((body) => ({ type: "msg", body })))
   }
 
-  async declareGroup(group: string): Promise<void> {
-    await this.jsm.consumers.add(this.ns, { durable_name: group, ack_policy: AckPolicy.Explicit, max_ack_pending: 10_000 })
+  /** A subject per type (`<stream>.<type>`), all in the one stream. JetStream has no batch publish (2.9): pipeline them and wait for every PubAck. */
+  async publishTyped(items: ReadonlyArray<Typed>): Promise<void> {
+    await Promise.all(items.map((x) => this.js.publish(`${this.ns}.${x.type}`, enc.encode(JSON.stringify(x.body)))))
   }
 
-  async consume(group: string, onMessage: (b: Body) => void, o: { prefetch: number }) {
-    await this.declareGroup(group)
+  /** With a type, the consumer's filter subject is that type's: the server delivers nothing else. */
+  async declareGroup(group: string, type?: string): Promise<void> {
+    await this.jsm.consumers.add(this.ns, { durable_name: group, ack_policy: AckPolicy.Explicit, max_ack_pending: 10_000, ...(type ? { filter_subject: `${this.ns}.${type}` } : {}) })
+  }
+
+  async consume(group: string, onMessage: (b: Body) => void, o: ConsumeOptions) {
+    await this.declareGroup(group, o.type)
     const c = await this.js.consumers.get(this.ns, group)
     const messages = await c.consume({ max_messages: o.prefetch })
     const loop = (async () => {
