@@ -103,6 +103,9 @@ export const renderMarkdown = (r: Results, charts: ReadonlyArray<string>): strin
   out.push(`| run | \`${r.command}\`, ${r.startedAt}, ${Math.round(r.durationSeconds / 60 * 10) / 10} min |`, "")
 
   out.push("## Method", "")
+  // A run recorded before the selective workload existed also measured memory with the consumer on the
+  // TypeScript sources: its page describes the method it ran.
+  const recent = (z as Partial<typeof z>).selectiveTypes !== undefined
   out.push(
     `- Payload: the same ≈1 KiB JSON object for every contender (\`{ seq, ts, data: "x"×1000 }\`), JSON-encoded by each (Omnibus' default codec; \`JSON.stringify\` for raw clients; Moleculer's JSON serializer).`,
     `- Every measurement opens a fresh session in a fresh namespace (exchange/queues, stream, key prefix, topics), warms up (20 messages through every consuming group), measures, closes and deletes what it created. Contenders are interleaved and their order rotates between repetitions.`,
@@ -112,8 +115,12 @@ export const renderMarkdown = (r: Results, charts: ReadonlyArray<string>): strin
     `3. **latency**: ${num(z.latencyRate, 0)} msg/s offered for ${z.latencySeconds} s; latency = delivery time − *scheduled* send time (no coordinated omission). One run per contender; the spread is over its three consecutive thirds.`,
     `4. **RPC**: ${z.rpcInFlight} callers in flight (requests per second, up to ${num(z.rpcRequests, 0)}), then ${z.rpcSerial} requests one at a time for p50/p99.`,
     `5. **fan-out**: ${num(z.fanoutMessages, 0)} messages to ${z.fanoutGroups} groups; deliveries per second.`,
-    `6. **selective**: ${z.selectiveTypes} event types, one group on one of them; the consumer's CPU time and bytes read per message (section *Selective subscriptions*).`,
-    `7. **memory**: peak RSS of a consumer child process (Omnibus loaded from the built packages, dist/, as a user's process loads it; sampled every 10 ms) draining a backlog of ${z.memoryBacklogs.map((b) => num(b, 0)).join(" and ")} messages with prefetch ${z.memoryPrefetch}; flat = the same peak for both backlogs.`,
+    ...(recent
+      ? [
+          `6. **selective**: ${z.selectiveTypes} event types, one group on one of them; the consumer's CPU time and bytes read per message (section *Selective subscriptions*).`,
+          `7. **memory**: peak RSS of a consumer child process (Omnibus loaded from the built packages, dist/, as a user's process loads it; sampled every 10 ms) draining a backlog of ${z.memoryBacklogs.map((b) => num(b, 0)).join(" and ")} messages with prefetch ${z.memoryPrefetch}; flat = the same peak for both backlogs.`,
+        ]
+      : [`6. **memory**: peak RSS of a consumer child process (sampled every 10 ms) draining a backlog of ${z.memoryBacklogs.map((b) => num(b, 0)).join(" and ")} messages with prefetch ${z.memoryPrefetch}; flat = the same peak for both backlogs.`]),
     `- Repetitions: ${z.reps} for throughput and RPC (median, spread min–max), 1 for latency (spread over its thirds) and ${z.memoryReps} for memory.`,
     `- Moleculer: balanced event groups (a service per group, each on its own ServiceBroker node so events cross the transporter), \`broker.emit\`, \`broker.call\`, library defaults. Its \`emit\` resolves when the transporter wrote the packet (no broker confirm) and its groups are not durable, so its publish numbers are not confirmed publishes and it has no backlog to measure memory with. NestJS microservices was not chosen: its RMQ/NATS/Redis/Kafka transports have no consumer groups for events on NATS/Redis, its Kafka request/reply is built on consumer-group rebalancing, and its decorators cannot run under Node's type stripping.`,
     "",
