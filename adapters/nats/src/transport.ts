@@ -17,6 +17,22 @@ import { WireCodec } from "./wire.ts"
 const withTimeout = <T>(p: Promise<T>, ms: number): Promise<T | undefined> =>
   Promise.race([p, new Promise<undefined>((r) => setTimeout(() => r(undefined), ms).unref())])
 
+/**
+ * The adapter's streams, asked for again until the connect deadline while JetStream answers with a
+ * timeout: a cluster electing its leaders (a node just restarted) does so for a few seconds, and a
+ * bus connecting then must wait like it waits for a server that is not up yet (openConnection).
+ */
+const ensureStreamsBy = async (topology: Topology, deadline: number): Promise<void> => {
+  for (let wait = 100; ; wait = Math.min(wait * 2, 1_000)) {
+    try {
+      return await topology.ensureStreams()
+    } catch (e) {
+      if (!/timeout/i.test(reasonOf(e)) || Date.now() + wait >= deadline) throw e
+      await new Promise((resolve) => setTimeout(resolve, wait))
+    }
+  }
+}
+
 export class NatsTransport implements Transport {
   readonly name = "nats"
   readonly limits: TransportLimits
@@ -33,6 +49,7 @@ export class NatsTransport implements Transport {
 
   static async create(url: string, options: TransportOptions): Promise<NatsTransport> {
     const settings: NatsSettings = parseSettings(url, options)
+    const deadline = Date.now() + settings.connectTimeoutMs
     const nc = await openConnection(settings)
     try {
       const jsm = await jetstreamManager(nc)
@@ -42,7 +59,7 @@ export class NatsTransport implements Transport {
       const topology = new Topology(jsm, settings)
       const publisher = new Publisher(link, wire, settings)
       const ctx: Ctx = { link, js, jsm, settings, topology, wire, publisher }
-      await topology.ensureStreams()
+      await ensureStreamsBy(topology, deadline)
       return new NatsTransport(ctx)
     } catch (e) {
       await nc.close().catch(() => undefined)
