@@ -4,7 +4,9 @@
 # the minimal 3 primaries + 3 replicas), formed by `redis-cli --cluster create --cluster-replicas R`.
 # Each node: AOF with appendfsync always (as the fault suite's private servers), no RDB snapshots,
 # cluster-node-timeout 2000 ms (a primary is failed over about 3 s after it dies),
-# cluster-require-full-coverage no (a dead primary stops its own slots only, not the whole cluster).
+# cluster-require-full-coverage no (a dead primary stops its own slots only, not the whole cluster),
+# cluster-allow-replica-migration no (a shard keeps its own replicas: the suite freezes a shard's
+# replicas, and one migrating in from another shard meanwhile would take over with the data).
 #
 #   node  port  cluster bus  data
 #   N     7100+N  17100+N    $OMNIBUS_CACHE/run/cluster-redis/nN (nodes.conf, appendonlydir)
@@ -39,7 +41,8 @@ cluster_spawn() { # N
   matrix_spawn "$dir" "$MATRIX_BIN/redis-server" --bind 127.0.0.1 --port "$(port "$1")" --dir "$dir" --daemonize no \
     --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
     --appendonly yes --appendfsync always --save "" \
-    --repl-diskless-sync yes --repl-diskless-sync-delay 0 --cluster-require-full-coverage no
+    --repl-diskless-sync yes --repl-diskless-sync-delay 0 --cluster-require-full-coverage no \
+    --cluster-allow-replica-migration no
 }
 
 info_field() { sed -n "s/^$1:\\([^[:space:]]*\\).*/\\1/p"; }
