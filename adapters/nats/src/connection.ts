@@ -56,25 +56,34 @@ export const streamReplicas = (settings: NatsSettings): number => {
   return info?.cluster ? Math.min(3, Math.max(1, info.connect_urls?.length ?? 1)) : 1
 }
 
-export const openConnection = async (settings: NatsSettings): Promise<NatsConnection> => {
-  const deadline = Date.now() + settings.connectTimeoutMs
-  let wait = 100
-  for (;;) {
-    const remaining = deadline - Date.now()
+/**
+ * Tries `attempt` (given the time left) until it succeeds, waiting 100 ms doubling to 2 s between
+ * tries, the last wait cut to `deadline`; a failure `retryable` refuses, or one at the deadline, is
+ * thrown as `giveUp` makes it.
+ */
+export const retryUntil = async <A>(deadline: number, attempt: (remainingMs: number) => Promise<A>, retryable: (e: unknown) => boolean, giveUp: (e: unknown) => unknown = (e) => e): Promise<A> => {
+  for (let wait = 100; ; wait = Math.min(wait * 2, 2_000)) {
     try {
-      const nc = await connect({ ...settings.connection, timeout: Math.max(200, Math.min(remaining, 5_000)) })
-      connections.set(settings, nc)
-      return nc
+      return await attempt(deadline - Date.now())
     } catch (e) {
-      if (isAuthError(e)) throw new AuthenticationFailed({ url: settings.safeUrl, reason: "the server rejected the credentials" })
       const left = deadline - Date.now()
-      if (left <= 0) {
-        throw new ConnectionFailed({ url: settings.safeUrl, reason: `not reachable within ${settings.connectTimeoutMs} ms: ${reasonOf(e)}` })
-      }
+      if (!retryable(e) || left <= 0) throw giveUp(e)
       await sleep(Math.min(wait, left))
-      wait = Math.min(wait * 2, 2_000)
     }
   }
+}
+
+export const openConnection = async (settings: NatsSettings): Promise<NatsConnection> => {
+  const nc = await retryUntil(
+    Date.now() + settings.connectTimeoutMs,
+    (remaining) => connect({ ...settings.connection, timeout: Math.max(200, Math.min(remaining, 5_000)) }),
+    (e) => !isAuthError(e),
+    (e) => isAuthError(e)
+      ? new AuthenticationFailed({ url: settings.safeUrl, reason: "the server rejected the credentials" })
+      : new ConnectionFailed({ url: settings.safeUrl, reason: `not reachable within ${settings.connectTimeoutMs} ms: ${reasonOf(e)}` }),
+  )
+  connections.set(settings, nc)
+  return nc
 }
 
 interface Waiting {

@@ -5,7 +5,7 @@ import { BrokerError, BusClosed } from "@omnibus/core"
 import type { ConsumeSpec, Consumption, DeadLetterStore, Delivery, Envelope, GroupSpec, Health, IncomingRequest, PublishOutcome, ServeSpec, Transport, TransportLimits, TransportOptions } from "@omnibus/core/adapter"
 import { parseSettings } from "./config.ts"
 import type { NatsSettings } from "./config.ts"
-import { Link, openConnection, reasonOf } from "./connection.ts"
+import { Link, openConnection, reasonOf, retryUntil } from "./connection.ts"
 import { GroupConsumption } from "./consumer.ts"
 import type { Ctx } from "./context.ts"
 import { NatsDeadLetters } from "./dead-letters.ts"
@@ -16,22 +16,6 @@ import { WireCodec } from "./wire.ts"
 
 const withTimeout = <T>(p: Promise<T>, ms: number): Promise<T | undefined> =>
   Promise.race([p, new Promise<undefined>((r) => setTimeout(() => r(undefined), ms).unref())])
-
-/**
- * The adapter's streams, asked for again until the connect deadline while JetStream answers with a
- * timeout: a cluster electing its leaders (a node just restarted) does so for a few seconds, and a
- * bus connecting then must wait like it waits for a server that is not up yet (openConnection).
- */
-const ensureStreamsBy = async (topology: Topology, deadline: number): Promise<void> => {
-  for (let wait = 100; ; wait = Math.min(wait * 2, 1_000)) {
-    try {
-      return await topology.ensureStreams()
-    } catch (e) {
-      if (!/timeout/i.test(reasonOf(e)) || Date.now() + wait >= deadline) throw e
-      await new Promise((resolve) => setTimeout(resolve, wait))
-    }
-  }
-}
 
 export class NatsTransport implements Transport {
   readonly name = "nats"
@@ -59,7 +43,9 @@ export class NatsTransport implements Transport {
       const topology = new Topology(jsm, settings)
       const publisher = new Publisher(link, wire, settings)
       const ctx: Ctx = { link, js, jsm, settings, topology, wire, publisher }
-      await ensureStreamsBy(topology, deadline)
+      // A cluster electing its JetStream leaders (a node just restarted) answers stream info with a
+      // timeout for a few seconds: a bus connecting then waits, as it waits for a server not up yet.
+      await retryUntil(deadline, () => topology.ensureStreams(), (e) => /timeout/i.test(reasonOf(e)))
       return new NatsTransport(ctx)
     } catch (e) {
       await nc.close().catch(() => undefined)
