@@ -45,7 +45,7 @@ export {
 /** Validates and encodes a publish exactly as `bus.publish` does (packages that store messages to publish later, like @omnibus/outbox). */
 export { buildEnvelope } from "./message.ts"
 export { KeyedSerializer } from "./ordering.ts"
-export { matches, matchesAny, literalPrefix, validateRoutingKey, validatePattern } from "./routing.ts"
+export { matches, matchesAny, literalPrefix, overlapWitness, patternsOverlap, patternCovers, validateRoutingKey, validatePattern } from "./routing.ts"
 export { retryPolicy, backoffSchedule, DEFAULT_RETRY, type RetryPolicy } from "./retry.ts"
 export { toMillis } from "./duration.ts"
 export * from "./errors.ts"

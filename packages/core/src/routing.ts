@@ -92,3 +92,84 @@ export const literalPrefix = (pattern: string): ReadonlyArray<string> => {
   }
   return out
 }
+
+/**
+ * A routing key both patterns match, or undefined when no key does. Search over
+ * pairs of positions (i in a, j in b): "#" may end (move on without a word) or
+ * take a word and stay; "*" and a literal take one word, two literals only
+ * the same one. Adapters use it to decide which broker objects (topics,
+ * filter subjects) a subscription must read.
+ */
+export const overlapWitness = (a: string, b: string): string | undefined => {
+  const p = a.split(".")
+  const q = b.split(".")
+  // state = ((i * (q.length + 1)) + j) * 2 + (1 once a word was taken: a key has at least one)
+  const width = q.length + 1
+  const seen = new Map<number, { readonly from: number; readonly word: string | undefined }>()
+  const queue: Array<number> = [0]
+  seen.set(0, { from: -1, word: undefined })
+  const visit = (i: number, j: number, taken: number, from: number, word: string | undefined) => {
+    const state = (i * width + j) * 2 + taken
+    if (seen.has(state)) return
+    seen.set(state, { from, word })
+    queue.push(state)
+  }
+  for (let head = 0; head < queue.length; head++) {
+    const state = queue[head]!
+    const taken = state % 2
+    const i = Math.floor(state / 2 / width)
+    const j = Math.floor(state / 2) % width
+    if (i === p.length && j === q.length && taken === 1) {
+      const words: Array<string> = []
+      for (let s = state; s > 0; s = seen.get(s)!.from) {
+        const w = seen.get(s)!.word
+        if (w !== undefined) words.push(w)
+      }
+      return words.reverse().join(".")
+    }
+    const x = p[i]
+    const y = q[j]
+    if (x === "#") visit(i + 1, j, taken, state, undefined)
+    if (y === "#") visit(i, j + 1, taken, state, undefined)
+    if (x === undefined || y === undefined) continue
+    const xLiteral = x !== "#" && x !== "*"
+    const yLiteral = y !== "#" && y !== "*"
+    if (xLiteral && yLiteral && x !== y) continue
+    visit(x === "#" ? i : i + 1, y === "#" ? j : j + 1, 1, state, xLiteral ? x : yLiteral ? y : "x")
+  }
+  return undefined
+}
+
+/** Does some routing key match both patterns? */
+export const patternsOverlap = (a: string, b: string): boolean => overlapWitness(a, b) !== undefined
+
+/**
+ * Does every key `inner` matches also match `outer`? Sound, not complete: true
+ * only when each word of `inner` lines up with `outer` ("#" only under "#",
+ * "*" under "*" or "#", a literal under itself, "*" or "#"), so a false answer
+ * may be a cover this check does not see (e.g. "*.#" under "#.*"); callers use it
+ * to leave something out, and leave it in when unsure.
+ */
+export const patternCovers = (outer: string, inner: string): boolean => {
+  const o = outer.split(".")
+  const n = inner.split(".")
+  // reach[i]: the first i words of outer can line up with the inner words read so far
+  let reach = new Array<boolean>(o.length + 1).fill(false)
+  reach[0] = true
+  const closeOverHash = (r: Array<boolean>) => {
+    for (let i = 0; i < o.length; i++) if (r[i] && o[i] === "#") r[i + 1] = true
+  }
+  closeOverHash(reach)
+  for (const w of n) {
+    const next = new Array<boolean>(o.length + 1).fill(false)
+    for (let i = 0; i < o.length; i++) {
+      if (!reach[i]) continue
+      const u = o[i]!
+      if (u === "#") next[i] = true
+      else if (w !== "#" && (u === "*" || (w !== "*" && u === w))) next[i + 1] = true
+    }
+    closeOverHash(next)
+    reach = next
+  }
+  return reach[o.length]!
+}

@@ -1,6 +1,6 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { matches, patternProblem, routingKeyProblem, validatePattern, validateRoutingKey } from "../src/routing.ts"
+import { matches, overlapWitness, patternCovers, patternProblem, patternsOverlap, routingKeyProblem, validatePattern, validateRoutingKey } from "../src/routing.ts"
 
 /** Brute force: expand each "#" into 0..k words and each "*" into one word, then compare word lists. */
 const bruteForce = (pattern: string, key: string): boolean => {
@@ -48,6 +48,43 @@ describe("matches (AMQP topic semantics)", () => {
   ])("%s ~ %s = %s", (p, k, want) => {
     expect(matches(p, k)).toBe(want)
     expect(bruteForce(p, k)).toBe(want)
+  })
+})
+
+describe("pattern overlap and cover (which topics or subjects a subscription reads)", () => {
+  it("a witness matches both patterns, and two patterns a key matches both of always have one", () => {
+    fc.assert(
+      fc.property(patternArb, patternArb, keyArb, (a, b, k) => {
+        const w = overlapWitness(a, b)
+        if (w !== undefined) return matches(a, w) && matches(b, w) && routingKeyProblem(w) === undefined
+        return !(matches(a, k) && matches(b, k))
+      }),
+      { numRuns: 20_000 },
+    )
+  })
+
+  it("a pattern that covers another matches every key the other matches", () => {
+    fc.assert(fc.property(patternArb, patternArb, keyArb, (outer, inner, k) => !patternCovers(outer, inner) || !matches(inner, k) || matches(outer, k)), { numRuns: 20_000 })
+  })
+
+  it("every pattern covers itself", () => {
+    fc.assert(fc.property(patternArb, (p) => patternCovers(p, p)), { numRuns: 2_000 })
+  })
+
+  it.each([
+    ["orders.#", "orders.placed", true, true],
+    ["orders.#", "orders.*.eu", true, true],
+    ["orders.*", "orders.#", true, false],
+    ["#", "*.created", true, true],
+    ["*.created", "employee.*", true, false],
+    ["orders.#", "payments.#", false, false],
+    ["a.*", "a", false, false],
+    ["a.#", "a", true, true],
+    ["#", "#", true, true],
+  ])("%s and %s: overlap %s, first covers second %s", (a, b, overlap, covers) => {
+    expect(patternsOverlap(a, b)).toBe(overlap)
+    expect(patternsOverlap(b, a)).toBe(overlap)
+    expect(patternCovers(a, b)).toBe(covers)
   })
 })
 
