@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto"
 import { cloudEventsSettings, DEFAULT_MAX_PAYLOAD_BYTES, defaultCloudEventsSource, hostPort, InvalidOptions, InvalidUrl, parseClusterUrl, redactUrl } from "@omnibus/core/adapter"
 import type { CloudEventsSettings, TransportOptions } from "@omnibus/core/adapter"
+import { eventTopics, type EventTopics } from "./event-topics.ts"
 
 export interface ConnectionConfig {
   readonly brokers: ReadonlyArray<string>
@@ -46,6 +47,8 @@ export interface AdapterConfig {
   readonly maxPayloadBytes: number
   /** Published events also carry the Kafka binding's CloudEvents headers (undefined: off). */
   readonly cloudEvents: CloudEventsSettings | undefined
+  /** Where events are written and read (event-topics.ts); `<prefix>.events` unless the `eventTopics` option maps patterns to topics. */
+  readonly eventTopics: EventTopics
 }
 
 const positiveInt = (option: string, v: unknown, fallback: number, zeroOk = false): number => {
@@ -111,6 +114,7 @@ export const parseConfig = (url: string, options: TransportOptions): AdapterConf
     rpcLeaseMs: positiveInt("rpcLeaseMs", query.get("rpcLeaseMs") ?? options.rpcLeaseMs, positiveInt("leaseMs", options.leaseMs, 10_000)),
     maxPayloadBytes,
     cloudEvents,
+    eventTopics: eventTopics(options.eventTopics, names(prefix).events, (topic) => [".g.", ".rpc.", ".reply."].some((part) => topic.startsWith(prefix + part))),
   }
 }
 

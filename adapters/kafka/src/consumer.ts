@@ -1,7 +1,8 @@
 /**
- * Event groups. One topic carries every event (routing key in a header);
- * a group is a Kafka consumer group on it that filters with core's
- * `matchesAny`. Retries go to the group's own retry topic, read by a second
+ * Event groups. One topic carries every event (routing key in a header), or
+ * the topics `eventTopics` maps patterns to (event-topics.ts); a group is a
+ * Kafka consumer group on the topics its patterns can reach that filters with
+ * core's `matchesAny`. Retries go to the group's own retry topic, read by a second
  * consumer group of the same members (so a waiting retry never holds back the
  * event partitions); dead letters to the group's DLQ topic.
  */
@@ -12,6 +13,7 @@ import type { InRecord, KafkaClient } from "./client.ts"
 import type { Member } from "./group-consumer.ts"
 import { PartitionRunner, type Settle } from "./partitions.ts"
 import type { Names } from "./config.ts"
+import type { EventTopics } from "./event-topics.ts"
 import type { SendQueue } from "./send-queue.ts"
 import type { Topology } from "./topology.ts"
 import { DUE_HEADER, fromRecord, recordAttempt, recordDue, recordFirstFailure, toRecord } from "./wire.ts"
@@ -21,6 +23,7 @@ export interface ConsumerDeps {
   readonly client: KafkaClient
   readonly topology: Topology
   readonly names: Names
+  readonly eventTopics: EventTopics
   readonly leaseMs: number
   /** Session of RPC server members (config.ts). */
   readonly rpcLeaseMs: number
@@ -40,8 +43,9 @@ export const timings = (leaseMs: number) => {
 
 export const declareGroup = async (deps: ConsumerDeps, spec: GroupSpec): Promise<void> => {
   const { names, topology } = deps
-  await Promise.all([topology.ensureTopics([names.events, names.retry(spec.group)]), topology.ensureTopics([names.dlq(spec.group)], 1)])
-  await topology.startAtEnd(names.groupId(spec.group), names.events)
+  const topics = deps.eventTopics.topicsFor(spec.patterns)
+  await Promise.all([topology.ensureTopics([...topics, names.retry(spec.group)]), topology.ensureTopics([names.dlq(spec.group)], 1)])
+  await Promise.all(topics.map((topic) => topology.startAtEnd(names.groupId(spec.group), topic)))
 }
 
 export const consume = async (deps: ConsumerDeps, spec: ConsumeSpec, onDelivery: (d: Delivery) => void): Promise<Consumption> => {
@@ -53,9 +57,10 @@ export const consume = async (deps: ConsumerDeps, spec: ConsumeSpec, onDelivery:
   const slots = new Slots(spec.prefetch)
   const t = timings(deps.leaseMs)
   const dead = () => state.aborted || deps.transportState.aborted
+  const fallbackKey = (topic: string) => deps.eventTopics.fallbackKey(topic)
 
   const makeDelivery = (topic: string, partition: number, rec: InRecord, extra: number, settle: Settle, beginSolo: () => Promise<number>): Delivery => {
-    const envelope: Envelope = fromRecord(topic, partition, rec)
+    const envelope: Envelope = fromRecord(topic, partition, rec, fallbackKey(topic))
     // the attempt header counts handler failures; `extra` is what a crashed member's grant counts (partitions.ts)
     const attempt = recordAttempt(rec)
     let done = false
@@ -135,13 +140,13 @@ export const consume = async (deps: ConsumerDeps, spec: ConsumeSpec, onDelivery:
   const mainRunner = new PartitionRunner({
     state,
     heartbeatMs: t.heartbeatIntervalMs,
-    accepts: (rec, from) => matchesAny(spec.patterns, fromRecord(from.topic, from.partition, rec).routingKey),
+    accepts: (rec, from) => matchesAny(spec.patterns, fromRecord(from.topic, from.partition, rec, fallbackKey(from.topic)).routingKey),
     ...slotOptions,
   })
   const retryRunner = new PartitionRunner({ state, heartbeatMs: t.heartbeatIntervalMs, dueAt: recordDue, ...slotOptions })
 
   const consumers: Array<Member> = [
-    client.member({ groupId: names.groupId(spec.group), topics: [names.events], ...t }, mainRunner),
+    client.member({ groupId: names.groupId(spec.group), topics: deps.eventTopics.topicsFor(spec.patterns), ...t }, mainRunner),
     client.member({ groupId: names.retryGroupId(spec.group), topics: [retryTopic], ...t }, retryRunner),
   ]
   mainRunner.attach(consumers[0]!)

@@ -1,8 +1,8 @@
 /**
  * The topology report on Kafka (core's TopologyReport), through the admin
  * client the adapter uses: the topics and consumer groups of one prefix
- * (names in config.ts). Per group: its consumer group on the events topic
- * with its lag (end offsets minus committed offsets) and members, its retry
+ * (names in config.ts). Per group: its consumer group on the event topics
+ * it reads (<prefix>.events, topics eventTopics maps: event-topics.ts) with its lag (end offsets minus committed offsets) and members, its retry
  * topic and group, and its dead-letter topic; per RPC method: its topic and
  * server groups. Kafka does not tell delivered-but-unacknowledged records:
  * they are part of the lag until committed. Read only.
@@ -45,17 +45,26 @@ export const topologyReport: TopologyReporter = async (url, query = {}, options 
       if (o === undefined) offsets.set(topic, (o = await client.endOffsets(topic)))
       return o
     }
-    /** A consumer group reading `topic`: its lag (undefined before it committed anything) and members. */
-    const consumerGroup = async (groupId: string, topic: string, role: BrokerObject["role"]): Promise<BrokerObject> => {
-      const committed = topics.has(topic) ? await committedOf(client, groupId, topic) : new Map<number, bigint>()
-      const ends = topics.has(topic) ? await offsetsOf(topic) : []
+    const existing = new Set(topicList)
+    // Events live in <prefix>.events and in the topics eventTopics maps patterns to (event-topics.ts).
+    const eventTopicNames = [n.events, ...config.eventTopics.mapped].filter((t) => existing.has(t))
+    /** A consumer group reading some of `readable` (those it committed offsets on): its lag (undefined before it committed anything) and members. */
+    const consumerGroup = async (groupId: string, readable: ReadonlyArray<string>, role: BrokerObject["role"]): Promise<BrokerObject> => {
+      const read: Array<string> = []
+      let lag = 0
+      for (const topic of readable.filter((t) => existing.has(t))) {
+        const committed = await committedOf(client, groupId, topic)
+        if (committed.size === 0) continue
+        read.push(topic)
+        lag += sum((await offsetsOf(topic)).map((o) => o.high - (committed.get(o.partition) ?? o.high)))
+      }
       return {
         kind: "consumer-group",
         name: groupId,
         role,
-        ...(committed.size > 0 ? { lag: sum(ends.map((o) => o.high - (committed.get(o.partition) ?? o.high))) } : {}),
+        ...(read.length > 0 ? { lag } : {}),
         consumers: members.get(groupId) ?? 0,
-        detail: `reads ${topic}`,
+        detail: `reads ${(read.length > 0 ? read : readable.slice(0, 1)).join(", ")}`,
       }
     }
     const topic = async (name: string, role: BrokerObject["role"], detail?: string, from?: ReadonlyMap<number, bigint>): Promise<BrokerObject> => {
@@ -77,9 +86,9 @@ export const topologyReport: TopologyReporter = async (url, query = {}, options 
     const groups = []
     for (const group of reportedNames(foundGroups, query.groups)) {
       const objects: Array<BrokerObject> = []
-      if (groupIds.includes(n.groupId(group))) objects.push(await consumerGroup(n.groupId(group), n.events, "group"))
+      if (groupIds.includes(n.groupId(group))) objects.push(await consumerGroup(n.groupId(group), eventTopicNames.length > 0 ? eventTopicNames : [n.events], "group"))
       if (topics.has(n.retry(group))) objects.push(await topic(n.retry(group), "retry"))
-      if (groupIds.includes(n.retryGroupId(group))) objects.push(await consumerGroup(n.retryGroupId(group), n.retry(group), "retry"))
+      if (groupIds.includes(n.retryGroupId(group))) objects.push(await consumerGroup(n.retryGroupId(group), [n.retry(group)], "retry"))
       if (topics.has(n.dlq(group))) {
         // A purge moves the start to the dead-letter group's committed offsets (dead-letters.ts).
         const purgedTo = groupIds.includes(n.dlqGroupId(group)) ? await committedOf(client, n.dlqGroupId(group), n.dlq(group)) : undefined
@@ -99,11 +108,11 @@ export const topologyReport: TopologyReporter = async (url, query = {}, options 
     for (const method of reportedNames(foundMethods, query.methods)) {
       const objects: Array<BrokerObject> = []
       if (topics.has(n.rpc(method))) objects.push(await topic(n.rpc(method), "requests"))
-      for (const p of rpcServerGroups.filter((p) => p[1] === method)) objects.push(await consumerGroup(n.rpcGroupId(method, p[2]!), n.rpc(method), "servers"))
+      for (const p of rpcServerGroups.filter((p) => p[1] === method)) objects.push(await consumerGroup(n.rpcGroupId(method, p[2]!), [n.rpc(method)], "servers"))
       methods.push({ method, objects })
     }
     const shared: Array<BrokerObject> = []
-    if (topics.has(n.events)) shared.push(await topic(n.events, "events"))
+    for (const t of eventTopicNames) shared.push(await topic(t, "events"))
     const replies = [...topics].filter((t) => t.startsWith(`${prefix}.reply.`))
     if (replies.length > 0) shared.push({ kind: "topic", name: `${prefix}.reply.*`, role: "replies", detail: `${replies.length} reply topic${replies.length === 1 ? "" : "s"}, one per requesting client` })
     const notes = ["Kafka does not tell delivered but unacknowledged records: they count in the lag until committed"]

@@ -6,10 +6,11 @@
 import { AuthenticationFailed, BusClosed, cloudEventHeaders, ConnectionFailed, PublishFailed, simulateCrash, type Envelope } from "@omnibus/core/adapter"
 import type { AdapterFactory, CloudEventsSettings, ConsumeSpec, Consumption, DeadLetterStore, Delivery, GroupSpec, Health, IncomingRequest, PublishOutcome, ServeSpec, Transport, TransportLimits, TransportOptions } from "@omnibus/core/adapter"
 import { newRunState, wakeAll, type RunState } from "./batch.ts"
-import { errorKind, makeKafkaClient, type KafkaClient } from "./client.ts"
+import { errorKind, makeKafkaClient, type KafkaClient, type OutRecord } from "./client.ts"
 import { names, parseConfig, type AdapterConfig, type Names } from "./config.ts"
 import { consume, declareGroup, type ConsumerDeps } from "./consumer.ts"
 import { makeDeadLetterStore } from "./dead-letters.ts"
+import type { EventTopics } from "./event-topics.ts"
 import { Requester, serve } from "./rpc.ts"
 import { SendQueue } from "./send-queue.ts"
 import { Topology } from "./topology.ts"
@@ -27,6 +28,7 @@ export class KafkaTransport implements Transport {
   private readonly deps: ConsumerDeps
   private readonly requester: Requester
   private readonly cloudEvents: CloudEventsSettings | undefined
+  private readonly eventTopics: EventTopics
   private readonly state: RunState = newRunState()
   private readonly registry = new Set<{ readonly state: RunState; close(): Promise<void> }>()
   private readonly inflight = new Set<Promise<unknown>>()
@@ -38,10 +40,12 @@ export class KafkaTransport implements Transport {
     this.topology = new Topology(client, config.partitions, config.maxPayloadBytes)
     this.limits = { maxPayloadBytes: config.maxPayloadBytes }
     this.cloudEvents = config.cloudEvents
+    this.eventTopics = config.eventTopics
     this.deps = {
       client,
       topology: this.topology,
       names: this.names,
+      eventTopics: config.eventTopics,
       leaseMs: config.leaseMs,
       rpcLeaseMs: config.rpcLeaseMs,
       partitions: config.partitions,
@@ -69,11 +73,19 @@ export class KafkaTransport implements Transport {
     // Sizes were checked by core before the batch was built (message.ts).
     if (batch.length === 0) return []
     try {
-      await this.topology.ensureTopics([this.names.events])
-      // The whole batch in one produce request, with whatever other publishes wait for the
-      // topic's request in flight (send-queue.ts); acks=all.
+      // The whole batch in one produce request per topic (one topic unless eventTopics maps keys
+      // apart), with whatever other publishes wait for the topic's request in flight
+      // (send-queue.ts); acks=all.
       const ce = this.cloudEvents
-      await this.deps.sends.send(this.names.events, batch.map((e) => toRecord(e, ce && cloudEventHeaders(e, "kafka", ce))))
+      const byTopic = new Map<string, Array<OutRecord>>()
+      for (const e of batch) {
+        const topic = this.eventTopics.topicOf(e.routingKey)
+        let records = byTopic.get(topic)
+        if (records === undefined) byTopic.set(topic, (records = []))
+        records.push(toRecord(e, ce && cloudEventHeaders(e, "kafka", ce)))
+      }
+      await this.topology.ensureTopics([...byTopic.keys()])
+      await Promise.all([...byTopic].map(([topic, records]) => this.deps.sends.send(topic, records)))
       return batch.map(() => ({ ok: true }))
     } catch (cause) {
       return batch.map((e) => ({ ok: false, error: new PublishFailed({ key: e.routingKey, reason: describe(cause), cause }) }))

@@ -42,3 +42,46 @@ describe("kafka config: CloudEvents", () => {
     expect(() => parseConfig("kafka://127.0.0.1:9092?cloudEvents=1", {})).toThrow(expect.objectContaining({ _tag: "InvalidOptions" }))
   })
 })
+
+describe("kafka config: event topics", () => {
+  const topicsOf = (eventTopics: unknown) => parseConfig("kafka://127.0.0.1:9092?prefix=shop", { eventTopics }).eventTopics
+
+  it("without a mapping every key is in <prefix>.events and every group reads it", () => {
+    const t = topicsOf(undefined)
+    expect([t.topicOf("orders.placed"), t.topicsFor(["orders.#", "#"])]).toEqual(["shop.events", ["shop.events"]])
+  })
+
+  it("publishes a key to the topic of the pattern it matches, others to <prefix>.events", () => {
+    const t = topicsOf({ "orders.#": "orders", "payments.*": "payments", "audit.log": "legacy-audit" })
+    expect(["orders.placed", "orders", "orders.eu.placed", "payments.refunded", "payments.card.refunded", "audit.log", "users.created"].map((k) => t.topicOf(k))).toEqual([
+      "orders", "orders", "orders", "payments", "shop.events", "legacy-audit", "shop.events",
+    ])
+  })
+
+  it("a group reads the topics its patterns can reach, and <prefix>.events unless a mapped pattern covers the pattern", () => {
+    const t = topicsOf({ "orders.#": "orders", "payments.*": "payments", "audit.log": "legacy-audit" })
+    expect(t.topicsFor(["orders.placed"])).toEqual(["orders"])
+    expect(t.topicsFor(["orders.*", "payments.refunded"])).toEqual(["orders", "payments"])
+    expect(t.topicsFor(["payments.#"])).toEqual(["payments", "shop.events"])
+    expect(t.topicsFor(["*.created"])).toEqual(["orders", "payments", "shop.events"])
+    expect(t.topicsFor(["#"])).toEqual(["orders", "payments", "legacy-audit", "shop.events"])
+    expect(t.topicsFor(["users.*"])).toEqual(["shop.events"])
+  })
+
+  it("a record without a routing key is routed by the topic's key where its pattern is one key", () => {
+    const t = topicsOf({ "orders.#": "orders", "audit.log": "legacy-audit" })
+    expect([t.fallbackKey("legacy-audit"), t.fallbackKey("orders"), t.fallbackKey("shop.events")]).toEqual(["audit.log", "orders", "shop.events"])
+  })
+
+  it.each([
+    [{ "orders.#": "orders", "*.placed": "placed" }, 'both match "orders.placed"'],
+    [{ "orders.#": "shop.events" }, "adapter's own topics"],
+    [{ "orders.#": "shop.g.billing.retry" }, "adapter's own topics"],
+    [{ "orders.#": "bad topic" }, "Kafka topic name"],
+    [{ "orders.#": 7 }, "Kafka topic name"],
+    [{ "orders..x": "orders" }, "empty word"],
+    [["orders"], "an array"],
+  ])("rejects %j as InvalidOptions (%s)", (eventTopics, reason) => {
+    expect(() => topicsOf(eventTopics)).toThrow(expect.objectContaining({ _tag: "InvalidOptions", reason: expect.stringContaining(reason) }))
+  })
+})

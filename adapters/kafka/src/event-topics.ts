@@ -1,0 +1,88 @@
+/**
+ * Which topic an event is written to and which topics a group reads. By
+ * default every event is in `<prefix>.events` and a group filters in the
+ * client. The `eventTopics` option maps routing-key patterns to topics of their
+ * own, or to existing topics other producers write: a group then reads only
+ * the topics its patterns can reach, and pays nothing for the others' traffic.
+ *
+ * The topic set of a group is fixed by its patterns and the mapping, so keys
+ * first published after a group subscribed are read like any other (what a
+ * RegExp subscription on topic names would miss). Mapped patterns must be
+ * disjoint, so a key has exactly one topic whatever the order of the mapping.
+ */
+import { InvalidOptions, matches, overlapWitness, patternCovers, patternsOverlap, validatePattern, validateRoutingKey } from "@omnibus/core/adapter"
+
+export interface EventTopics {
+  /** The topic a routing key is published to. */
+  topicOf(routingKey: string): string
+  /** Every topic a key matching one of the patterns can be in: mapped topics whose pattern overlaps, and the default topic unless a mapped pattern covers the pattern. */
+  topicsFor(patterns: ReadonlyArray<string>): ReadonlyArray<string>
+  /** The routing key of a record that carries none (a plain producer's): the mapping's key where the topic's pattern is one key, else the topic's name. */
+  fallbackKey(topic: string): string
+  /** The mapped topics, without the default one. */
+  readonly mapped: ReadonlyArray<string>
+}
+
+interface Route {
+  readonly pattern: string
+  readonly topic: string
+}
+
+const TOPIC = /^[A-Za-z0-9._-]{1,249}$/
+const CACHE_LIMIT = 10_000
+
+const invalid = (reason: string) => new InvalidOptions({ option: "eventTopics", reason })
+
+const parseRoutes = (value: unknown, events: string, ownTopic: (topic: string) => boolean): ReadonlyArray<Route> => {
+  if (value === undefined || value === null) return []
+  if (typeof value !== "object" || Array.isArray(value)) throw invalid(`must be an object of routing-key pattern → topic name, got ${Array.isArray(value) ? "an array" : typeof value}`)
+  const routes: Array<Route> = []
+  for (const [pattern, topic] of Object.entries(value)) {
+    const problem = validatePattern(pattern)
+    if (problem !== undefined) throw invalid(`pattern ${JSON.stringify(pattern)} ${problem.reason}`)
+    if (typeof topic !== "string" || !TOPIC.test(topic) || topic === "." || topic === "..") {
+      throw invalid(`topic of ${JSON.stringify(pattern)} must be a Kafka topic name (1–249 of A-Z a-z 0-9 . _ -), got ${JSON.stringify(topic)}`)
+    }
+    if (topic === events || ownTopic(topic)) throw invalid(`topic ${JSON.stringify(topic)} of ${JSON.stringify(pattern)} is one of the adapter's own topics`)
+    for (const other of routes) {
+      const both = overlapWitness(other.pattern, pattern)
+      if (both !== undefined) throw invalid(`patterns ${JSON.stringify(other.pattern)} and ${JSON.stringify(pattern)} both match ${JSON.stringify(both)}: a routing key must map to one topic`)
+    }
+    routes.push({ pattern, topic })
+  }
+  return routes
+}
+
+export const eventTopics = (value: unknown, events: string, ownTopic: (topic: string) => boolean): EventTopics => {
+  const routes = parseRoutes(value, events, ownTopic)
+  const mapped = [...new Set(routes.map((r) => r.topic))]
+  if (routes.length === 0) return { topicOf: () => events, topicsFor: () => [events], fallbackKey: (topic) => topic, mapped }
+
+  const cache = new Map<string, string>()
+  const keyOf = new Map<string, string>()
+  for (const topic of mapped) {
+    const onTopic = routes.filter((r) => r.topic === topic)
+    if (onTopic.length === 1 && validateRoutingKey(onTopic[0]!.pattern) === undefined) keyOf.set(topic, onTopic[0]!.pattern)
+  }
+  return {
+    topicOf(routingKey) {
+      let topic = cache.get(routingKey)
+      if (topic === undefined) {
+        topic = routes.find((r) => matches(r.pattern, routingKey))?.topic ?? events
+        if (cache.size >= CACHE_LIMIT) cache.clear()
+        cache.set(routingKey, topic)
+      }
+      return topic
+    },
+    topicsFor(patterns) {
+      const topics = new Set<string>()
+      for (const p of patterns) {
+        for (const r of routes) if (patternsOverlap(r.pattern, p)) topics.add(r.topic)
+        if (!routes.some((r) => patternCovers(r.pattern, p))) topics.add(events)
+      }
+      return [...topics]
+    },
+    fallbackKey: (topic) => keyOf.get(topic) ?? topic,
+    mapped,
+  }
+}
