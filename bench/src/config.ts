@@ -1,4 +1,9 @@
 /** Sizes of the full run and of --quick; --size N scales the message counts. */
+
+/** Event types of the selective workload, `sel.t00` … (both modes). */
+export const SELECTIVE_TYPES = 50
+export const selectiveType = (k: number): string => `sel.t${String(k).padStart(2, "0")}`
+
 export interface Sizes {
   readonly mode: "full" | "quick"
   readonly reps: number
@@ -60,7 +65,7 @@ export const sizes = (quick: boolean, size?: number): Sizes => {
         fillCapMs: 10_000,
         drainCapMs: 10_000,
         importSamples: 5,
-        selectiveTypes: 50,
+        selectiveTypes: SELECTIVE_TYPES,
         selectiveMessages: 10_000,
         selectiveRate: 5_000,
       }
@@ -88,7 +93,7 @@ export const sizes = (quick: boolean, size?: number): Sizes => {
         fillCapMs: 30_000,
         drainCapMs: 40_000,
         importSamples: 15,
-        selectiveTypes: 50,
+        selectiveTypes: SELECTIVE_TYPES,
         selectiveMessages: 50_000,
         selectiveRate: 5_000,
       }

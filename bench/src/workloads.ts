@@ -7,7 +7,7 @@
  */
 import { fork } from "node:child_process"
 import { fileURLToPath } from "node:url"
-import type { Sizes } from "./config.ts"
+import { selectiveType, type Sizes } from "./config.ts"
 import { distEnv } from "./env.ts"
 import { percentile, summarize } from "./stats.ts"
 import { DATA, body, type Body, type Broker, type Contender, type Session } from "./types.ts"
@@ -329,7 +329,6 @@ const memory = async (s: Session, z: Sizes, c: Contender, ctx: Ctx, backlog: num
 // ---------------------------------------------------------------- selective (child process)
 
 const SELECTIVE_GROUP = "sel"
-const typeName = (k: number): string => `sel.t${String(k).padStart(2, "0")}`
 
 /** The child's events, awaited one kind at a time with a deadline. */
 class Events {
@@ -372,7 +371,7 @@ const selective = async (s: Session, z: Sizes, c: Contender, ctx: Ctx): Promise<
   const publishTyped = s.publishTyped.bind(s)
   const types = z.selectiveTypes
   const index = types - 1
-  const type = typeName(index)
+  const type = selectiveType(index)
   const count = Math.floor(z.selectiveMessages / types)
   await s.declareGroup(SELECTIVE_GROUP, type)
   const spec: SelectiveSpec = { broker: ctx.broker, url: ctx.url, contender: c.name, ns: ctx.ns, group: SELECTIVE_GROUP, type, index, types, warm: WARM, count, prefetch: z.e2ePrefetch }
@@ -392,7 +391,7 @@ const selective = async (s: Session, z: Sizes, c: Contender, ctx: Ctx): Promise<
     const warmDeadline = performance.now() + 30_000
     let warm = false
     for (let round = 0; !warm && performance.now() < warmDeadline; round++) {
-      await publishTyped(Array.from({ length: types }, (_, k) => ({ type: typeName(k), body: body(WARM + k) })))
+      await publishTyped(Array.from({ length: types }, (_, k) => ({ type: selectiveType(k), body: body(WARM + k) })))
       warm = (await events.next("warm", 2_000)) !== undefined
     }
     if (!warm) throw failure("the consumer saw no warm-up message of its type")
@@ -406,7 +405,7 @@ const selective = async (s: Session, z: Sizes, c: Contender, ctx: Ctx): Promise<
     let seq = 0
     while (seq < z.selectiveMessages && performance.now() < deadline) {
       await sleep(t0 + (seq / z.selectiveRate) * 1000 - performance.now())
-      await publishTyped(Array.from({ length: Math.min(slice, z.selectiveMessages - seq) }, () => ({ type: typeName(seq % types), body: body(seq++) })))
+      await publishTyped(Array.from({ length: Math.min(slice, z.selectiveMessages - seq) }, () => ({ type: selectiveType(seq % types), body: body(seq++) })))
     }
     const published = Math.floor(seq / types) + (seq % types > index ? 1 : 0)
     // Everything of its type that was published, or what arrived by the deadline.

@@ -1,12 +1,15 @@
 /**
  * Omnibus through its public Promise API, exactly as users write it:
  * connect(url, options), publish / publishBatch, subscribe with a group,
- * handle / request. The options only give each run its own namespace.
+ * handle / request. The options give each run its own namespace and, on
+ * Kafka, map each selective-workload type to a topic of its own (eventTopics:
+ * what a user does for groups that read one type among many).
  */
 import { connect, type Bus, type Middleware } from "@omnibus/core"
 import type { Body, Broker, ConsumeOptions, Contender, Session, Typed } from "../types.ts"
 import { cleanupAmqp, cleanupKafka, cleanupNats, cleanupRedis } from "./cleanup.ts"
 import { rabbitmqQueueType } from "../env.ts"
+import { SELECTIVE_TYPES, selectiveType } from "../config.ts"
 
 /**
  * connect() finds an adapter by the URL's scheme and imports it from the
@@ -70,7 +73,13 @@ const target = (broker: Broker, url: string, ns: string): { url: string; options
     case "redis":
       return { url, options: { prefix: "omnibus-bench:", namespace: ns } }
     case "kafka":
-      return { url: `${url}${url.includes("?") ? "&" : "?"}prefix=${ns}`, options: { clientId: `bench-${ns}` } }
+      return {
+        url: `${url}${url.includes("?") ? "&" : "?"}prefix=${ns}`,
+        options: {
+          clientId: `bench-${ns}`,
+          eventTopics: Object.fromEntries(Array.from({ length: SELECTIVE_TYPES }, (_, k) => [selectiveType(k), `${ns}-${selectiveType(k)}`])),
+        },
+      }
   }
 }
 
