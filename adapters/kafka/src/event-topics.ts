@@ -12,6 +12,9 @@
  */
 import { InvalidOptions, matches, overlapWitness, patternCovers, patternsOverlap, validatePattern, validateRoutingKey } from "@omnibus/core/adapter"
 
+/** A mapping's value: the topic's name, or its name and the partitions the adapter creates it with when it is missing (default: the `partitions` option). */
+export type EventTopicTarget = string | { readonly topic: string; readonly partitions?: number }
+
 export interface EventTopics {
   /** The topic a routing key is published to. */
   topicOf(routingKey: string): string
@@ -21,11 +24,14 @@ export interface EventTopics {
   fallbackKey(topic: string): string
   /** The mapped topics, without the default one. */
   readonly mapped: ReadonlyArray<string>
+  /** Partitions of a topic the adapter creates: the mapping's, or undefined (the `partitions` option). */
+  partitionsOf(topic: string): number | undefined
 }
 
 interface Route {
   readonly pattern: string
   readonly topic: string
+  readonly partitions: number | undefined
 }
 
 const TOPIC = /^[A-Za-z0-9._-]{1,249}$/
@@ -35,20 +41,26 @@ const invalid = (reason: string) => new InvalidOptions({ option: "eventTopics", 
 
 const parseRoutes = (value: unknown, events: string, ownTopic: (topic: string) => boolean): ReadonlyArray<Route> => {
   if (value === undefined || value === null) return []
-  if (typeof value !== "object" || Array.isArray(value)) throw invalid(`must be an object of routing-key pattern → topic name, got ${Array.isArray(value) ? "an array" : typeof value}`)
+  if (typeof value !== "object" || Array.isArray(value)) throw invalid(`must be an object of routing-key pattern → topic name (or { topic, partitions }), got ${Array.isArray(value) ? "an array" : typeof value}`)
   const routes: Array<Route> = []
-  for (const [pattern, topic] of Object.entries(value)) {
+  for (const [pattern, target] of Object.entries(value)) {
     const problem = validatePattern(pattern)
     if (problem !== undefined) throw invalid(`pattern ${JSON.stringify(pattern)} ${problem.reason}`)
+    const { topic, partitions } = typeof target === "object" && target !== null ? (target as { topic?: unknown; partitions?: unknown }) : { topic: target, partitions: undefined }
     if (typeof topic !== "string" || !TOPIC.test(topic) || topic === "." || topic === "..") {
       throw invalid(`topic of ${JSON.stringify(pattern)} must be a Kafka topic name (1–249 of A-Z a-z 0-9 . _ -), got ${JSON.stringify(topic)}`)
     }
+    if (partitions !== undefined && (typeof partitions !== "number" || !Number.isInteger(partitions) || partitions < 1)) {
+      throw invalid(`partitions of ${JSON.stringify(pattern)} must be a positive integer, got ${JSON.stringify(partitions)}`)
+    }
     if (topic === events || ownTopic(topic)) throw invalid(`topic ${JSON.stringify(topic)} of ${JSON.stringify(pattern)} is one of the adapter's own topics`)
+    const same = routes.find((r) => r.topic === topic && r.partitions !== partitions)
+    if (same !== undefined) throw invalid(`topic ${JSON.stringify(topic)} is given ${same.partitions ?? "default"} and ${partitions ?? "default"} partitions`)
     for (const other of routes) {
       const both = overlapWitness(other.pattern, pattern)
       if (both !== undefined) throw invalid(`patterns ${JSON.stringify(other.pattern)} and ${JSON.stringify(pattern)} both match ${JSON.stringify(both)}: a routing key must map to one topic`)
     }
-    routes.push({ pattern, topic })
+    routes.push({ pattern, topic, partitions })
   }
   return routes
 }
@@ -56,7 +68,7 @@ const parseRoutes = (value: unknown, events: string, ownTopic: (topic: string) =
 export const eventTopics = (value: unknown, events: string, ownTopic: (topic: string) => boolean): EventTopics => {
   const routes = parseRoutes(value, events, ownTopic)
   const mapped = [...new Set(routes.map((r) => r.topic))]
-  if (routes.length === 0) return { topicOf: () => events, topicsFor: () => [events], fallbackKey: (topic) => topic, mapped }
+  if (routes.length === 0) return { topicOf: () => events, topicsFor: () => [events], fallbackKey: (topic) => topic, mapped, partitionsOf: () => undefined }
 
   const cache = new Map<string, string>()
   const keyOf = new Map<string, string>()
@@ -84,5 +96,6 @@ export const eventTopics = (value: unknown, events: string, ownTopic: (topic: st
     },
     fallbackKey: (topic) => keyOf.get(topic) ?? topic,
     mapped,
+    partitionsOf: (topic) => routes.find((r) => r.topic === topic)?.partitions,
   }
 }

@@ -14,20 +14,24 @@ export class Topology {
   private readonly maxMessageBytes: number
   private readonly topics = new Map<string, Promise<void>>()
   private readonly starts = new Map<string, Promise<void>>()
+  /** Partitions of a mapped event topic (event-topics.ts), where the mapping gives them. */
+  private readonly partitionsOf: (topic: string) => number | undefined
 
-  constructor(client: KafkaClient, partitions: number, maxPayloadBytes: number) {
+  constructor(client: KafkaClient, partitions: number, maxPayloadBytes: number, partitionsOf: (topic: string) => number | undefined = () => undefined) {
     this.client = client
     this.partitions = partitions
+    this.partitionsOf = partitionsOf
     // room for headers and batch overhead on top of the payload
     this.maxMessageBytes = maxPayloadBytes + 1024 * 1024
   }
 
-  ensureTopics(topics: ReadonlyArray<string>, partitions = this.partitions): Promise<void> {
+  /** Creates the topics that do not exist yet, with `partitions` (default: the mapping's for the topic, else the `partitions` option). */
+  ensureTopics(topics: ReadonlyArray<string>, partitions?: number): Promise<void> {
     return Promise.all(
       topics.map((topic) => {
         let p = this.topics.get(topic)
         if (!p) {
-          p = this.client.createTopics([{ topic, partitions }], this.maxMessageBytes).catch((e: unknown) => {
+          p = this.client.createTopics([{ topic, partitions: partitions ?? this.partitionsOf(topic) ?? this.partitions }], this.maxMessageBytes).catch((e: unknown) => {
             this.topics.delete(topic)
             throw new BrokerError({ operation: `create topic ${topic}`, reason: describe(e), cause: e })
           })

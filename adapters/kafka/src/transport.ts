@@ -37,7 +37,7 @@ export class KafkaTransport implements Transport {
   constructor(config: AdapterConfig, client: KafkaClient) {
     this.client = client
     this.names = names(config.prefix)
-    this.topology = new Topology(client, config.partitions, config.maxPayloadBytes)
+    this.topology = new Topology(client, config.partitions, config.maxPayloadBytes, (topic) => config.eventTopics.partitionsOf(topic))
     this.limits = { maxPayloadBytes: config.maxPayloadBytes }
     this.cloudEvents = config.cloudEvents
     this.eventTopics = config.eventTopics

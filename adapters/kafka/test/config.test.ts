@@ -73,7 +73,14 @@ describe("kafka config: event topics", () => {
     expect([t.fallbackKey("legacy-audit"), t.fallbackKey("orders"), t.fallbackKey("shop.events")]).toEqual(["audit.log", "orders", "shop.events"])
   })
 
+  it("a mapping's value may give the partitions the adapter creates a missing topic with", () => {
+    const t = topicsOf({ "orders.#": { topic: "orders", partitions: 12 }, "payments.*": "payments" })
+    expect([t.topicOf("orders.placed"), t.partitionsOf("orders"), t.partitionsOf("payments"), t.partitionsOf("shop.events")]).toEqual(["orders", 12, undefined, undefined])
+  })
+
   it.each([
+    [{ "orders.#": { topic: "orders", partitions: 0 } }, "positive integer"],
+    [{ "orders.#": { topic: "orders", partitions: 3 }, "payments.#": "orders" }, "given 3 and default partitions"],
     [{ "orders.#": "orders", "*.placed": "placed" }, 'both match "orders.placed"'],
     [{ "orders.#": "shop.events" }, "adapter's own topics"],
     [{ "orders.#": "shop.g.billing.retry" }, "adapter's own topics"],

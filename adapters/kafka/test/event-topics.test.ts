@@ -17,7 +17,7 @@ import { kafkaUrl } from "./broker.ts"
 const id = randomUUID().slice(0, 8)
 const prefix = `et-${id}`
 const topics = { orders: `${prefix}-orders`, refunds: `${prefix}-refunds`, legacy: `${prefix}-legacy-audit` }
-const eventTopics = { "orders.#": topics.orders, "payments.refunded": topics.refunds, "audit.log": topics.legacy }
+const eventTopics = { "orders.#": { topic: topics.orders, partitions: 3 }, "payments.refunded": topics.refunds, "audit.log": topics.legacy }
 
 let url = ""
 let bus: Bus
@@ -79,6 +79,8 @@ describe("kafka eventTopics", () => {
     expect(audit.map((m) => m.routingKey).sort()).toEqual(["orders.eu.cancelled", "orders.placed", "payments.refunded", "users.created"])
 
     expect(await recordsIn(topics.orders)).toBe(2)
+    expect((await admin.fetchTopicOffsets(topics.orders)).length).toBe(3)
+    expect((await admin.fetchTopicOffsets(topics.legacy)).length).toBe(2)
     expect(await recordsIn(topics.refunds)).toBe(1)
     expect(await recordsIn(`${prefix}.events`)).toBe(1)
     expect(await readsFrom("billing")).toEqual([topics.orders])

@@ -77,7 +77,8 @@ const target = (broker: Broker, url: string, ns: string): { url: string; options
         url: `${url}${url.includes("?") ? "&" : "?"}prefix=${ns}`,
         options: {
           clientId: `bench-${ns}`,
-          eventTopics: Object.fromEntries(Array.from({ length: SELECTIVE_TYPES }, (_, k) => [selectiveType(k), `${ns}-${selectiveType(k)}`])),
+          // one partition per type topic, as the kafkajs contender's (bench/src/clients/kafkajs.ts)
+          eventTopics: Object.fromEntries(Array.from({ length: SELECTIVE_TYPES }, (_, k) => [selectiveType(k), { topic: `${ns}-${selectiveType(k)}`, partitions: 1 }])),
         },
       }
   }
