@@ -1,7 +1,7 @@
 /**
  * The benchmark: every workload against every broker, three ways (Omnibus,
  * the raw client, the peer framework), interleaved repetitions, results to
- * bench/results/<timestamp>.json + latest.json and docs/benchmarks.md.
+ * bench/results/<timestamp>.json + latest.json (not with --no-report) and docs/benchmarks.md.
  *
  *   bash scripts/run.sh node bench/src/main.ts [--quick] [--brokers rabbitmq,nats] [--size N]
  *                                              [--workloads publish,rpc] [--contenders omnibus,amqplib] [--reps N]
@@ -234,9 +234,10 @@ const main = async () => {
   const file = join(dir, `${stamp}${sizes.mode === "quick" ? "-quick" : ""}.json`)
   writeFileSync(file, JSON.stringify(results, null, 2) + "\n")
   // A quick run is a smoke test: it does not replace the full run's latest.json and docs unless asked (--report).
-  const latest = sizes.mode === "quick" ? "latest-quick.json" : "latest.json"
-  writeFileSync(join(dir, latest), JSON.stringify(results, null, 2) + "\n")
-  log(`results: ${file} (+ ${latest})`)
+  // A full run with --no-report (usually one broker or workload) leaves latest.json, which docs/benchmarks.md is made from, alone.
+  const latest = sizes.mode === "quick" ? "latest-quick.json" : args["no-report"] ? undefined : "latest.json"
+  if (latest !== undefined) writeFileSync(join(dir, latest), JSON.stringify(results, null, 2) + "\n")
+  log(`results: ${file}${latest === undefined ? "" : ` (+ ${latest})`}`)
   if (sizes.mode === "quick" ? args.report : !args["no-report"]) {
     const { writeReport } = await import("./report.ts")
     const written = await writeReport(results)
