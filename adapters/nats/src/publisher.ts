@@ -86,10 +86,11 @@ export class Publisher {
     return `${this.s.stream}.${routingKey}`
   }
 
-  publish(batch: ReadonlyArray<Envelope>): Promise<ReadonlyArray<PublishOutcome>> {
+  /** Every entry's outcome also goes to `onOutcome` on its own PubAck. */
+  publish(batch: ReadonlyArray<Envelope>, onOutcome?: (index: number, outcome: PublishOutcome) => void): Promise<ReadonlyArray<PublishOutcome>> {
     if (!this.link.usable) return Promise.reject(new BusClosed({ operation: "publish" }))
     // Every message of the batch is handed to the client in this turn, so they leave in one socket write.
-    const all = Promise.all(batch.map((e) => this.one(e)))
+    const all = Promise.all(batch.map((e, i) => (onOutcome === undefined ? this.one(e) : this.one(e).then((o) => (onOutcome(i, o), o)))))
     this.track(all)
     return all
   }

@@ -54,8 +54,8 @@ export class NatsTransport implements Transport {
     }
   }
 
-  publish(batch: ReadonlyArray<Envelope>): Promise<ReadonlyArray<PublishOutcome>> {
-    return this.ctx.publisher.publish(batch)
+  publish(batch: ReadonlyArray<Envelope>, onOutcome?: (index: number, outcome: PublishOutcome) => void): Promise<ReadonlyArray<PublishOutcome>> {
+    return this.ctx.publisher.publish(batch, onOutcome)
   }
 
   async consume(spec: ConsumeSpec, onDelivery: (delivery: Delivery) => void): Promise<Consumption> {

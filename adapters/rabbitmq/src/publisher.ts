@@ -78,12 +78,13 @@ export class Publisher implements ConnectionHook {
     this.flush()
   }
 
-  /** Writes every entry at once; resolves with one outcome per entry after the confirms. */
-  send(batch: ReadonlyArray<OutgoingMessage>): Promise<ReadonlyArray<PublishOutcome>> {
+  /** Writes every entry at once; resolves with one outcome per entry after the confirms, and reports each to `onOutcome` on its own confirm. */
+  send(batch: ReadonlyArray<OutgoingMessage>, onOutcome?: (index: number, outcome: PublishOutcome) => void): Promise<ReadonlyArray<PublishOutcome>> {
     const outcomes = batch.map(
-      (msg) =>
+      (msg, i) =>
         new Promise<PublishOutcome>((resolve) => {
-          const p: Pending = { msg, resolve, settled: false, timer: undefined }
+          const settled = onOutcome === undefined ? resolve : (o: PublishOutcome) => (onOutcome(i, o), resolve(o))
+          const p: Pending = { msg, resolve: settled, settled: false, timer: undefined }
           this.unsettled++
           p.timer = setTimeout(() => {
             this.settle(p, { ok: false, error: new PublishFailed({ key: msg.key, reason: `not confirmed by the broker within ${this.manager.settings.publishTimeoutMs} ms (${this.manager.lastError ?? "disconnected"})` }) })

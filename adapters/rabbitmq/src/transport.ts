@@ -85,11 +85,12 @@ export class RabbitTransport implements Transport {
     if (this.closed) throw new BusClosed({ operation })
   }
 
-  async publish(batch: ReadonlyArray<Envelope>): Promise<ReadonlyArray<PublishOutcome>> {
+  async publish(batch: ReadonlyArray<Envelope>, onOutcome?: (index: number, outcome: PublishOutcome) => void): Promise<ReadonlyArray<PublishOutcome>> {
     this.guard("publish")
     const ce = this.settings.cloudEvents
     return this.publisher.send(
       batch.map((env) => ({ exchange: this.settings.exchange, routingKey: env.routingKey, content: bodyOf(env), options: publishOptions(env, ce && cloudEventHeaders(env, "amqp", ce), true), key: env.routingKey })),
+      onOutcome,
     )
   }
 

@@ -56,14 +56,16 @@ export class Publisher {
     const batch = this.queue
     this.queue = []
     if (batch.length === 0) return
-    void this.call(batch.map((p) => p.envelope)).then((outcomes) => {
+    // Each publish resolves on its entry's own outcome where the transport reports it early
+    // (a later resolve of the same promise is a no-op), else with the whole batch.
+    void this.call(batch.map((p) => p.envelope), (i, outcome) => batch[i]?.resolve(outcome)).then((outcomes) => {
       batch.forEach((p, i) => p.resolve(outcomes[i] ?? { ok: false, error: new PublishFailed({ key: p.envelope.routingKey, reason: "no outcome from transport" }) }))
     })
   }
 
-  private async call(batch: ReadonlyArray<Envelope>): Promise<ReadonlyArray<PublishOutcome>> {
+  private async call(batch: ReadonlyArray<Envelope>, onOutcome?: (index: number, outcome: PublishOutcome) => void): Promise<ReadonlyArray<PublishOutcome>> {
     try {
-      return await this.transport.publish(batch)
+      return await this.transport.publish(batch, onOutcome)
     } catch (e) {
       const reason = e instanceof BusClosed ? "bus is closed" : e instanceof Error ? e.message : String(e)
       return batch.map((env) => ({ ok: false as const, error: new PublishFailed({ key: env.routingKey, reason, cause: e }) }))

@@ -23,8 +23,14 @@ export interface Transport {
    * entry (confirm, PubAck, produce ack, XADD reply), one outcome per entry in
    * order. Pipelines the batch; never one round trip per message. Rejects only
    * when nothing could be attempted (closed transport): then with BusClosed.
+   *
+   * `onOutcome`, when given, may be called with an entry's index and outcome
+   * as soon as that entry is settled (a confirm or PubAck of its own), before
+   * the rest of the batch; the promise still resolves with every outcome.
+   * Core resolves each publish on its first outcome, so a coalesced batch of
+   * publishes refills as its confirms arrive instead of after the last.
    */
-  publish(batch: ReadonlyArray<Envelope>): Promise<ReadonlyArray<PublishOutcome>>
+  publish(batch: ReadonlyArray<Envelope>, onOutcome?: (index: number, outcome: PublishOutcome) => void): Promise<ReadonlyArray<PublishOutcome>>
 
   /**
    * Starts consuming for a group. The broker state for the group (queue,
