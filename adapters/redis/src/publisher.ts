@@ -102,6 +102,7 @@ export const publishBatch = async (
   options: PublisherOptions,
   batch: ReadonlyArray<Envelope>,
   isOpen: () => boolean,
+  onOutcome?: (index: number, outcome: PublishOutcome) => void,
 ): Promise<ReadonlyArray<PublishOutcome>> => {
   const outcomes: Array<PublishOutcome | undefined> = new Array(batch.length)
   const failed = (i: number, reason: string): void => {
@@ -129,7 +130,14 @@ export const publishBatch = async (
     } else {
       const calls: Array<Promise<[Error | null, unknown]>> = []
       chunks = toChunks(batch, pending, alone, chunkMessages, options.cloudEvents, (c) => {
-        calls.push(cmd.omnibusRoute(keys.bindings, keys.base, options.dedupWindowMs, ...c.args).then((r): [null, unknown] => [null, r], (e: unknown): [Error, undefined] => [e instanceof Error ? e : new Error(String(e)), undefined]))
+        calls.push(cmd.omnibusRoute(keys.bindings, keys.base, options.dedupWindowMs, ...c.args).then(
+          (r): [null, unknown] => {
+            // Each chunk's written messages are confirmed as its call returns, ahead of the later chunks.
+            if (onOutcome !== undefined && Array.isArray(r)) c.entries.forEach((i, k) => typeof r[k] === "number" && onOutcome(i, { ok: true }))
+            return [null, r]
+          },
+          (e: unknown): [Error, undefined] => [e instanceof Error ? e : new Error(String(e)), undefined],
+        ))
       })
       sent = Promise.all(calls)
     }

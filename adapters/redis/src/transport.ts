@@ -229,9 +229,9 @@ export class RedisTransport implements Transport {
     return p
   }
 
-  publish(batch: ReadonlyArray<Envelope>): Promise<ReadonlyArray<PublishOutcome>> {
+  publish(batch: ReadonlyArray<Envelope>, onOutcome?: (index: number, outcome: PublishOutcome) => void): Promise<ReadonlyArray<PublishOutcome>> {
     if (this.closing || this.ended) return Promise.reject(new BusClosed({ operation: "publish" }))
-    return this.track(publishBatch(this.cmd, this.ctx.keys, this.publisher, batch, () => !this.ended))
+    return this.track(publishBatch(this.cmd, this.ctx.keys, this.publisher, batch, () => !this.ended, onOutcome))
   }
 
   async consume(spec: ConsumeSpec, onDelivery: (delivery: Delivery) => void): Promise<Consumption> {
