@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import { Drain } from "../drain.ts"
 import { SoloGate } from "../isolation.ts"
 import { KeyedSerializer, Permits } from "../ordering.ts"
-import type { Delivery } from "../transport.ts"
+import type { Delivery, FailureMetadata } from "../transport.ts"
 import { handleDelivery, type PipelineConfig } from "./handle.ts"
 
 export interface EngineConfig extends Omit<PipelineConfig, "closing"> {
@@ -24,18 +24,63 @@ export interface Engine {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** The same delivery, whose settlements first call `free`. */
-const freeingSlot = (delivery: Delivery, free: () => void): Delivery => ({
-  envelope: delivery.envelope,
-  attempt: delivery.attempt,
-  redeliveries: delivery.redeliveries,
-  firstFailureAt: delivery.firstFailureAt,
-  ...(delivery.beginSolo ? { beginSolo: () => delivery.beginSolo!() } : {}),
-  ack: () => (free(), delivery.ack()),
-  retry: (options) => (free(), delivery.retry(options)),
-  release: () => (free(), delivery.release()),
-  deadLetter: (failure) => (free(), delivery.deadLetter(failure)),
-})
+/**
+ * The same delivery, whose settlements first free its concurrency permit (once). A class, so
+ * a delivery costs one object here and not an object with a closure per method.
+ */
+class Slotted implements Delivery {
+  readonly envelope: Delivery["envelope"]
+  readonly attempt: number
+  readonly redeliveries: number
+  readonly firstFailureAt: number | undefined
+  protected readonly inner: Delivery
+  private readonly permits: Permits
+  private held = true
+
+  constructor(inner: Delivery, permits: Permits) {
+    this.inner = inner
+    this.permits = permits
+    this.envelope = inner.envelope
+    this.attempt = inner.attempt
+    this.redeliveries = inner.redeliveries
+    this.firstFailureAt = inner.firstFailureAt
+  }
+
+  /** Gives the permit back; later calls do nothing. */
+  free(): void {
+    if (this.held) {
+      this.held = false
+      this.permits.release()
+    }
+  }
+
+  ack(): Promise<void> {
+    this.free()
+    return this.inner.ack()
+  }
+
+  retry(options: { readonly delayMs: number; readonly firstFailureAt: number }): Promise<void> {
+    this.free()
+    return this.inner.retry(options)
+  }
+
+  release(): Promise<void> {
+    this.free()
+    return this.inner.release()
+  }
+
+  deadLetter(failure: FailureMetadata): Promise<void> {
+    this.free()
+    return this.inner.deadLetter(failure)
+  }
+}
+
+/** For an adapter's delivery that has `beginSolo` (it stays absent on the others). */
+class SlottedSolo extends Slotted {
+  beginSolo(): Promise<number> {
+    return this.inner.beginSolo!()
+  }
+}
 
 export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
   Effect.sync(() => {
@@ -53,20 +98,20 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
     // prefetch still bounds it, and close() still waits for it (running counts until settled).
     // Holding the slot through the confirm capped a group at `concurrency` round trips at a time.
     // The solo gate is left only once the settlement resolved (../isolation.ts).
+    // Sleeps between in-place retries of a normal delivery, outside the solo gate.
+    const waitOutsideGate = async (ms: number): Promise<void> => {
+      gate.leave()
+      await sleep(ms)
+      await gate.enter()
+    }
     const runOne = async (delivery: Delivery): Promise<void> => {
       await permits.acquire()
-      let held = true
-      const free = () => {
-        if (held) {
-          held = false
-          permits.release()
-        }
-      }
+      const slotted = delivery.beginSolo ? new SlottedSolo(delivery, permits) : new Slotted(delivery, permits)
       try {
         if (delivery.redeliveries > 0) {
           await gate.enterAlone()
           try {
-            await handleDelivery(pipeline, freeingSlot(delivery, free), sleep)
+            await handleDelivery(pipeline, slotted, sleep)
           } finally {
             gate.leaveAlone()
           }
@@ -74,17 +119,13 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
           const entering = gate.enter()
           if (entering) await entering
           try {
-            await handleDelivery(pipeline, freeingSlot(delivery, free), async (ms) => {
-              gate.leave()
-              await sleep(ms)
-              await gate.enter()
-            })
+            await handleDelivery(pipeline, slotted, waitOutsideGate)
           } finally {
             gate.leave()
           }
         }
       } finally {
-        free()
+        slotted.free()
       }
     }
 
