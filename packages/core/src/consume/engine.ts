@@ -91,6 +91,13 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
     let closing = false
     const pipeline: PipelineConfig = { ...config, closing: () => closing }
 
+    // Sleeps between in-place retries of a normal delivery, outside the solo gate.
+    const waitOutsideGate = async (ms: number): Promise<void> => {
+      gate.leave()
+      await sleep(ms)
+      await gate.enter()
+    }
+
     // Deliveries already received when close() starts are still handled, not released: a
     // release is a redelivery on most brokers and would count against its redelivery budget for nothing.
     // The concurrency slot is for handlers: it is freed as soon as the settlement is issued, not
@@ -98,14 +105,7 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
     // prefetch still bounds it, and close() still waits for it (running counts until settled).
     // Holding the slot through the confirm capped a group at `concurrency` round trips at a time.
     // The solo gate is left only once the settlement resolved (../isolation.ts).
-    // Sleeps between in-place retries of a normal delivery, outside the solo gate.
-    const waitOutsideGate = async (ms: number): Promise<void> => {
-      gate.leave()
-      await sleep(ms)
-      await gate.enter()
-    }
-    const runOne = async (delivery: Delivery): Promise<void> => {
-      await permits.acquire()
+    const handleHeld = async (delivery: Delivery): Promise<void> => {
       const slotted = delivery.beginSolo ? new SlottedSolo(delivery, permits) : new Slotted(delivery, permits)
       try {
         if (delivery.redeliveries > 0) {
@@ -129,9 +129,33 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
       }
     }
 
+    /** Ordered by key: the key's turn first, then a permit (a task waiting for its key holds none). */
+    const runKeyed = async (delivery: Delivery): Promise<void> => {
+      await permits.acquire()
+      await handleHeld(delivery)
+    }
+
+    /** Unordered, once it holds a permit; `running` was entered when the delivery came. */
+    const runTaken = async (delivery: Delivery): Promise<void> => {
+      try {
+        // a turn first: the handler never runs inside the adapter's or a settlement's call
+        await Promise.resolve()
+        await handleHeld(delivery)
+      } finally {
+        running.leave()
+      }
+    }
+
+    // A delivery waiting for a permit waits as a queued callback, not as a suspended call with
+    // its promises: with a large prefetch most of a read waits there, long enough for all that
+    // to outlive young-generation collections.
     const onDelivery = (delivery: Delivery): void => {
-      const task = () => runOne(delivery)
-      void running.track(config.ordered && delivery.envelope.key !== undefined ? keyed.run(delivery.envelope.key, task) : task())
+      if (config.ordered && delivery.envelope.key !== undefined) {
+        void running.track(keyed.run(delivery.envelope.key, () => runKeyed(delivery)))
+        return
+      }
+      running.enter()
+      permits.take(() => void runTaken(delivery))
     }
 
     const drain = Effect.suspend(() => {
