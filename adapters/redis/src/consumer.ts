@@ -44,7 +44,8 @@ const SOLO_TTL_MS = 7 * 24 * 3_600_000
 /** Ids per ACK script call (Lua's unpack() stops at ~8000 arguments). */
 const ACK_BATCH = 1_000
 
-const str = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString("utf8") : String(v))
+/** toString() without arguments is Buffer's fast path to utf8Slice. */
+const str = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString() : String(v))
 
 /**
  * One delivery: a plain object with methods (no closures per message), its

@@ -31,23 +31,23 @@ export interface ParsedEntry {
 
 const asBuffer = (v: unknown): Buffer => (Buffer.isBuffer(v) ? v : Buffer.from(String(v ?? "")))
 
+/** UTF-8 text of a field (toString() without arguments is Buffer's fast path to utf8Slice). */
+const asString = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString() : String(v ?? ""))
+
+const EMPTY = Buffer.alloc(0)
+
 /** Parses a flat [name, value, ...] field array (Buffers or strings). */
 export const parseFields = (fields: ReadonlyArray<unknown>): ParsedEntry => {
   const headers: Record<string, string> = {}
-  let payload: Buffer = Buffer.alloc(0)
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    if (i === 0) {
-      payload = asBuffer(fields[1])
-      continue
-    }
-    headers[asBuffer(fields[i]).toString("utf8")] = asBuffer(fields[i + 1]).toString("utf8")
-  }
+  const payload = fields.length >= 2 ? asBuffer(fields[1]) : EMPTY
+  for (let i = 2; i + 1 < fields.length; i += 2) headers[asString(fields[i])] = asString(fields[i + 1])
   return { payload, headers }
 }
 
 /** Envelope of an entry (bookkeeping fields never leak into user headers: fromWireHeaders keeps reserved names out). */
 export const toEnvelope = (entryId: string, parsed: ParsedEntry, fallbackRoutingKey: string): Envelope => {
-  const ms = Number(entryId.split("-")[0])
+  const dash = entryId.indexOf("-")
+  const ms = Number(dash < 0 ? entryId : entryId.slice(0, dash))
   return fromWireHeaders(readCloudEventHeaders({ ...parsed.headers }, "http"), new Uint8Array(parsed.payload.buffer, parsed.payload.byteOffset, parsed.payload.byteLength), {
     id: entryId,
     routingKey: fallbackRoutingKey,

@@ -121,7 +121,15 @@ export const byContentType = (contentType: string): Codec<unknown> => {
  * decodes a message that declares another.
  */
 export const contentTypeProblem = (codec: Codec<unknown>, contentType: string): string | undefined => {
-  return mediaTypeProblem(codec.accepts ?? ruleOf(codec.contentType), contentType)
+  return mediaTypeProblem(codec.accepts ?? ruleOfCodec(codec), contentType)
+}
+
+/** The rule of a codec that declares none, built once per codec (it is checked on every delivery). */
+const rules = new WeakMap<Codec<unknown>, MediaTypeRule>()
+const ruleOfCodec = (codec: Codec<unknown>): MediaTypeRule => {
+  let rule = rules.get(codec)
+  if (rule === undefined) rules.set(codec, (rule = ruleOf(codec.contentType)))
+  return rule
 }
 
 export const contentTypeFits = (codec: Codec<unknown>, contentType: string): boolean => contentTypeProblem(codec, contentType) === undefined

@@ -17,9 +17,25 @@ export interface MediaType {
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/
 
+/**
+ * Content types parsed before: a consumer sees the same few on every message, so
+ * each is parsed once (bounded: cleared when full, e.g. by foreign producers' variety).
+ */
+const parsedTypes = new Map<string, MediaType | undefined>()
+const PARSED_TYPES_MAX = 256
+
 /** Parses a content type; undefined when it is empty or not of the form type/subtype. */
 export const parseMediaType = (contentType: string | undefined): MediaType | undefined => {
   if (contentType === undefined) return undefined
+  const known = parsedTypes.get(contentType)
+  if (known !== undefined || parsedTypes.has(contentType)) return known
+  const parsed = parse(contentType)
+  if (parsedTypes.size >= PARSED_TYPES_MAX) parsedTypes.clear()
+  parsedTypes.set(contentType, parsed)
+  return parsed
+}
+
+const parse = (contentType: string): MediaType | undefined => {
   const [head, ...rest] = contentType.split(";")
   const essence = head!.trim().toLowerCase()
   const slash = essence.indexOf("/")

@@ -46,6 +46,17 @@ export class Permits {
     return new Promise<void>((resolve) => this.waiters.push(resolve))
   }
 
+  /**
+   * Calls `run` once a permit is taken: now if one is free, else when one is released (in
+   * line with acquire's waiters). No promise: a queued caller costs one callback.
+   */
+  take(run: () => void): void {
+    if (this.free > 0) {
+      this.free--
+      run()
+    } else this.waiters.push(run)
+  }
+
   release(): void {
     if (this.head < this.waiters.length) {
       const next = this.waiters[this.head]!

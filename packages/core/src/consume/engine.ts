@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import { Drain } from "../drain.ts"
 import { SoloGate } from "../isolation.ts"
 import { KeyedSerializer, Permits } from "../ordering.ts"
-import type { Delivery } from "../transport.ts"
+import type { Delivery, FailureMetadata } from "../transport.ts"
 import { handleDelivery, type PipelineConfig } from "./handle.ts"
 
 export interface EngineConfig extends Omit<PipelineConfig, "closing"> {
@@ -24,18 +24,63 @@ export interface Engine {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** The same delivery, whose settlements first call `free`. */
-const freeingSlot = (delivery: Delivery, free: () => void): Delivery => ({
-  envelope: delivery.envelope,
-  attempt: delivery.attempt,
-  redeliveries: delivery.redeliveries,
-  firstFailureAt: delivery.firstFailureAt,
-  ...(delivery.beginSolo ? { beginSolo: () => delivery.beginSolo!() } : {}),
-  ack: () => (free(), delivery.ack()),
-  retry: (options) => (free(), delivery.retry(options)),
-  release: () => (free(), delivery.release()),
-  deadLetter: (failure) => (free(), delivery.deadLetter(failure)),
-})
+/**
+ * The same delivery, whose settlements first free its concurrency permit (once). A class, so
+ * a delivery costs one object here and not an object with a closure per method.
+ */
+class Slotted implements Delivery {
+  readonly envelope: Delivery["envelope"]
+  readonly attempt: number
+  readonly redeliveries: number
+  readonly firstFailureAt: number | undefined
+  protected readonly inner: Delivery
+  private readonly permits: Permits
+  private held = true
+
+  constructor(inner: Delivery, permits: Permits) {
+    this.inner = inner
+    this.permits = permits
+    this.envelope = inner.envelope
+    this.attempt = inner.attempt
+    this.redeliveries = inner.redeliveries
+    this.firstFailureAt = inner.firstFailureAt
+  }
+
+  /** Gives the permit back; later calls do nothing. */
+  free(): void {
+    if (this.held) {
+      this.held = false
+      this.permits.release()
+    }
+  }
+
+  ack(): Promise<void> {
+    this.free()
+    return this.inner.ack()
+  }
+
+  retry(options: { readonly delayMs: number; readonly firstFailureAt: number }): Promise<void> {
+    this.free()
+    return this.inner.retry(options)
+  }
+
+  release(): Promise<void> {
+    this.free()
+    return this.inner.release()
+  }
+
+  deadLetter(failure: FailureMetadata): Promise<void> {
+    this.free()
+    return this.inner.deadLetter(failure)
+  }
+}
+
+/** For an adapter's delivery that has `beginSolo` (it stays absent on the others). */
+class SlottedSolo extends Slotted {
+  beginSolo(): Promise<number> {
+    return this.inner.beginSolo!()
+  }
+}
 
 export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
   Effect.sync(() => {
@@ -46,6 +91,13 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
     let closing = false
     const pipeline: PipelineConfig = { ...config, closing: () => closing }
 
+    // Sleeps between in-place retries of a normal delivery, outside the solo gate.
+    const waitOutsideGate = async (ms: number): Promise<void> => {
+      gate.leave()
+      await sleep(ms)
+      await gate.enter()
+    }
+
     // Deliveries already received when close() starts are still handled, not released: a
     // release is a redelivery on most brokers and would count against its redelivery budget for nothing.
     // The concurrency slot is for handlers: it is freed as soon as the settlement is issued, not
@@ -53,20 +105,13 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
     // prefetch still bounds it, and close() still waits for it (running counts until settled).
     // Holding the slot through the confirm capped a group at `concurrency` round trips at a time.
     // The solo gate is left only once the settlement resolved (../isolation.ts).
-    const runOne = async (delivery: Delivery): Promise<void> => {
-      await permits.acquire()
-      let held = true
-      const free = () => {
-        if (held) {
-          held = false
-          permits.release()
-        }
-      }
+    const handleHeld = async (delivery: Delivery): Promise<void> => {
+      const slotted = delivery.beginSolo ? new SlottedSolo(delivery, permits) : new Slotted(delivery, permits)
       try {
         if (delivery.redeliveries > 0) {
           await gate.enterAlone()
           try {
-            await handleDelivery(pipeline, freeingSlot(delivery, free), sleep)
+            await handleDelivery(pipeline, slotted, sleep)
           } finally {
             gate.leaveAlone()
           }
@@ -74,23 +119,43 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
           const entering = gate.enter()
           if (entering) await entering
           try {
-            await handleDelivery(pipeline, freeingSlot(delivery, free), async (ms) => {
-              gate.leave()
-              await sleep(ms)
-              await gate.enter()
-            })
+            await handleDelivery(pipeline, slotted, waitOutsideGate)
           } finally {
             gate.leave()
           }
         }
       } finally {
-        free()
+        slotted.free()
       }
     }
 
+    /** Ordered by key: the key's turn first, then a permit (a task waiting for its key holds none). */
+    const runKeyed = async (delivery: Delivery): Promise<void> => {
+      await permits.acquire()
+      await handleHeld(delivery)
+    }
+
+    /** Unordered, once it holds a permit; `running` was entered when the delivery came. */
+    const runTaken = async (delivery: Delivery): Promise<void> => {
+      try {
+        // a turn first: the handler never runs inside the adapter's or a settlement's call
+        await Promise.resolve()
+        await handleHeld(delivery)
+      } finally {
+        running.leave()
+      }
+    }
+
+    // A delivery waiting for a permit waits as a queued callback, not as a suspended call with
+    // its promises: with a large prefetch most of a read waits there, long enough for all that
+    // to outlive young-generation collections.
     const onDelivery = (delivery: Delivery): void => {
-      const task = () => runOne(delivery)
-      void running.track(config.ordered && delivery.envelope.key !== undefined ? keyed.run(delivery.envelope.key, task) : task())
+      if (config.ordered && delivery.envelope.key !== undefined) {
+        void running.track(keyed.run(delivery.envelope.key, () => runKeyed(delivery)))
+        return
+      }
+      running.enter()
+      permits.take(() => void runTaken(delivery))
     }
 
     const drain = Effect.suspend(() => {

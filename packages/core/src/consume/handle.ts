@@ -82,7 +82,7 @@ export const handleDelivery = async (config: PipelineConfig, delivery: Delivery,
     return settler.deadLetter(delivery, decodeError, attempt, firstFailureAt ?? Date.now())
   }
   const idem = config.idempotency
-  const idemKey = idempotencyKey(config.group, env.id)
+  const idemKey = idem ? idempotencyKey(config.group, env.id) : ""
   if (idem && (await claim(idem, idemKey, config.logger)) === "done") return settler.ack(delivery, attempt, "duplicate")
   for (;;) {
     const message = toMessage(env, payload, attempt, redeliveries, config.group)
