@@ -6,7 +6,7 @@
 # Results: conformance/results/clusters/<broker>@<version>.json; the summary prints each
 # cluster's start time and peak RSS (all node processes, sampled every 0.5 s).
 #
-#   bash scripts/clusters/test.sh [BROKER...]   default: nats rabbitmq redis (Kafka: see docs/clusters.md)
+#   bash scripts/clusters/test.sh [BROKER...]   default: nats rabbitmq redis kafka
 # These tests are not part of `npm test` (vitest.config.ts leaves them out): they need the clusters.
 # Ends by regenerating docs/guarantees.md ("What survives what — clusters").
 set -euo pipefail
@@ -14,7 +14,7 @@ source "$(dirname "$0")/../env.sh"
 ensure_deps
 cd "$ROOT"
 export PATH="$ROOT/node_modules/.bin:$PATH"
-if [ $# -gt 0 ]; then BROKERS=("$@"); else BROKERS=(nats rabbitmq redis); fi
+if [ $# -gt 0 ]; then BROKERS=("$@"); else BROKERS=(nats rabbitmq redis kafka); fi
 summary=()
 failed=()
 sampler=

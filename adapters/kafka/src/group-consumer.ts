@@ -24,6 +24,7 @@
 import { Consumer, ConnectionPool, kGetApi, kGetBootstrapConnection, kGetConnection, type ClusterMetadata, type Connection, type RecordsBatch, type SASLOptions } from "@platformatic/kafka"
 import type { CommittedOffset, InRecord } from "./client.ts"
 import type { ConnectionConfig } from "./config.ts"
+import { coordinatorOf, isTransient } from "./coordinator.ts"
 
 export interface Assigned {
   readonly topic: string
@@ -94,22 +95,6 @@ const IS_CONTROL = 0b10_0000
 const EARLIEST = -2n
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
-
-type ErrorTree = { readonly code?: unknown; readonly apiId?: unknown; readonly errors?: unknown; readonly cause?: unknown }
-const errorsIn = (e: unknown, seen = new Set<unknown>()): Array<ErrorTree> => {
-  if (typeof e !== "object" || e === null || seen.has(e)) return []
-  seen.add(e)
-  const t = e as ErrorTree
-  return [t, ...(Array.isArray(t.errors) ? t.errors.flatMap((x) => errorsIn(x, seen)) : []), ...errorsIn(t.cause, seen)]
-}
-const TRANSIENT_API_ERRORS = new Set(["NOT_COORDINATOR", "COORDINATOR_NOT_AVAILABLE", "COORDINATOR_LOAD_IN_PROGRESS", "REQUEST_TIMED_OUT", "NETWORK_EXCEPTION"])
-/** Network errors and timeouts (code PLT_KFK_NETWORK) and coordinator moves: not about the membership. */
-const isTransient = (e: unknown): boolean => {
-  const all = errorsIn(e)
-  const apiIds = all.map((t) => t.apiId).filter((x): x is string => typeof x === "string")
-  if (apiIds.some((id) => !TRANSIENT_API_ERRORS.has(id))) return false
-  return apiIds.length > 0 || all.some((t) => t.code === "PLT_KFK_NETWORK")
-}
 
 /** Client options shared by every @platformatic/kafka client of the adapter (TLS, SASL, timeouts). */
 export const platformaticOptions = (config: ConnectionConfig): { clientId: string; bootstrapBrokers: string[] } & Record<string, unknown> => {
@@ -262,26 +247,22 @@ export const makeMember = (config: ConnectionConfig, options: MemberOptions, han
   type AnyApi = { async: (connection: Connection, ...args: Array<any>) => Promise<any> }
   const api = (name: string): Promise<AnyApi> => callbackApi<AnyApi>((cb) => consumer[kGetApi](name, cb as never))
 
-  // The group's coordinator for our commits, looked up by our own FindCoordinator and forgotten
-  // when a commit fails: the consumer caches its own and forgets it only on errors of its own
-  // calls, which commits go around, so after the coordinator moved to another broker (the node
-  // died, a rolling restart) every commit went to the old one, NOT_COORDINATOR, forever.
-  let coordinatorId: number | undefined
-  const findCoordinator = async (): Promise<number> => {
-    const connection = await callbackApi<Connection>((cb) => consumer[kGetBootstrapConnection](cb))
-    const response = (await (await api("FindCoordinator")).async(connection, 0, [options.groupId])) as {
-      readonly coordinators: ReadonlyArray<{ readonly key?: string; readonly nodeId: number }>
-    }
-    const found = response.coordinators.find((c) => c.key === options.groupId) ?? response.coordinators[0]
-    if (found === undefined || found.nodeId < 0) throw new Error(`no coordinator for group ${options.groupId} yet`)
-    return found.nodeId
-  }
-  const coordinator = async (): Promise<Connection> => {
-    const id = (coordinatorId ??= await findCoordinator())
-    const md = await consumer.metadata({ topics: [] })
-    const broker = md.brokers.get(id)
-    if (!broker) throw new Error(`group coordinator ${id} not in metadata`)
-    return callbackApi<Connection>((cb) => consumer[kGetConnection](broker, cb))
+  // The group's coordinator for our commits and keep-alive heartbeats (coordinator.ts).
+  const coordinator = coordinatorOf({
+    find: async () => {
+      const connection = await callbackApi<Connection>((cb) => consumer[kGetBootstrapConnection](cb))
+      const response = (await (await api("FindCoordinator")).async(connection, 0, [options.groupId])) as {
+        readonly coordinators: ReadonlyArray<{ readonly key?: string; readonly nodeId: number }>
+      }
+      return (response.coordinators.find((c) => c.key === options.groupId) ?? response.coordinators[0])?.nodeId ?? -1
+    },
+    brokers: async () => (await consumer.metadata({ topics: [] })).brokers,
+    connect: (broker) => callbackApi<Connection>((cb) => consumer[kGetConnection](broker, cb)),
+  })
+  /** A request to the coordinator failed without a verdict on the membership: look it up again, on fresh metadata. */
+  const forgetCoordinator = (): void => {
+    coordinator.forget()
+    consumer.clearMetadata()
   }
 
   // One OffsetCommit request carries every partition's commit of the moment: the coordinator
@@ -311,7 +292,7 @@ export const makeMember = (config: ConnectionConfig, options: MemberOptions, han
     for (let backoff = 50; ; backoff = Math.min(backoff * 2, 1_000)) {
       if (aborted) throw new Error("member aborted")
       try {
-        const connection = await coordinator()
+        const connection = await coordinator.connection()
         const commitApi = await api("OffsetCommit")
         await commitApi.async(connection, options.groupId, generationId, memberId, null, [...topics].map(([name, partitions]) => ({ name, partitions })))
         return
@@ -319,8 +300,7 @@ export const makeMember = (config: ConnectionConfig, options: MemberOptions, han
         // A lost connection (cut, dropped by the heartbeat, broker restarting) is no verdict on the
         // membership: commit again on a new one. Only the broker's refusal ends this generation here.
         if (closed || !isTransient(e)) throw e
-        coordinatorId = undefined
-        consumer.clearMetadata()
+        forgetCoordinator()
         await sleep(backoff)
       }
     }
@@ -467,9 +447,14 @@ export const makeMember = (config: ConnectionConfig, options: MemberOptions, han
       })
     },
     async heartbeat() {
-      const connection = await coordinator()
-      const hb = await api("Heartbeat")
-      await hb.async(connection, options.groupId, consumer.generationId, consumer.memberId ?? "", null)
+      try {
+        const connection = await coordinator.connection()
+        const hb = await api("Heartbeat")
+        await hb.async(connection, options.groupId, consumer.generationId, consumer.memberId ?? "", null)
+      } catch (e) {
+        if (isTransient(e)) forgetCoordinator()
+        throw e
+      }
     },
     wake() {
       wakeLoop?.()
