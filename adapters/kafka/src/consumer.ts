@@ -41,16 +41,18 @@ export const timings = (leaseMs: number) => {
   return { sessionTimeoutMs: leaseMs, heartbeatIntervalMs, maxWaitMs: Math.min(1_000, heartbeatIntervalMs) }
 }
 
-export const declareGroup = async (deps: ConsumerDeps, spec: GroupSpec): Promise<void> => {
+/** Creates the group's topics and start offsets; resolves with the event topics its patterns can reach (the ones it reads). */
+export const declareGroup = async (deps: ConsumerDeps, spec: GroupSpec): Promise<ReadonlyArray<string>> => {
   const { names, topology } = deps
   const topics = deps.eventTopics.topicsFor(spec.patterns)
   await Promise.all([topology.ensureTopics([...topics, names.retry(spec.group)]), topology.ensureTopics([names.dlq(spec.group)], 1)])
   await Promise.all(topics.map((topic) => topology.startAtEnd(names.groupId(spec.group), topic)))
+  return topics
 }
 
 export const consume = async (deps: ConsumerDeps, spec: ConsumeSpec, onDelivery: (d: Delivery) => void): Promise<Consumption> => {
   const { client, names, topology } = deps
-  await declareGroup(deps, spec)
+  const eventTopics = await declareGroup(deps, spec)
   const retryTopic = names.retry(spec.group)
   const dlqTopic = names.dlq(spec.group)
   const state = newRunState()
@@ -146,7 +148,7 @@ export const consume = async (deps: ConsumerDeps, spec: ConsumeSpec, onDelivery:
   const retryRunner = new PartitionRunner({ state, heartbeatMs: t.heartbeatIntervalMs, dueAt: recordDue, ...slotOptions })
 
   const consumers: Array<Member> = [
-    client.member({ groupId: names.groupId(spec.group), topics: deps.eventTopics.topicsFor(spec.patterns), ...t }, mainRunner),
+    client.member({ groupId: names.groupId(spec.group), topics: eventTopics, ...t }, mainRunner),
     client.member({ groupId: names.retryGroupId(spec.group), topics: [retryTopic], ...t }, retryRunner),
   ]
   mainRunner.attach(consumers[0]!)

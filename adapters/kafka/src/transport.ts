@@ -97,9 +97,9 @@ export class KafkaTransport implements Transport {
     return consume(this.deps, spec, onDelivery)
   }
 
-  declareGroup(spec: GroupSpec): Promise<void> {
-    if (this.closed) return Promise.reject(new BusClosed({ operation: "declareGroup" }))
-    return declareGroup(this.deps, spec)
+  async declareGroup(spec: GroupSpec): Promise<void> {
+    if (this.closed) throw new BusClosed({ operation: "declareGroup" })
+    await declareGroup(this.deps, spec)
   }
 
   serve(spec: ServeSpec, onRequest: (request: IncomingRequest) => void): Promise<Consumption> {
