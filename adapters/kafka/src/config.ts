@@ -114,7 +114,7 @@ export const parseConfig = (url: string, options: TransportOptions): AdapterConf
     rpcLeaseMs: positiveInt("rpcLeaseMs", query.get("rpcLeaseMs") ?? options.rpcLeaseMs, positiveInt("leaseMs", options.leaseMs, 10_000)),
     maxPayloadBytes,
     cloudEvents,
-    eventTopics: eventTopics(options.eventTopics, names(prefix).events, (topic) => [".g.", ".rpc.", ".reply."].some((part) => topic.startsWith(prefix + part))),
+    eventTopics: eventTopics(options.eventTopics, names(prefix)),
   }
 }
 
@@ -163,6 +163,8 @@ export interface Names {
   rpcGroupPrefix(method: string): string
   rpcGroupId(method: string, group: string): string
   replyGroupId(clientId: string): string
+  /** Is the topic one of the above (events, a group's retry or dead letters, a method's requests, replies)? */
+  owns(topic: string): boolean
 }
 
 export const names = (prefix: string): Names => ({
@@ -177,4 +179,5 @@ export const names = (prefix: string): Names => ({
   rpcGroupPrefix: (m) => `${prefix}/rpc/${m}/`,
   rpcGroupId: (m, g) => `${prefix}/rpc/${m}/${g}`,
   replyGroupId: (id) => `${prefix}/reply/${id}`,
+  owns: (topic) => topic === `${prefix}.events` || [`${prefix}.g.`, `${prefix}.rpc.`, `${prefix}.reply.`].some((start) => topic.startsWith(start)),
 })

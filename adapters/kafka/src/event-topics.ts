@@ -11,6 +11,7 @@
  * disjoint, so a key has exactly one topic whatever the order of the mapping.
  */
 import { InvalidOptions, matches, overlapWitness, patternCovers, patternsOverlap, validatePattern, validateRoutingKey } from "@omnibus/core/adapter"
+import type { Names } from "./config.ts"
 
 /** A mapping's value: the topic's name, or its name and the partitions the adapter creates it with when it is missing (default: the `partitions` option). */
 export type EventTopicTarget = string | { readonly topic: string; readonly partitions?: number }
@@ -39,7 +40,7 @@ const CACHE_LIMIT = 10_000
 
 const invalid = (reason: string) => new InvalidOptions({ option: "eventTopics", reason })
 
-const parseRoutes = (value: unknown, events: string, ownTopic: (topic: string) => boolean): ReadonlyArray<Route> => {
+const parseRoutes = (value: unknown, names: Names): ReadonlyArray<Route> => {
   if (value === undefined || value === null) return []
   if (typeof value !== "object" || Array.isArray(value)) throw invalid(`must be an object of routing-key pattern → topic name (or { topic, partitions }), got ${Array.isArray(value) ? "an array" : typeof value}`)
   const routes: Array<Route> = []
@@ -53,7 +54,7 @@ const parseRoutes = (value: unknown, events: string, ownTopic: (topic: string) =
     if (partitions !== undefined && (typeof partitions !== "number" || !Number.isInteger(partitions) || partitions < 1)) {
       throw invalid(`partitions of ${JSON.stringify(pattern)} must be a positive integer, got ${JSON.stringify(partitions)}`)
     }
-    if (topic === events || ownTopic(topic)) throw invalid(`topic ${JSON.stringify(topic)} of ${JSON.stringify(pattern)} is one of the adapter's own topics`)
+    if (names.owns(topic)) throw invalid(`topic ${JSON.stringify(topic)} of ${JSON.stringify(pattern)} is one of the adapter's own topics`)
     const same = routes.find((r) => r.topic === topic && r.partitions !== partitions)
     if (same !== undefined) throw invalid(`topic ${JSON.stringify(topic)} is given ${same.partitions ?? "default"} and ${partitions ?? "default"} partitions`)
     for (const other of routes) {
@@ -65,8 +66,9 @@ const parseRoutes = (value: unknown, events: string, ownTopic: (topic: string) =
   return routes
 }
 
-export const eventTopics = (value: unknown, events: string, ownTopic: (topic: string) => boolean): EventTopics => {
-  const routes = parseRoutes(value, events, ownTopic)
+export const eventTopics = (value: unknown, names: Names): EventTopics => {
+  const events = names.events
+  const routes = parseRoutes(value, names)
   const mapped = [...new Set(routes.map((r) => r.topic))]
   if (routes.length === 0) return { topicOf: () => events, topicsFor: () => [events], fallbackKey: (topic) => topic, mapped, partitionsOf: () => undefined }
 
