@@ -8,7 +8,7 @@
 import type { Msg, MsgHdrs } from "@nats-io/nats-core"
 import { BusClosed, PublishFailed } from "@omnibus/core"
 import { cloudEventHeaders } from "@omnibus/core/adapter"
-import type { Envelope, PublishOutcome } from "@omnibus/core/adapter"
+import type { Envelope, OnPublishOutcome, PublishOutcome } from "@omnibus/core/adapter"
 import type { NatsSettings } from "./config.ts"
 import { reasonOf } from "./connection.ts"
 import type { Link } from "./connection.ts"
@@ -87,7 +87,7 @@ export class Publisher {
   }
 
   /** Every entry's outcome also goes to `onOutcome` on its own PubAck. */
-  publish(batch: ReadonlyArray<Envelope>, onOutcome?: (index: number, outcome: PublishOutcome) => void): Promise<ReadonlyArray<PublishOutcome>> {
+  publish(batch: ReadonlyArray<Envelope>, onOutcome?: OnPublishOutcome): Promise<ReadonlyArray<PublishOutcome>> {
     if (!this.link.usable) return Promise.reject(new BusClosed({ operation: "publish" }))
     // Every message of the batch is handed to the client in this turn, so they leave in one socket write.
     const all = Promise.all(batch.map((e, i) => (onOutcome === undefined ? this.one(e) : this.one(e).then((o) => (onOutcome(i, o), o)))))

@@ -2,7 +2,7 @@
 import { simulateCrash } from "@omnibus/core/adapter"
 import { jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { BrokerError, BusClosed } from "@omnibus/core"
-import type { ConsumeSpec, Consumption, DeadLetterStore, Delivery, Envelope, GroupSpec, Health, IncomingRequest, PublishOutcome, ServeSpec, Transport, TransportLimits, TransportOptions } from "@omnibus/core/adapter"
+import type { ConsumeSpec, Consumption, DeadLetterStore, Delivery, Envelope, GroupSpec, Health, IncomingRequest, OnPublishOutcome, PublishOutcome, ServeSpec, Transport, TransportLimits, TransportOptions } from "@omnibus/core/adapter"
 import { parseSettings } from "./config.ts"
 import type { NatsSettings } from "./config.ts"
 import { Link, openConnection, reasonOf, retryUntil } from "./connection.ts"
@@ -54,7 +54,7 @@ export class NatsTransport implements Transport {
     }
   }
 
-  publish(batch: ReadonlyArray<Envelope>, onOutcome?: (index: number, outcome: PublishOutcome) => void): Promise<ReadonlyArray<PublishOutcome>> {
+  publish(batch: ReadonlyArray<Envelope>, onOutcome?: OnPublishOutcome): Promise<ReadonlyArray<PublishOutcome>> {
     return this.ctx.publisher.publish(batch, onOutcome)
   }
 

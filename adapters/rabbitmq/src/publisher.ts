@@ -6,7 +6,7 @@
  */
 import type { ChannelModel, ConfirmChannel, Options } from "amqplib"
 import { PublishFailed } from "@omnibus/core"
-import type { PublishOutcome } from "@omnibus/core/adapter"
+import type { OnPublishOutcome, PublishOutcome } from "@omnibus/core/adapter"
 import { replyCode, safeReason } from "./connection.ts"
 import type { ConnectionHook, ConnectionManager } from "./connection.ts"
 
@@ -79,7 +79,7 @@ export class Publisher implements ConnectionHook {
   }
 
   /** Writes every entry at once; resolves with one outcome per entry after the confirms, and reports each to `onOutcome` on its own confirm. */
-  send(batch: ReadonlyArray<OutgoingMessage>, onOutcome?: (index: number, outcome: PublishOutcome) => void): Promise<ReadonlyArray<PublishOutcome>> {
+  send(batch: ReadonlyArray<OutgoingMessage>, onOutcome?: OnPublishOutcome): Promise<ReadonlyArray<PublishOutcome>> {
     const outcomes = batch.map(
       (msg, i) =>
         new Promise<PublishOutcome>((resolve) => {

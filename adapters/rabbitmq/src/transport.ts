@@ -6,7 +6,7 @@ import { simulateCrash } from "@omnibus/core/adapter"
 import type { ConnectionOptions } from "node:tls"
 import { BusClosed } from "@omnibus/core"
 import { cloudEventHeaders } from "@omnibus/core/adapter"
-import type { ConsumeSpec, Consumption, Delivery, Envelope, GroupSpec, Health, IncomingRequest, PublishOutcome, ServeSpec, Transport, TransportLimits, TransportOptions } from "@omnibus/core/adapter"
+import type { ConsumeSpec, Consumption, Delivery, Envelope, GroupSpec, Health, IncomingRequest, OnPublishOutcome, PublishOutcome, ServeSpec, Transport, TransportLimits, TransportOptions } from "@omnibus/core/adapter"
 import { ConnectionManager } from "./connection.ts"
 import { declareGroup, GroupConsumer } from "./consumer.ts"
 import type { ConsumerDeps } from "./consumer.ts"
@@ -85,7 +85,7 @@ export class RabbitTransport implements Transport {
     if (this.closed) throw new BusClosed({ operation })
   }
 
-  async publish(batch: ReadonlyArray<Envelope>, onOutcome?: (index: number, outcome: PublishOutcome) => void): Promise<ReadonlyArray<PublishOutcome>> {
+  async publish(batch: ReadonlyArray<Envelope>, onOutcome?: OnPublishOutcome): Promise<ReadonlyArray<PublishOutcome>> {
     this.guard("publish")
     const ce = this.settings.cloudEvents
     return this.publisher.send(

@@ -28,7 +28,7 @@
 import { PublishFailed } from "@omnibus/core"
 import { cloudEventHeaders } from "@omnibus/core/adapter"
 import type { CloudEventsSettings, Envelope } from "@omnibus/core/adapter"
-import type { PublishOutcome } from "@omnibus/core/adapter"
+import type { OnPublishOutcome, PublishOutcome } from "@omnibus/core/adapter"
 import { describe, followCluster, isClusterTransient, whenReady } from "./connection.ts"
 import type { Keys } from "./keys.ts"
 import { toFields } from "./fields.ts"
@@ -102,7 +102,7 @@ export const publishBatch = async (
   options: PublisherOptions,
   batch: ReadonlyArray<Envelope>,
   isOpen: () => boolean,
-  onOutcome?: (index: number, outcome: PublishOutcome) => void,
+  onOutcome?: OnPublishOutcome,
 ): Promise<ReadonlyArray<PublishOutcome>> => {
   const outcomes: Array<PublishOutcome | undefined> = new Array(batch.length)
   const failed = (i: number, reason: string): void => {

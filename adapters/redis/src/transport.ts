@@ -6,7 +6,7 @@ import { simulateCrash } from "@omnibus/core/adapter"
 import { BusClosed, InvalidOptions } from "@omnibus/core"
 import { cloudEventsSettings, DEFAULT_MAX_PAYLOAD_BYTES, defaultCloudEventsSource } from "@omnibus/core/adapter"
 import type { Envelope } from "@omnibus/core/adapter"
-import type { ConsumeSpec, Consumption, DeadLetterStore, Delivery, GroupSpec, Health, IncomingRequest, PublishOutcome, ServeSpec, Transport, TransportLimits, TransportOptions } from "@omnibus/core/adapter"
+import type { ConsumeSpec, Consumption, DeadLetterStore, Delivery, GroupSpec, Health, IncomingRequest, OnPublishOutcome, PublishOutcome, ServeSpec, Transport, TransportLimits, TransportOptions } from "@omnibus/core/adapter"
 import type { ConnectionOptions as TlsOptions } from "node:tls"
 import type { Redis } from "ioredis"
 import { describe, guard, openClient, parseRedisUrl, type ConnectionSettings } from "./connection.ts"
@@ -229,7 +229,7 @@ export class RedisTransport implements Transport {
     return p
   }
 
-  publish(batch: ReadonlyArray<Envelope>, onOutcome?: (index: number, outcome: PublishOutcome) => void): Promise<ReadonlyArray<PublishOutcome>> {
+  publish(batch: ReadonlyArray<Envelope>, onOutcome?: OnPublishOutcome): Promise<ReadonlyArray<PublishOutcome>> {
     if (this.closing || this.ended) return Promise.reject(new BusClosed({ operation: "publish" }))
     return this.track(publishBatch(this.cmd, this.ctx.keys, this.publisher, batch, () => !this.ended, onOutcome))
   }

@@ -7,7 +7,7 @@
 import { Drain } from "./drain.ts"
 import type { Envelope } from "./envelope.ts"
 import { BusClosed, PublishFailed } from "./errors.ts"
-import type { PublishOutcome, Transport } from "./transport.ts"
+import type { OnPublishOutcome, PublishOutcome, Transport } from "./transport.ts"
 
 const MAX_BATCH = 1_000
 
@@ -63,7 +63,7 @@ export class Publisher {
     })
   }
 
-  private async call(batch: ReadonlyArray<Envelope>, onOutcome?: (index: number, outcome: PublishOutcome) => void): Promise<ReadonlyArray<PublishOutcome>> {
+  private async call(batch: ReadonlyArray<Envelope>, onOutcome?: OnPublishOutcome): Promise<ReadonlyArray<PublishOutcome>> {
     try {
       return await this.transport.publish(batch, onOutcome)
     } catch (e) {

@@ -30,7 +30,7 @@ export interface Transport {
    * Core resolves each publish on its first outcome, so a coalesced batch of
    * publishes refills as its confirms arrive instead of after the last.
    */
-  publish(batch: ReadonlyArray<Envelope>, onOutcome?: (index: number, outcome: PublishOutcome) => void): Promise<ReadonlyArray<PublishOutcome>>
+  publish(batch: ReadonlyArray<Envelope>, onOutcome?: OnPublishOutcome): Promise<ReadonlyArray<PublishOutcome>>
 
   /**
    * Starts consuming for a group. The broker state for the group (queue,
@@ -85,6 +85,9 @@ export interface TransportLimits {
 export type PublishOutcome =
   | { readonly ok: true }
   | { readonly ok: false; readonly error: PublishFailed }
+
+/** Told one entry's outcome (its index in the batch) as soon as the broker settled it (Transport.publish). */
+export type OnPublishOutcome = (index: number, outcome: PublishOutcome) => void
 
 export interface GroupSpec {
   /** Group name (validated like a routing-key word sequence). */

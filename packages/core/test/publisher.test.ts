@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest"
 import type { Envelope } from "../src/envelope.ts"
 import { Publisher } from "../src/publisher.ts"
-import type { PublishOutcome, Transport } from "../src/transport.ts"
+import type { OnPublishOutcome, PublishOutcome, Transport } from "../src/transport.ts"
 
 const envelope = (routingKey: string): Envelope => ({ id: routingKey, routingKey, payload: new Uint8Array(), contentType: "application/json", headers: {}, timestamp: 0 })
 
@@ -10,7 +10,7 @@ const envelope = (routingKey: string): Envelope => ({ id: routingKey, routingKey
 const manualTransport = () => {
   const batches: Array<{ readonly size: number; readonly entry: (i: number) => void; readonly all: () => void }> = []
   const transport = {
-    publish(batch: ReadonlyArray<Envelope>, onOutcome?: (index: number, outcome: PublishOutcome) => void) {
+    publish(batch: ReadonlyArray<Envelope>, onOutcome?: OnPublishOutcome) {
       return new Promise<ReadonlyArray<PublishOutcome>>((resolve) => {
         batches.push({ size: batch.length, entry: (i) => onOutcome?.(i, { ok: true }), all: () => resolve(batch.map(() => ({ ok: true }))) })
       })
