@@ -6,6 +6,7 @@
  */
 import { Admin, Consumer, Producer } from "@platformatic/kafka"
 import type { ConnectionConfig } from "./config.ts"
+import { errorTree } from "./error-tree.ts"
 import { decodeBatches, destroyConnections, fetchPool, makeMember, platformaticOptions, type Member, type MemberHandler, type MemberOptions } from "./group-consumer.ts"
 
 export interface OutRecord {
@@ -77,21 +78,10 @@ const withDeadline = async <T>(p: Promise<T>, ms: number): Promise<T> => {
   }
 }
 
-type Tree = { readonly name?: unknown; readonly message?: unknown; readonly canRetry?: unknown; readonly apiId?: unknown; readonly errors?: unknown; readonly cause?: unknown }
-
-/** Every error in an error tree (MultipleErrors/ResponseError nest theirs in `errors`). */
-const walk = (e: unknown, seen = new Set<unknown>()): Array<Tree> => {
-  if (typeof e !== "object" || e === null || seen.has(e)) return []
-  seen.add(e)
-  const t = e as Tree
-  const nested = Array.isArray(t.errors) ? t.errors.flatMap((x) => walk(x, seen)) : []
-  return [t, ...nested, ...walk(t.cause, seen)]
-}
-
-const hasApiError = (e: unknown, id: string): boolean => walk(e).some((t) => t.apiId === id)
+const hasApiError = (e: unknown, id: string): boolean => errorTree(e).some((t) => t.apiId === id)
 const isAuth = (e: unknown): boolean =>
-  walk(e).some((t) => /Authentication|SASL/i.test(String(t.name)) || /SASL|authentication/i.test(String(t.message)) || /SASL|AUTHENTICATION/.test(String(t.apiId)))
-const isRetriable = (e: unknown): boolean => !isAuth(e) && walk(e).some((t) => t.canRetry === true)
+  errorTree(e).some((t) => /Authentication|SASL/i.test(String(t.name)) || /SASL|authentication/i.test(String(t.message)) || /SASL|AUTHENTICATION/.test(String(t.apiId)))
+const isRetriable = (e: unknown): boolean => !isAuth(e) && errorTree(e).some((t) => t.canRetry === true)
 
 /** Admin calls right after broker start or topic creation meet "coordinator loading" / "not leader": retry those. */
 const retrying = async <T>(fn: () => Promise<T>, deadlineMs = 15_000): Promise<T> => {
@@ -374,6 +364,6 @@ export const makeKafkaClient = (config: ConnectionConfig): KafkaClient => {
 /** The client's errors, for mapping to Omnibus' typed errors. */
 export const errorKind = (e: unknown): "auth" | "connection" | "other" => {
   if (isAuth(e)) return "auth"
-  if (walk(e).some((t) => /Network|Timeout/i.test(String(t.name)) || t.canRetry === true)) return "connection"
+  if (errorTree(e).some((t) => /Network|Timeout/i.test(String(t.name)) || t.canRetry === true)) return "connection"
   return "other"
 }

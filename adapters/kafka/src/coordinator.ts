@@ -8,6 +8,8 @@
  * coordinator moved (the node died, a rolling restart) every commit went to the old one.
  */
 
+import { errorTree } from "./error-tree.ts"
+
 /**
  * The coordinator is not usable yet: none elected, or a node the client's metadata does not
  * list. After a node's kill, a member that had not committed since (idle partitions) still
@@ -21,18 +23,11 @@ export class CoordinatorUnavailable extends Error {
   override readonly name = "CoordinatorUnavailable"
 }
 
-type ErrorTree = { readonly code?: unknown; readonly apiId?: unknown; readonly errors?: unknown; readonly cause?: unknown }
-const errorsIn = (e: unknown, seen = new Set<unknown>()): Array<ErrorTree> => {
-  if (typeof e !== "object" || e === null || seen.has(e)) return []
-  seen.add(e)
-  const t = e as ErrorTree
-  return [t, ...(Array.isArray(t.errors) ? t.errors.flatMap((x) => errorsIn(x, seen)) : []), ...errorsIn(t.cause, seen)]
-}
 const TRANSIENT_API_ERRORS = new Set(["NOT_COORDINATOR", "COORDINATOR_NOT_AVAILABLE", "COORDINATOR_LOAD_IN_PROGRESS", "REQUEST_TIMED_OUT", "NETWORK_EXCEPTION"])
 
 /** Network errors and timeouts (code PLT_KFK_NETWORK) and coordinator moves: not about the membership. */
 export const isTransient = (e: unknown): boolean => {
-  const all = errorsIn(e)
+  const all = errorTree(e)
   const apiIds = all.map((t) => t.apiId).filter((x): x is string => typeof x === "string")
   if (apiIds.some((id) => !TRANSIENT_API_ERRORS.has(id))) return false
   return apiIds.length > 0 || all.some((t) => t.code === "PLT_KFK_NETWORK" || t instanceof CoordinatorUnavailable)
