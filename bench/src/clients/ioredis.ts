@@ -94,7 +94,17 @@ class RedisSession implements Session {
 
   /** Settles what a read handed over. */
   protected ack(stream: string, group: string, ids: Array<string>): void {
-    void this.cmd.xack(stream, group, ...ids)
+    this.detach(this.cmd.xack(stream, group, ...ids))
+  }
+
+  /**
+   * A command nobody awaits (acks, replies, requests): its failure after close() ("Connection is closed") is
+   * expected and must not end the bench process as an unhandled rejection; one while running is reported.
+   */
+  protected detach(command: Promise<unknown>): void {
+    command.catch((e: unknown) => {
+      if (!this.stopped) console.error(`ioredis contender: ${e instanceof Error ? e.message : String(e)}`)
+    })
   }
 
   async consume(group: string, onMessage: (b: Body) => void, o: ConsumeOptions) {
@@ -126,7 +136,7 @@ class RedisSession implements Session {
         const res = await r.blpop(queue, 0.2)
         if (!res) continue
         const req = JSON.parse(res[1]) as { id: string; replyTo: string; seq: number }
-        void this.cmd.lpush(req.replyTo, JSON.stringify({ id: req.id, seq: req.seq }))
+        this.detach(this.cmd.lpush(req.replyTo, JSON.stringify({ id: req.id, seq: req.seq })))
       }
     })()
     return { close: async () => { open = false; await loop.catch(() => {}) } }
@@ -155,7 +165,7 @@ class RedisSession implements Session {
     const id = String(rpc.next++)
     await new Promise<void>((resolve) => {
       rpc.waiting.set(id, resolve)
-      void this.cmd.rpush(`${PREFIX}${this.ns}:rpc`, JSON.stringify({ id, replyTo: rpc.list, seq }))
+      this.detach(this.cmd.rpush(`${PREFIX}${this.ns}:rpc`, JSON.stringify({ id, replyTo: rpc.list, seq })))
     })
   }
 
@@ -185,7 +195,7 @@ class DedupSession extends RedisSession {
   }
 
   protected override ack(stream: string, group: string, ids: Array<string>): void {
-    void this.cmd.pipeline().xack(stream, group, ...ids).xdel(stream, ...ids).exec()
+    this.detach(this.cmd.pipeline().xack(stream, group, ...ids).xdel(stream, ...ids).exec())
   }
 
   private send(target: Redis | ReturnType<Redis["pipeline"]>, body: Body): Promise<unknown> | unknown {
