@@ -61,8 +61,13 @@ export const consume = async (deps: ConsumerDeps, spec: ConsumeSpec, onDelivery:
   const dead = () => state.aborted || deps.transportState.aborted
   const fallbackKey = (topic: string) => deps.eventTopics.fallbackKey(topic)
 
+  // The main runner's routing check builds each record's envelope; its delivery takes that one instead of a second.
+  const checked = new WeakMap<InRecord, Envelope>()
+  const envelopeOf = (topic: string, partition: number, rec: InRecord): Envelope => fromRecord(topic, partition, rec, fallbackKey(topic))
+
   const makeDelivery = (topic: string, partition: number, rec: InRecord, extra: number, settle: Settle, beginSolo: () => Promise<number>): Delivery => {
-    const envelope: Envelope = fromRecord(topic, partition, rec, fallbackKey(topic))
+    const envelope: Envelope = checked.get(rec) ?? envelopeOf(topic, partition, rec)
+    checked.delete(rec)
     // the attempt header counts handler failures; `extra` is what a crashed member's grant counts (partitions.ts)
     const attempt = recordAttempt(rec)
     let done = false
@@ -142,7 +147,12 @@ export const consume = async (deps: ConsumerDeps, spec: ConsumeSpec, onDelivery:
   const mainRunner = new PartitionRunner({
     state,
     heartbeatMs: t.heartbeatIntervalMs,
-    accepts: (rec, from) => matchesAny(spec.patterns, fromRecord(from.topic, from.partition, rec, fallbackKey(from.topic)).routingKey),
+    accepts: (rec, from) => {
+      const envelope = envelopeOf(from.topic, from.partition, rec)
+      if (!matchesAny(spec.patterns, envelope.routingKey)) return false
+      checked.set(rec, envelope)
+      return true
+    },
     ...slotOptions,
   })
   const retryRunner = new PartitionRunner({ state, heartbeatMs: t.heartbeatIntervalMs, dueAt: recordDue, ...slotOptions })
