@@ -126,6 +126,14 @@ export const renderMarkdown = (r: Results, charts: ReadonlyArray<string>): strin
     "",
   )
 
+  // What raw contenders send beyond the tutorials' defaults; those doing what Omnibus guarantees
+  // (ioredis-dedup, amqplib-ids) give the ratio of equal work, each in its own summary row.
+  const equivalents = new Map(r.cells.filter((c) => c.kind === "raw" && c.notes !== undefined && c.workload !== "import").map((c) => [c.contender, c.notes!]))
+  if (equivalents.size > 0) {
+    out.push("Raw contenders, as their notes say (one that does what Omnibus guarantees gives the ratio of equal work, in its own row of the summary):", "")
+    for (const [name, notes] of equivalents) out.push(`- **${name}**: ${notes}.`)
+    out.push("")
+  }
   out.push("## Summary: Omnibus ÷ raw client and ÷ peer", "")
   out.push("Throughput ratios: higher is better, target ≥ 0.90 × raw. RPC p50: lower is better, target ≤ 1.2 × raw. Latency ratios are shown without a target. Medians of the repetitions.", "")
   out.push("| broker | vs | publish 1-by-1 | publish batch | end-to-end | fan-out ×5 | RPC ×64 | RPC p50 | latency p50 | latency p99 |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")

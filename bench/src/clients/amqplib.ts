@@ -5,6 +5,7 @@
  * waitForConfirms for a batch), consumers with prefetch and explicit acks,
  * RPC with direct reply-to (amq.rabbitmq.reply-to).
  */
+import { randomUUID } from "node:crypto"
 import * as amqp from "amqplib"
 import type { Body, ConsumeOptions, Contender, Session, Typed } from "../types.ts"
 import { cleanupAmqp } from "./cleanup.ts"
@@ -12,30 +13,48 @@ import { rabbitmqQueueType } from "../env.ts"
 
 const RK = "bench.msg"
 
+/** What a message carries besides its body: the tutorials' bare properties, or those Omnibus sends (see ids()). */
+type Props = () => amqp.Options.Publish
+
+const BARE: amqp.Options.Publish = { persistent: true, contentType: "application/json" }
+const bare: Props = () => BARE
+
+/**
+ * The properties adapters/rabbitmq/src/mapping.ts (publishOptions) gives every event: a message id
+ * (consumers' idempotency, retries and dead letters keep it), the AMQP timestamp in seconds and the
+ * millisecond timestamp as the one header.
+ */
+const ids: Props = () => {
+  const ms = Date.now()
+  return { persistent: true, contentType: "application/json", messageId: randomUUID(), timestamp: Math.floor(ms / 1000), headers: { "x-omnibus-timestamp": String(ms) } }
+}
+
 class AmqpSession implements Session {
   private readonly conn: amqp.ChannelModel
   private readonly pub: amqp.ConfirmChannel
   private readonly ns: string
+  private readonly props: Props
   private drainWait: Promise<void> | undefined
   private rpc: Promise<{ ch: amqp.Channel; waiting: Map<string, () => void>; next: number }> | undefined
 
-  constructor(conn: amqp.ChannelModel, pub: amqp.ConfirmChannel, ns: string) {
+  constructor(conn: amqp.ChannelModel, pub: amqp.ConfirmChannel, ns: string, props: Props) {
     this.conn = conn
     this.pub = pub
     this.ns = ns
+    this.props = props
   }
 
-  static async open(url: string, ns: string): Promise<AmqpSession> {
+  static async open(url: string, ns: string, props: Props): Promise<AmqpSession> {
     const conn = await amqp.connect(url, { noDelay: true }) // as the adapter: no Nagle delay on RPC
     const pub = await conn.createConfirmChannel()
     await pub.assertExchange(`${ns}.x`, "topic", { durable: true })
-    return new AmqpSession(conn, pub, ns)
+    return new AmqpSession(conn, pub, ns, props)
   }
 
   /** publish() returns false when the socket buffer is full: wait for 'drain' as the docs say. */
   private async write(body: Body, cb?: (err: unknown) => void, key = RK): Promise<void> {
     while (this.drainWait) await this.drainWait
-    const ok = this.pub.publish(`${this.ns}.x`, key, Buffer.from(JSON.stringify(body)), { persistent: true, contentType: "application/json" }, cb)
+    const ok = this.pub.publish(`${this.ns}.x`, key, Buffer.from(JSON.stringify(body)), this.props(), cb)
     if (!ok) this.drainWait ??= new Promise<void>((r) => this.pub.once("drain", () => { this.drainWait = undefined; r() }))
   }
 
@@ -126,6 +145,22 @@ export const amqplibRaw = (url: string): Contender => ({
   name: "amqplib",
   kind: "raw",
   skips: {},
-  open: (ns) => AmqpSession.open(url, ns),
+  open: (ns) => AmqpSession.open(url, ns, bare),
   cleanup: (ns, groups) => cleanupAmqp(url, { exchanges: [`${ns}.x`], queues: [...groups.map((g) => `${ns}.${g}`), `${ns}.rpc`] }),
+})
+
+/**
+ * Raw amqplib sending the properties Omnibus puts on every event, which the broker parses and
+ * stores per message (bench/FINDINGS.md, "RabbitMQ publish"): the id that consumers'
+ * idempotency, retries and dead letters rely on, and the millisecond timestamp.
+ */
+export const amqplibIds = (url: string): Contender => ({
+  ...amqplibRaw(url),
+  name: "amqplib-ids",
+  skips: {
+    rpc: "its requests are amqplib's (this contender differs in event properties only)",
+    selective: "its consumer is amqplib's (this contender differs in event properties only)",
+  },
+  notes: "raw amqplib sending what Omnibus sends on every event: a message id (idempotency, retries, dead letters) and the millisecond timestamp header",
+  open: (ns) => AmqpSession.open(url, ns, ids),
 })

@@ -7,7 +7,8 @@ import type { Broker, Contender } from "../types.ts"
 
 export const CONTENDERS: Record<Broker, ReadonlyArray<string>> = {
   memory: ["omnibus"],
-  rabbitmq: ["omnibus", "amqplib", "moleculer"],
+  // amqplib-ids: raw amqplib sending Omnibus's per-event properties (message id, ms timestamp), clients/amqplib.ts
+  rabbitmq: ["omnibus", "amqplib", "amqplib-ids", "moleculer"],
   nats: ["omnibus", "nats.js", "moleculer"],
   // ioredis-dedup: raw ioredis with Omnibus's guarantees (dedup marker, a stream per group), clients/ioredis.ts
   redis: ["omnibus", "ioredis", "ioredis-dedup", "moleculer"],
@@ -20,6 +21,8 @@ export const load = async (broker: Broker, url: string, name: string): Promise<C
       return (await import("./omnibus.ts")).omnibus(broker, url)
     case "amqplib":
       return (await import("./amqplib.ts")).amqplibRaw(url)
+    case "amqplib-ids":
+      return (await import("./amqplib.ts")).amqplibIds(url)
     case "nats.js":
       return (await import("./natsjs.ts")).natsRaw(url)
     case "ioredis":
