@@ -50,6 +50,7 @@ const nodeKills = (ctx: ClusterContext, kills: number, s: ModelSchedule): Broker
       const upAt = performance.now()
       s.disrupted(d.killedAt, upAt)
       log.push(`${d.node.name} down +${Math.round((d.killedAt - t0) / 1000)}s for ${Math.round(upAt - d.killedAt)} ms`)
+      ctx.note(`${d.node.name} serving again, ${Math.round(upAt - d.killedAt)} ms after its kill`)
     })
     p.catch(() => undefined)
     return p

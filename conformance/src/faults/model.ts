@@ -268,6 +268,7 @@ const modelCheck = async (ctx: ModelContext, seed: number, steps: number, target
   const closeP = 0.035 * rate
   const now = () => { const t = performance.now(); return { from: t, to: t } }
   for (let step = 0; step < steps; step++) {
+    const stepStarted = performance.now()
     if (await faults.beforeStep?.(step)) counts.broker++
     const r = rand()
     if (r < 0.9) {
@@ -296,6 +297,9 @@ const modelCheck = async (ctx: ModelContext, seed: number, steps: number, target
     }
     // batch boundary: let publishes confirm (keeps per-key publish order and bounds memory)
     if (step % 25 === 24) await Promise.all([...pending])
+    // where a schedule stalls: steps that waited seconds (a subscribe, a connect, publishes to confirm)
+    const took = performance.now() - stepStarted
+    if (took > 3_000) ctx.note(`step ${step} took ${Math.round(took)} ms (r ${r.toFixed(3)}${step % 25 === 24 ? ", batch boundary" : ""})`)
   }
   await Promise.all([...pending])
   await faults.finish?.()
