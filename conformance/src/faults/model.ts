@@ -226,10 +226,20 @@ const modelCheck = async (ctx: ModelContext, seed: number, steps: number, target
         return bus.subscribe(pattern, handlerFor(g), { group: g.group, concurrency: 4, retry, observe: observeFor(g), idempotency: { store, lease: "2 seconds" } })
     }
   }
+  /** What the current step waited for, with times (for the note on a slow step). */
+  let phases: Array<string> = []
+  const phase = async <A>(what: string, f: () => Promise<A>): Promise<A> => {
+    const t = performance.now()
+    try {
+      return await f()
+    } finally {
+      phases.push(`${what} ${Math.round(performance.now() - t)} ms`)
+    }
+  }
   const openHost = async (names: ReadonlyArray<GroupName>): Promise<Host> => {
-    const bus = await ctx.connect(target.url(), options)
+    const bus = await phase("connect", () => ctx.connect(target.url(), options))
     const host: Host = { bus, subs: new Map(), groups: names }
-    for (const n of names) host.subs.set(n, await subscribe(bus, n))
+    for (const n of names) host.subs.set(n, await phase(`subscribe ${n}`, () => subscribe(bus, n)))
     return host
   }
   // the ordered group has one consumer at a time (per-key order across competing consumers is not a promise);
@@ -269,6 +279,7 @@ const modelCheck = async (ctx: ModelContext, seed: number, steps: number, target
   const now = () => { const t = performance.now(); return { from: t, to: t } }
   for (let step = 0; step < steps; step++) {
     const stepStarted = performance.now()
+    phases = []
     if (await faults.beforeStep?.(step)) counts.broker++
     const r = rand()
     if (r < 0.9) {
@@ -283,15 +294,15 @@ const modelCheck = async (ctx: ModelContext, seed: number, steps: number, target
       const i = Math.floor(rand() * hosts.length)
       const host = hosts[i]!
       disruptions.push(now())
-      await ctx.crash(host.bus)
+      await phase("crash", () => ctx.crash(host.bus))
       hosts[i] = await openHost(host.groups)
     } else if (r < 0.93 + crashP + closeP) {
       counts.close++
       const host = pick(hosts)
       const name = pick(host.groups)
       disruptions.push(now())
-      await host.subs.get(name)!.close()
-      host.subs.set(name, await subscribe(host.bus, name))
+      await phase(`close ${name}`, () => host.subs.get(name)!.close())
+      host.subs.set(name, await phase(`subscribe ${name}`, () => subscribe(host.bus, name)))
     } else if (r >= 0.99 && faults.drawn !== undefined) {
       if (await faults.drawn(step)) counts.broker++
     }
@@ -299,7 +310,7 @@ const modelCheck = async (ctx: ModelContext, seed: number, steps: number, target
     if (step % 25 === 24) await Promise.all([...pending])
     // where a schedule stalls: steps that waited seconds (a subscribe, a connect, publishes to confirm)
     const took = performance.now() - stepStarted
-    if (took > 3_000) ctx.note(`step ${step} took ${Math.round(took)} ms (r ${r.toFixed(3)}${step % 25 === 24 ? ", batch boundary" : ""})`)
+    if (took > 3_000) ctx.note(`step ${step} took ${Math.round(took)} ms (${[...phases, ...(step % 25 === 24 ? ["then the batch's publishes to confirm"] : [])].join(", ") || `r ${r.toFixed(3)}`})`)
   }
   await Promise.all([...pending])
   await faults.finish?.()
