@@ -210,7 +210,7 @@ export class GroupConsumer implements ConnectionHook, Consumption {
         // The dead-letter queue is classic (one node): while its node is down the declare times out and
         // the publish is nacked. Given back at once, the message came back at once, in a loop, each round
         // a redelivery towards the poison limit; it is held and dead-lettered again with backoff instead,
-        // until publishTimeoutMs (as a publish waits for its confirm), and only then given back.
+        // until publishTimeoutMs (as a publish waits for its confirm) or the consumer stops, and only then given back.
         const deadline = Date.now() + manager.settings.publishTimeoutMs
         for (let wait = 100; ; wait = Math.min(wait * 2, 2_000)) {
           let error: unknown
@@ -222,7 +222,8 @@ export class GroupConsumer implements ConnectionHook, Consumption {
           } catch (e) {
             error = e
           }
-          if (!live() || Date.now() + wait >= deadline) {
+          // a stopping consumer gives it back at once: its close must not wait for the node
+          if (!live() || this.stopped || Date.now() + wait >= deadline) {
             if (live()) { settled = true; try { ch.nack(msg, false, true) } catch { /* closed */ } }
             throw error
           }
