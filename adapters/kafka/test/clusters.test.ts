@@ -54,4 +54,6 @@ describeClusterFaults("kafka", {
   adapterModule: new URL("../src/index.ts", import.meta.url).href,
   leaseMs: 6_000,
   replication: "topics with replication factor 3 and min.insync.replicas 2 (three brokers), acks=all, idempotent producer",
+  // C-model: a kill stalls the partitions it led for about 10 s (fenced after 9 s), a restart takes 30–40 s, every consumer change is a rebalance
+  model: { steps: 600, kills: 1, disruptionRate: 0.15 },
 })

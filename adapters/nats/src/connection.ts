@@ -73,6 +73,12 @@ export const retryUntil = async <A>(deadline: number, attempt: (remainingMs: num
   }
 }
 
+/**
+ * A cluster electing its JetStream leaders (a node just died or restarted) answers the JetStream API
+ * (account info, stream and consumer info) with a timeout for a few seconds: worth asking again.
+ */
+export const electing = (e: unknown): boolean => /timeout/i.test(reasonOf(e))
+
 export const openConnection = async (settings: NatsSettings): Promise<NatsConnection> => {
   const nc = await retryUntil(
     Date.now() + settings.connectTimeoutMs,

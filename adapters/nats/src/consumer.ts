@@ -126,9 +126,10 @@ export class GroupConsumption implements Consumption {
   }
 
   async start(): Promise<void> {
-    await this.ctx.topology.ensureStreams()
-    await this.main.ensure()
-    if (this.replay) await this.replay.ensure()
+    const t = this.ctx.topology
+    await t.patiently(() => t.ensureStreams())
+    await t.patiently(this.main.ensure)
+    if (this.replay) await t.patiently(this.replay.ensure)
     if (this.replay) {
       this.notifySub = this.ctx.link.nc.subscribe(replayNotifySubject(this.ctx.settings, this.enc), {
         callback: () => {

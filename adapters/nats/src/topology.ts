@@ -17,7 +17,7 @@ import type { ConsumerConfig, ConsumerInfo, JetStreamManager, StreamConfig } fro
 import { nanos } from "@nats-io/nats-core"
 import { BrokerError, literalPrefix } from "@omnibus/core/adapter"
 import type { NatsSettings } from "./config.ts"
-import { reasonOf, streamReplicas, supportsMultiFilter } from "./connection.ts"
+import { electing, reasonOf, retryUntil, streamReplicas, supportsMultiFilter } from "./connection.ts"
 
 export const encodeGroup = (group: string): string => group.replaceAll(".", "~")
 
@@ -219,6 +219,14 @@ export class Topology {
       max_deliver: -1,
       description: `omnibus replays for group ${JSON.stringify(group)}`,
     }
+  }
+
+  /**
+   * `f`, asked again while the cluster elects the leaders it needs (`electing`), until connectTimeoutMs
+   * from now: a subscribe or declareGroup while a node is down waits for its consumer's new leader.
+   */
+  patiently<A>(f: () => Promise<A>): Promise<A> {
+    return retryUntil(Date.now() + this.s.connectTimeoutMs, f, electing)
   }
 
   /** Creates the consumer, or updates it when its filter or limits changed. */

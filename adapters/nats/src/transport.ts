@@ -5,7 +5,7 @@ import { BrokerError, BusClosed } from "@omnibus/core"
 import type { ConsumeSpec, Consumption, DeadLetterStore, Delivery, Envelope, GroupSpec, Health, IncomingRequest, OnPublishOutcome, PublishOutcome, ServeSpec, Transport, TransportLimits, TransportOptions } from "@omnibus/core/adapter"
 import { parseSettings } from "./config.ts"
 import type { NatsSettings } from "./config.ts"
-import { Link, openConnection, reasonOf, retryUntil } from "./connection.ts"
+import { electing, Link, openConnection, reasonOf, retryUntil } from "./connection.ts"
 import { GroupConsumption } from "./consumer.ts"
 import type { Ctx } from "./context.ts"
 import { NatsDeadLetters } from "./dead-letters.ts"
@@ -35,17 +35,16 @@ export class NatsTransport implements Transport {
     const settings: NatsSettings = parseSettings(url, options)
     const deadline = Date.now() + settings.connectTimeoutMs
     const nc = await openConnection(settings)
+    // while the cluster elects its JetStream leaders a bus connecting waits, as it waits for a server not up yet
     try {
-      const jsm = await jetstreamManager(nc)
+      const jsm = await retryUntil(deadline, () => jetstreamManager(nc), electing)
       const js = jetstream(nc)
       const link = new Link(nc)
       const wire = new WireCodec(js, jsm, settings.blobStream, nc.info?.max_payload ?? 1024 * 1024)
       const topology = new Topology(jsm, settings)
       const publisher = new Publisher(link, wire, settings)
       const ctx: Ctx = { link, js, jsm, settings, topology, wire, publisher }
-      // A cluster electing its JetStream leaders (a node just restarted) answers stream info with a
-      // timeout for a few seconds: a bus connecting then waits, as it waits for a server not up yet.
-      await retryUntil(deadline, () => topology.ensureStreams(), (e) => /timeout/i.test(reasonOf(e)))
+      await retryUntil(deadline, () => topology.ensureStreams(), electing)
       return new NatsTransport(ctx)
     } catch (e) {
       await nc.close().catch(() => undefined)
@@ -75,10 +74,10 @@ export class NatsTransport implements Transport {
   async declareGroup(spec: GroupSpec): Promise<void> {
     if (!this.ctx.link.usable) throw new BusClosed({ operation: "declareGroup" })
     const t = this.ctx.topology
-    await t.ensureStreams()
+    await t.patiently(() => t.ensureStreams())
     if (spec.ephemeral) return
-    await t.ensureConsumer(this.ctx.settings.stream, t.groupConsumerConfig(spec.group, spec.patterns, 1))
-    await t.ensureConsumer(this.ctx.settings.replayStream, t.replayConsumerConfig(spec.group))
+    await t.patiently(() => t.ensureConsumer(this.ctx.settings.stream, t.groupConsumerConfig(spec.group, spec.patterns, 1)))
+    await t.patiently(() => t.ensureConsumer(this.ctx.settings.replayStream, t.replayConsumerConfig(spec.group)))
   }
 
   serve(spec: ServeSpec, onRequest: (request: IncomingRequest) => void): Promise<Consumption> {

@@ -97,7 +97,7 @@ export const closeQuietly = (target: { close(): Promise<void>; once(event: "clos
     target.close().then(resolve, resolve)
   })
 
-const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
     const t = setTimeout(resolve, ms)
     signal?.addEventListener("abort", () => { clearTimeout(t); resolve() }, { once: true })

@@ -12,7 +12,7 @@
 import type { Channel, ChannelModel, ConsumeMessage } from "amqplib"
 import { Wire } from "@omnibus/core/adapter"
 import type { ConsumeSpec, Consumption, Delivery, FailureMetadata, GroupSpec } from "@omnibus/core/adapter"
-import { brokerError, closeQuietly, replyCode } from "./connection.ts"
+import { brokerError, closeQuietly, replyCode, sleep } from "./connection.ts"
 import type { ConnectionHook, ConnectionManager } from "./connection.ts"
 import { failureToHeaders } from "@omnibus/core/adapter"
 import { attemptHeader, bodyOf, envelopeOf, firstFailureOf, fitHeaderTable, publishOptions, wireHeadersOf } from "./mapping.ts"
@@ -207,11 +207,27 @@ export class GroupConsumer implements ConnectionHook, Consumption {
       },
       deadLetter: async (failure: FailureMetadata) => {
         if (!live()) return
-        const dlq = await declarer.deadLetterQueue(this.spec.group, this.spec.ephemeral)
-        const [outcome] = await publisher.send([{ exchange: "", routingKey: dlq, content: bodyOf(envelope), options: fitHeaderTable(publishOptions(envelope, failureToHeaders(failure))), key: envelope.routingKey }])
-        if (!outcome?.ok) {
-          if (live()) { settled = true; try { ch.nack(msg, false, true) } catch { /* closed */ } }
-          throw outcome?.error ?? new Error("dead-letter publish failed")
+        // The dead-letter queue is classic (one node): while its node is down the declare times out and
+        // the publish is nacked. Given back at once, the message came back at once, in a loop, each round
+        // a redelivery towards the poison limit; it is held and dead-lettered again with backoff instead,
+        // until publishTimeoutMs (as a publish waits for its confirm) or the consumer stops, and only then given back.
+        const deadline = Date.now() + manager.settings.publishTimeoutMs
+        for (let wait = 100; ; wait = Math.min(wait * 2, 2_000)) {
+          let error: unknown
+          try {
+            const dlq = await declarer.deadLetterQueue(this.spec.group, this.spec.ephemeral)
+            const [outcome] = await publisher.send([{ exchange: "", routingKey: dlq, content: bodyOf(envelope), options: fitHeaderTable(publishOptions(envelope, failureToHeaders(failure))), key: envelope.routingKey }])
+            if (outcome?.ok) break
+            error = outcome?.error ?? new Error("dead-letter publish failed")
+          } catch (e) {
+            error = e
+          }
+          // a stopping consumer gives it back at once: its close must not wait for the node
+          if (!live() || this.stopped || Date.now() + wait >= deadline) {
+            if (live()) { settled = true; try { ch.nack(msg, false, true) } catch { /* closed */ } }
+            throw error
+          }
+          await sleep(wait)
         }
         if (live()) ack()
       },

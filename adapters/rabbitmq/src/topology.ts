@@ -264,7 +264,10 @@ export class Declarer implements ConnectionHook {
     const name = this.topology.deadLetterQueue(group)
     let done = this.dlqs.get(name)
     if (done === undefined) {
-      const d = this.declare("declare dead-letter queue", (ch) => this.topology.declareDeadLetterQueue(ch, group, ephemeral))
+      // On a channel of its own, not the shared one of the group declares: a dead-letter queue is classic, and
+      // while its node is down its declare holds the channel until the broker gives up (about a minute), which
+      // stalled every subscribe (and a reconnect re-subscribing) behind it.
+      const d = this.manager.withChannel("declare dead-letter queue", (ch) => this.topology.declareDeadLetterQueue(ch, group, ephemeral)).then(() => undefined)
       done = d
       this.dlqs.set(name, d)
       d.catch(() => { if (this.dlqs.get(name) === d) this.dlqs.delete(name) })

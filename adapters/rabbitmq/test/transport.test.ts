@@ -3,10 +3,15 @@
  * engine: what the adapter itself promises (confirms, attempts, retry
  * routing, dead letters, RPC, typed connection errors, ephemeral cleanup).
  */
+import { execFile } from "node:child_process"
+import { promisify } from "node:util"
+import * as amqp from "amqplib"
 import { afterEach, describe, expect, it } from "vitest"
 import { AuthenticationFailed, BrokerError, BusClosed, ConnectionFailed, NoResponders, simulateCrash, Wire } from "@omnibus/core/adapter"
 import type { Delivery, Envelope, IncomingRequest } from "@omnibus/core/adapter"
 import { residue } from "../src/index.ts"
+import { parseSettings } from "../src/options.ts"
+import { Topology } from "../src/topology.ts"
 import { RabbitTransport } from "../src/transport.ts"
 import { cleanupGroups, envelope, k, open, spec, text, unique, until, URL_ } from "./helpers.ts"
 
@@ -205,6 +210,51 @@ describe("rabbitmq transport (connection, RPC, cleanup)", () => {
     await expect(client.request(envelope(`${method}.silent`, "x", { correlationId: "c-slow" }), { timeoutMs: 300, signal: AbortSignal.timeout(300) })).rejects.toMatchObject({ name: "TimeoutError" })
     expect(Date.now() - t0).toBeGreaterThanOrEqual(290)
     expect(Date.now() - t0).toBeLessThan(1_500)
+  })
+
+  it("a dead letter its queue refuses is held and tried again, not given back to come straight back", async () => {
+    // What a dead-letter queue on a dead cluster node does (it is classic: one node), on one broker:
+    // a policy makes the queue nack every publish until it is cleared.
+    const group = unique("dlhold")
+    const policy = `omnibus-test-${group}`
+    const dlq = new Topology(parseSettings(URL_, {})).deadLetterQueue(group)
+    const ctl = (...args: Array<string>) => promisify(execFile)("rabbitmqctl", args, { timeout: 60_000 })
+    await ctl("set_policy", policy, `^${dlq.replaceAll(".", "\\.")}$`, JSON.stringify({ "max-length": 0, overflow: "reject-publish" }), "--apply-to", "queues", "--priority", "100")
+    try {
+      const t = await track(open())
+      let deliveries = 0
+      let settled: string | undefined
+      await t.consume(spec(group, [k("dlhold.*")]), (d) => {
+        deliveries++
+        d.deadLetter({ error: "x", errorName: "Error", attempts: 1, firstFailureAt: 1, lastFailureAt: 1, group }).then(() => { settled = "dead-lettered" }, (e: unknown) => { settled = String(e) })
+      })
+      await t.publish([envelope(k("dlhold.a"), "1")])
+      await until(() => deliveries === 1, "the delivery")
+      // the adapter declares the dead-letter queue before its first (refused) publish there
+      const raw = await amqp.connect(URL_)
+      raw.on("error", () => {})
+      try {
+        const deadline = Date.now() + 10_000
+        for (;;) {
+          const ch = await raw.createChannel()
+          ch.on("error", () => {})
+          const declared = await ch.checkQueue(dlq).then(() => true, () => false)
+          await ch.close().catch(() => {})
+          if (declared) break
+          if (Date.now() > deadline) throw new Error("timed out waiting for the dead-letter queue to be declared")
+          await new Promise((r) => setTimeout(r, 20))
+        }
+      } finally {
+        await raw.close().catch(() => {})
+      }
+      await ctl("clear_policy", policy)
+      await until(() => settled !== undefined, "the dead letter to settle once the queue takes it", 20_000)
+      expect(settled).toBe("dead-lettered")
+      expect(deliveries, "deliveries of the message (a dead letter given back comes straight back)").toBe(1)
+      expect((await t.deadLetters.list(group)).length).toBe(1)
+    } finally {
+      await ctl("clear_policy", policy).catch(() => undefined)
+    }
   })
 
   it("ephemeral groups leave nothing behind", async () => {

@@ -13,6 +13,7 @@ import { errorText, mapWindowed } from "../wait.ts"
 import { defineClusterFault } from "./context.ts"
 import type { ClusterContext, ClusterSuite } from "./context.ts"
 import type { ClusterNode } from "./harness.ts"
+import { registerClusterModel } from "./model.ts"
 
 const healthy = async (bus: Bus): Promise<boolean> => (await bus.health()).ready
 
@@ -293,4 +294,7 @@ export const registerClusterFaults = (suite: ClusterSuite): void => {
     expect(ctx.metrics.lost, "confirmed messages never handled").toBe(0)
     expect(ctx.metrics.handledTwice, "messages handled twice despite the idempotency store").toBe(0)
   }, { timeoutMs: 300_000 })
+
+  // ------------------------------------------------------------ (5) the model check with node kills
+  registerClusterModel(suite)
 }

@@ -7,6 +7,7 @@
 import { randomBytes } from "node:crypto"
 import { MemoryIdempotencyStore } from "@omnibus/core"
 import type { Bus, IdempotencyStore, TransportOptions } from "@omnibus/core"
+import { crash as coreCrash } from "@omnibus/core/testing"
 import { it } from "vitest"
 import { CLUSTER_FAULTS, type ClusterFaultId } from "../cases.ts"
 import { firstLine } from "../faults/context.ts"
@@ -48,6 +49,8 @@ export interface ClusterContext {
   connect(url: string, options?: TransportOptions): Promise<Bus>
   /** Closes a bus now (the end of the case leaves it alone). */
   close(bus: Bus): Promise<void>
+  /** Drops a bus's connections at once, as a crashed process would (core's `crash`); the end of the case leaves it alone. */
+  crash(bus: Bus): Promise<void>
   /** The nodes in this order, then the others: a URL whose bus connects to `first` first. */
   urlFirst(first: ClusterNode): string
   kill(node: ClusterNode): Promise<void>
@@ -90,6 +93,10 @@ export const defineClusterFault = (suite: ClusterSuite, id: ClusterFaultId, body
       close: async (bus) => {
         done.add(bus)
         await bus.close()
+      },
+      crash: async (bus) => {
+        done.add(bus)
+        await coreCrash(bus)
       },
       urlFirst: (first) => h.url([first, ...h.nodes.filter((n) => n !== first)]),
       kill: async (node) => {

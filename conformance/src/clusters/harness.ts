@@ -49,4 +49,10 @@ export interface ClusterHarness {
    * unacked or waiting for a retry) is 0, so what is still missing can no longer arrive.
    */
   readonly measuredLoss?: { backlog(group: string): Promise<number> }
+  /**
+   * C-model's schedule (conformance/src/clusters/model.ts): its steps (default 1,500;
+   * OMNIBUS_MODEL_STEPS overrides), node kills (default 3; OMNIBUS_MODEL_KILLS overrides) and the
+   * scale of its crash and close probabilities (default 1), sized to the suite's time budget.
+   */
+  readonly model?: { readonly steps?: number; readonly kills?: number; readonly disruptionRate?: number }
 }

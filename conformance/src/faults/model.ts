@@ -2,7 +2,7 @@
  * Case 34, the model check: a seeded random schedule of publishes (each
  * message carries its fate: succeed, fail n times, always fail, permanent
  * error), consumer crashes (core's `crash(bus)`), subscription closes and
- * broker restarts (the suite owns the broker), checked against the model:
+ * faults of the broker itself, checked against the model:
  *
  * - nothing lost: every confirmed message is handled or dead-lettered in every group
  * - fates: a message failing fewer times than the configured attempts is handled,
@@ -15,19 +15,25 @@
  * - per-key order in the ordered group, except for messages a disruption caught in flight
  * - duplicates only for messages a disruption caught in flight; never in the idempotent group
  *
+ * One engine (`runModelCheck`) for whoever owns the broker: what a fault of the broker is
+ * and which URL the buses use are its parameters (`ModelTarget`). The fault suite's case 34
+ * (below) restarts its one broker; the cluster suite's C-model (conformance/src/clusters/model.ts)
+ * kills and restarts nodes of a three-node cluster.
+ *
  * The seed is printed; OMNIBUS_SEED=<seed> replays the same schedule
  * (operations and fates; broker timing stays real). OMNIBUS_MODEL_STEPS sets the length.
  */
 import { randomUUID } from "node:crypto"
 import { PermanentError } from "@omnibus/core"
-import type { Bus, HandlerEvent, Message, Subscription } from "@omnibus/core"
+import type { Bus, HandlerEvent, IdempotencyStore, Message, Subscription, TransportOptions } from "@omnibus/core"
 import { expect } from "vitest"
 import { delay, errorText } from "../wait.ts"
 import { defineFault } from "./context.ts"
-import type { FaultContext, FaultSuite } from "./context.ts"
+import type { FaultSuite } from "./context.ts"
+import type { FaultMetrics } from "./recorder.ts"
 
 /** mulberry32: small, fast, good enough for schedules. */
-const prng = (seed: number): (() => number) => {
+export const prng = (seed: number): (() => number) => {
   let a = seed >>> 0
   return () => {
     a = (a + 0x6d2b79f5) >>> 0
@@ -78,30 +84,108 @@ interface Host {
   readonly groups: ReadonlyArray<GroupName>
 }
 
+/** What the engine needs of a suite's case context (the fault suite's and the cluster suite's both fit). */
+export interface ModelContext {
+  readonly metrics: FaultMetrics
+  key(...words: ReadonlyArray<string | number>): string
+  group(name?: string): string
+  connect(url: string, options?: TransportOptions): Promise<Bus>
+  crash(bus: Bus): Promise<void>
+  store(): IdempotencyStore
+  eventually(predicate: () => boolean | Promise<boolean>, what: string | (() => string), timeoutMs?: number): Promise<void>
+  note(line: string): void
+}
+
+/** What the engine gives the broker's faults. */
+export interface ModelSchedule {
+  readonly seed: number
+  readonly steps: number
+  /** Waits until every publish issued so far is confirmed or rejected. */
+  settlePublishes(): Promise<void>
+  /**
+   * Records that the broker was disturbed from `from` to `to` (performance.now() times; a point
+   * when `to` is left out): a message in flight at any time of it counts as caught in flight.
+   */
+  disrupted(from: number, to?: number): void
+}
+
+/** The faults of the broker itself in the schedule. */
+export interface BrokerFaults {
+  /** What the note calls them, e.g. "broker restarts". */
+  readonly label: string
+  /** The schedule drew a broker fault (about 1 % of the steps after the first fifth); resolves true if one happened. */
+  drawn?(step: number): Promise<boolean>
+  /** Before every step; resolves true if a fault began. */
+  beforeStep?(step: number): Promise<boolean>
+  /** After the schedule, before the wait for every message: leaves the broker whole. */
+  finish?(): Promise<void>
+  /** Appended to the recorded note (e.g. which nodes went down and for how long). */
+  describe?(): string
+}
+
+export interface ModelTarget {
+  /** The URL of each new bus (a cluster's lists its nodes in a seeded-random order). */
+  url(): string
+  readonly options: TransportOptions
+  /** Scales the crash and close probabilities (1: about 2.5 % crashes and 3.5 % closes per step). */
+  readonly disruptionRate: number
+  faults(schedule: ModelSchedule): BrokerFaults
+}
+
+/** The seed of this run: OMNIBUS_SEED replays one, otherwise a random one. */
+export const modelSeed = (): number => process.env.OMNIBUS_SEED !== undefined ? Number(process.env.OMNIBUS_SEED) >>> 0 : (Math.random() * 2 ** 32) >>> 0
+
+/** Runs the model check with a seed and a step count (OMNIBUS_MODEL_STEPS overrides `defaultSteps`); failures name the seed. */
+export const runModelCheck = async (ctx: ModelContext, defaultSteps: number, target: (seed: number) => ModelTarget): Promise<void> => {
+  const seed = modelSeed()
+  const steps = Number(process.env.OMNIBUS_MODEL_STEPS ?? defaultSteps)
+  ctx.note(`seed ${seed} (replay: OMNIBUS_SEED=${seed}), ${steps} steps`)
+  try {
+    await modelCheck(ctx, seed, steps, target(seed))
+  } catch (e) {
+    throw new Error(`model check failed with seed ${seed} (replay: OMNIBUS_SEED=${seed}): ${errorText(e)}`, { cause: e })
+  }
+}
+
 export const registerModelCheck = (suite: FaultSuite): void => {
   defineFault(suite, "34", async (ctx) => {
-    const seed = process.env.OMNIBUS_SEED !== undefined ? Number(process.env.OMNIBUS_SEED) >>> 0 : (Math.random() * 2 ** 32) >>> 0
-    const steps = Number(process.env.OMNIBUS_MODEL_STEPS ?? suite.harness.modelSteps ?? 2_000)
-    ctx.note(`seed ${seed} (replay: OMNIBUS_SEED=${seed}), ${steps} steps`)
-    try {
-      await modelCheck(ctx, seed, steps)
-    } catch (e) {
-      throw new Error(`model check failed with seed ${seed} (replay: OMNIBUS_SEED=${seed}): ${errorText(e)}`, { cause: e })
-    }
+    const b = ctx.broker
+    // restarts cost seconds on the JVM brokers
+    const maxRestarts = b.kind === "rabbitmq" ? 2 : b.kind === "kafka" ? 1 : 4
+    await runModelCheck(ctx, suite.harness.modelSteps ?? 2_000, () => ({
+      url: () => b.url,
+      options: { leaseMs: ctx.harness.leaseMs, connectTimeoutMs: 15_000 },
+      disruptionRate: ctx.harness.modelDisruptionRate ?? 1,
+      faults: (schedule) => {
+        let restarts = 0
+        return {
+          label: "broker restarts",
+          drawn: async (step) => {
+            if (restarts >= maxRestarts || step <= schedule.steps * 0.2) return false
+            restarts++
+            await schedule.settlePublishes()
+            schedule.disrupted(performance.now())
+            await b.kill9()
+            await b.restart()
+            schedule.disrupted(performance.now())
+            return true
+          },
+        }
+      },
+    }))
   }, { timeoutMs: 240_000 })
 }
 
-const modelCheck = async (ctx: FaultContext, seed: number, steps: number): Promise<void> => {
+const modelCheck = async (ctx: ModelContext, seed: number, steps: number, target: ModelTarget): Promise<void> => {
   const rand = prng(seed)
   // handlers draw from their own stream: their timing must not shift the schedule (replays)
   const work = prng(seed ^ 0x9e3779b9)
   const pick = <T>(xs: ReadonlyArray<T>): T => xs[Math.floor(rand() * xs.length)]!
-  const b = ctx.broker
-  const options = { leaseMs: ctx.harness.leaseMs, connectTimeoutMs: 15_000 }
+  const options = target.options
   const store = ctx.store()
   const messages = new Map<string, Published>()
-  /** Times at which something disturbed consumers (crash, close, broker restart). */
-  const disruptions: Array<number> = []
+  /** When something disturbed consumers (crash, close: points; faults of the broker: points or spans). */
+  const disruptions: Array<{ readonly from: number; readonly to: number }> = []
   const t0 = performance.now()
   const groups: Record<GroupName, GroupState> = {
     ordered: { name: "ordered", group: ctx.group("ord"), invocations: new Map(), handled: new Map(), deadLettered: new Map(), events: new Map() },
@@ -142,22 +226,35 @@ const modelCheck = async (ctx: FaultContext, seed: number, steps: number): Promi
         return bus.subscribe(pattern, handlerFor(g), { group: g.group, concurrency: 4, retry, observe: observeFor(g), idempotency: { store, lease: "2 seconds" } })
     }
   }
+  /** What the current step waited for, with times (for the note on a slow step). */
+  let phases: Array<string> = []
+  const phase = async <A>(what: string, f: () => Promise<A>): Promise<A> => {
+    const t = performance.now()
+    try {
+      return await f()
+    } finally {
+      phases.push(`${what} ${Math.round(performance.now() - t)} ms`)
+    }
+  }
   const openHost = async (names: ReadonlyArray<GroupName>): Promise<Host> => {
-    const bus = await ctx.connect(b.url, options)
+    const bus = await phase("connect", () => ctx.connect(target.url(), options))
     const host: Host = { bus, subs: new Map(), groups: names }
-    for (const n of names) host.subs.set(n, await subscribe(bus, n))
+    for (const n of names) host.subs.set(n, await phase(`subscribe ${n}`, () => subscribe(bus, n)))
     return host
   }
   // the ordered group has one consumer at a time (per-key order across competing consumers is not a promise);
   // the other two groups compete over two buses
   const hosts = [await openHost(["ordered", "unordered", "idempotent"]), await openHost(["unordered", "idempotent"])]
-  const publisher = await ctx.connect(b.url, options)
+  const publisher = await ctx.connect(target.url(), options)
   const pending = new Set<Promise<void>>()
   const seqs = new Map<string, number>()
-  let restarts = 0
-  // restarts cost seconds on the JVM brokers
-  const maxRestarts = b.kind === "rabbitmq" ? 2 : b.kind === "kafka" ? 1 : 4
-  const counts = { publish: 0, crash: 0, close: 0, restart: 0, pause: 0 }
+  const counts = { publish: 0, crash: 0, close: 0, broker: 0, pause: 0 }
+  const faults = target.faults({
+    seed,
+    steps,
+    settlePublishes: async () => { await Promise.all([...pending]) },
+    disrupted: (from, to = from) => { disruptions.push({ from, to }) },
+  })
   const publishErrors: Array<string> = []
 
   const publishOne = (): void => {
@@ -176,10 +273,14 @@ const modelCheck = async (ctx: FaultContext, seed: number, steps: number): Promi
     void done.finally(() => pending.delete(done))
   }
 
-  const rate = Math.max(0, Math.min(1, ctx.harness.modelDisruptionRate ?? 1))
+  const rate = Math.max(0, Math.min(1, target.disruptionRate))
   const crashP = 0.025 * rate
   const closeP = 0.035 * rate
+  const now = () => { const t = performance.now(); return { from: t, to: t } }
   for (let step = 0; step < steps; step++) {
+    const stepStarted = performance.now()
+    phases = []
+    if (await faults.beforeStep?.(step)) counts.broker++
     const r = rand()
     if (r < 0.9) {
       counts.publish++
@@ -192,30 +293,29 @@ const modelCheck = async (ctx: FaultContext, seed: number, steps: number): Promi
       counts.crash++
       const i = Math.floor(rand() * hosts.length)
       const host = hosts[i]!
-      disruptions.push(performance.now())
-      await ctx.crash(host.bus)
+      disruptions.push(now())
+      await phase("crash", () => ctx.crash(host.bus))
       hosts[i] = await openHost(host.groups)
     } else if (r < 0.93 + crashP + closeP) {
       counts.close++
       const host = pick(hosts)
       const name = pick(host.groups)
-      disruptions.push(performance.now())
-      await host.subs.get(name)!.close()
-      host.subs.set(name, await subscribe(host.bus, name))
-    } else if (r >= 0.99 && restarts < maxRestarts && step > steps * 0.2) {
-      counts.restart++
-      restarts++
-      await Promise.all([...pending])
-      disruptions.push(performance.now())
-      await b.kill9()
-      await b.restart()
-      disruptions.push(performance.now())
+      disruptions.push(now())
+      await phase(`close ${name}`, () => host.subs.get(name)!.close())
+      host.subs.set(name, await phase(`subscribe ${name}`, () => subscribe(host.bus, name)))
+    } else if (r >= 0.99 && faults.drawn !== undefined) {
+      if (await faults.drawn(step)) counts.broker++
     }
     // batch boundary: let publishes confirm (keeps per-key publish order and bounds memory)
     if (step % 25 === 24) await Promise.all([...pending])
+    // where a schedule stalls: steps that waited seconds (a subscribe, a connect, publishes to confirm)
+    const took = performance.now() - stepStarted
+    if (took > 3_000) ctx.note(`step ${step} took ${Math.round(took)} ms (${[...phases, ...(step % 25 === 24 ? ["then the batch's publishes to confirm"] : [])].join(", ") || `r ${r.toFixed(3)}`})`)
   }
   await Promise.all([...pending])
-  ctx.note(`schedule: ${JSON.stringify(counts)}; ${messages.size} messages`)
+  await faults.finish?.()
+  const faultNote = faults.describe?.() ?? ""
+  ctx.note(`schedule: ${JSON.stringify(counts)} (broker: ${faults.label}); ${messages.size} messages${faultNote ? `; ${faultNote}` : ""}`)
 
   const confirmed = [...messages.values()].filter((m) => m.confirmed)
   // The dead-letter destination is the ground truth: a dead-letter whose confirm was lost
@@ -238,7 +338,7 @@ const modelCheck = async (ctx: FaultContext, seed: number, steps: number): Promi
     const counts = Object.values(groups).map((g) => `${g.name}: ${confirmed.filter((m) => !settled(g, m.id)).length}`).join(", ")
     const examples = Object.values(groups).flatMap((g) => confirmed.filter((m) => !settled(g, m.id)).slice(0, 2).map((m) =>
       `${g.name} ${m.id} key ${m.key} seq ${m.seq} ${JSON.stringify(m.fate)} published +${Math.round(m.publishedAt - t0)}ms, runs ${JSON.stringify(g.invocations.get(m.id)?.map((i) => `${i.attempt}+${Math.round(i.at - t0)}ms`) ?? [])}, events ${JSON.stringify(g.events.get(m.id) ?? [])}`))
-    return `${counts}; ${examples.join("; ")}; disruptions at ${JSON.stringify(disruptions.map((d) => Math.round(d - t0)))}`
+    return `${counts}; ${examples.join("; ")}; disruptions at ${JSON.stringify(disruptions.map((d) => d.to === d.from ? Math.round(d.from - t0) : `${Math.round(d.from - t0)}-${Math.round(d.to - t0)}`))}`
   }
   try {
     await ctx.eventually(async () => {
@@ -264,12 +364,12 @@ const modelCheck = async (ctx: FaultContext, seed: number, steps: number): Promi
     ctx.metrics.rejected = messages.size - confirmed.length
     ctx.metrics.lost = lost
     ctx.metrics.handledTwice = twice
-    ctx.metrics.note = `seed ${seed}; ${steps} steps: ${counts.publish} publishes, ${counts.crash} crashes, ${counts.close} closes, ${counts.restart} broker restarts; 3 groups (ordered, unordered, idempotent), ${ATTEMPTS} attempts`
+    ctx.metrics.note = `seed ${seed}; ${steps} steps: ${counts.publish} publishes, ${counts.crash} crashes, ${counts.close} closes, ${counts.broker} ${faults.label}; 3 groups (ordered, unordered, idempotent), ${ATTEMPTS} attempts${faultNote ? `; ${faultNote}` : ""}`
   }
   expect(publishErrors.filter((e) => !/PublishFailed|BusClosed/.test(e)), "untyped publish errors").toEqual([])
 
-  /** Disruptions while the message was in flight (published, not yet settled) before `until`. */
-  const disturbances = (m: Published, until: number): number => disruptions.filter((t) => t >= m.publishedAt && t <= until).length
+  /** Disruptions while the message was in flight (published, not yet settled) before `until`: those overlapping that span. */
+  const disturbances = (m: Published, until: number): number => disruptions.filter((d) => d.to >= m.publishedAt && d.from <= until).length
   const disturbed = (m: Published, until: number): boolean => disturbances(m, until) > 0
   const settledAt = (g: GroupState, id: string): number => g.handled.get(id)?.[0] ?? g.deadLettered.get(id)?.at ?? Number.POSITIVE_INFINITY
 
