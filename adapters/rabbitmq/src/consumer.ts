@@ -45,27 +45,6 @@ const isConnectionLoss = (e: unknown): boolean => {
   return code === undefined || code === 320 || code >= 500
 }
 
-const ABORTED: unique symbol = Symbol("aborted")
-
-/** `p`'s value, or ABORTED as soon as `signal` fires (p goes on; its failure is then ignored). */
-const untilAborted = <A>(p: Promise<A>, signal: AbortSignal): Promise<A | typeof ABORTED> => {
-  if (signal.aborted) {
-    p.catch(() => {})
-    return Promise.resolve(ABORTED)
-  }
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      p.catch(() => {})
-      resolve(ABORTED)
-    }
-    signal.addEventListener("abort", onAbort, { once: true })
-    p.then(
-      (v) => (signal.removeEventListener("abort", onAbort), resolve(v)),
-      (e: unknown) => (signal.removeEventListener("abort", onAbort), reject(e)),
-    )
-  })
-}
-
 export class GroupConsumer implements ConnectionHook, Consumption {
   readonly order = 20
   private readonly deps: ConsumerDeps
@@ -78,8 +57,6 @@ export class GroupConsumer implements ConnectionHook, Consumption {
   private ch: Channel | undefined
   private consumerTags: Array<string> = []
   private stopped = false
-  /** Fires on stop(): a dead letter waiting on a dead node stops waiting (see deadLetter). */
-  private readonly stopping = new AbortController()
   private closed = false
 
   constructor(deps: ConsumerDeps, spec: ConsumeSpec, onDelivery: (delivery: Delivery) => void) {
@@ -238,18 +215,10 @@ export class GroupConsumer implements ConnectionHook, Consumption {
         for (let wait = 100; ; wait = Math.min(wait * 2, 2_000)) {
           let error: unknown
           try {
-            const sent = (async () => {
-              const dlq = await declarer.deadLetterQueue(this.spec.group, this.spec.ephemeral)
-              const [outcome] = await publisher.send([{ exchange: "", routingKey: dlq, content: bodyOf(envelope), options: fitHeaderTable(publishOptions(envelope, failureToHeaders(failure))), key: envelope.routingKey }])
-              return outcome
-            })()
-            // The declare of a queue on a dead node holds about a minute: a stopping consumer does not wait for
-            // it. The message is given back below; should the dead letter still land, it is there twice at
-            // worst (dead letters are at least once), never lost.
-            const outcome = await untilAborted(sent, this.stopping.signal)
-            if (outcome === ABORTED) error = new Error("the consumer stopped while the dead letter waited for its queue")
-            else if (outcome?.ok) break
-            else error = outcome?.error ?? new Error("dead-letter publish failed")
+            const dlq = await declarer.deadLetterQueue(this.spec.group, this.spec.ephemeral)
+            const [outcome] = await publisher.send([{ exchange: "", routingKey: dlq, content: bodyOf(envelope), options: fitHeaderTable(publishOptions(envelope, failureToHeaders(failure))), key: envelope.routingKey }])
+            if (outcome?.ok) break
+            error = outcome?.error ?? new Error("dead-letter publish failed")
           } catch (e) {
             error = e
           }
@@ -258,7 +227,7 @@ export class GroupConsumer implements ConnectionHook, Consumption {
             if (live()) { settled = true; try { ch.nack(msg, false, true) } catch { /* closed */ } }
             throw error
           }
-          await sleep(wait, this.stopping.signal)
+          await sleep(wait)
         }
         if (live()) ack()
       },
@@ -269,7 +238,6 @@ export class GroupConsumer implements ConnectionHook, Consumption {
   async stop(): Promise<void> {
     if (this.stopped) return
     this.stopped = true
-    this.stopping.abort()
     const ch = this.ch
     const tags = this.consumerTags
     // Held retries are not moved any more: they go back to the delay queue with the channel.
