@@ -13,6 +13,7 @@ import { errorText, mapWindowed } from "../wait.ts"
 import { defineClusterFault } from "./context.ts"
 import type { ClusterContext, ClusterSuite } from "./context.ts"
 import type { ClusterNode } from "./harness.ts"
+import { registerPartition } from "./partition.ts"
 
 const healthy = async (bus: Bus): Promise<boolean> => (await bus.health()).ready
 
@@ -21,7 +22,7 @@ const healthy = async (bus: Bus): Promise<boolean> => (await bus.health()).ready
  * redeliveries (a duplicate is observed, not handled); `handledAt` says when each id
  * was first handled, so a probe published after a fault measures the time to resume.
  */
-class Group {
+export class Group {
   readonly tally = new Tally()
   readonly handledAt = new Map<string, number>()
   readonly store
@@ -293,4 +294,6 @@ export const registerClusterFaults = (suite: ClusterSuite): void => {
     expect(ctx.metrics.lost, "confirmed messages never handled").toBe(0)
     expect(ctx.metrics.handledTwice, "messages handled twice despite the idempotency store").toBe(0)
   }, { timeoutMs: 300_000 })
+
+  registerPartition(suite)
 }
