@@ -86,7 +86,7 @@ export const registerPartition = (suite: ClusterSuite): void => {
 
     const confirmedIds = () => sent.filter((s) => s.confirmed === true).map((s) => s.id)
     // flowing before the cut: messages confirmed and handled
-    await ctx.eventually(() => confirmedIds().length >= 20 && group.tally.missing(confirmedIds()).length === 0, "the first 20 messages confirmed and handled before the partition", 30_000)
+    await ctx.eventually(() => confirmedIds().length >= 20 && group.tally.missing(confirmedIds()).length === 0, () => `the first 20 messages confirmed and handled before the partition: ${confirmedIds().length} of ${sent.length} confirmed, ${group.tally.missing(confirmedIds()).length} of those not handled`, 60_000)
 
     let isolatedAt = performance.now()
     let healedAt = 0
@@ -151,7 +151,7 @@ export const registerPartition = (suite: ClusterSuite): void => {
         `${h.replication}; cut ${x.name} (${leader.detail}) off from the other nodes for ${Math.round(healedAt - isolatedAt)} ms; publisher and one consumer connected to it, the other consumer to ${elsewhere.name}; ` +
         `one publish every ${PACE_MS} ms, at most ${MAX_IN_FLIGHT} in flight; ${during.length} sent during the partition, ` +
         (firstDuring === undefined
-          ? "none confirmed before the heal (the client stayed on the minority side)"
+          ? "none confirmed before the heal (the client did not reach the majority side)"
           : `${confirmedDuring.length} confirmed before the heal, the first ${firstDuring} ms after the cut (the client reached the majority side)`) +
         `; after the heal a new publish confirmed after ${resumeConfirmedMs ?? "?"} ms and handled after ${ctx.metrics.recoveryMs ?? "?"} ms (recovery = heal to a new message handled); ` +
         `cluster whole again ${wholeMs} ms after the heal; publishes settled ${settledMs} ms after publishing stopped` +
