@@ -60,7 +60,9 @@ netns_up() {
     ns=$(netns "$n"); veth="omb$CLUSTER_SUBNET-$n"
     [ -e "/run/netns/$ns" ] || "$IP" netns add "$ns"
     "$IP" -n "$ns" link set lo up
-    if ! "$IP" link show "$veth" >/dev/null 2>&1; then
+    if ! "$IP" -n "$ns" link show eth0 >/dev/null 2>&1; then
+      # a host side left over from a namespace that outlived its name (a process still in it)
+      "$IP" link del "$veth" 2>/dev/null || true
       "$IP" link add "$veth" type veth peer name eth0 netns "$ns"
       "$IP" link set "$veth" master "$br" up
       "$IP" -n "$ns" addr add "$(node_ip "$n")/24" dev eth0
@@ -71,8 +73,14 @@ netns_up() {
 
 netns_down() {
   [ -n "${CLUSTER_SUBNET:-}" ] || return 0
-  local n
-  for n in "${CLUSTER_NODES[@]}"; do "$IP" netns del "$(netns "$n")" 2>/dev/null || true; done
+  local n pids
+  for n in "${CLUSTER_NODES[@]}"; do
+    # what the node left running in its namespace (RabbitMQ's epmd daemonizes out of the node's process
+    # group) would keep the namespace, and its veth, alive after its name is gone
+    pids=$("$IP" netns pids "$(netns "$n")" 2>/dev/null || true)
+    if [ -n "$pids" ]; then kill -KILL $pids 2>/dev/null || true; fi
+    "$IP" netns del "$(netns "$n")" 2>/dev/null || true
+  done
   "$IP" link del "$(bridge_name)" 2>/dev/null || true
 }
 
