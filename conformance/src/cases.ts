@@ -85,12 +85,13 @@ export interface FaultInfo {
 }
 
 /** The cluster fault suite's rows (conformance/src/clusters/, docs/clusters.md). */
-export type ClusterFaultId = "C-leader-kill" | "C-rpc-kill" | "C-rolling-restart" | "C-model"
+export type ClusterFaultId = "C-leader-kill" | "C-rpc-kill" | "C-rolling-restart" | "C-partition" | "C-model"
 
 export const CLUSTER_FAULTS: ReadonlyArray<{ readonly id: ClusterFaultId; readonly title: string }> = [
   { id: "C-leader-kill", title: "kill -9 of the node leading the group's queue/stream mid-stream (10,000 messages, publisher and consumers running)" },
   { id: "C-rpc-kill", title: "RPC during a node kill: every request settles within its timeout, servers on the surviving nodes keep answering" },
   { id: "C-rolling-restart", title: "rolling restart of all three nodes under load: nothing lost, no consumer stuck" },
+  { id: "C-partition", title: "the node the publisher is connected to cut off from the others for 10 s: every publish confirmed or failed typed, nothing confirmed lost, the client on the majority side where the broker allows it" },
   { id: "C-model", title: "model check (case 34's) with kill -9 of seeded-random nodes, one at a time, besides consumer crashes and subscription closes" },
 ]
 

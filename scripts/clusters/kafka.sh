@@ -1,24 +1,28 @@
 #!/usr/bin/env bash
 # A three-node Kafka cluster in KRaft mode (kafka_2.13 from Maven Central through
-# scripts/kafka.sh fetch; the newest version of the matrix) on 127.0.0.1: every node
+# scripts/kafka.sh fetch; the newest version of the matrix): every node
 # both broker and controller (a three-voter quorum), one log dir each, and the broker
 # settings a production cluster uses for durability (docs/clusters.md): replication
-# factor 3 and min.insync.replicas 2 for new topics and for the internal ones.
+# factor 3 and min.insync.replicas 2 for new topics and for the internal ones. Each node runs
+# in a network namespace of its own (scripts/clusters/common.sh; bridge omb-kafka).
 #
-#   node  client  controller  node.id  data
-#   1     9201    9211        1        $OMNIBUS_CACHE/run/cluster-kafka/n1/data
-#   2     9202    9212        2        .../n2/data
-#   3     9203    9213        3        .../n3/data
+#   node  address     client  controller  node.id  data
+#   1     10.73.0.11  9201    9211        1        $OMNIBUS_CACHE/run/cluster-kafka/n1/data
+#   2     10.73.0.12  9202    9212        2        .../n2/data
+#   3     10.73.0.13  9203    9213        3        .../n3/data
 #   (OMNIBUS_KAFKA_CLUSTER_PORT moves the client ports: base+1..3; controllers +10)
 #
 #   bash scripts/clusters/kafka.sh start       format (first start) and start the missing nodes,
 #                                              wait until every node serves
 #   bash scripts/clusters/kafka.sh kill N      kill -9 node N (and wait until it is gone)
 #   bash scripts/clusters/kafka.sh restart N   start node N again on its log dir, wait until it serves
+#   bash scripts/clusters/kafka.sh partition N node N cut off from the two others (clients still reach it)
+#   bash scripts/clusters/kafka.sh heal [N]    the partition removed
 #   bash scripts/clusters/kafka.sh env         OMNIBUS_KAFKA_CLUSTER_URL (every node) and
 #                                              OMNIBUS_KAFKA_CLUSTER_NODES (node ids, node 1 first)
 #   bash scripts/clusters/kafka.sh rss|status|stop
 CLUSTER=kafka
+CLUSTER_SUBNET=73
 KAFKA_BASE="${OMNIBUS_KAFKA_CLUSTER_PORT:-9200}"
 KAFKA_CLUSTER_VERSION="${OMNIBUS_KAFKA_CLUSTER_VERSION:-4.4.0}"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -35,13 +39,13 @@ KAFKA_JVM=(java -Xms128m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true
 write_properties() { # N
   local dir voters=() m
   dir=$(node_dir "$1")
-  for m in "${CLUSTER_NODES[@]}"; do voters+=("$m@127.0.0.1:$(controller_port "$m")"); done
+  for m in "${CLUSTER_NODES[@]}"; do voters+=("$m@$(node_ip "$m"):$(controller_port "$m")"); done
   cat >"$dir/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=$1
 controller.quorum.voters=$(IFS=,; echo "${voters[*]}")
-listeners=PLAINTEXT://127.0.0.1:$(client_port "$1"),CONTROLLER://127.0.0.1:$(controller_port "$1")
-advertised.listeners=PLAINTEXT://127.0.0.1:$(client_port "$1")
+listeners=PLAINTEXT://$(node_ip "$1"):$(client_port "$1"),CONTROLLER://$(node_ip "$1"):$(controller_port "$1")
+advertised.listeners=PLAINTEXT://$(node_ip "$1"):$(client_port "$1")
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
@@ -75,18 +79,18 @@ cluster_spawn() { # N
     "${KAFKA_JVM[@]}" kafka.tools.StorageTool format -t "$(cat "$CLUSTER_DIR/cluster-id")" -c "$dir/server.properties" >>"$dir/format.log" 2>&1 \
       || { cluster_log "node $1: storage format failed"; cat "$dir/format.log" >&2; return 1; }
   fi
-  matrix_spawn "$dir" "${KAFKA_JVM[@]}" kafka.Kafka "$dir/server.properties"
+  node_spawn "$1" "${KAFKA_JVM[@]}" kafka.Kafka "$dir/server.properties"
 }
 
 # The broker's own "started" line (the listen socket is bound before it serves requests).
-cluster_serving() { matrix_port_open "$(client_port "$1")" && grep -q "Kafka Server started" "$(node_dir "$1")/process.log" 2>/dev/null; }
+cluster_serving() { host_port_open "$(node_ip "$1")" "$(client_port "$1")" && grep -q "Kafka Server started" "$(node_dir "$1")/process.log" 2>/dev/null; }
 
 # Every node started since its last spawn (each waits for the controller quorum to start).
 cluster_formed() { local n; for n in "${CLUSTER_NODES[@]}"; do cluster_serving "$n" || return 1; done; }
 
 cluster_env() {
   local urls=() n
-  for n in "${CLUSTER_NODES[@]}"; do urls+=("127.0.0.1:$(client_port "$n")"); done
+  for n in "${CLUSTER_NODES[@]}"; do urls+=("$(node_ip "$n"):$(client_port "$n")"); done
   echo "OMNIBUS_KAFKA_CLUSTER_URL=kafka://$(IFS=,; echo "${urls[*]}") OMNIBUS_KAFKA_CLUSTER_NODES=1,2,3 OMNIBUS_KAFKA_VERSION=$KAFKA_CLUSTER_VERSION"
 }
 

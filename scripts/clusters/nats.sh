@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
-# A three-node NATS cluster (Debian 13 nats-server 2.10.27 from scripts/matrix/debian13.sh)
-# on 127.0.0.1: JetStream on file storage, full-mesh cluster routes, one data dir each.
+# A three-node NATS cluster (Debian 13 nats-server 2.10.27 from scripts/matrix/debian13.sh):
+# JetStream on file storage, full-mesh cluster routes, one data dir each; each node in a network
+# namespace of its own (scripts/clusters/common.sh), reached from the host through the bridge omb-nats.
 #
-#   node  client  route  monitor  server name       data
-#   1     4251    6251   8251     omnibus-nats-n1   $OMNIBUS_CACHE/run/cluster-nats/n1/store
-#   2     4252    6252   8252     omnibus-nats-n2   .../n2/store
-#   3     4253    6253   8253     omnibus-nats-n3   .../n3/store
+#   node  address     client  route  monitor  server name       data
+#   1     10.71.0.11  4251    6251   8251     omnibus-nats-n1   $OMNIBUS_CACHE/run/cluster-nats/n1/store
+#   2     10.71.0.12  4252    6252   8252     omnibus-nats-n2   .../n2/store
+#   3     10.71.0.13  4253    6253   8253     omnibus-nats-n3   .../n3/store
 #   (OMNIBUS_NATS_CLUSTER_PORT moves the client ports: base+1..3; routes +2000, monitors +4000)
 #
 #   bash scripts/clusters/nats.sh start       start the missing nodes, wait until JetStream has a
 #                                             meta leader and every node is current (/healthz)
 #   bash scripts/clusters/nats.sh kill N      kill -9 node N (and wait until it is gone)
 #   bash scripts/clusters/nats.sh restart N   start node N again on its data dir, wait until current
+#   bash scripts/clusters/nats.sh partition N node N cut off from the two others (clients still reach it)
+#   bash scripts/clusters/nats.sh heal [N]    the partition removed; waits until N is current again
 #   bash scripts/clusters/nats.sh env         OMNIBUS_NATS_CLUSTER_URL (every node) and
 #                                             OMNIBUS_NATS_CLUSTER_NODES (server names, node 1 first)
 #   bash scripts/clusters/nats.sh rss|status|stop
 CLUSTER=nats
+CLUSTER_SUBNET=71
 NATS_BASE="${OMNIBUS_NATS_CLUSTER_PORT:-4250}"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -26,23 +30,23 @@ monitor_port() { echo $(( NATS_BASE + 4000 + $1 )); }
 cluster_spawn() { # N
   local dir routes=() m
   dir=$(node_dir "$1")
-  for m in "${CLUSTER_NODES[@]}"; do [ "$m" = "$1" ] || routes+=("nats://127.0.0.1:$(route_port "$m")"); done
-  matrix_spawn "$dir" "$MATRIX_BIN/nats-server" -a 127.0.0.1 -p "$(client_port "$1")" -n "omnibus-nats-n$1" \
+  for m in "${CLUSTER_NODES[@]}"; do [ "$m" = "$1" ] || routes+=("nats://$(node_ip "$m"):$(route_port "$m")"); done
+  node_spawn "$1" "$MATRIX_BIN/nats-server" -a "$(node_ip "$1")" -p "$(client_port "$1")" -n "omnibus-nats-n$1" \
     -js -sd "$dir/store" -m "$(monitor_port "$1")" \
-    --cluster_name omnibus --cluster "nats://127.0.0.1:$(route_port "$1")" --routes "$(IFS=,; echo "${routes[*]}")"
+    --cluster_name omnibus --cluster "nats://$(node_ip "$1"):$(route_port "$1")" --routes "$(IFS=,; echo "${routes[*]}")"
 }
 
 # /healthz answers 200 once the server is ready and, in a cluster, JetStream has a meta
 # leader and this server caught up with it (streams and consumers current).
-healthz() { curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$(monitor_port "$1")/healthz"; }
+healthz() { curl -sf -o /dev/null --max-time 2 "http://$(node_ip "$1"):$(monitor_port "$1")/healthz"; }
 
-cluster_serving() { matrix_port_open "$(client_port "$1")" && healthz "$1"; }
+cluster_serving() { host_port_open "$(node_ip "$1")" "$(client_port "$1")" && healthz "$1"; }
 
 # Every node sees the two others as routes (each route counted once per peer).
 cluster_formed() {
   local n routes
   for n in "${CLUSTER_NODES[@]}"; do
-    routes=$(curl -sf --max-time 2 "http://127.0.0.1:$(monitor_port "$n")/routez" | grep -o '"remote_name": *"[^"]*"' | sort -u | wc -l) || return 1
+    routes=$(curl -sf --max-time 2 "http://$(node_ip "$n"):$(monitor_port "$n")/routez" | grep -o '"remote_name": *"[^"]*"' | sort -u | wc -l) || return 1
     [ "$routes" -ge 2 ] || return 1
     healthz "$n" || return 1
   done
@@ -50,7 +54,7 @@ cluster_formed() {
 
 cluster_env() {
   local urls=() n
-  for n in "${CLUSTER_NODES[@]}"; do urls+=("127.0.0.1:$(client_port "$n")"); done
+  for n in "${CLUSTER_NODES[@]}"; do urls+=("$(node_ip "$n"):$(client_port "$n")"); done
   echo "OMNIBUS_NATS_CLUSTER_URL=nats://$(IFS=,; echo "${urls[*]}") OMNIBUS_NATS_CLUSTER_NODES=omnibus-nats-n1,omnibus-nats-n2,omnibus-nats-n3"
 }
 

@@ -17,7 +17,7 @@ const env = (name: string): string => {
   return v
 }
 const hosts = env("OMNIBUS_NATS_CLUSTER_URL").replace(/^nats:\/\//, "").split(",")
-const nodes = scriptNodes(fileURLToPath(new URL("../../../scripts/clusters/nats.sh", import.meta.url)), env("OMNIBUS_NATS_CLUSTER_NODES").split(","))
+const nodes = scriptNodes(fileURLToPath(new URL("../../../scripts/clusters/nats.sh", import.meta.url)), env("OMNIBUS_NATS_CLUSTER_NODES").split(","), { partitions: true })
 const hostOf = (n: ClusterNode): string => hosts[nodes.indexOf(n)]!
 const byName = (name: string | undefined): ClusterNode => {
   const n = nodes.find((x) => x.name === name)

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { FailureMetadata } from "@omnibus/core/adapter"
+import { readPubAck } from "../src/publisher.ts"
 import { planFilter } from "../src/topology.ts"
 import { NatsTransport } from "../src/transport.ts"
 import { Inbox, envelope, eventually, open, text, unique } from "./helpers.ts"
@@ -26,6 +27,17 @@ describe("planFilter", () => {
     expect(planFilter("events", ["a.b.*", "a.b.c.d"])).toEqual({ filter: "events.a.b.>", exact: false })
     expect(planFilter("events", ["a.#.c"])).toEqual({ filter: "events.a.>", exact: false })
     expect(planFilter("events", ["#.c", "a.*"])).toEqual({ filter: "events.>", exact: false })
+  })
+})
+
+describe("readPubAck", () => {
+  const ack = (json: string) => ({ data: new TextEncoder().encode(json) })
+  it("a sequence confirms, also as a duplicate; a duplicate without one (in flight on the leader) does not", () => {
+    expect(() => readPubAck(ack('{"stream":"events","seq":7}'))).not.toThrow()
+    expect(() => readPubAck(ack('{"stream":"events", "seq":7,"duplicate": true}'))).not.toThrow()
+    // what nats-server 2.10 answers a re-send while the first try still waits for a quorum
+    expect(() => readPubAck(ack('{"stream":"events", "seq":0,"duplicate": true}'))).toThrow(/not stored yet/)
+    expect(() => readPubAck(ack('{"error":{"code":503,"description":"no quorum"}}'))).toThrow(/503/)
   })
 })
 

@@ -18,7 +18,7 @@ const url = env("OMNIBUS_RABBITMQ_CLUSTER_URL")
 const prefix = /^amqp:\/\/[^@/]*@/.exec(url)?.[0] ?? "amqp://"
 const hosts = url.slice(prefix.length).split(",")
 const script = fileURLToPath(new URL("../../../scripts/clusters/rabbitmq.sh", import.meta.url))
-const nodes = scriptNodes(script, env("OMNIBUS_RABBITMQ_CLUSTER_NODES").split(","))
+const nodes = scriptNodes(script, env("OMNIBUS_RABBITMQ_CLUSTER_NODES").split(","), { partitions: true })
 const hostOf = (n: ClusterNode): string => hosts[nodes.indexOf(n)]!
 
 /** The leader, members and online members of a queue, asked of the first node that answers (rabbitmqctl). */
@@ -49,5 +49,8 @@ describeClusterFaults("rabbitmq", {
   deleteGroups: (groups) => deleteGroups(url, groups),
   adapterModule: new URL("../src/index.ts", import.meta.url).href,
   leaseMs: 5_000,
+  // C-partition: the cut-off node pauses (pause_minority, scripts/clusters/rabbitmq.sh) and closes its
+  // connections, the adapter moves on to the next host; measured, not asserted: the first confirm on the
+  // majority side came 9.9 s into the 10 s cut (tick detection, then a new leader for the quorum queue)
   replication: "quorum queues with x-quorum-initial-group-size 3 (several hosts in the URL), RPC queues quorum too",
 })

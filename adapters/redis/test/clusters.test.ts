@@ -32,7 +32,7 @@ const env = (name: string): string => {
 const url = env("OMNIBUS_REDIS_CLUSTER_URL")
 const hosts = env("OMNIBUS_REDIS_CLUSTER_NODES").split(",")
 const script = fileURLToPath(new URL("../../../scripts/clusters/redis.sh", import.meta.url))
-const nodes = scriptNodes(script, hosts)
+const nodes = scriptNodes(script, hosts, { partitions: true })
 const keys = keysFor({})
 const WAIT_REPLICAS = 1
 
@@ -122,6 +122,8 @@ const harness = (waitReplicas: number): ClusterHarness => ({
   deleteGroups: (groups) => deleteGroups(url, groups),
   adapterModule: new URL("../src/index.ts", import.meta.url).href,
   leaseMs: 5_000,
+  // C-partition: the cluster client sees the slots move to the promoted replica and follows them
+  movesToMajority: true,
   replication: `Redis Cluster, ${nodes.length / 3 - 1} replicas per primary, AOF appendfsync always; ` +
     (waitReplicas > 0 ? `publishes confirmed after WAIT ${waitReplicas} (waitReplicas: ${waitReplicas})` : "publishes confirmed by the primary alone (no WAIT)"),
 })

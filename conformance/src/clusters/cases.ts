@@ -13,6 +13,7 @@ import { errorText, mapWindowed } from "../wait.ts"
 import { defineClusterFault } from "./context.ts"
 import type { ClusterContext, ClusterSuite } from "./context.ts"
 import type { ClusterNode } from "./harness.ts"
+import { registerPartition } from "./partition.ts"
 import { registerClusterModel } from "./model.ts"
 
 const healthy = async (bus: Bus): Promise<boolean> => (await bus.health()).ready
@@ -22,7 +23,7 @@ const healthy = async (bus: Bus): Promise<boolean> => (await bus.health()).ready
  * redeliveries (a duplicate is observed, not handled); `handledAt` says when each id
  * was first handled, so a probe published after a fault measures the time to resume.
  */
-class Group {
+export class Group {
   readonly tally = new Tally()
   readonly handledAt = new Map<string, number>()
   readonly store
@@ -295,6 +296,8 @@ export const registerClusterFaults = (suite: ClusterSuite): void => {
     expect(ctx.metrics.handledTwice, "messages handled twice despite the idempotency store").toBe(0)
   }, { timeoutMs: 300_000 })
 
+  // ------------------------------------------------------------ (3) a partition of one node
+  registerPartition(suite)
   // ------------------------------------------------------------ (5) the model check with node kills
   registerClusterModel(suite)
 }

@@ -13,6 +13,13 @@ export interface ClusterNode {
   kill(): Promise<void>
   /** Starts the node again on its data; resolves once it serves clients and rejoined the cluster. */
   restart(): Promise<void>
+  /**
+   * Cuts the node off from the other nodes (they drop what they send each other) while clients still
+   * reach every node; resolves once the cut is in place. Where the nodes have it, C-partition runs.
+   */
+  isolate?(): Promise<void>
+  /** Ends the cut; resolves once the cluster is whole again (the node serves and rejoined). */
+  heal?(): Promise<void>
 }
 
 /** A node and what the lookup saw (followers, a consumer leader elsewhere...), for the notes. */
@@ -55,4 +62,9 @@ export interface ClusterHarness {
    * scale of its crash and close probabilities (default 1), sized to the suite's time budget.
    */
   readonly model?: { readonly steps?: number; readonly kills?: number; readonly disruptionRate?: number }
+  /**
+   * Set where a client connected to a node cut off from the others goes on publishing through the
+   * majority side while the cut lasts: C-partition then asserts it; otherwise it measures and reports it.
+   */
+  readonly movesToMajority?: boolean
 }

@@ -1,7 +1,8 @@
 /**
  * Cluster nodes driven by a launcher script with the commands of
  * scripts/clusters/common.sh: `bash <script> kill N` and `bash <script> restart N`
- * (N from 1), each returning once the node is gone or serving again.
+ * (N from 1), each returning once the node is gone or serving again, and, for a
+ * launcher that runs its nodes in network namespaces, `partition N` and `heal N`.
  */
 import { execFile } from "node:child_process"
 import { promisify } from "node:util"
@@ -19,10 +20,16 @@ export const runScript = async (file: string, ...args: ReadonlyArray<string>): P
   }
 }
 
-/** One node per name, in order: the first is the script's node 1. */
-export const scriptNodes = (file: string, names: ReadonlyArray<string>): Array<ClusterNode> =>
+/** One node per name, in order: the first is the script's node 1. `partitions`: the launcher has `partition N` and `heal N`. */
+export const scriptNodes = (file: string, names: ReadonlyArray<string>, options: { readonly partitions?: boolean } = {}): Array<ClusterNode> =>
   names.map((name, i) => ({
     name,
     kill: async () => { await runScript(file, "kill", String(i + 1)) },
     restart: async () => { await runScript(file, "restart", String(i + 1)) },
+    ...(options.partitions === true
+      ? {
+          isolate: async () => { await runScript(file, "partition", String(i + 1)) },
+          heal: async () => { await runScript(file, "heal", String(i + 1)) },
+        }
+      : {}),
   }))
