@@ -26,7 +26,7 @@ const IN_FLIGHT = "duplicate of a message not stored yet (in flight on the strea
 /** Errors that mean "not confirmed yet, try again": the server may not have the message. */
 const transient = (e: unknown): boolean => {
   const text = reasonOf(e).toLowerCase()
-  return /timeout|no responders|503|disconnect|connection|reconnect|closed|not stored yet/.test(text) && !/max_payload|maximum payload|too large/.test(text)
+  return text.includes(IN_FLIGHT) || (/timeout|no responders|503|disconnect|connection|reconnect|closed/.test(text) && !/max_payload|maximum payload|too large/.test(text))
 }
 
 const OK: PublishOutcome = { ok: true }
