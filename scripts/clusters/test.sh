@@ -44,6 +44,10 @@ for b in "${BROKERS[@]}"; do
 done
 echo "== clusters summary"
 printf '  %s\n' "${summary[@]}"
+# the failed cases' reasons again at the very end, where a log cut to its tail still shows them
+for b in "${failed[@]}"; do
+  node -e 'for (const f of process.argv.slice(1)) for (const c of JSON.parse(require("fs").readFileSync(f, "utf8")).faults) if (c.status !== "pass") console.log(`  ${f.split("/").pop()} ${c.id}: ${c.status}: ${c.reason ?? ""}`)' conformance/results/clusters/"$b"@*.json 2>/dev/null || true
+done
 [ ${#failed[@]} -eq 0 ] || { echo "clusters: failed: ${failed[*]}" >&2; exit 1; }
 # docs/guarantees.md's "What survives what — clusters" comes from these results.
 node conformance/src/guarantees.ts

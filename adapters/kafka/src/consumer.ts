@@ -11,7 +11,7 @@ import type { ConsumeSpec, Consumption, Delivery, FailureMetadata, GroupSpec } f
 import { newRunState, sleep, Slots, wakeAll, type RunState } from "./batch.ts"
 import type { InRecord, KafkaClient } from "./client.ts"
 import type { Member } from "./group-consumer.ts"
-import { PartitionRunner, type Settle } from "./partitions.ts"
+import { PartitionRunner, type HandedFrom, type Settle } from "./partitions.ts"
 import type { Names } from "./config.ts"
 import type { EventTopics } from "./event-topics.ts"
 import type { SendQueue } from "./send-queue.ts"
@@ -65,7 +65,8 @@ export const consume = async (deps: ConsumerDeps, spec: ConsumeSpec, onDelivery:
   const checked = new WeakMap<InRecord, Envelope>()
   const envelopeOf = (topic: string, partition: number, rec: InRecord): Envelope => fromRecord(topic, partition, rec, fallbackKey(topic))
 
-  const makeDelivery = (topic: string, partition: number, rec: InRecord, extra: number, settle: Settle, beginSolo: () => Promise<number>): Delivery => {
+  const makeDelivery = (from: HandedFrom, rec: InRecord, extra: number, settle: Settle, beginSolo: () => Promise<number>): Delivery => {
+    const { topic, partition } = from
     const envelope: Envelope = checked.get(rec) ?? envelopeOf(topic, partition, rec)
     checked.delete(rec)
     // the attempt header counts handler failures; `extra` is what a crashed member's grant counts (partitions.ts)
@@ -106,7 +107,8 @@ export const consume = async (deps: ConsumerDeps, spec: ConsumeSpec, onDelivery:
       ack: () => finish(),
       retry: ({ delayMs, firstFailureAt }) => finish(() => toRetry(attempt + 1, delayMs, firstFailureAt)),
       // Back through the retry topic (due now, same attempt) rather than left uncommitted: later records of the partition stay settled.
-      release: () => finish(() => toRetry(attempt, 0, recordFirstFailure(rec))),
+      // From a partition this member lost, no copy: no commit passes the record now, its next owner reads it.
+      release: () => (from.dead ? finish() : finish(() => toRetry(attempt, 0, recordFirstFailure(rec)))),
       deadLetter: (failure: FailureMetadata) => finish(() => client.send(dlqTopic, [toRecord(envelope, failureToHeaders(failure))])),
     }
   }
@@ -141,8 +143,7 @@ export const consume = async (deps: ConsumerDeps, spec: ConsumeSpec, onDelivery:
     },
     tryAcquire: () => !state.stopped && !dead() && slots.tryAcquire(),
     releaseSlot: () => slots.release(),
-    deliver: (rec: InRecord, extra: number, settle: Settle, from: { readonly topic: string; readonly partition: number }, beginSolo: () => Promise<number>) =>
-      onDelivery(makeDelivery(from.topic, from.partition, rec, extra, settle, beginSolo)),
+    deliver: (rec: InRecord, extra: number, settle: Settle, from: HandedFrom, beginSolo: () => Promise<number>) => onDelivery(makeDelivery(from, rec, extra, settle, beginSolo)),
   }
   const mainRunner = new PartitionRunner({
     state,

@@ -26,6 +26,7 @@
  *   also carries ";s=<offset>:<runs>,…" for records that ran alone in a handler
  *   and have not settled; the mark is committed before the handler starts.
  */
+import { DeliveryLost } from "@omnibus/core/adapter"
 import type { InRecord } from "./client.ts"
 import type { Assigned, Member, MemberHandler } from "./group-consumer.ts"
 import { newRunState, sleep, wakeAll, type RunState } from "./batch.ts"
@@ -97,7 +98,14 @@ export interface RunnerOptions {
   /** Gives back a slot acquired for a record that is then not handed out. */
   readonly releaseSlot: () => void
   /** Hands a record out (a slot is held for it); `settle` is called once it is done. */
-  readonly deliver: (record: InRecord, extraAttempts: number, settle: Settle, from: { readonly topic: string; readonly partition: number }, beginSolo: () => Promise<number>) => void
+  readonly deliver: (record: InRecord, extraAttempts: number, settle: Settle, from: HandedFrom, beginSolo: () => Promise<number>) => void
+}
+
+/** The partition a record was handed from; `dead` once this member lost it (its next owner reads what is uncommitted). */
+export interface HandedFrom {
+  readonly topic: string
+  readonly partition: number
+  readonly dead: boolean
 }
 
 /**
@@ -300,7 +308,7 @@ export class PartitionRunner implements MemberHandler {
     const before = st.solo.get(entry.offset) ?? 0
     st.solo.set(entry.offset, before + 1)
     await this.flush(st)
-    if (st.dead) throw new Error(`the solo run of offset ${entry.offset} was not committed: partition ${st.topic}/${st.partition} revoked`)
+    if (st.dead) throw new DeliveryLost(`the solo run of offset ${entry.offset} was not committed: partition ${st.topic}/${st.partition} revoked`)
     return before
   }
 

@@ -7,7 +7,7 @@
  * what every other one wrote.
  */
 export type * from "./transport.ts"
-export { simulateCrash } from "./transport.ts"
+export { simulateCrash, DeliveryLost } from "./transport.ts"
 export type * from "./topology-report.ts"
 export { reportedNames } from "./topology-report.ts"
 /** A Bus over a transport built by hand (tests of an adapter, a transport not registered by scheme). */

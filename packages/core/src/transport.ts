@@ -72,6 +72,19 @@ export interface Transport {
  */
 export const simulateCrash: unique symbol = Symbol.for("@omnibus/core/simulateCrash")
 
+/**
+ * `Delivery.beginSolo`'s rejection when the delivery stopped being this consumer's before it
+ * ran (its partition was revoked, its lease taken over): core gives it back without running or
+ * judging it, since its next owner delivers it again. Judging it by the broker's count instead
+ * would charge it for every rebalance it sat through.
+ */
+export class DeliveryLost extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = "DeliveryLost"
+  }
+}
+
 export interface Crashable {
   [simulateCrash](): Promise<void>
 }
@@ -126,7 +139,8 @@ export interface Delivery {
    * is charged to this message only, and resolves with how many earlier solo runs of this
    * attempt ended without an outcome. Adapters clear the count when the delivery settles.
    * Optional: without it core falls back to `redeliveries`, which also charges the messages
-   * a crash sent back untouched.
+   * a crash sent back untouched. Rejects with `DeliveryLost` when the delivery is no longer
+   * this consumer's; any other rejection means the count could not be written.
    */
   beginSolo?(): Promise<number>
   /** Done: remove from the group. */

@@ -8,7 +8,7 @@ import { soloBudget } from "../isolation.ts"
 import type { Logger } from "../logger.ts"
 import { describeError } from "../errors.ts"
 import type { RetryPolicy } from "../retry.ts"
-import type { Delivery } from "../transport.ts"
+import { DeliveryLost, type Delivery } from "../transport.ts"
 
 /**
  * The dead-letter reason of a poison message: it ran alone in a handler `retry.maxRedeliveries`
@@ -40,18 +40,23 @@ export class AttemptsExhausted extends Error {
 
 // How many earlier runs alone ended without an outcome: the adapter's durable count, or
 // (adapter without one, or its store unreachable) the broker's, which charges bystanders too.
+// DeliveryLost goes through to the caller: there is nothing to count for a delivery no longer ours.
 const soloCrashes = async (delivery: Delivery, logger: Logger): Promise<number> => {
   if (delivery.beginSolo) {
     try {
       return await delivery.beginSolo()
     } catch (e) {
+      if (e instanceof DeliveryLost) throw e
       logger.warn({ id: delivery.envelope.id, routingKey: delivery.envelope.routingKey, error: describeError(e).message }, "omnibus: recording a solo run failed; counting broker redeliveries instead")
     }
   }
   return delivery.redeliveries - 1
 }
 
-/** Why this delivery must not run, if it must not; a suspect's solo run is counted here. */
+/**
+ * Why this delivery must not run, if it must not; a suspect's solo run is counted here.
+ * Rejects with DeliveryLost when the adapter says the delivery is no longer this consumer's.
+ */
 export const overBudget = async (delivery: Delivery, retry: RetryPolicy, logger: Logger): Promise<Error | undefined> => {
   if (delivery.redeliveries > 0) {
     const crashes = await soloCrashes(delivery, logger)

@@ -15,7 +15,7 @@ import type { Logger } from "../logger.ts"
 import { toMessage } from "../message.ts"
 import { compose, failed, handled, type HandleContext, type HandleOutcome, type Middleware } from "../middleware.ts"
 import type { RetryPolicy } from "../retry.ts"
-import type { Delivery } from "../transport.ts"
+import { DeliveryLost, type Delivery } from "../transport.ts"
 import { overBudget } from "./budget.ts"
 import { claim, quietly, type IdempotencyConfig } from "./claim.ts"
 import { decode } from "./decode.ts"
@@ -72,7 +72,14 @@ export const handleDelivery = async (config: PipelineConfig, delivery: Delivery,
   let redeliveries = delivery.redeliveries
   // (only a redelivered or over-attempted delivery pays for the async budget check)
   if (delivery.redeliveries > 0 || attempt > config.retry.attempts) {
-    const over = await overBudget(delivery, config.retry, config.logger)
+    let over: Error | undefined
+    try {
+      over = await overBudget(delivery, config.retry, config.logger)
+    } catch (e) {
+      // not ours any more (../transport.ts DeliveryLost): given back unjudged, its next owner runs it
+      if (e instanceof DeliveryLost) return settler.release(delivery)
+      throw e
+    }
     if (over) return settler.deadLetter(delivery, over, attempt, firstFailureAt ?? Date.now())
   }
   let payload: unknown
