@@ -18,7 +18,7 @@ const env = (name: string): string => {
 }
 const url = env("OMNIBUS_KAFKA_CLUSTER_URL")
 const hosts = url.replace(/^kafka:\/\//, "").split(",")
-const nodes = scriptNodes(fileURLToPath(new URL("../../../scripts/clusters/kafka.sh", import.meta.url)), env("OMNIBUS_KAFKA_CLUSTER_NODES").split(","))
+const nodes = scriptNodes(fileURLToPath(new URL("../../../scripts/clusters/kafka.sh", import.meta.url)), env("OMNIBUS_KAFKA_CLUSTER_NODES").split(","), { partitions: true })
 const hostOf = (n: ClusterNode): string => hosts[nodes.indexOf(n)]!
 const n = names("omnibus")
 

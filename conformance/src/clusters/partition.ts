@@ -85,8 +85,10 @@ export const registerPartition = (suite: ClusterSuite): void => {
     load.catch(() => undefined)
 
     const confirmedIds = () => sent.filter((s) => s.confirmed === true).map((s) => s.id)
-    // flowing before the cut: messages confirmed and handled
-    await ctx.eventually(() => confirmedIds().length >= 20 && group.tally.missing(confirmedIds()).length === 0, () => `the first 20 messages confirmed and handled before the partition: ${confirmedIds().length} of ${sent.length} confirmed, ${group.tally.missing(confirmedIds()).length} of those not handled`, 60_000)
+    // flowing before the cut: the first 20 confirmed messages handled (not "every confirmed one so far":
+    // with publishing going on, a broker whose confirm → delivery takes longer than PACE_MS always has some on the way)
+    const firstConfirmed = () => confirmedIds().slice(0, 20)
+    await ctx.eventually(() => firstConfirmed().length === 20 && group.tally.missing(firstConfirmed()).length === 0, () => `the first 20 messages confirmed and handled before the partition: ${confirmedIds().length} of ${sent.length} confirmed, ${group.tally.missing(firstConfirmed()).length} of the first 20 not handled`, 60_000)
 
     let isolatedAt = performance.now()
     let healedAt = 0
