@@ -10,9 +10,9 @@
  * the group queue when due (delay.ts).
  */
 import type { Channel, ChannelModel, ConsumeMessage } from "amqplib"
-import { Wire } from "@omnibus/core/adapter"
+import { DeliveryLost, Wire } from "@omnibus/core/adapter"
 import type { ConsumeSpec, Consumption, Delivery, FailureMetadata, GroupSpec } from "@omnibus/core/adapter"
-import { brokerError, closeQuietly, replyCode, sleep } from "./connection.ts"
+import { brokerError, closeQuietly, replyCode, sleep, unlessAborted } from "./connection.ts"
 import type { ConnectionHook, ConnectionManager } from "./connection.ts"
 import { failureToHeaders } from "@omnibus/core/adapter"
 import { attemptHeader, bodyOf, envelopeOf, firstFailureOf, fitHeaderTable, publishOptions, wireHeadersOf } from "./mapping.ts"
@@ -57,6 +57,8 @@ export class GroupConsumer implements ConnectionHook, Consumption {
   private ch: Channel | undefined
   private consumerTags: Array<string> = []
   private stopped = false
+  /** Aborted by stop(): what a delivery still waits for on the broker before it runs or settles. */
+  private readonly stopping = new AbortController()
   private closed = false
 
   constructor(deps: ConsumerDeps, spec: ConsumeSpec, onDelivery: (delivery: Delivery) => void) {
@@ -168,8 +170,11 @@ export class GroupConsumer implements ConnectionHook, Consumption {
     const stableId = wire[Wire.id] !== undefined || manager.settings.foreignIds === "content"
     const beginSolo = async (): Promise<number> => {
       const q = declarer.topology.soloQueue(this.spec.group, envelope.id, attempt)
-      const before = await manager.withChannel("count solo runs", async (c) =>
+      // The marker queue is classic: with its node down the count waits about a minute; a stopping
+      // consumer gives the message back unrun instead (core releases a DeliveryLost), so close() need not wait.
+      const count = manager.withChannel("count solo runs", async (c) =>
         (await c.assertQueue(q, { durable: true, arguments: { "x-queue-type": "classic", "x-expires": SOLO_TTL_MS } })).messageCount)
+      const before = await unlessAborted(count, this.stopping.signal, () => new DeliveryLost(`the consumer of ${this.spec.group} stopped before the solo run of ${envelope.id} was counted`))
       const [outcome] = await publisher.send([{ exchange: "", routingKey: q, content: Buffer.alloc(0), options: { persistent: true }, key: envelope.routingKey }])
       if (!outcome?.ok) throw outcome?.error ?? new Error("solo marker publish failed")
       soloQueue = q
@@ -215,7 +220,8 @@ export class GroupConsumer implements ConnectionHook, Consumption {
         for (let wait = 100; ; wait = Math.min(wait * 2, 2_000)) {
           let error: unknown
           try {
-            const dlq = await declarer.deadLetterQueue(this.spec.group, this.spec.ephemeral)
+            // its declare is what waits for a down node; nothing is published yet, so a stop may cut it short
+            const dlq = await unlessAborted(declarer.deadLetterQueue(this.spec.group, this.spec.ephemeral), this.stopping.signal, () => new Error("the consumer stopped while the dead-letter queue was being declared"))
             const [outcome] = await publisher.send([{ exchange: "", routingKey: dlq, content: bodyOf(envelope), options: fitHeaderTable(publishOptions(envelope, failureToHeaders(failure))), key: envelope.routingKey }])
             if (outcome?.ok) break
             error = outcome?.error ?? new Error("dead-letter publish failed")
@@ -227,7 +233,7 @@ export class GroupConsumer implements ConnectionHook, Consumption {
             if (live()) { settled = true; try { ch.nack(msg, false, true) } catch { /* closed */ } }
             throw error
           }
-          await sleep(wait)
+          await sleep(wait, this.stopping.signal)
         }
         if (live()) ack()
       },
@@ -238,6 +244,7 @@ export class GroupConsumer implements ConnectionHook, Consumption {
   async stop(): Promise<void> {
     if (this.stopped) return
     this.stopped = true
+    this.stopping.abort()
     const ch = this.ch
     const tags = this.consumerTags
     // Held retries are not moved any more: they go back to the delay queue with the channel.

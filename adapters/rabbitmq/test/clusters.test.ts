@@ -5,7 +5,7 @@
  */
 import { fileURLToPath } from "node:url"
 import { connect } from "@omnibus/core"
-import { CLUSTER_FAULTS, describeClusterFaults, runScript, scriptNodes } from "@omnibus/conformance/clusters"
+import { describeClusterFaults, runScript, scriptNodes } from "@omnibus/conformance/clusters"
 import type { ClusterNode, Leader } from "@omnibus/conformance/clusters"
 import { deleteGroups } from "../src/index.ts"
 
@@ -53,9 +53,4 @@ describeClusterFaults("rabbitmq", {
   // connections, the adapter moves on to the next host; measured, not asserted: the first confirm on the
   // majority side came 9.9 s into the 10 s cut (tick detection, then a new leader for the quorum queue)
   replication: "quorum queues with x-quorum-initial-group-size 3 (several hosts in the URL), RPC queues quorum too",
-},
-  // Not C-model yet: with a node down, closing a subscription whose consumer dead-letters to a (classic) queue on
-  // that node waits about a minute per message, and some seeds (3383846716) run past the test's timeout
-  // (docs/clusters.md, "C-model ... found"). A stall, no loss; the case runs here once it is fixed.
-  CLUSTER_FAULTS.map((f) => f.id).filter((id) => id !== "C-model"),
-)
+})
