@@ -8,7 +8,7 @@
  * a dead server's partitions long before the group's session times out.
  */
 import { randomUUID } from "node:crypto"
-import { BusClosed, NoResponders, type Envelope } from "@omnibus/core/adapter"
+import { BusClosed, NoResponders, untilAborted, type Envelope } from "@omnibus/core/adapter"
 import type { Consumption, IncomingRequest, ServeSpec } from "@omnibus/core/adapter"
 import { newRunState, Slots, wakeAll } from "./batch.ts"
 import type { Member } from "./group-consumer.ts"
@@ -188,13 +188,7 @@ export class Requester {
       settle = resolve
     })
     // Every step stops at the signal: core holds the deadline (rpc/client.ts) and aborts it when it passes.
-    const bounded = <T>(p: Promise<T>): Promise<T> =>
-      new Promise<T>((resolve, reject) => {
-        const onAbort = () => reject(options.signal.reason)
-        if (options.signal.aborted) onAbort()
-        options.signal.addEventListener("abort", onAbort, { once: true })
-        p.then(resolve, reject).finally(() => options.signal.removeEventListener("abort", onAbort))
-      })
+    const bounded = <T>(p: Promise<T>): Promise<T> => untilAborted(p, options.signal, () => options.signal.reason)
     this.pending.set(correlationId, (e) => settle?.(e))
     try {
       await bounded(Promise.all([this.start(), this.hasResponders(method).then((ok) => {

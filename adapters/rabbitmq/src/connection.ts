@@ -103,19 +103,6 @@ export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
     signal?.addEventListener("abort", () => { clearTimeout(t); resolve() }, { once: true })
   })
 
-/**
- * `p`, or a rejection with `stopped()` once `signal` aborts, whichever comes first; `p` goes on
- * unobserved. For broker calls a closing consumer must not sit out: RabbitMQ holds a declare of a
- * classic queue whose node is down for about a minute before it fails.
- */
-export const unlessAborted = <A>(p: Promise<A>, signal: AbortSignal, stopped: () => Error): Promise<A> =>
-  new Promise<A>((resolve, reject) => {
-    const onAbort = () => reject(stopped())
-    if (signal.aborted) onAbort()
-    else signal.addEventListener("abort", onAbort, { once: true })
-    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort))
-  })
-
 interface MuxInternals {
   _readIncoming?: () => void
 }

@@ -10,9 +10,9 @@
  * the group queue when due (delay.ts).
  */
 import type { Channel, ChannelModel, ConsumeMessage } from "amqplib"
-import { DeliveryLost, Wire } from "@omnibus/core/adapter"
+import { DeliveryLost, untilAborted, Wire } from "@omnibus/core/adapter"
 import type { ConsumeSpec, Consumption, Delivery, FailureMetadata, GroupSpec } from "@omnibus/core/adapter"
-import { brokerError, closeQuietly, replyCode, sleep, unlessAborted } from "./connection.ts"
+import { brokerError, closeQuietly, replyCode, sleep } from "./connection.ts"
 import type { ConnectionHook, ConnectionManager } from "./connection.ts"
 import { failureToHeaders } from "@omnibus/core/adapter"
 import { attemptHeader, bodyOf, envelopeOf, firstFailureOf, fitHeaderTable, publishOptions, wireHeadersOf } from "./mapping.ts"
@@ -174,7 +174,7 @@ export class GroupConsumer implements ConnectionHook, Consumption {
       // consumer gives the message back unrun instead (core releases a DeliveryLost), so close() need not wait.
       const count = manager.withChannel("count solo runs", async (c) =>
         (await c.assertQueue(q, { durable: true, arguments: { "x-queue-type": "classic", "x-expires": SOLO_TTL_MS } })).messageCount)
-      const before = await unlessAborted(count, this.stopping.signal, () => new DeliveryLost(`the consumer of ${this.spec.group} stopped before the solo run of ${envelope.id} was counted`))
+      const before = await untilAborted(count, this.stopping.signal, () => new DeliveryLost(`the consumer of ${this.spec.group} stopped before the solo run of ${envelope.id} was counted`))
       const [outcome] = await publisher.send([{ exchange: "", routingKey: q, content: Buffer.alloc(0), options: { persistent: true }, key: envelope.routingKey }])
       if (!outcome?.ok) throw outcome?.error ?? new Error("solo marker publish failed")
       soloQueue = q
@@ -221,7 +221,7 @@ export class GroupConsumer implements ConnectionHook, Consumption {
           let error: unknown
           try {
             // its declare is what waits for a down node; nothing is published yet, so a stop may cut it short
-            const dlq = await unlessAborted(declarer.deadLetterQueue(this.spec.group, this.spec.ephemeral), this.stopping.signal, () => new Error("the consumer stopped while the dead-letter queue was being declared"))
+            const dlq = await untilAborted(declarer.deadLetterQueue(this.spec.group, this.spec.ephemeral), this.stopping.signal, () => new Error("the consumer stopped while the dead-letter queue was being declared"))
             const [outcome] = await publisher.send([{ exchange: "", routingKey: dlq, content: bodyOf(envelope), options: fitHeaderTable(publishOptions(envelope, failureToHeaders(failure))), key: envelope.routingKey }])
             if (outcome?.ok) break
             error = outcome?.error ?? new Error("dead-letter publish failed")

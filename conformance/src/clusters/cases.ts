@@ -214,7 +214,12 @@ export const registerClusterFaults = (suite: ClusterSuite): void => {
     const failed = outcomes.filter((o) => o.error !== undefined)
     expect(failed.filter((o) => o.tag === undefined).map((o) => o.error), "failures without a typed error").toEqual([])
     // after the storm, with the node still down: the servers answer the surviving requester
-    const after = await mapWindowed(100, 16, (i) => clients[1]!.bus.request<{ pid: number }>(method, { i }, { timeout: TIMEOUT_MS }).then((r) => r.pid, (e: unknown) => errorText(e)))
+    // (a failure says when it was sent, counted from the kill, and which of the 100 it was)
+    const sinceKill = () => Math.round(performance.now() - (killedAt ?? 0))
+    const after = await mapWindowed(100, 16, (i) => {
+      const sent = sinceKill()
+      return clients[1]!.bus.request<{ pid: number }>(method, { i }, { timeout: TIMEOUT_MS }).then((r) => r.pid, (e: unknown) => `#${i}, sent ${sent} ms after the kill: ${errorText(e)}`)
+    })
     expect(suite.down.has(target), "the killed node is still down").toBe(true)
     expect(after.filter((r) => typeof r === "string"), "requests of the surviving requester after the storm").toEqual([])
   }, { timeoutMs: 240_000 })
