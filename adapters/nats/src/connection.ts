@@ -7,7 +7,7 @@
  */
 import { connect } from "@nats-io/transport-node"
 import { AuthorizationError, createInbox, UserAuthenticationExpiredError } from "@nats-io/nats-core"
-import type { Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/nats-core"
+import type { Msg, MsgHdrs, NatsConnection, Server, Subscription } from "@nats-io/nats-core"
 import { AuthenticationFailed, ConnectionFailed } from "@omnibus/core"
 import type { NatsSettings } from "./config.ts"
 import { statusOf } from "./wire.ts"
@@ -79,10 +79,30 @@ export const retryUntil = async <A>(deadline: number, attempt: (remainingMs: num
  */
 export const electing = (e: unknown): boolean => /timeout/i.test(reasonOf(e))
 
-export const openConnection = async (settings: NatsSettings): Promise<NatsConnection> => {
+/**
+ * Which server a reconnect dials (nats.js's `reconnectToServer`). Its default is the head of the
+ * pool, which after a forced reconnect is the server just left: a move away names the server to avoid.
+ */
+export class ServerPick {
+  private avoid: string | undefined
+
+  /** The next reconnect goes to another server than `listen` (host:port) if the pool has one. */
+  leave(listen: string): void {
+    this.avoid = listen
+  }
+
+  readonly choose = (pool: ReadonlyArray<Server>): Server | null => {
+    const avoid = this.avoid
+    if (avoid === undefined) return null
+    this.avoid = undefined
+    return pool.find((s) => s.listen !== avoid) ?? null
+  }
+}
+
+export const openConnection = async (settings: NatsSettings, pick?: ServerPick): Promise<NatsConnection> => {
   const nc = await retryUntil(
     Date.now() + settings.connectTimeoutMs,
-    (remaining) => connect({ ...settings.connection, timeout: Math.max(200, Math.min(remaining, 5_000)) }),
+    (remaining) => connect({ ...settings.connection, timeout: Math.max(200, Math.min(remaining, 5_000)), ...(pick ? { reconnectToServer: pick.choose } : {}) }),
     (e) => !isAuthError(e),
     (e) => isAuthError(e)
       ? new AuthenticationFailed({ url: settings.safeUrl, reason: "the server rejected the credentials" })
@@ -98,6 +118,13 @@ interface Waiting {
   readonly deadline: number
 }
 
+/**
+ * JetStream failing on this server this long (nothing but timeouts, no responders, ids in flight),
+ * with other servers known: the connection moves to another server (Link.jetStreamFailed).
+ * Longer than a leader election after a node's death (2-4 s here), when every server fails alike.
+ */
+const STUCK_MS = 4_000
+
 /** Connection state shared by the adapter's parts. */
 export class Link {
   readonly nc: NatsConnection
@@ -105,6 +132,9 @@ export class Link {
   closing = false
   aborted = false
   lastError: string | undefined
+  /** Start of the oldest JetStream call failing since the last one that got an answer. */
+  private failingSince: number | undefined
+  private lastMove = 0
   private readonly reconnectListeners = new Set<() => void>()
   /** Confirmations: one wildcard reply subscription for all of them (see confirm). */
   private replies: { readonly sub: Subscription; readonly prefix: string } | undefined
@@ -114,8 +144,11 @@ export class Link {
   /** Requests to send at the end of this turn of the event loop: [subject, body, headers, token]. */
   private outbox: Array<readonly [string, string | Uint8Array, MsgHdrs | undefined, number]> = []
 
-  constructor(nc: NatsConnection) {
+  private readonly pick: ServerPick
+
+  constructor(nc: NatsConnection, pick: ServerPick) {
     this.nc = nc
+    this.pick = pick
     void this.watch()
     void nc.closed().then(() => this.failWaiting(new Error("connection closed before the server confirmed")))
   }
@@ -243,6 +276,32 @@ export class Link {
     } catch {
       // status iterator ends with the connection
     }
+  }
+
+  /** A JetStream call on this connection got its answer (a PubAck). */
+  jetStreamAnswered(): void {
+    this.failingSince = undefined
+  }
+
+  /**
+   * A JetStream call started at `startedAt` failed for a reason another server may not have. A
+   * server cut off from its cluster still answers pings, so nats.js stays on it while nothing
+   * it is asked of JetStream can be done there (the streams' leaders and quorum are on the
+   * other side): after STUCK_MS of only such failures the connection moves to the next server
+   * (what is waiting is sent again on reconnect, see publisher.ts).
+   */
+  jetStreamFailed(startedAt: number): void {
+    // sent to the server left behind: the next server is judged by its own answers, STUCK_MS of them
+    if (startedAt < this.lastMove) return
+    this.failingSince = Math.min(this.failingSince ?? startedAt, startedAt)
+    const now = Date.now()
+    if (now - this.failingSince < STUCK_MS || !this.connected || !this.usable) return
+    // one server: nowhere to go (a cluster advertises the others in its INFO)
+    if ((this.nc.info?.connect_urls?.length ?? 0) < 2) return
+    this.lastMove = now
+    this.failingSince = undefined
+    this.pick.leave(this.nc.getServer())
+    this.nc.reconnect().catch(() => undefined)
   }
 
   onReconnect(listener: () => void): () => void {

@@ -509,9 +509,13 @@ export class NatsDelivery implements Delivery {
 
   /** Sends an ack-protocol body and waits for the server to confirm it. */
   private async send(operation: string, body: string): Promise<void> {
+    const startedAt = Date.now()
     try {
       await this.ctx.link.confirm(this.reply, body, 5_000)
+      this.ctx.link.jetStreamAnswered()
     } catch (e) {
+      // unconfirmed in time: the consumer's leader is out of this server's reach, maybe only from here
+      if (/timeout/i.test(reasonOf(e))) this.ctx.link.jetStreamFailed(startedAt)
       throw new BrokerError({ operation, reason: reasonOf(e), cause: e })
     } finally {
       this.owner.settleLocally(this)

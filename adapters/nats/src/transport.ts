@@ -5,7 +5,7 @@ import { BrokerError, BusClosed } from "@omnibus/core"
 import type { ConsumeSpec, Consumption, DeadLetterStore, Delivery, Envelope, GroupSpec, Health, IncomingRequest, OnPublishOutcome, PublishOutcome, ServeSpec, Transport, TransportLimits, TransportOptions } from "@omnibus/core/adapter"
 import { parseSettings } from "./config.ts"
 import type { NatsSettings } from "./config.ts"
-import { electing, Link, openConnection, reasonOf, retryUntil } from "./connection.ts"
+import { electing, Link, openConnection, reasonOf, retryUntil, ServerPick } from "./connection.ts"
 import { GroupConsumption } from "./consumer.ts"
 import type { Ctx } from "./context.ts"
 import { NatsDeadLetters } from "./dead-letters.ts"
@@ -34,12 +34,13 @@ export class NatsTransport implements Transport {
   static async create(url: string, options: TransportOptions): Promise<NatsTransport> {
     const settings: NatsSettings = parseSettings(url, options)
     const deadline = Date.now() + settings.connectTimeoutMs
-    const nc = await openConnection(settings)
+    const pick = new ServerPick()
+    const nc = await openConnection(settings, pick)
     // while the cluster elects its JetStream leaders a bus connecting waits, as it waits for a server not up yet
     try {
       const jsm = await retryUntil(deadline, () => jetstreamManager(nc), electing)
       const js = jetstream(nc)
-      const link = new Link(nc)
+      const link = new Link(nc, pick)
       const wire = new WireCodec(js, jsm, settings.blobStream, nc.info?.max_payload ?? 1024 * 1024)
       const topology = new Topology(jsm, settings)
       const publisher = new Publisher(link, wire, settings)
