@@ -147,15 +147,16 @@ export class Publisher {
     // What js.publish does (Nats-Msg-Id header, request, read the PubAck), on the link's shared
     // reply subscription: js.publish goes through nc.request, which builds an Error with a stack
     // for every call (5 % of the end-to-end profile, bench/FINDINGS.md).
-    this.link.ask(m.subject, m.data, m.headers, Math.max(500, Math.min(5_000, m.deadline - Date.now()))).then(readPubAck).then(
+    this.link.ask(m.subject, m.data, m.headers, Math.max(500, Math.min(5_000, m.deadline - startedAt))).then(readPubAck).then(
       () => {
         this.link.jetStreamAnswered()
         if (this.sending.delete(m)) m.resolve()
       },
       (err: unknown) => {
-        if (transient(err)) this.link.jetStreamFailed(startedAt)
+        const retryable = transient(err)
+        if (retryable) this.link.jetStreamFailed(startedAt)
         if (tries !== m.tries || !this.sending.has(m)) return
-        if (!transient(err) || this.link.nc.isClosed() || Date.now() + m.wait >= m.deadline) return this.fail(m, err)
+        if (!retryable || this.link.nc.isClosed() || Date.now() + m.wait >= m.deadline) return this.fail(m, err)
         m.timer = setTimeout(() => this.attempt(m), m.wait)
         m.wait = Math.min(m.wait * 2, 1_000)
       },

@@ -56,7 +56,6 @@ export class GroupConsumer implements ConnectionHook, Consumption {
   private model: ChannelModel | undefined
   private ch: Channel | undefined
   private consumerTags: Array<string> = []
-  private stopped = false
   /** Aborted by stop(): what a delivery still waits for on the broker before it runs or settles. */
   private readonly stopping = new AbortController()
   private closed = false
@@ -68,6 +67,10 @@ export class GroupConsumer implements ConnectionHook, Consumption {
     this.queue = deps.declarer.topology.groupQueue(spec.group)
     this.delayQueue = deps.declarer.topology.delayQueue(spec.group)
     this.delayed = new DelayedRetries(deps.publisher, this.queue, this.delayQueue)
+  }
+
+  private get stopped(): boolean {
+    return this.stopping.signal.aborted
   }
 
   /** Declares and starts consuming; a broker refusal rejects, a lost connection resumes on reconnect. */
@@ -243,7 +246,6 @@ export class GroupConsumer implements ConnectionHook, Consumption {
 
   async stop(): Promise<void> {
     if (this.stopped) return
-    this.stopped = true
     this.stopping.abort()
     const ch = this.ch
     const tags = this.consumerTags
