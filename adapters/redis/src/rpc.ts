@@ -11,7 +11,7 @@
  * - Replies: RPUSH to the requester's own list (`rpc:r:<transport id>`, with
  *   a TTL), read by one BLMPOP loop per transport and matched by correlation
  *   id; a reply for a request no longer waiting is dropped. A server's replies
- *   issued while one MULTI is on the way go out together in the next.
+ *   issued while one RPC_REPLY call is on the way go out together in the next.
  * A request carries its deadline; servers skip requests already expired.
  */
 import { randomUUID } from "node:crypto"
@@ -161,7 +161,10 @@ export class RpcServer implements Consumption {
   }
 }
 
-/** One MULTI: the replies RPUSHed to their lists (one RPUSH per list), each list's TTL renewed. */
+/**
+ * The replies RPUSHed to their lists, each list's TTL renewed, one RPC_REPLY
+ * call per list (one script reply to read, where MULTI … EXEC costs four).
+ */
 const sendReplies = async (ctx: AdapterContext, replies: ReadonlyArray<Reply>): Promise<void> => {
   const byList = new Map<string, Array<Buffer>>()
   for (const r of replies) {
@@ -169,11 +172,7 @@ const sendReplies = async (ctx: AdapterContext, replies: ReadonlyArray<Reply>): 
     if (frames) frames.push(r.frame)
     else byList.set(r.replyTo, [r.frame])
   }
-  const multi = ctx.cmd.multi()
-  for (const [list, frames] of byList) multi.rpush(list, ...frames).pexpire(list, REPLY_TTL_MS)
-  const results = await multi.exec()
-  const failed = results?.find(([e]) => e)
-  if (failed) throw failed[0]
+  await Promise.all(Array.from(byList, ([list, frames]) => ctx.cmd.omnibusRpcReply(list, REPLY_TTL_MS, ...frames)))
 }
 
 interface Waiting {

@@ -352,6 +352,13 @@ if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[1]) then redis.call('PEXPIRE', KE
 return #ARGV - 1
 `
 
+/** RPC replies to one requester. KEYS[1] its reply list. ARGV: list ttl ms, then the reply frames. */
+export const RPC_REPLY = `
+redis.call('RPUSH', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return #ARGV - 1
+`
+
 /** KEYS[1] servers zset. ARGV: server id, lease ms. */
 export const RPC_HEARTBEAT = `${NOW}
 redis.call('ZADD', KEYS[1], now() + tonumber(ARGV[2]), ARGV[1])
@@ -394,6 +401,7 @@ export interface ScriptCommands {
   omnibusReplay: Call
   omnibusDropConsumer: Call
   omnibusRpcSend: Call
+  omnibusRpcReply: Call
   omnibusRpcHeartbeat: Call
   omnibusIdemClaim: Call
   omnibusIdemRelease: Call
@@ -412,6 +420,7 @@ const DEFINITIONS: ReadonlyArray<readonly [keyof ScriptCommands, string, number]
   ["omnibusReplay", REPLAY, 2],
   ["omnibusDropConsumer", DROP_CONSUMER, 1],
   ["omnibusRpcSend", RPC_SEND, 2],
+  ["omnibusRpcReply", RPC_REPLY, 1],
   ["omnibusRpcHeartbeat", RPC_HEARTBEAT, 1],
   ["omnibusIdemClaim", IDEM_CLAIM, 1],
   ["omnibusIdemRelease", IDEM_RELEASE, 1],
