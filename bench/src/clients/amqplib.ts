@@ -9,6 +9,7 @@ import { randomUUID } from "node:crypto"
 import * as amqp from "amqplib"
 import type { Body, ConsumeOptions, Contender, Session, Typed } from "../types.ts"
 import { cleanupAmqp } from "./cleanup.ts"
+import { PendingReplies } from "./pending-replies.ts"
 import { rabbitmqQueueType } from "../env.ts"
 
 const RK = "bench.msg"
@@ -35,7 +36,7 @@ class AmqpSession implements Session {
   private readonly ns: string
   private readonly props: Props
   private drainWait: Promise<void> | undefined
-  private rpc: Promise<{ ch: amqp.Channel; waiting: Map<string, () => void>; next: number }> | undefined
+  private rpc: Promise<{ ch: amqp.Channel; pending: PendingReplies }> | undefined
 
   constructor(conn: amqp.ChannelModel, pub: amqp.ConfirmChannel, ns: string, props: Props) {
     this.conn = conn
@@ -115,25 +116,19 @@ class AmqpSession implements Session {
   private replies() {
     return (this.rpc ??= (async () => {
       const ch = await this.conn.createChannel()
-      const waiting = new Map<string, () => void>()
+      const pending = new PendingReplies()
       await ch.consume("amq.rabbitmq.reply-to", (msg) => {
         if (!msg) return
         JSON.parse(msg.content.toString())
-        const id = msg.properties.correlationId as string
-        waiting.get(id)?.()
-        waiting.delete(id)
+        pending.reply(msg.properties.correlationId as string)
       }, { noAck: true })
-      return { ch, waiting, next: 0 }
+      return { ch, pending }
     })())
   }
 
   async request(seq: number): Promise<void> {
     const rpc = await this.replies()
-    const id = String(rpc.next++)
-    return new Promise<void>((resolve) => {
-      rpc.waiting.set(id, resolve)
-      rpc.ch.sendToQueue(`${this.ns}.rpc`, Buffer.from(JSON.stringify({ seq })), { correlationId: id, replyTo: "amq.rabbitmq.reply-to", contentType: "application/json" })
-    })
+    return rpc.pending.request((id) => rpc.ch.sendToQueue(`${this.ns}.rpc`, Buffer.from(JSON.stringify({ seq })), { correlationId: id, replyTo: "amq.rabbitmq.reply-to", contentType: "application/json" }))
   }
 
   async close(): Promise<void> {

@@ -17,6 +17,7 @@
 import { Redis } from "ioredis"
 import type { Body, ConsumeOptions, Contender, Session, Typed } from "../types.ts"
 import { cleanupRedis } from "./cleanup.ts"
+import { PendingReplies } from "./pending-replies.ts"
 
 const PREFIX = "raw-bench:"
 
@@ -35,7 +36,7 @@ class RedisSession implements Session {
   protected readonly stream: string
   protected readonly ns: string
   private readonly blockers: Array<Redis> = []
-  private rpc: Promise<{ waiting: Map<string, () => void>; next: number; list: string }> | undefined
+  private rpc: Promise<{ pending: PendingReplies; list: string }> | undefined
   private stopped = false
 
   constructor(url: string, cmd: Redis, ns: string) {
@@ -146,27 +147,21 @@ class RedisSession implements Session {
     return (this.rpc ??= (async () => {
       const r = await this.blocker()
       const list = `${PREFIX}${this.ns}:replies`
-      const waiting = new Map<string, () => void>()
+      const pending = new PendingReplies()
       void (async () => {
         while (!this.stopped) {
           const res = await r.blpop(list, 0.2).catch(() => null)
           if (!res) continue
-          const rep = JSON.parse(res[1]) as { id: string }
-          waiting.get(rep.id)?.()
-          waiting.delete(rep.id)
+          pending.reply((JSON.parse(res[1]) as { id: string }).id)
         }
       })()
-      return { waiting, next: 0, list }
+      return { pending, list }
     })())
   }
 
   async request(seq: number): Promise<void> {
     const rpc = await this.replies()
-    const id = String(rpc.next++)
-    await new Promise<void>((resolve) => {
-      rpc.waiting.set(id, resolve)
-      this.detach(this.cmd.rpush(`${PREFIX}${this.ns}:rpc`, JSON.stringify({ id, replyTo: rpc.list, seq })))
-    })
+    await rpc.pending.request((id) => this.cmd.rpush(`${PREFIX}${this.ns}:rpc`, JSON.stringify({ id, replyTo: rpc.list, seq })))
   }
 
   async close(): Promise<void> {

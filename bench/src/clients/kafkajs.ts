@@ -10,6 +10,7 @@ import type { Consumer, Kafka, Producer } from "kafkajs"
 import type { Body, ConsumeOptions, Contender, Session, Typed } from "../types.ts"
 import { hostPort } from "../env.ts"
 import { cleanupKafka } from "./cleanup.ts"
+import { PendingReplies } from "./pending-replies.ts"
 
 export const PARTITIONS = 6
 
@@ -46,7 +47,7 @@ class KafkajsSession implements Session {
   private readonly consumers: Array<Consumer> = []
   /** Topics of the selective workload's types created so far. */
   private readonly typeTopics = new Set<string>()
-  private rpc: Promise<{ waiting: Map<string, () => void>; next: number }> | undefined
+  private rpc: Promise<PendingReplies> | undefined
 
   constructor(kafka: Kafka, producer: Producer, ns: string) {
     this.kafka = kafka
@@ -139,7 +140,7 @@ class KafkajsSession implements Session {
 
   private replies() {
     return (this.rpc ??= (async () => {
-      const waiting = new Map<string, () => void>()
+      const pending = new PendingReplies()
       const consumer = this.kafka.consumer({ groupId: `${this.ns}-rpc-client`, sessionTimeout: 10_000, maxWaitTimeInMs: 100 })
       this.consumers.push(consumer)
       await consumer.connect()
@@ -149,23 +150,17 @@ class KafkajsSession implements Session {
         partitionsConsumedConcurrently: PARTITIONS,
         eachMessage: async ({ message }) => {
           JSON.parse(message.value!.toString())
-          const id = message.headers!["correlation-id"]!.toString()
-          waiting.get(id)?.()
-          waiting.delete(id)
+          pending.reply(message.headers!["correlation-id"]!.toString())
         },
       })
       await join
-      return { waiting, next: 0 }
+      return pending
     })())
   }
 
   async request(seq: number): Promise<void> {
-    const rpc = await this.replies()
-    const id = String(rpc.next++)
-    await new Promise<void>((resolve, reject) => {
-      rpc.waiting.set(id, resolve)
-      this.producer.send({ topic: `${this.ns}-rpc`, acks: 1, messages: [{ value: JSON.stringify({ seq }), headers: { "correlation-id": id } }] }).catch(reject)
-    })
+    const pending = await this.replies()
+    await pending.request((id) => this.producer.send({ topic: `${this.ns}-rpc`, acks: 1, messages: [{ value: JSON.stringify({ seq }), headers: { "correlation-id": id } }] }))
   }
 
   async close(): Promise<void> {

@@ -15,6 +15,7 @@ import type { ServiceBroker as Broker } from "moleculer"
 import type { Body, Broker as BrokerKind, Contender, Session } from "../types.ts"
 import { hostPort } from "../env.ts"
 import { cleanupKafka } from "./cleanup.ts"
+import { RPC_TIMEOUT_MS } from "./pending-replies.ts"
 
 const EVENT = "bench.msg"
 
@@ -103,7 +104,7 @@ class MoleculerSession implements Session {
   }
 
   async request(seq: number): Promise<void> {
-    await this.pub.call("bench.echo", { seq })
+    await this.pub.call("bench.echo", { seq }, { timeout: RPC_TIMEOUT_MS })
   }
 
   async close(): Promise<void> {

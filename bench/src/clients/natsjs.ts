@@ -10,6 +10,7 @@ import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, t
 import type { Body, ConsumeOptions, Contender, Session, Typed } from "../types.ts"
 import { hostPort } from "../env.ts"
 import { cleanupNats } from "./cleanup.ts"
+import { RPC_TIMEOUT_MS } from "./pending-replies.ts"
 
 const enc = new TextEncoder()
 
@@ -84,7 +85,7 @@ class NatsSession implements Session {
   }
 
   async request(seq: number): Promise<void> {
-    const m = await this.nc.request(`${this.ns}.rpc`, enc.encode(JSON.stringify({ seq })), { timeout: 30_000 })
+    const m = await this.nc.request(`${this.ns}.rpc`, enc.encode(JSON.stringify({ seq })), { timeout: RPC_TIMEOUT_MS })
     m.json()
   }
 

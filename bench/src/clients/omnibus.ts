@@ -10,6 +10,7 @@ import type { Body, Broker, ConsumeOptions, Contender, Session, Typed } from "..
 import { cleanupAmqp, cleanupKafka, cleanupNats, cleanupRedis } from "./cleanup.ts"
 import { rabbitmqQueueType } from "../env.ts"
 import { SELECTIVE_TYPES, selectiveType } from "../config.ts"
+import { RPC_TIMEOUT_MS } from "./pending-replies.ts"
 
 /**
  * connect() finds an adapter by the URL's scheme and imports it from the
@@ -112,7 +113,7 @@ class OmnibusSession implements Session {
     return this.bus.handle<{ seq: number }>(METHOD, (r) => ({ seq: r.payload.seq }), { concurrency: 64 })
   }
   async request(seq: number): Promise<void> {
-    await this.bus.request(METHOD, { seq }, { timeout: "30 seconds" })
+    await this.bus.request(METHOD, { seq }, { timeout: RPC_TIMEOUT_MS })
   }
   close(): Promise<void> {
     return this.bus.close()

@@ -1,0 +1,53 @@
+/**
+ * The raw contenders' RPC bookkeeping, as a careful user writes it: each
+ * request waits for its reply by correlation id, with its own timeout, like
+ * Omnibus's requests (a reply or a timeout error, never a wait forever).
+ * Used by the amqplib, ioredis and kafkajs contenders; nats.js and Moleculer
+ * are given the same timeout in their own request calls.
+ */
+export const RPC_TIMEOUT_MS = 30_000
+
+interface Waiting {
+  readonly resolve: () => void
+  readonly timer: ReturnType<typeof setTimeout>
+}
+
+export class PendingReplies {
+  private readonly waiting = new Map<string, Waiting>()
+  private next = 0
+
+  /** A new correlation id, handed to `send` (which puts the request on the wire), and the wait for its reply. */
+  request(send: (id: string) => unknown): Promise<void> {
+    const id = String(this.next++)
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id)
+        reject(new Error(`request ${id}: no reply within ${RPC_TIMEOUT_MS} ms`))
+      }, RPC_TIMEOUT_MS)
+      this.waiting.set(id, { resolve, timer })
+      try {
+        const sent = send(id)
+        if (sent instanceof Promise) sent.catch((e: unknown) => this.fail(id, e, reject))
+      } catch (e) {
+        this.fail(id, e, reject)
+      }
+    })
+  }
+
+  /** The reply to `id` arrived; one for a request no longer waiting is dropped. */
+  reply(id: string): void {
+    const w = this.waiting.get(id)
+    if (w === undefined) return
+    this.waiting.delete(id)
+    clearTimeout(w.timer)
+    w.resolve()
+  }
+
+  private fail(id: string, e: unknown, reject: (e: unknown) => void): void {
+    const w = this.waiting.get(id)
+    if (w === undefined) return
+    this.waiting.delete(id)
+    clearTimeout(w.timer)
+    reject(e)
+  }
+}
