@@ -4,7 +4,8 @@
  * Everything else in the adapter uses the narrow `KafkaClient` interface
  * below. (Until the switch this was kafkajs 2.2.4; see README "Client choice".)
  */
-import { Admin, Consumer, Producer } from "@platformatic/kafka"
+import { Wire } from "@omnibus/core/adapter"
+import { Admin, Consumer, Producer, type MessageToProduce } from "@platformatic/kafka"
 import type { ConnectionConfig } from "./config.ts"
 import { errorTree } from "./error-tree.ts"
 import { decodeBatches, destroyConnections, fetchPool, makeMember, platformaticOptions, type Member, type MemberHandler, type MemberOptions } from "./group-consumer.ts"
@@ -97,6 +98,37 @@ const retrying = async <T>(fn: () => Promise<T>, deadlineMs = 15_000): Promise<T
 }
 
 const toBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength)
+
+/**
+ * Header names are few and the same on every record (Omnibus's own, a user's),
+ * and so are a record's content type and routing key, mostly: those strings are
+ * encoded once and their bytes reused (the producer copies them into the batch)
+ * instead of a Buffer per string per record. Bounded, for producers of many
+ * distinct names or keys.
+ */
+const encoded = new Map<string, Buffer>()
+const encodedOnce = (s: string): Buffer => {
+  let b = encoded.get(s)
+  if (b === undefined) {
+    if (encoded.size >= 1_024) encoded.clear()
+    b = Buffer.from(s, "utf8")
+    encoded.set(s, b)
+  }
+  return b
+}
+
+const toMessage = (topic: string, r: OutRecord): MessageToProduce<Buffer, Buffer, Buffer, Buffer> => {
+  const headers = new Map<Buffer, Buffer>()
+  for (const name in r.headers) {
+    const value = r.headers[name]!
+    headers.set(encodedOnce(name), name === Wire.contentType || name === Wire.routingKey ? encodedOnce(value) : Buffer.from(value, "utf8"))
+  }
+  const m: MessageToProduce<Buffer, Buffer, Buffer, Buffer> = { topic, value: toBuffer(r.value), headers }
+  if (r.key !== undefined) m.key = Buffer.from(r.key, "utf8")
+  if (r.partition !== undefined) m.partition = r.partition
+  return m
+}
+
 const EARLIEST = -2n
 const LATEST = -1n
 
@@ -202,13 +234,7 @@ export const makeKafkaClient = (config: ConnectionConfig): KafkaClient => {
         const producer = getProducer()
         return watched(producer.send({
           acks: -1,
-          messages: records.map((r) => ({
-            topic,
-            ...(r.key === undefined ? {} : { key: Buffer.from(r.key, "utf8") }),
-            ...(r.partition === undefined ? {} : { partition: r.partition }),
-            value: toBuffer(r.value),
-            headers: new Map(Object.entries(r.headers).map(([k, v]) => [Buffer.from(k, "utf8"), Buffer.from(v, "utf8")])),
-          })),
+          messages: records.map((r) => toMessage(topic, r)),
         }), producer.connections)
       })
     },
