@@ -12,7 +12,8 @@ export const CONTENDERS: Record<Broker, ReadonlyArray<string>> = {
   nats: ["omnibus", "nats.js", "moleculer"],
   // ioredis-dedup: raw ioredis with Omnibus's guarantees (dedup marker, a stream per group), clients/ioredis.ts
   redis: ["omnibus", "ioredis", "ioredis-dedup", "moleculer"],
-  kafka: ["omnibus", "kafkajs", "platformatic-kafka", "moleculer"],
+  // platformatic-kafka-ids: raw @platformatic/kafka sending Omnibus's per-event headers, clients/platformatic.ts
+  kafka: ["omnibus", "kafkajs", "platformatic-kafka", "platformatic-kafka-ids", "moleculer"],
 }
 
 export const load = async (broker: Broker, url: string, name: string): Promise<Contender> => {
@@ -33,6 +34,8 @@ export const load = async (broker: Broker, url: string, name: string): Promise<C
       return (await import("./kafkajs.ts")).kafkajsRaw(url)
     case "platformatic-kafka":
       return (await import("./platformatic.ts")).platformaticRaw(url)
+    case "platformatic-kafka-ids":
+      return (await import("./platformatic.ts")).platformaticIds(url)
     case "moleculer":
       return (await import("./moleculer.ts")).moleculerPeer(broker, url)
     default:
