@@ -72,8 +72,16 @@ class NatsSession implements Session {
     }
   }
 
+  /**
+   * Outside the stream's subjects (`<ns>.>`): a request there would be stored by JetStream,
+   * whose PubAck to the request's inbox would answer it before the server does.
+   */
+  private get rpcSubject(): string {
+    return `${this.ns}-rpc.echo`
+  }
+
   async serve() {
-    const sub = this.nc.subscribe(`${this.ns}.rpc`, {
+    const sub = this.nc.subscribe(this.rpcSubject, {
       queue: "echo",
       callback: (err, msg) => {
         if (err) return
@@ -85,7 +93,7 @@ class NatsSession implements Session {
   }
 
   async request(seq: number): Promise<void> {
-    const m = await this.nc.request(`${this.ns}.rpc`, enc.encode(JSON.stringify({ seq })), { timeout: RPC_TIMEOUT_MS })
+    const m = await this.nc.request(this.rpcSubject, enc.encode(JSON.stringify({ seq })), { timeout: RPC_TIMEOUT_MS })
     m.json()
   }
 
