@@ -127,7 +127,7 @@ export const renderMarkdown = (r: Results, charts: ReadonlyArray<string>): strin
   )
 
   // What raw contenders send beyond the tutorials' defaults; those doing what Omnibus guarantees
-  // (ioredis-dedup, amqplib-ids, platformatic-kafka-ids) give the ratio of equal work, each in its own summary row.
+  // (ioredis-dedup, amqplib-ids, platformatic-kafka-ids, nats.js-ackack) give the ratio of equal work, each in its own summary row.
   const equivalents = new Map(r.cells.filter((c) => c.kind === "raw" && c.notes !== undefined && c.workload !== "import").map((c) => [c.contender, c.notes!]))
   if (equivalents.size > 0) {
     out.push("Raw contenders, as their notes say (one that does what Omnibus guarantees gives the ratio of equal work, in its own row of the summary):", "")

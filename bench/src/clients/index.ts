@@ -9,7 +9,8 @@ export const CONTENDERS: Record<Broker, ReadonlyArray<string>> = {
   memory: ["omnibus"],
   // amqplib-ids: raw amqplib sending Omnibus's per-event properties (message id, ms timestamp), clients/amqplib.ts
   rabbitmq: ["omnibus", "amqplib", "amqplib-ids", "moleculer"],
-  nats: ["omnibus", "nats.js", "moleculer"],
+  // nats.js-ackack: raw nats.js with server-confirmed acks, as Omnibus acks, clients/natsjs.ts
+  nats: ["omnibus", "nats.js", "nats.js-ackack", "moleculer"],
   // ioredis-dedup: raw ioredis with Omnibus's guarantees (dedup marker, a stream per group), clients/ioredis.ts
   redis: ["omnibus", "ioredis", "ioredis-dedup", "moleculer"],
   // platformatic-kafka-ids: raw @platformatic/kafka sending Omnibus's per-event headers, clients/platformatic.ts
@@ -26,6 +27,8 @@ export const load = async (broker: Broker, url: string, name: string): Promise<C
       return (await import("./amqplib.ts")).amqplibIds(url)
     case "nats.js":
       return (await import("./natsjs.ts")).natsRaw(url)
+    case "nats.js-ackack":
+      return (await import("./natsjs.ts")).natsAckAck(url)
     case "ioredis":
       return (await import("./ioredis.ts")).ioredisRaw(url)
     case "ioredis-dedup":

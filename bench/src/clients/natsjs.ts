@@ -4,6 +4,11 @@
  * (pipelining; each resolves on its PubAck), a durable pull consumer read with
  * consume() and explicit acks, RPC with core NATS request / queue-group
  * subscription.
+ *
+ * `nats.js-ackack` is the same client acknowledging the way Omnibus's NATS
+ * consumer does: `ackAck()`, whose promise the server confirms, so an ack lost
+ * on the way is known (adapters/nats/src/connection.ts `Link.confirm`), where
+ * `ack()` is fire-and-forget.
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream"
@@ -19,21 +24,23 @@ class NatsSession implements Session {
   private readonly js: JetStreamClient
   private readonly jsm: JetStreamManager
   private readonly ns: string
-  constructor(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, ns: string) {
+  private readonly confirmAcks: boolean
+  constructor(nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager, ns: string, confirmAcks: boolean) {
     this.nc = nc
     this.js = js
     this.jsm = jsm
     this.ns = ns
+    this.confirmAcks = confirmAcks
   }
 
-  static async open(url: string, ns: string): Promise<NatsSession> {
+  static async open(url: string, ns: string, confirmAcks = false): Promise<NatsSession> {
     const { host, port } = hostPort(url)
     const nc = await connect({ servers: `${host}:${port}`, name: `bench-${ns}` })
     const jsm = await jetstreamManager(nc)
     // Interest retention, as a stream with durable consumers per group would be
     // configured for "every group gets each message once".
     await jsm.streams.add({ name: ns, subjects: [`${ns}.>`], storage: StorageType.File, retention: RetentionPolicy.Interest })
-    return new NatsSession(nc, jetstream(nc), jsm, ns)
+    return new NatsSession(nc, jetstream(nc), jsm, ns, confirmAcks)
   }
 
   async publish(body: Body): Promise<void> {
@@ -61,7 +68,8 @@ class NatsSession implements Session {
     const loop = (async () => {
       for await (const m of messages) {
         onMessage(m.json<Body>())
-        m.ack()
+        if (this.confirmAcks) void m.ackAck().catch(() => false)
+        else m.ack()
       }
     })()
     return {
@@ -108,4 +116,14 @@ export const natsRaw = (url: string): Contender => ({
   skips: {},
   open: (ns) => NatsSession.open(url, ns),
   cleanup: (ns) => cleanupNats(url, ns),
+})
+
+const SAME_AS_NATS_JS = "its publishes and requests are nats.js's (this contender differs in how it acknowledges)"
+
+export const natsAckAck = (url: string): Contender => ({
+  ...natsRaw(url),
+  name: "nats.js-ackack",
+  skips: { publish: SAME_AS_NATS_JS, "publish-batch": SAME_AS_NATS_JS, rpc: SAME_AS_NATS_JS, selective: SAME_AS_NATS_JS, memory: SAME_AS_NATS_JS, import: SAME_AS_NATS_JS },
+  notes: "raw nats.js acknowledging with ackAck(), confirmed by the server, as Omnibus's NATS consumer does",
+  open: (ns) => NatsSession.open(url, ns, true),
 })
