@@ -13,6 +13,7 @@
 import { randomUUID } from "node:crypto"
 import { load } from "./clients/index.ts"
 import { locate } from "./env.ts"
+import { median, percentile } from "./stats.ts"
 import type { Broker } from "./types.ts"
 
 const broker = (process.argv[2] ?? "redis") as Broker
@@ -45,15 +46,15 @@ const measure = async (name: string): Promise<void> => {
   await s.close()
   await c.cleanup(ns, [])
   lat.sort()
-  p50s.get(name)!.push(lat[N >> 1]!)
-  console.log(`${broker} ${name.padEnd(14)} p50 ${lat[N >> 1]!.toFixed(3)} ms  p90 ${lat[Math.floor(N * 0.9)]!.toFixed(3)} ms`)
+  const p50 = percentile(lat, 50)
+  p50s.get(name)!.push(p50)
+  console.log(`${broker} ${name.padEnd(14)} p50 ${p50.toFixed(3)} ms  p90 ${percentile(lat, 90).toFixed(3)} ms`)
 }
 
 for (let r = 0; r < rounds; r++) {
   // alternate the order, so neither contender always runs on a machine the other just warmed
   for (const name of r % 2 === 0 ? names : [...names].reverse()) await measure(name)
 }
-const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
 const base = names[1] === undefined ? undefined : median(p50s.get(names[1])!)
 for (const n of names) {
   const m = median(p50s.get(n)!)

@@ -36,18 +36,19 @@ export class PendingReplies {
 
   /** The reply to `id` arrived; one for a request no longer waiting is dropped. */
   reply(id: string): void {
-    const w = this.waiting.get(id)
-    if (w === undefined) return
-    this.waiting.delete(id)
-    clearTimeout(w.timer)
-    w.resolve()
+    this.take(id)?.resolve()
   }
 
   private fail(id: string, e: unknown, reject: (e: unknown) => void): void {
+    if (this.take(id)) reject(e)
+  }
+
+  /** The request `id` stops waiting (its timer cleared); undefined if it no longer waited. */
+  private take(id: string): Waiting | undefined {
     const w = this.waiting.get(id)
-    if (w === undefined) return
+    if (w === undefined) return undefined
     this.waiting.delete(id)
     clearTimeout(w.timer)
-    reject(e)
+    return w
   }
 }

@@ -18,41 +18,47 @@ import { PARTITIONS } from "./kafkajs.ts"
 
 const RK = "bench.msg"
 
-/** The headers of one record: none (the README's), or those Omnibus sends (see the file's comment). */
-type Headers = () => Map<Buffer, Buffer> | undefined
+/** What the producer sends: the README's (no headers), or what Omnibus sends (see the file's comment). */
+interface Sends {
+  readonly idempotent: boolean
+  readonly headers: () => Map<Buffer, Buffer> | undefined
+}
 
-const none: Headers = () => undefined
-const ids: Headers = () =>
-  new Map([
-    [Buffer.from("x-omnibus-id"), Buffer.from(randomUUID())],
-    [Buffer.from("x-omnibus-routing-key"), Buffer.from(RK)],
-    [Buffer.from("content-type"), Buffer.from("application/json")],
-    [Buffer.from("x-omnibus-timestamp"), Buffer.from(String(Date.now()))],
-  ])
+const PLAIN: Sends = { idempotent: false, headers: () => undefined }
+const IDS: Sends = {
+  idempotent: true,
+  headers: () =>
+    new Map([
+      [Buffer.from("x-omnibus-id"), Buffer.from(randomUUID())],
+      [Buffer.from("x-omnibus-routing-key"), Buffer.from(RK)],
+      [Buffer.from("content-type"), Buffer.from("application/json")],
+      [Buffer.from("x-omnibus-timestamp"), Buffer.from(String(Date.now()))],
+    ]),
+}
 
 class PlatformaticSession implements Session {
   private readonly brokers: Array<string>
   private readonly producer: Producer<Buffer, Buffer, Buffer, Buffer>
   private readonly ns: string
-  private readonly headers: Headers
+  private readonly headers: Sends["headers"]
   private readonly consumers: Array<Consumer<Buffer, Buffer, Buffer, Buffer>> = []
 
-  constructor(brokers: Array<string>, producer: Producer<Buffer, Buffer, Buffer, Buffer>, ns: string, headers: Headers) {
+  constructor(brokers: Array<string>, producer: Producer<Buffer, Buffer, Buffer, Buffer>, ns: string, headers: Sends["headers"]) {
     this.brokers = brokers
     this.producer = producer
     this.ns = ns
     this.headers = headers
   }
 
-  static async open(url: string, ns: string, headers: Headers = none): Promise<PlatformaticSession> {
+  static async open(url: string, ns: string, sends: Sends = PLAIN): Promise<PlatformaticSession> {
     const { host, port } = hostPort(url)
     const brokers = [`${host}:${port}`]
     const admin = new Admin({ clientId: `bench-${ns}-admin`, bootstrapBrokers: brokers })
     // A second process (the memory workload's consumer) finds the topic already there.
     if (!(await admin.listTopics()).includes(`${ns}-events`)) await admin.createTopics({ topics: [`${ns}-events`], partitions: PARTITIONS, replicas: 1 })
     await admin.close()
-    const producer = new Producer({ clientId: `bench-${ns}`, bootstrapBrokers: brokers, acks: ProduceAcks.ALL, autocreateTopics: false, idempotent: headers !== none })
-    return new PlatformaticSession(brokers, producer, ns, headers)
+    const producer = new Producer({ clientId: `bench-${ns}`, bootstrapBrokers: brokers, acks: ProduceAcks.ALL, autocreateTopics: false, idempotent: sends.idempotent })
+    return new PlatformaticSession(brokers, producer, ns, sends.headers)
   }
 
   private record(body: Body) {
@@ -100,14 +106,17 @@ export const platformaticRaw = (url: string): Contender => ({
   cleanup: (ns) => cleanupKafka(url, ns),
 })
 
-export const platformaticIds = (url: string): Contender => ({
-  ...platformaticRaw(url),
-  name: "platformatic-kafka-ids",
-  skips: {
-    ...platformaticRaw(url).skips,
-    memory: "its consumer is @platformatic/kafka's (this contender differs in what it sends)",
-    import: "it imports @platformatic/kafka (this contender differs in what it sends)",
-  },
-  notes: "raw @platformatic/kafka with what Omnibus sends per event: idempotent producer, id, routing key, content type and timestamp headers",
-  open: (ns) => PlatformaticSession.open(url, ns, ids),
-})
+export const platformaticIds = (url: string): Contender => {
+  const raw = platformaticRaw(url)
+  return {
+    ...raw,
+    name: "platformatic-kafka-ids",
+    skips: {
+      ...raw.skips,
+      memory: "its consumer is @platformatic/kafka's (this contender differs in what it sends)",
+      import: "it imports @platformatic/kafka (this contender differs in what it sends)",
+    },
+    notes: "raw @platformatic/kafka with what Omnibus sends per event: idempotent producer, id, routing key, content type and timestamp headers",
+    open: (ns) => PlatformaticSession.open(url, ns, IDS),
+  }
+}
