@@ -98,7 +98,7 @@ function exportedNames(program: Program, declarationFile: string): Set<string> {
  */
 function forgivenForgottenExport(name: string, entry: EntryPoint, exportsOf: Map<EntryPoint, Set<string>>): string | undefined {
   const own = exportsOf.get(entry) ?? new Set();
-  // `class X extends Data.TaggedError("X")<...>` makes tsc emit an unexported `X_base`; users name X.
+  // `class X extends TaggedError("X")<...>` (a class factory) makes tsc emit an unexported `X_base`; users name X.
   if (name.endsWith("_base") && own.has(name.slice(0, -"_base".length))) return "class factory base";
   // AE appends _2, _3... when an unexported symbol shares a name with another: a different type, so a problem.
   if (/_\d+$/.test(name)) return undefined;

@@ -7,6 +7,7 @@
  * service (effect.ts).
  */
 import * as Cause from "effect/Cause"
+import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -50,6 +51,7 @@ import {
 } from "./errors.ts"
 import type { IdempotencyStore } from "./idempotency.ts"
 import { provideRuntime } from "./lazy.ts"
+import { makeErrorsYieldable } from "./tagged-error.ts"
 import { effectLogger, isLogger, safeLogger } from "./logger.ts"
 import { hooksOf } from "./middleware.ts"
 import { publishMany, publishOne, type PublishDeps } from "./publish.ts"
@@ -60,8 +62,10 @@ import { request as sendRequest, type ClientDeps } from "./rpc/client.ts"
 import { serve } from "./rpc/server.ts"
 import type { DeadLetter, Health, Transport } from "./transport.ts"
 
-// retry.ts and duration.ts use these through lazy.ts: a bus hands over its own imports (no require()).
+// retry.ts and duration.ts use these through lazy.ts: a bus hands over its own imports (no require());
+// the errors become Effects that fail with themselves (errors.ts).
 provideRuntime({ Duration, Effect, Exit, Option, Schedule })
+makeErrorsYieldable(Data.Error)
 
 /** A handler as Effect users write it; Promise handlers are lifted by the facade. */
 export type EffectHandler<T> = (message: Message<T>) => Effect.Effect<void, unknown>

@@ -3,10 +3,10 @@
  * `Effect.catchTag`, Promise users with `instanceof` or `err._tag`.
  * Messages never contain credentials: URLs pass through `redactUrl` first.
  */
-import * as Data from "effect/Data"
+import { TaggedError } from "./tagged-error.ts"
 
 /** A routing key (publish side) that breaks AMQP topic rules. */
-export class InvalidRoutingKey extends Data.TaggedError("InvalidRoutingKey")<{
+export class InvalidRoutingKey extends TaggedError("InvalidRoutingKey")<{
   readonly key: string
   readonly reason: string
 }> {
@@ -14,7 +14,7 @@ export class InvalidRoutingKey extends Data.TaggedError("InvalidRoutingKey")<{
 }
 
 /** A subscription pattern that breaks AMQP topic rules. */
-export class InvalidPattern extends Data.TaggedError("InvalidPattern")<{
+export class InvalidPattern extends TaggedError("InvalidPattern")<{
   readonly pattern: string
   readonly reason: string
 }> {
@@ -22,7 +22,7 @@ export class InvalidPattern extends Data.TaggedError("InvalidPattern")<{
 }
 
 /** An option object that cannot be honoured (names the option). */
-export class InvalidOptions extends Data.TaggedError("InvalidOptions")<{
+export class InvalidOptions extends TaggedError("InvalidOptions")<{
   readonly option: string
   readonly reason: string
 }> {
@@ -30,7 +30,7 @@ export class InvalidOptions extends Data.TaggedError("InvalidOptions")<{
 }
 
 /** A connection URL that cannot be parsed or names no registered adapter. */
-export class InvalidUrl extends Data.TaggedError("InvalidUrl")<{
+export class InvalidUrl extends TaggedError("InvalidUrl")<{
   readonly url: string
   readonly reason: string
 }> {
@@ -38,7 +38,7 @@ export class InvalidUrl extends Data.TaggedError("InvalidUrl")<{
 }
 
 /** A payload larger than the transport's configured maximum. */
-export class PayloadTooLarge extends Data.TaggedError("PayloadTooLarge")<{
+export class PayloadTooLarge extends TaggedError("PayloadTooLarge")<{
   readonly key: string
   readonly size: number
   readonly max: number
@@ -47,7 +47,7 @@ export class PayloadTooLarge extends Data.TaggedError("PayloadTooLarge")<{
 }
 
 /** The broker did not confirm a publish (nack, return, closed connection). */
-export class PublishFailed extends Data.TaggedError("PublishFailed")<{
+export class PublishFailed extends TaggedError("PublishFailed")<{
   readonly key: string
   readonly reason: string
   readonly cause?: unknown
@@ -56,14 +56,14 @@ export class PublishFailed extends Data.TaggedError("PublishFailed")<{
 }
 
 /** The bus (or its connection) is closed; nothing was sent. */
-export class BusClosed extends Data.TaggedError("BusClosed")<{
+export class BusClosed extends TaggedError("BusClosed")<{
   readonly operation: string
 }> {
   override get message() { return `bus is closed (${this.operation})` }
 }
 
 /** The broker could not be reached within the connect deadline. */
-export class ConnectionFailed extends Data.TaggedError("ConnectionFailed")<{
+export class ConnectionFailed extends TaggedError("ConnectionFailed")<{
   readonly url: string
   readonly reason: string
   readonly cause?: unknown
@@ -72,7 +72,7 @@ export class ConnectionFailed extends Data.TaggedError("ConnectionFailed")<{
 }
 
 /** The broker refused the credentials. Never retried in a loop. */
-export class AuthenticationFailed extends Data.TaggedError("AuthenticationFailed")<{
+export class AuthenticationFailed extends TaggedError("AuthenticationFailed")<{
   readonly url: string
   readonly reason: string
 }> {
@@ -80,7 +80,7 @@ export class AuthenticationFailed extends Data.TaggedError("AuthenticationFailed
 }
 
 /** A broker-side refusal that is not about credentials (e.g. topology mismatch). */
-export class BrokerError extends Data.TaggedError("BrokerError")<{
+export class BrokerError extends TaggedError("BrokerError")<{
   readonly operation: string
   readonly reason: string
   readonly cause?: unknown
@@ -89,7 +89,7 @@ export class BrokerError extends Data.TaggedError("BrokerError")<{
 }
 
 /** No reply within the requested timeout. */
-export class RequestTimeout extends Data.TaggedError("RequestTimeout")<{
+export class RequestTimeout extends TaggedError("RequestTimeout")<{
   readonly method: string
   readonly timeoutMs: number
 }> {
@@ -97,14 +97,14 @@ export class RequestTimeout extends Data.TaggedError("RequestTimeout")<{
 }
 
 /** The broker knows that nobody serves the method. */
-export class NoResponders extends Data.TaggedError("NoResponders")<{
+export class NoResponders extends TaggedError("NoResponders")<{
   readonly method: string
 }> {
   override get message() { return `no responders for ${this.method}` }
 }
 
 /** The remote handler threw: its name, message and code travel back. */
-export class RemoteError extends Data.TaggedError("RemoteError")<{
+export class RemoteError extends TaggedError("RemoteError")<{
   readonly method: string
   readonly remoteName: string
   readonly remoteMessage: string
@@ -114,7 +114,7 @@ export class RemoteError extends Data.TaggedError("RemoteError")<{
 }
 
 /** A payload that its codec or schema rejects. Dead-lettered at once. */
-export class DecodeFailed extends Data.TaggedError("DecodeFailed")<{
+export class DecodeFailed extends TaggedError("DecodeFailed")<{
   readonly contentType: string
   readonly reason: string
 }> {
