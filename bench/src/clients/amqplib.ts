@@ -9,13 +9,23 @@ import { randomUUID } from "node:crypto"
 import * as amqp from "amqplib"
 import type { Body, ConsumeOptions, Contender, Session, Typed } from "../types.ts"
 import { cleanupAmqp } from "./cleanup.ts"
-import { PendingReplies } from "./pending-replies.ts"
+import { PendingReplies, RPC_TIMEOUT_MS } from "./pending-replies.ts"
 import { rabbitmqQueueType } from "../env.ts"
 
 const RK = "bench.msg"
+const RPC_METHOD = "echo"
 
 /** What a message carries besides its body: the tutorials' bare properties, or those Omnibus sends (see ids()). */
 type Props = () => amqp.Options.Publish
+
+/**
+ * How requests travel: straight to the server's queue with the tutorial's properties, or as
+ * adapters/rabbitmq/src/rpc.ts sends them (`careful`): through a direct exchange with `mandatory`
+ * (no server = the broker returns the request, the requester fails at once), an `expiration` of
+ * the timeout (a request nobody took in time is dropped, not served late), and a message id and
+ * millisecond timestamp on request and reply.
+ */
+type RpcStyle = "tutorial" | "careful"
 
 const BARE: amqp.Options.Publish = { persistent: true, contentType: "application/json" }
 const bare: Props = () => BARE
@@ -35,21 +45,23 @@ class AmqpSession implements Session {
   private readonly pub: amqp.ConfirmChannel
   private readonly ns: string
   private readonly props: Props
+  private readonly rpcStyle: RpcStyle
   private drainWait: Promise<void> | undefined
   private rpc: Promise<{ ch: amqp.Channel; pending: PendingReplies }> | undefined
 
-  constructor(conn: amqp.ChannelModel, pub: amqp.ConfirmChannel, ns: string, props: Props) {
+  constructor(conn: amqp.ChannelModel, pub: amqp.ConfirmChannel, ns: string, props: Props, rpcStyle: RpcStyle) {
     this.conn = conn
     this.pub = pub
     this.ns = ns
     this.props = props
+    this.rpcStyle = rpcStyle
   }
 
-  static async open(url: string, ns: string, props: Props): Promise<AmqpSession> {
+  static async open(url: string, ns: string, props: Props, rpcStyle: RpcStyle = "tutorial"): Promise<AmqpSession> {
     const conn = await amqp.connect(url, { noDelay: true }) // as the adapter: no Nagle delay on RPC
     const pub = await conn.createConfirmChannel()
     await pub.assertExchange(`${ns}.x`, "topic", { durable: true })
-    return new AmqpSession(conn, pub, ns, props)
+    return new AmqpSession(conn, pub, ns, props, rpcStyle)
   }
 
   /** publish() returns false when the socket buffer is full: wait for 'drain' as the docs say. */
@@ -103,11 +115,15 @@ class AmqpSession implements Session {
     const ch = await this.conn.createChannel()
     const q = `${this.ns}.rpc`
     await ch.assertQueue(q, { durable: false, autoDelete: true })
+    if (this.rpcStyle === "careful") {
+      await ch.assertExchange(`${this.ns}.rpcx`, "direct", { durable: true })
+      await ch.bindQueue(q, `${this.ns}.rpcx`, RPC_METHOD)
+    }
     await ch.prefetch(64)
     const { consumerTag } = await ch.consume(q, (msg) => {
       if (!msg) return
       const req = JSON.parse(msg.content.toString()) as { seq: number }
-      ch.sendToQueue(msg.properties.replyTo as string, Buffer.from(JSON.stringify({ seq: req.seq })), { correlationId: msg.properties.correlationId as string, contentType: "application/json" })
+      ch.sendToQueue(msg.properties.replyTo as string, Buffer.from(JSON.stringify({ seq: req.seq })), this.rpcProps({ correlationId: msg.properties.correlationId as string, contentType: "application/json" }))
       ch.ack(msg)
     })
     return { close: async () => { await ch.cancel(consumerTag).catch(() => {}); await ch.close().catch(() => {}) } }
@@ -117,6 +133,7 @@ class AmqpSession implements Session {
     return (this.rpc ??= (async () => {
       const ch = await this.conn.createChannel()
       const pending = new PendingReplies()
+      ch.on("return", (msg: amqp.Message) => pending.refuse(msg.properties.correlationId as string, new Error("no server for the request")))
       await ch.consume("amq.rabbitmq.reply-to", (msg) => {
         if (!msg) return
         JSON.parse(msg.content.toString())
@@ -128,7 +145,18 @@ class AmqpSession implements Session {
 
   async request(seq: number): Promise<void> {
     const rpc = await this.replies()
-    return rpc.pending.request((id) => rpc.ch.sendToQueue(`${this.ns}.rpc`, Buffer.from(JSON.stringify({ seq })), { correlationId: id, replyTo: "amq.rabbitmq.reply-to", contentType: "application/json" }))
+    const body = Buffer.from(JSON.stringify({ seq }))
+    if (this.rpcStyle === "tutorial") return rpc.pending.request((id) => rpc.ch.sendToQueue(`${this.ns}.rpc`, body, { correlationId: id, replyTo: "amq.rabbitmq.reply-to", contentType: "application/json" }))
+    return rpc.pending.request((id) =>
+      rpc.ch.publish(`${this.ns}.rpcx`, RPC_METHOD, body, this.rpcProps({ correlationId: id, replyTo: "amq.rabbitmq.reply-to", contentType: "application/json", mandatory: true, expiration: String(RPC_TIMEOUT_MS) })),
+    )
+  }
+
+  /** A request's or reply's properties: as given, or with the id and timestamp Omnibus adds (careful). */
+  private rpcProps(o: amqp.Options.Publish): amqp.Options.Publish {
+    if (this.rpcStyle === "tutorial") return o
+    const ms = Date.now()
+    return { ...o, messageId: randomUUID(), headers: { "x-omnibus-timestamp": String(ms) } }
   }
 
   async close(): Promise<void> {
@@ -141,7 +169,7 @@ export const amqplibRaw = (url: string): Contender => ({
   kind: "raw",
   skips: {},
   open: (ns) => AmqpSession.open(url, ns, bare),
-  cleanup: (ns, groups) => cleanupAmqp(url, { exchanges: [`${ns}.x`], queues: [...groups.map((g) => `${ns}.${g}`), `${ns}.rpc`] }),
+  cleanup: (ns, groups) => cleanupAmqp(url, { exchanges: [`${ns}.x`, `${ns}.rpcx`], queues: [...groups.map((g) => `${ns}.${g}`), `${ns}.rpc`] }),
 })
 
 /**
@@ -153,9 +181,10 @@ export const amqplibIds = (url: string): Contender => ({
   ...amqplibRaw(url),
   name: "amqplib-ids",
   skips: {
-    rpc: "its requests are amqplib's (this contender differs in event properties only)",
     selective: "its consumer is amqplib's (this contender differs in event properties only)",
   },
-  notes: "raw amqplib sending what Omnibus sends on every event: a message id (idempotency, retries, dead letters) and the millisecond timestamp header",
-  open: (ns) => AmqpSession.open(url, ns, ids),
+  notes:
+    "raw amqplib sending what Omnibus sends: on every event a message id (idempotency, retries, dead letters) and the millisecond timestamp header; " +
+    "requests through a direct exchange, mandatory (no server: an error at once), with an expiration of the timeout, ids and timestamps on request and reply",
+  open: (ns) => AmqpSession.open(url, ns, ids, "careful"),
 })

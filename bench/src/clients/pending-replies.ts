@@ -9,6 +9,7 @@ export const RPC_TIMEOUT_MS = 30_000
 
 interface Waiting {
   readonly resolve: () => void
+  readonly reject: (e: unknown) => void
   readonly timer: ReturnType<typeof setTimeout>
 }
 
@@ -24,7 +25,7 @@ export class PendingReplies {
         this.waiting.delete(id)
         reject(new Error(`request ${id}: no reply within ${RPC_TIMEOUT_MS} ms`))
       }, RPC_TIMEOUT_MS)
-      this.waiting.set(id, { resolve, timer })
+      this.waiting.set(id, { resolve, reject, timer })
       try {
         const sent = send(id)
         if (sent instanceof Promise) sent.catch((e: unknown) => this.fail(id, e, reject))
@@ -37,6 +38,11 @@ export class PendingReplies {
   /** The reply to `id` arrived; one for a request no longer waiting is dropped. */
   reply(id: string): void {
     this.take(id)?.resolve()
+  }
+
+  /** The request `id` cannot be answered (e.g. the broker returned it: no server). */
+  refuse(id: string, e: unknown): void {
+    this.take(id)?.reject(e)
   }
 
   private fail(id: string, e: unknown, reject: (e: unknown) => void): void {
