@@ -17,7 +17,7 @@
 import { Redis } from "ioredis"
 import type { Body, ConsumeOptions, Contender, Session, Typed } from "../types.ts"
 import { cleanupRedis } from "./cleanup.ts"
-import { PendingReplies } from "./pending-replies.ts"
+import { PendingReplies, RPC_TIMEOUT_MS } from "./pending-replies.ts"
 
 const PREFIX = "raw-bench:"
 
@@ -29,6 +29,32 @@ if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 0 end
 for i = 2, #KEYS do redis.call('XADD', KEYS[i], '*', 'd', ARGV[2]) end
 return #KEYS - 1
 `
+
+const NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)"
+
+/** KEYS: live servers (zset: id -> lease end), request list. ARGV: list ttl ms, request. 0 = no live server. */
+const LIVE_RPUSH = `${NOW}
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) == 0 then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[2])
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[2], ARGV[1]) end
+return 1
+`
+
+/** KEYS: reply list. ARGV: list ttl ms, reply. */
+const RPUSH_TTL = `
+redis.call('RPUSH', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+`
+
+/** KEYS: live servers. ARGV: server id, lease ms. */
+const LEASE = `${NOW}
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return 1
+`
+
+const HEARTBEAT_MS = 5_000
 
 class RedisSession implements Session {
   protected readonly url: string
@@ -130,17 +156,36 @@ class RedisSession implements Session {
 
   async serve() {
     const r = await this.blocker()
-    const queue = `${PREFIX}${this.ns}:rpc`
+    const queue = this.rpcQueue
     let open = true
     const loop = (async () => {
       while (open && !this.stopped) {
         const res = await r.blpop(queue, 0.2)
         if (!res) continue
         const req = JSON.parse(res[1]) as { id: string; replyTo: string; seq: number }
-        this.detach(this.cmd.lpush(req.replyTo, JSON.stringify({ id: req.id, seq: req.seq })))
+        this.detach(this.sendReply(req.replyTo, JSON.stringify({ id: req.id, seq: req.seq })))
       }
     })()
-    return { close: async () => { open = false; await loop.catch(() => {}) } }
+    const registered = await this.register()
+    return { close: async () => { open = false; registered.stop(); await loop.catch(() => {}) } }
+  }
+
+  /** A server makes itself known to requesters (nothing here: requests are pushed blind). */
+  protected async register(): Promise<{ stop(): void }> {
+    return { stop: () => {} }
+  }
+
+  protected sendReply(list: string, reply: string): Promise<unknown> {
+    return this.cmd.lpush(list, reply)
+  }
+
+  /** Puts a request on the server's list; rejects when it cannot be served. */
+  protected sendRequest(request: string): Promise<unknown> {
+    return this.cmd.rpush(this.rpcQueue, request)
+  }
+
+  protected get rpcQueue(): string {
+    return `${PREFIX}${this.ns}:rpc`
   }
 
   private replies() {
@@ -161,7 +206,7 @@ class RedisSession implements Session {
 
   async request(seq: number): Promise<void> {
     const rpc = await this.replies()
-    await rpc.pending.request((id) => this.cmd.rpush(`${PREFIX}${this.ns}:rpc`, JSON.stringify({ id, replyTo: rpc.list, seq })))
+    await rpc.pending.request((id) => this.sendRequest(JSON.stringify({ id, replyTo: rpc.list, seq })))
   }
 
   async close(): Promise<void> {
@@ -172,7 +217,18 @@ class RedisSession implements Session {
   }
 }
 
-/** Raw ioredis with Omnibus's guarantees: dedup marker, one stream per group, XACK + XDEL. */
+interface RpcScripts {
+  liveRpush(servers: string, queue: string, ttlMs: number, request: string): Promise<number>
+  rpushTtl(list: string, ttlMs: number, reply: string): Promise<number>
+  lease(servers: string, id: string, leaseMs: number): Promise<number>
+}
+
+/**
+ * Raw ioredis with Omnibus's guarantees: dedup marker, one stream per group, XACK + XDEL; RPC as
+ * adapters/redis/src/rpc.ts does it: servers hold a lease in a sorted set (heartbeat), a request is
+ * pushed only while a server is live (else an error at once, not a timeout), request and reply
+ * lists expire when nobody reads them.
+ */
 class DedupSession extends RedisSession {
   private readonly groups: Array<string> = []
   private keys: Array<string> = []
@@ -182,7 +238,34 @@ class DedupSession extends RedisSession {
     const cmd = new Redis(url, { lazyConnect: true })
     await cmd.connect()
     cmd.defineCommand("dedupXadd", { lua: DEDUP_XADD })
+    cmd.defineCommand("liveRpush", { lua: LIVE_RPUSH, numberOfKeys: 2 })
+    cmd.defineCommand("rpushTtl", { lua: RPUSH_TTL, numberOfKeys: 1 })
+    cmd.defineCommand("lease", { lua: LEASE, numberOfKeys: 1 })
     return new DedupSession(url, cmd, ns)
+  }
+
+  private get scripts(): RpcScripts {
+    return this.cmd as unknown as RpcScripts
+  }
+
+  private get servers(): string {
+    return `${PREFIX}${this.ns}:rpc-servers`
+  }
+
+  protected override async register(): Promise<{ stop(): void }> {
+    const id = `${process.pid}-${this.ns}`
+    await this.scripts.lease(this.servers, id, HEARTBEAT_MS * 3)
+    const timer = setInterval(() => this.detach(this.scripts.lease(this.servers, id, HEARTBEAT_MS * 3)), HEARTBEAT_MS)
+    return { stop: () => clearInterval(timer) }
+  }
+
+  protected override sendReply(list: string, reply: string): Promise<unknown> {
+    return this.scripts.rpushTtl(list, RPC_TIMEOUT_MS, reply)
+  }
+
+  protected override async sendRequest(request: string): Promise<unknown> {
+    if ((await this.scripts.liveRpush(this.servers, this.rpcQueue, RPC_TIMEOUT_MS, request)) === 0) throw new Error("no live server for the request")
+    return undefined
   }
 
   protected override streamOf(group: string): string {
@@ -225,7 +308,7 @@ export const ioredisDedup = (url: string): Contender => ({
   name: "ioredis-dedup",
   kind: "raw",
   skips: { selective: "plain ioredis reads the selective workload's type streams; this contender is for the throughput workloads" },
-  notes: "raw ioredis doing what Omnibus guarantees: dedup marker per message, one stream per group, XACK + XDEL",
+  notes: "raw ioredis doing what Omnibus guarantees: dedup marker per message, one stream per group, XACK + XDEL; RPC only to a live server (leases in a sorted set), request and reply lists that expire",
   open: (ns) => DedupSession.open(url, ns),
   cleanup: (ns) => cleanupRedis(url, `${PREFIX}${ns}:`),
 })
