@@ -5,7 +5,8 @@
  * sooner, so a round trip's time depends on what else runs); here each round
  * gives every contender a fresh session, the bench's warm-up shortened (2,000
  * requests at 64 in flight), then N requests one at a time, and the rounds
- * alternate the contenders. Prints each round's p50 / p90 and the median of
+ * alternate the contenders. Prints each round's p50 / p90 and this process's
+ * CPU per serial request (requester and server both run here), the median of
  * the rounds' p50s, and the ratio to the second contender.
  * Run: bash scripts/run.sh node bench/src/rpc-serial.ts <broker> [contenders] [rounds]
  *      e.g. node bench/src/rpc-serial.ts redis omnibus,ioredis 4   (N=3000 by default)
@@ -37,18 +38,21 @@ const measure = async (name: string): Promise<void> => {
   let seq = 0
   await Promise.all(Array.from({ length: IN_FLIGHT }, async () => { while (seq < WARM) await s.request!(seq++) }))
   const lat = new Float64Array(N)
+  const cpu0 = process.cpuUsage()
   for (let i = 0; i < N; i++) {
     const t = performance.now()
     await s.request(seq++)
     lat[i] = performance.now() - t
   }
+  const cpu = process.cpuUsage(cpu0)
+  const cpuUs = (cpu.user + cpu.system) / N
   await server.close()
   await s.close()
   await c.cleanup(ns, [])
   lat.sort()
   const p50 = percentile(lat, 50)
   p50s.get(name)!.push(p50)
-  console.log(`${broker} ${name.padEnd(14)} p50 ${p50.toFixed(3)} ms  p90 ${percentile(lat, 90).toFixed(3)} ms`)
+  console.log(`${broker} ${name.padEnd(14)} p50 ${p50.toFixed(3)} ms  p90 ${percentile(lat, 90).toFixed(3)} ms  CPU ${cpuUs.toFixed(0)} µs/request`)
 }
 
 for (let r = 0; r < rounds; r++) {
