@@ -1,11 +1,10 @@
 /**
  * One consumption of a group: competing consumers on the group's stream.
  *
- * - New entries: XREADGROUP COUNT <free prefetch slots, at most READ_BATCH>
- *   BLOCK on a dedicated connection, so at most `prefetch` deliveries are
- *   unsettled at once; the next read waits until half the prefetch (or
- *   READ_BATCH) is free (reads come in batches), or until no slot was freed
- *   for REFILL_WAIT_MS: deliveries held for long
+ * - New entries: XREADGROUP COUNT <free prefetch slots> BLOCK on a dedicated
+ *   connection, so at most `prefetch` deliveries are unsettled at once; the
+ *   next read waits until half the prefetch is free (reads come in batches),
+ *   or until no slot was freed for REFILL_WAIT_MS: deliveries held for long
  *   (slow handlers, an ordered key waiting for its retry) must not keep the
  *   other slots empty.
  * - Crash redelivery: every `sweepMs` the loop claims entries idle for longer
@@ -35,15 +34,6 @@ import { declareGroup, removeGroup } from "./topology.ts"
 
 /** Below half free, read with what is free once no slot was freed for this long. */
 const REFILL_WAIT_MS = 5
-
-/**
- * Most entries per read, whatever the prefetch. A read of 1,000 entries (the bench's prefetch) left most
- * of them waiting for a handler slot long enough for V8's young-generation collections to copy and then
- * promote them (payload, fields, envelope): the fan-out profile spent 31 % in the garbage collector.
- * Entries read 100 at a time are handled while young; Node CPU per fan-out delivery fell by about a
- * quarter (bench/FINDINGS.md, "Redis reads in batches of 100").
- */
-const READ_BATCH = 100
 
 /** Idle time given to a released entry so the next sweep of any consumer claims it. */
 const RELEASED_IDLE_MS = 1_000_000_000
@@ -151,7 +141,7 @@ export class StreamConsumer implements Consumption {
     this.spec = spec
     this.onDelivery = onDelivery
     this.free = Math.max(1, spec.prefetch)
-    this.refillAt = Math.min(READ_BATCH, Math.ceil(this.free / 2))
+    this.refillAt = Math.ceil(this.free / 2)
     this.stream = ctx.keys.group(spec.group)
     this.acks = new Batcher((ids) => this.settler.omnibusAck(this.stream, spec.group, ...ids), { max: ACK_BATCH, start: "turn" })
   }
@@ -212,7 +202,7 @@ export class StreamConsumer implements Consumption {
     let reply: Array<[Buffer, Array<[Buffer, Array<Buffer> | null]>]> | null
     try {
       reply = (await blocker.callBuffer(
-        "XREADGROUP", "GROUP", this.spec.group, this.consumer, "COUNT", Math.min(this.free, READ_BATCH), "BLOCK", blockMs, "STREAMS", this.stream, ">",
+        "XREADGROUP", "GROUP", this.spec.group, this.consumer, "COUNT", this.free, "BLOCK", blockMs, "STREAMS", this.stream, ">",
       )) as Array<[Buffer, Array<[Buffer, Array<Buffer> | null]>]> | null
     } finally {
       clearTimeout(guard)
