@@ -30,6 +30,9 @@ type RpcStyle = "tutorial" | "careful"
 const BARE: amqp.Options.Publish = { persistent: true, contentType: "application/json" }
 const bare: Props = () => BARE
 
+/** The message id and millisecond timestamp header Omnibus puts on events, requests and replies. */
+const idAndTime = (ms = Date.now()): amqp.Options.Publish => ({ messageId: randomUUID(), headers: { "x-omnibus-timestamp": String(ms) } })
+
 /**
  * The properties adapters/rabbitmq/src/mapping.ts (publishOptions) gives every event: a message id
  * (consumers' idempotency, retries and dead letters keep it), the AMQP timestamp in seconds and the
@@ -37,8 +40,9 @@ const bare: Props = () => BARE
  */
 const ids: Props = () => {
   const ms = Date.now()
-  return { persistent: true, contentType: "application/json", messageId: randomUUID(), timestamp: Math.floor(ms / 1000), headers: { "x-omnibus-timestamp": String(ms) } }
+  return { persistent: true, contentType: "application/json", timestamp: Math.floor(ms / 1000), ...idAndTime(ms) }
 }
+
 
 class AmqpSession implements Session {
   private readonly conn: amqp.ChannelModel
@@ -154,9 +158,7 @@ class AmqpSession implements Session {
 
   /** A request's or reply's properties: as given, or with the id and timestamp Omnibus adds (careful). */
   private rpcProps(o: amqp.Options.Publish): amqp.Options.Publish {
-    if (this.rpcStyle === "tutorial") return o
-    const ms = Date.now()
-    return { ...o, messageId: randomUUID(), headers: { "x-omnibus-timestamp": String(ms) } }
+    return this.rpcStyle === "tutorial" ? o : { ...o, ...idAndTime() }
   }
 
   async close(): Promise<void> {

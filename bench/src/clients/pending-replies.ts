@@ -28,9 +28,9 @@ export class PendingReplies {
       this.waiting.set(id, { resolve, reject, timer })
       try {
         const sent = send(id)
-        if (sent instanceof Promise) sent.catch((e: unknown) => this.fail(id, e, reject))
+        if (sent instanceof Promise) sent.catch((e: unknown) => this.refuse(id, e))
       } catch (e) {
-        this.fail(id, e, reject)
+        this.refuse(id, e)
       }
     })
   }
@@ -43,10 +43,6 @@ export class PendingReplies {
   /** The request `id` cannot be answered (e.g. the broker returned it: no server). */
   refuse(id: string, e: unknown): void {
     this.take(id)?.reject(e)
-  }
-
-  private fail(id: string, e: unknown, reject: (e: unknown) => void): void {
-    if (this.take(id)) reject(e)
   }
 
   /** The request `id` stops waiting (its timer cleared); undefined if it no longer waited. */

@@ -35,12 +35,10 @@ class OmnibusError extends Error {
 }
 
 const lazyIterate = OmnibusError.prototype[Symbol.iterator]
-let yieldable = false
 
 /** Copies Effect's yieldable-error members (from `Data.Error`'s parent prototype) onto every Omnibus tagged error. */
 export const makeErrorsYieldable = (dataError: typeof Data.Error): void => {
-  if (yieldable) return
-  yieldable = true
+  if (OmnibusError.prototype[Symbol.iterator] !== lazyIterate) return // done already
   const effectProto = Object.getPrototypeOf(dataError.prototype) as object
   for (const key of Reflect.ownKeys(effectProto)) {
     if (key === "constructor" || key === "toJSON") continue
@@ -48,11 +46,13 @@ export const makeErrorsYieldable = (dataError: typeof Data.Error): void => {
   }
 }
 
-/** A tagged error class, typed as Effect's `Data.TaggedError` so that Effect code can yield it. */
-export const TaggedError = <Tag extends string>(tag: Tag): new <A extends Record<string, unknown>>(args: A) => YieldableError & { readonly _tag: Tag } & Readonly<A> => {
+/** A tagged error class's constructor, typed as Effect's `Data.TaggedError` so that Effect code can yield it. */
+type TaggedErrorClass<Tag extends string> = new <A extends Record<string, unknown>>(args: A) => YieldableError & { readonly _tag: Tag } & Readonly<A>
+
+export const TaggedError = <Tag extends string>(tag: Tag): TaggedErrorClass<Tag> => {
   class Tagged extends OmnibusError {
     readonly _tag = tag
   }
   Object.defineProperty(Tagged.prototype, "name", { value: tag, writable: true, configurable: true })
-  return Tagged as unknown as new <A extends Record<string, unknown>>(args: A) => YieldableError & { readonly _tag: Tag } & Readonly<A>
+  return Tagged as unknown as TaggedErrorClass<Tag>
 }
