@@ -30,6 +30,13 @@ export interface AdapterContext {
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
+/**
+ * Resolves after this turn's callbacks and microtasks. A loop that blocks again (BLMPOP) right after
+ * handing out what it popped writes that command before the handlers' own commands (the reply, the
+ * next request): one socket write, ~25 µs on this VM, added to every round trip it is waiting on.
+ */
+export const afterThisTurn = (): Promise<void> => new Promise((r) => setImmediate(r))
+
 /** A one-shot wake-up for loops that wait for a free slot. */
 export class Signal {
   private waiters: Array<() => void> = []

@@ -21,7 +21,7 @@ import type { Consumption, IncomingRequest, ServeSpec } from "@omnibus/core/adap
 import type { Redis } from "ioredis"
 import { Batcher } from "./batcher.ts"
 import { describe } from "./connection.ts"
-import { Signal, sleep, trackClientId, unblock, type AdapterContext } from "./context.ts"
+import { afterThisTurn, Signal, sleep, trackClientId, unblock, type AdapterContext } from "./context.ts"
 import { decodeFrame, encodeFrame } from "./fields.ts"
 
 const REPLY_TTL_MS = 60_000
@@ -109,6 +109,7 @@ export class RpcServer implements Consumption {
         break
       }
       for (const frame of frames) this.handle(frame)
+      await afterThisTurn()
     }
   }
 
@@ -222,6 +223,7 @@ export class RpcClient {
         const id = reply?.correlationId
         if (reply && id !== undefined) this.waiting.get(id)?.resolve(reply)
       }
+      await afterThisTurn()
     }
   }
 
