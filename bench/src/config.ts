@@ -82,7 +82,7 @@ export const sizes = (quick: boolean, size?: number): Sizes => {
         latencySeconds: 20,
         rpcInFlight: 64,
         rpcRequests: 20_000,
-        rpcSerial: 300,
+        rpcSerial: 2_000,
         rpcSerialCapMs: 1_500,
         fanoutGroups: 5,
         fanoutMessages: 20_000,
