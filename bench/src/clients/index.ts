@@ -11,8 +11,9 @@ export const CONTENDERS: Record<Broker, ReadonlyArray<string>> = {
   rabbitmq: ["omnibus", "amqplib", "amqplib-ids", "moleculer"],
   // nats.js-ackack: raw nats.js with server-confirmed acks, as Omnibus acks, clients/natsjs.ts
   nats: ["omnibus", "nats.js", "nats.js-ackack", "moleculer"],
-  // ioredis-dedup: raw ioredis with Omnibus's guarantees (dedup marker, a stream per group), clients/ioredis.ts
-  redis: ["omnibus", "ioredis", "ioredis-dedup", "moleculer"],
+  // ioredis-dedup: raw ioredis with Omnibus's guarantees (dedup marker, a stream per group), clients/ioredis.ts;
+  // ioredis-careful: ioredis-dedup with Omnibus's metadata per entry and per-message async handling and acks
+  redis: ["omnibus", "ioredis", "ioredis-dedup", "ioredis-careful", "moleculer"],
   // platformatic-kafka-ids: raw @platformatic/kafka sending Omnibus's per-event headers, clients/platformatic.ts
   kafka: ["omnibus", "kafkajs", "platformatic-kafka", "platformatic-kafka-ids", "moleculer"],
 }
@@ -33,6 +34,8 @@ export const load = async (broker: Broker, url: string, name: string): Promise<C
       return (await import("./ioredis.ts")).ioredisRaw(url)
     case "ioredis-dedup":
       return (await import("./ioredis.ts")).ioredisDedup(url)
+    case "ioredis-careful":
+      return (await import("./ioredis.ts")).ioredisCareful(url)
     case "kafkajs":
       return (await import("./kafkajs.ts")).kafkajsRaw(url)
     case "platformatic-kafka":
