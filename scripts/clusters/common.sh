@@ -11,6 +11,9 @@
 #   cluster_create      run once after every node serves, before waiting for cluster_formed
 #                       (Redis: the nodes form a cluster only when told to)
 #   CLUSTER_NODES       the node numbers, after sourcing this file (default 1 2 3)
+#   cluster_unstick N   a broker defect known to leave a restarted node running but never serving:
+#                       what to log about it; `restart N` then restarts it once more, after
+#                       RESTART_WAIT seconds (set it with the hook; default 120, the only wait otherwise)
 #   CLUSTER_SUBNET      (before sourcing) x of 10.x.0.0/24: every node runs in a network namespace of
 #                       its own on that subnet, which makes `partition N` / `heal` possible (below)
 # Nodes are numbered 1..3 unless CLUSTER_NODES says otherwise; node N's folder is $CLUSTER_DIR/nN (data, process.log, pid).
@@ -22,6 +25,7 @@ CLUSTERS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$CLUSTERS_DIR/../matrix/brokers.sh" --define-only
 CLUSTER_DIR="$MATRIX_RUNS/cluster-$CLUSTER"
 CLUSTER_NODES=(1 2 3)
+RESTART_WAIT="${RESTART_WAIT:-120}"
 
 cluster_log() { echo "clusters/$CLUSTER: $*" >&2; }
 
@@ -186,7 +190,13 @@ cluster_main() {
     restart)
       local t0; t0=$(date +%s%N)
       if node_running "$2"; then node_kill "$2"; fi
-      node_start "$2"; node_wait "$2" 120
+      node_start "$2"
+      if ! node_wait "$2" "$RESTART_WAIT"; then
+        # only for a known defect (the launcher's cluster_unstick) and only while the process still runs
+        declare -F cluster_unstick >/dev/null && node_running "$2" || exit 1
+        cluster_unstick "$2"
+        node_kill "$2"; node_start "$2"; node_wait "$2" 120
+      fi
       cluster_log "node $2 serving again after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
       ;;
     partition)
