@@ -86,7 +86,16 @@ export const runToPromise = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
 const promiseHandlers = new WeakMap<object, (arg: never) => Promise<unknown>>()
 
 export const liftPromiseHandler = <T>(f: (arg: T) => unknown): ((arg: T) => Effect.Effect<unknown, unknown>) => {
-  const direct = async (arg: T): Promise<unknown> => f(arg)
+  // What `async (arg) => f(arg)` gives (a sync throw rejects, a thenable is adopted), without an
+  // async frame per call: a handler's own promise is passed through as it is.
+  const direct = (arg: T): Promise<unknown> => {
+    try {
+      const result = f(arg)
+      return result instanceof Promise ? result : Promise.resolve(result)
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }
   const lifted = (arg: T) => Effect.tryPromise({ try: () => direct(arg), catch: (e) => e })
   promiseHandlers.set(lifted, direct as (arg: never) => Promise<unknown>)
   return lifted

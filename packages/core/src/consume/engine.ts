@@ -105,28 +105,38 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
     // prefetch still bounds it, and close() still waits for it (running counts until settled).
     // Holding the slot through the confirm capped a group at `concurrency` round trips at a time.
     // The solo gate is left only once the settlement resolved (../isolation.ts).
-    const handleHeld = async (delivery: Delivery): Promise<void> => {
-      const slotted = delivery.beginSolo ? new SlottedSolo(delivery, permits) : new Slotted(delivery, permits)
+    // Promise chains rather than async functions on the path of every first delivery: a
+    // suspended async call keeps a frame and its registers per delivery (bench/FINDINGS.md).
+    const leaveGate = (): void => gate.leave()
+    const leaveGateAndRethrow = (e: unknown): never => {
+      gate.leave()
+      throw e
+    }
+    const runNormal = (slotted: Slotted): Promise<void> => handleDelivery(pipeline, slotted, waitOutsideGate).then(leaveGate, leaveGateAndRethrow)
+
+    /** A suspect (redelivered) runs alone in the gate (../isolation.ts). */
+    const handleSuspect = async (slotted: Slotted): Promise<void> => {
+      await gate.enterAlone()
       try {
-        if (delivery.redeliveries > 0) {
-          await gate.enterAlone()
-          try {
-            await handleDelivery(pipeline, slotted, sleep)
-          } finally {
-            gate.leaveAlone()
-          }
-        } else {
-          const entering = gate.enter()
-          if (entering) await entering
-          try {
-            await handleDelivery(pipeline, slotted, waitOutsideGate)
-          } finally {
-            gate.leave()
-          }
-        }
+        await handleDelivery(pipeline, slotted, sleep)
       } finally {
-        slotted.free()
+        gate.leaveAlone()
       }
+    }
+
+    const handleHeld = (delivery: Delivery): Promise<void> => {
+      const slotted = delivery.beginSolo ? new SlottedSolo(delivery, permits) : new Slotted(delivery, permits)
+      let handled: Promise<void>
+      if (delivery.redeliveries > 0) handled = handleSuspect(slotted)
+      else {
+        const entering = gate.enter()
+        handled = entering ? entering.then(() => runNormal(slotted)) : runNormal(slotted)
+      }
+      // Every settlement frees the permit as it is issued; this frees it when the pipeline failed before one.
+      return handled.then(undefined, (e: unknown) => {
+        slotted.free()
+        throw e
+      })
     }
 
     /** Ordered by key: the key's turn first, then a permit (a task waiting for its key holds none). */
@@ -136,15 +146,14 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
     }
 
     /** Unordered, once it holds a permit; `running` was entered when the delivery came. */
-    const runTaken = async (delivery: Delivery): Promise<void> => {
-      try {
-        // a turn first: the handler never runs inside the adapter's or a settlement's call
-        await Promise.resolve()
-        await handleHeld(delivery)
-      } finally {
-        running.leave()
-      }
+    const leave = (): void => running.leave()
+    const leaveAndRethrow = (e: unknown): never => {
+      running.leave()
+      throw e
     }
+    const handleThenLeave = (delivery: Delivery): Promise<void> => handleHeld(delivery).then(leave, leaveAndRethrow)
+    // A turn first: the handler never runs inside the adapter's or a settlement's call.
+    const runTaken = (delivery: Delivery): void => void Promise.resolve(delivery).then(handleThenLeave)
 
     // A delivery waiting for a permit waits as a queued callback, not as a suspended call with
     // its promises: with a large prefetch most of a read waits there, long enough for all that
@@ -155,7 +164,7 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
         return
       }
       running.enter()
-      permits.take(() => void runTaken(delivery))
+      permits.take(() => runTaken(delivery))
     }
 
     const drain = Effect.suspend(() => {
