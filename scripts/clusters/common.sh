@@ -11,8 +11,9 @@
 #   cluster_create      run once after every node serves, before waiting for cluster_formed
 #                       (Redis: the nodes form a cluster only when told to)
 #   CLUSTER_NODES       the node numbers, after sourcing this file (default 1 2 3)
-#   cluster_unstick N   a broker defect known to leave a restarted node running but never serving:
-#                       what to log about it; `restart N` then restarts it once more, after
+#   cluster_unstick N   a broker defect known to leave a restarted or partitioned node running but
+#                       never current: what to log about it; `restart N` (node N not serving) and
+#                       `heal N` (the cluster not formed again) then restart node N once more, after
 #                       RESTART_WAIT seconds (set it with the hook; default 120, the only wait otherwise)
 #   CLUSTER_SUBNET      (before sourcing) x of 10.x.0.0/24: every node runs in a network namespace of
 #                       its own on that subnet, which makes `partition N` / `heal` possible (below)
@@ -207,7 +208,13 @@ cluster_main() {
       local t0; t0=$(date +%s%N)
       cluster_heal
       if [ -n "${2:-}" ]; then node_wait "$2" 120; fi
-      cluster_wait 120 "the cluster to form again" cluster_formed
+      if ! cluster_wait "$RESTART_WAIT" "the cluster to form again" cluster_formed; then
+        # the same known defect as in restart (cluster_unstick), on the node that was cut off
+        [ -n "${2:-}" ] && declare -F cluster_unstick >/dev/null && node_running "$2" || exit 1
+        cluster_unstick "$2"
+        node_kill "$2"; node_start "$2"; node_wait "$2" 120
+        cluster_wait 120 "the cluster to form again" cluster_formed
+      fi
       cluster_log "partition healed; cluster whole again after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
       ;;
     env) cluster_env ;;

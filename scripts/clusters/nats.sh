@@ -20,7 +20,7 @@
 #   bash scripts/clusters/nats.sh rss|status|stop
 CLUSTER=nats
 CLUSTER_SUBNET=71
-# A restarted node serves within seconds; one still not current after a minute hit the defect below.
+# A restarted or healed node is current within seconds; one still not after a minute hit the defect below.
 RESTART_WAIT="${RESTART_WAIT:-60}"
 NATS_BASE="${OMNIBUS_NATS_CLUSTER_PORT:-4250}"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -57,15 +57,16 @@ cluster_formed() {
 # nats-server 2.10 can leave a restarted node's JetStream meta layer catching up for good: /healthz keeps
 # answering "JetStream is not current with the meta leader" while the node runs (a stalled Raft catch-up
 # that is asked for again loses its "caught up" signal; fixed upstream after 2.10.27, nats-io/nats-server
-# pull 8555, which also says a restart of that node clears it). Seen once in the cluster suite's C-model.
+# pull 8555, which also says a restart of that node clears it). Seen in the cluster suite after a restart
+# (C-model) and after a partition healed (C-partition: the cluster not formed again within 120 s).
 cluster_unstick() { # N
   local n
-  cluster_log "node $1 running but not current after ${RESTART_WAIT} s: $(curl -s --max-time 2 "http://$(node_ip "$1"):$(monitor_port "$1")/healthz" || true)"
   for n in "${CLUSTER_NODES[@]}"; do
+    cluster_log "node $n: /healthz $(curl -s --max-time 2 "http://$(node_ip "$n"):$(monitor_port "$n")/healthz" || echo unreachable), routes to $(curl -sf --max-time 2 "http://$(node_ip "$n"):$(monitor_port "$n")/routez" | grep -o '"remote_name": *"[^"]*"' | sort -u | wc -l) peers"
     [ "$n" = "$1" ] && continue
     cluster_log "meta group as node $n sees it: $(curl -s --max-time 2 "http://$(node_ip "$n"):$(monitor_port "$n")/jsz" | tr -d ' \n' | grep -o '"meta_cluster":{.*}' | head -c 600 || true)"
   done
-  cluster_log "restarting node $1 once more (the known nats-server 2.10 catch-up defect)"
+  cluster_log "node $1 not current after ${RESTART_WAIT} s: restarting it once more (the known nats-server 2.10 catch-up defect)"
 }
 
 cluster_env() {
