@@ -40,7 +40,12 @@ cluster_spawn() { # N
 
 # /healthz answers 200 once the server is ready and, in a cluster, JetStream has a meta
 # leader and this server caught up with it (streams and consumers current).
-healthz() { curl -sf -o /dev/null --max-time 2 "http://$(node_ip "$1"):$(monitor_port "$1")/healthz"; }
+# GET of a monitoring endpoint of node N (fails on an HTTP error).
+monitor() { curl -sf --max-time 2 "http://$(node_ip "$1"):$(monitor_port "$1")/$2"; }
+healthz() { monitor "$1" healthz >/dev/null; }
+
+# How many other nodes node N has routes to (each route counted once per peer).
+route_peers() { monitor "$1" routez | grep -o '"remote_name": *"[^"]*"' | sort -u | wc -l; }
 
 cluster_serving() { host_port_open "$(node_ip "$1")" "$(client_port "$1")" && healthz "$1"; }
 
@@ -48,7 +53,7 @@ cluster_serving() { host_port_open "$(node_ip "$1")" "$(client_port "$1")" && he
 cluster_formed() {
   local n routes
   for n in "${CLUSTER_NODES[@]}"; do
-    routes=$(curl -sf --max-time 2 "http://$(node_ip "$n"):$(monitor_port "$n")/routez" | grep -o '"remote_name": *"[^"]*"' | sort -u | wc -l) || return 1
+    routes=$(route_peers "$n") || return 1
     [ "$routes" -ge 2 ] || return 1
     healthz "$n" || return 1
   done
@@ -62,9 +67,10 @@ cluster_formed() {
 cluster_unstick() { # N
   local n
   for n in "${CLUSTER_NODES[@]}"; do
-    cluster_log "node $n: /healthz $(curl -s --max-time 2 "http://$(node_ip "$n"):$(monitor_port "$n")/healthz" || echo unreachable), routes to $(curl -sf --max-time 2 "http://$(node_ip "$n"):$(monitor_port "$n")/routez" | grep -o '"remote_name": *"[^"]*"' | sort -u | wc -l) peers"
+    # /healthz answers 503 with its reason as the body: read it without -f
+    cluster_log "node $n: /healthz $(curl -s --max-time 2 "http://$(node_ip "$n"):$(monitor_port "$n")/healthz" || echo unreachable), routes to $(route_peers "$n") peers"
     [ "$n" = "$1" ] && continue
-    cluster_log "meta group as node $n sees it: $(curl -s --max-time 2 "http://$(node_ip "$n"):$(monitor_port "$n")/jsz" | tr -d ' \n' | grep -o '"meta_cluster":{.*}' | head -c 600 || true)"
+    cluster_log "meta group as node $n sees it: $(monitor "$n" jsz | tr -d ' \n' | grep -o '"meta_cluster":{.*}' | head -c 600 || true)"
   done
   cluster_log "node $1 not current after ${RESTART_WAIT} s: restarting it once more (the known nats-server 2.10 catch-up defect)"
 }

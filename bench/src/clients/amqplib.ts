@@ -43,7 +43,6 @@ const ids: Props = () => {
   return { persistent: true, contentType: "application/json", timestamp: Math.floor(ms / 1000), ...idAndTime(ms) }
 }
 
-
 class AmqpSession implements Session {
   private readonly conn: amqp.ChannelModel
   private readonly pub: amqp.ConfirmChannel
