@@ -23,7 +23,7 @@ export const toRecord = (e: Envelope, extra?: Readonly<Record<string, string>>):
 
 /** `routingKey`: what a record without one (a plain producer's) is routed by; the topic's name unless event-topics.ts maps the topic to one key. */
 export const fromRecord = (topic: string, partition: number, r: InRecord, routingKey = topic): Envelope => {
-  const headers = readCloudEventHeaders({ ...r.headers }, "kafka")
+  const headers = readCloudEventHeaders(r.headers, "kafka")
   const env = fromWireHeaders(headers, r.value, { id: `${topic}:${partition}:${r.offset}`, routingKey, timestamp: r.timestamp })
   // A plain producer's (a CloudEvents producer's too) record key is its ordering key.
   return env.key === undefined && r.key !== undefined && r.headers[Wire.id] === undefined ? { ...env, key: r.key } : env

@@ -40,14 +40,15 @@ const headerText = (value: unknown): string | undefined => {
  * foreign CloudEvent's attribute fills it in, else the native property.
  */
 export const wireHeadersOf = (msg: Message): Record<string, string> => {
-  const out: Record<string, string> = {}
+  const given: Record<string, string> = {}
   const p = msg.properties
   for (const [k, v] of Object.entries(p.headers ?? {})) {
     if (isBrokerHeader(k)) continue
     const s = headerText(v)
-    if (s !== undefined) out[k] = s
+    if (s !== undefined) given[k] = s
   }
-  readCloudEventHeaders(out, "amqp")
+  // ours to fill either way: `given` itself, or the copy made when it held CloudEvents attributes
+  const out = readCloudEventHeaders(given, "amqp") as Record<string, string>
   if (typeof p.messageId === "string") out[Wire.id] ??= p.messageId
   if (typeof p.contentType === "string") out[Wire.contentType] ??= p.contentType
   if (typeof p.correlationId === "string") out[Wire.correlationId] ??= p.correlationId

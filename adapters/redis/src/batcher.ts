@@ -1,9 +1,9 @@
 /**
  * Coalesces calls into one round trip: items added while a send is on the way
  * (and those added in the same turn) go out together as the next send, instead
- * of one round trip and one script run per item. Each item's promise settles
- * with its own send. Used for acks (consumer.ts), RPC requests and RPC replies
- * (rpc.ts).
+ * of one round trip and one script run per item. The items of one send share
+ * its promise (one promise per send, not one per item: acks pass here once per
+ * message). Used for acks (consumer.ts), RPC requests and RPC replies (rpc.ts).
  */
 export interface BatcherOptions {
   /** Most items per send. */
@@ -16,16 +16,22 @@ export interface BatcherOptions {
   readonly start: "turn" | "now"
 }
 
-interface Queued<T, R> {
-  readonly item: T
-  readonly resolve: (result: R) => void
-  readonly reject: (e: unknown) => void
+/** The items of one coming send and the promise they share. */
+class Pending<T, R> {
+  readonly items: Array<T> = []
+  resolve!: (result: R) => void
+  reject!: (e: unknown) => void
+  readonly sent = new Promise<R>((resolve, reject) => {
+    this.resolve = resolve
+    this.reject = reject
+  })
 }
 
 export class Batcher<T, R = unknown> {
   private readonly send: (items: ReadonlyArray<T>) => Promise<R>
   private readonly options: BatcherOptions
-  private queue: Array<Queued<T, R>> = []
+  /** Sends not yet on the way, oldest first; each holds at most `max` items. */
+  private queue: Array<Pending<T, R>> = []
   private busy = false
 
   constructor(send: (items: ReadonlyArray<T>) => Promise<R>, options: BatcherOptions) {
@@ -33,25 +39,25 @@ export class Batcher<T, R = unknown> {
     this.options = options
   }
 
+  /** Settles with the send that carries the item. */
   add(item: T): Promise<R> {
-    return new Promise<R>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject })
-      if (this.busy) return
+    let last = this.queue[this.queue.length - 1]
+    if (last === undefined || last.items.length >= this.options.max) this.queue.push((last = new Pending<T, R>()))
+    last.items.push(item)
+    if (!this.busy) {
       this.busy = true
       if (this.options.start === "turn") setImmediate(() => void this.flush())
       else queueMicrotask(() => void this.flush())
-    })
+    }
+    return last.sent
   }
 
   private async flush(): Promise<void> {
-    while (this.queue.length > 0) {
-      const batch = this.queue.length <= this.options.max ? this.queue : this.queue.slice(0, this.options.max)
-      this.queue = batch === this.queue ? [] : this.queue.slice(this.options.max)
+    for (let next = this.queue.shift(); next !== undefined; next = this.queue.shift()) {
       try {
-        const result = await this.send(batch.map((q) => q.item))
-        for (const q of batch) q.resolve(result)
+        next.resolve(await this.send(next.items))
       } catch (e) {
-        for (const q of batch) q.reject(e)
+        next.reject(e)
       }
     }
     this.busy = false

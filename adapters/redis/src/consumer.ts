@@ -44,6 +44,8 @@ const SOLO_TTL_MS = 7 * 24 * 3_600_000
 /** Ids per ACK script call (Lua's unpack() stops at ~8000 arguments). */
 const ACK_BATCH = 1_000
 
+const SETTLED: Promise<void> = Promise.resolve()
+
 /** toString() without arguments is Buffer's fast path to utf8Slice. */
 const str = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString() : String(v))
 
@@ -89,7 +91,7 @@ class StreamDelivery implements Delivery {
   }
 
   ack(): Promise<void> {
-    return this.consumer.settle(this, () => this.consumer.ack(this.entryId))
+    return this.consumer.ack(this)
   }
 
   retry(options: { readonly delayMs: number; readonly firstFailureAt: number }): Promise<void> {
@@ -121,7 +123,7 @@ export class StreamConsumer implements Consumption {
    */
   private readonly refillAt: number
   /** Acks issued in one turn, or while a call is on the way, go out as one ACK script call (XACK + XDEL of every id). */
-  private readonly acks: Batcher<string>
+  private readonly acks: Batcher<StreamDelivery, void>
   private stopped = false
   private closed = false
   private blocker: Redis | undefined
@@ -143,7 +145,7 @@ export class StreamConsumer implements Consumption {
     this.free = Math.max(1, spec.prefetch)
     this.refillAt = Math.ceil(this.free / 2)
     this.stream = ctx.keys.group(spec.group)
-    this.acks = new Batcher((ids) => this.settler.omnibusAck(this.stream, spec.group, ...ids), { max: ACK_BATCH, start: "turn" })
+    this.acks = new Batcher((ds) => this.sendAcks(ds), { max: ACK_BATCH, start: "turn" })
   }
 
   async start(): Promise<void> {
@@ -247,14 +249,37 @@ export class StreamConsumer implements Consumption {
       await op()
       if (d.solo) await this.settler.hdel(this.ctx.keys.solo(this.spec.group), d.entryId).catch(() => 0)
     } finally {
-      this.unsettled.delete(d.entryId)
-      this.free++
-      this.slotFreed.notify()
+      this.forget(d)
     }
   }
 
-  ack(entryId: string): Promise<unknown> {
-    return this.acks.add(entryId)
+  /** A settled delivery leaves the unsettled set; its prefetch slot is free. */
+  private forget(d: StreamDelivery): void {
+    this.unsettled.delete(d.entryId)
+    this.free++
+    this.slotFreed.notify()
+  }
+
+  /**
+   * settle() for the settlement of nearly every message, without a promise or
+   * closure of its own: it waits on the ACK call's promise, which every delivery
+   * of that call shares, and sendAcks frees the slots. A solo run's delivery
+   * takes settle(), which also clears its run count after the ack.
+   */
+  ack(d: StreamDelivery): Promise<void> {
+    if (d.solo) return this.settle(d, () => this.acks.add(d))
+    if (d.settled) return SETTLED
+    if (!this.ctx.isOpen()) return Promise.reject(new BusClosed({ operation: "settle" }))
+    d.settled = true
+    return this.acks.add(d)
+  }
+
+  private async sendAcks(ds: ReadonlyArray<StreamDelivery>): Promise<void> {
+    try {
+      await this.settler.omnibusAck(this.stream, this.spec.group, ...ds.map((d) => d.entryId))
+    } finally {
+      for (const d of ds) if (!d.solo) this.forget(d)
+    }
   }
 
   async retry(d: StreamDelivery, delayMs: number, firstFailureAt: number): Promise<void> {

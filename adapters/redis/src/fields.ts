@@ -48,7 +48,7 @@ export const parseFields = (fields: ReadonlyArray<unknown>): ParsedEntry => {
 export const toEnvelope = (entryId: string, parsed: ParsedEntry, fallbackRoutingKey: string): Envelope => {
   const dash = entryId.indexOf("-")
   const ms = Number(dash < 0 ? entryId : entryId.slice(0, dash))
-  return fromWireHeaders(readCloudEventHeaders({ ...parsed.headers }, "http"), new Uint8Array(parsed.payload.buffer, parsed.payload.byteOffset, parsed.payload.byteLength), {
+  return fromWireHeaders(readCloudEventHeaders(parsed.headers, "http"), new Uint8Array(parsed.payload.buffer, parsed.payload.byteOffset, parsed.payload.byteLength), {
     id: entryId,
     routingKey: fallbackRoutingKey,
     timestamp: Number.isFinite(ms) ? ms : undefined,

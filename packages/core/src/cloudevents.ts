@@ -136,20 +136,23 @@ const attributeOf = (name: string, prefixes: ReadonlyArray<string>): string | un
 }
 
 /**
- * Reads the CloudEvents context attributes among `headers` (in place; returns
- * the same object): each mapped one fills the Wire header the message lacks
- * (id, routing key from type, timestamp from time, key from subject, content
- * type), and all of them, specversion and source included, leave the headers.
- * Extension attributes stay, as user headers.
+ * Reads the CloudEvents context attributes among `headers`: each mapped one
+ * fills the Wire header the message lacks (id, routing key from type,
+ * timestamp from time, key from subject, content type), and all of them,
+ * specversion and source included, leave the headers. Extension attributes
+ * stay, as user headers. Returns `headers` itself when it holds no attribute
+ * (every message Omnibus wrote), else a new object: `headers` is never
+ * changed, so adapters pass what they parsed without copying it first.
  */
-export const readCloudEventHeaders = (headers: Record<string, string>, binding: CloudEventsBinding): Record<string, string> => {
+export const readCloudEventHeaders = (given: Readonly<Record<string, string>>, binding: CloudEventsBinding): Readonly<Record<string, string>> => {
   const prefixes = PREFIXES[binding]
   let found: Array<readonly [string, string]> | undefined
-  for (const name of Object.keys(headers)) {
+  for (const name in given) {
     const attribute = attributeOf(name, prefixes)
     if (attribute !== undefined) (found ??= []).push([name, attribute])
   }
-  if (found === undefined) return headers
+  if (found === undefined) return given
+  const headers = { ...given }
   const decode = percentEncoded(binding) ? percentDecode : (v: string): string => v
   const values = found.map(([name, attribute]) => [attribute, decode(headers[name]!)] as const)
   for (const [name] of found) delete headers[name]

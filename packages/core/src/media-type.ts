@@ -95,7 +95,9 @@ export const mediaTypeProblem = (rule: MediaTypeRule, contentType: string | unde
   const untyped = got.essence === UNTYPED && rule.untyped === true
   const typeFits = untyped || rule.types.includes(got.essence) || (got.suffix !== undefined && (rule.suffixes ?? []).includes(got.suffix))
   if (!typeFits) return `media type ${got.essence} is not decoded here`
-  for (const [name, allowed] of Object.entries(rule.params ?? {})) {
+  const params = rule.params ?? {}
+  for (const name in params) {
+    const allowed = params[name]!
     const value = got.params.get(name)
     if (value === undefined) {
       if (rule.required?.includes(name) === true) return `parameter ${name} is missing`

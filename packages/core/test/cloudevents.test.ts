@@ -79,6 +79,13 @@ describe("readCloudEventHeaders", () => {
     expect(readCloudEventHeaders({ "ce-subject": "%C0%A0" }, "http")).toEqual({})
   })
 
+  it("leaves the headers it was given unchanged: attributes are read into a copy", () => {
+    const given = { "ce-id": "a-1", "ce-type": "t.x", "ce-specversion": "1.0", extension: "kept" }
+    const read = readCloudEventHeaders(given, "http")
+    expect(read).toEqual({ [Wire.id]: "a-1", [Wire.routingKey]: "t.x", extension: "kept" })
+    expect(given).toEqual({ "ce-id": "a-1", "ce-type": "t.x", "ce-specversion": "1.0", extension: "kept" })
+  })
+
   it("returns headers without attributes as they are", () => {
     const h = { a: "1", cookie: "c" }
     expect(readCloudEventHeaders(h, "http")).toBe(h)

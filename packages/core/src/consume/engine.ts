@@ -124,19 +124,23 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
       }
     }
 
+    const slot = (delivery: Delivery): Slotted => (delivery.beginSolo ? new SlottedSolo(delivery, permits) : new Slotted(delivery, permits))
+
+    /** Every settlement frees the permit as it is issued; this frees it when the pipeline failed before one. */
+    const freeAndRethrow = (slotted: Slotted) => (e: unknown): never => {
+      slotted.free()
+      throw e
+    }
+
     const handleHeld = (delivery: Delivery): Promise<void> => {
-      const slotted = delivery.beginSolo ? new SlottedSolo(delivery, permits) : new Slotted(delivery, permits)
+      const slotted = slot(delivery)
       let handled: Promise<void>
       if (delivery.redeliveries > 0) handled = handleSuspect(slotted)
       else {
         const entering = gate.enter()
         handled = entering ? entering.then(() => runNormal(slotted)) : runNormal(slotted)
       }
-      // Every settlement frees the permit as it is issued; this frees it when the pipeline failed before one.
-      return handled.then(undefined, (e: unknown) => {
-        slotted.free()
-        throw e
-      })
+      return handled.then(undefined, freeAndRethrow(slotted))
     }
 
     /** Ordered by key: the key's turn first, then a permit (a task waiting for its key holds none). */
@@ -151,7 +155,24 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
       running.leave()
       throw e
     }
-    const handleThenLeave = (delivery: Delivery): Promise<void> => handleHeld(delivery).then(leave, leaveAndRethrow)
+    // The common case, a first delivery and the gate open, in one link: handle, then leave the
+    // gate and `running` (handleHeld's three links, each a promise per message).
+    const leaveBoth = (): void => {
+      gate.leave()
+      running.leave()
+    }
+    const runFirst = (slotted: Slotted): Promise<void> =>
+      handleDelivery(pipeline, slotted, waitOutsideGate).then(leaveBoth, (e: unknown) => {
+        slotted.free()
+        gate.leave()
+        return leaveAndRethrow(e)
+      })
+    const handleThenLeave = (delivery: Delivery): Promise<void> => {
+      if (delivery.redeliveries > 0) return handleHeld(delivery).then(leave, leaveAndRethrow)
+      const slotted = slot(delivery)
+      const entering = gate.enter()
+      return entering ? entering.then(() => runFirst(slotted)) : runFirst(slotted)
+    }
     // A turn first: the handler never runs inside the adapter's or a settlement's call.
     const runTaken = (delivery: Delivery): void => void Promise.resolve(delivery).then(handleThenLeave)
 

@@ -62,14 +62,42 @@ const runHandler = (config: PipelineConfig, message: Message<unknown>): Promise<
   return compose(config.middleware, ctx, core)().catch(failed)
 }
 
-/** `wait` sleeps between in-place retries (outside the solo gate for a normal delivery). */
-export const handleDelivery = async (config: PipelineConfig, delivery: Delivery, wait: (ms: number) => Promise<void>): Promise<unknown> => {
+/**
+ * `wait` sleeps between in-place retries (outside the solo gate for a normal delivery).
+ * A first delivery without middleware or idempotency store, nearly every message, runs as a
+ * promise chain: an async call suspended for the handler keeps a frame per message alive
+ * (bench/FINDINGS.md, the consume path's allocations). Everything else, and every failure,
+ * goes the async way.
+ */
+export const handleDelivery = (config: PipelineConfig, delivery: Delivery, wait: (ms: number) => Promise<void>): Promise<unknown> => {
+  const attempt = delivery.attempt
+  if (delivery.redeliveries > 0 || attempt > config.retry.attempts || config.idempotency !== undefined || config.middleware.length > 0) {
+    return handleCarefully(config, delivery, wait)
+  }
+  let payload: unknown
+  try {
+    payload = decode(config.codec, delivery, config.maxPayloadBytes)
+  } catch (decodeError) {
+    return config.settler.deadLetter(delivery, decodeError, attempt, delivery.firstFailureAt ?? Date.now())
+  }
+  let handling: Promise<unknown>
+  try {
+    handling = Promise.resolve(config.handler(toMessage(delivery.envelope, payload, attempt, 0, config.group)))
+  } catch (e) {
+    handling = Promise.reject(e)
+  }
+  return handling.then(
+    () => config.settler.ack(delivery, attempt),
+    (e: unknown) => runAttempts(config, delivery, wait, payload, "", attempt, 0, delivery.firstFailureAt, failed(e)),
+  )
+}
+
+/** The whole pipeline: the redelivery budget, decode, the idempotency claim, the attempts. */
+const handleCarefully = async (config: PipelineConfig, delivery: Delivery, wait: (ms: number) => Promise<void>): Promise<unknown> => {
   const { settler } = config
   const env = delivery.envelope
-  let attempt = delivery.attempt
-  let firstFailureAt = delivery.firstFailureAt
-  // in-place retries (ordered) start a fresh attempt that has not been redelivered
-  let redeliveries = delivery.redeliveries
+  const attempt = delivery.attempt
+  const firstFailureAt = delivery.firstFailureAt
   // (only a redelivered or over-attempted delivery pays for the async budget check)
   if (delivery.redeliveries > 0 || attempt > config.retry.attempts) {
     let over: Error | undefined
@@ -91,23 +119,46 @@ export const handleDelivery = async (config: PipelineConfig, delivery: Delivery,
   const idem = config.idempotency
   const idemKey = idem ? idempotencyKey(config.group, env.id) : ""
   if (idem && (await claim(idem, idemKey, config.logger)) === "done") return settler.ack(delivery, attempt, "duplicate")
+  return runAttempts(config, delivery, wait, payload, idemKey, attempt, delivery.redeliveries, firstFailureAt, undefined)
+}
+
+/**
+ * Runs the handler until the delivery is settled: acked, retried through the broker, retried
+ * in place (ordered), or dead-lettered. `outcome`: the first attempt's, when it already ran.
+ */
+const runAttempts = async (
+  config: PipelineConfig,
+  delivery: Delivery,
+  wait: (ms: number) => Promise<void>,
+  payload: unknown,
+  idemKey: string,
+  attempt: number,
+  // in-place retries (ordered) start a fresh attempt that has not been redelivered
+  redeliveries: number,
+  firstFailureAt: number | undefined,
+  outcome: HandleOutcome | undefined,
+): Promise<unknown> => {
+  const { settler } = config
+  const idem = config.idempotency
   for (;;) {
-    const message = toMessage(env, payload, attempt, redeliveries, config.group)
-    let outcome: HandleOutcome
-    if (config.middleware.length === 0) {
-      // no middleware: the handler called here, without the wrapper's extra promise per message
-      try {
-        await config.handler(message)
-        outcome = handled
-      } catch (e) {
-        outcome = failed(e)
-      }
-    } else outcome = await runHandler(config, message)
+    if (outcome === undefined) {
+      const message = toMessage(delivery.envelope, payload, attempt, redeliveries, config.group)
+      if (config.middleware.length === 0) {
+        // no middleware: the handler called here, without the wrapper's extra promise per message
+        try {
+          await config.handler(message)
+          outcome = handled
+        } catch (e) {
+          outcome = failed(e)
+        }
+      } else outcome = await runHandler(config, message)
+    }
     if (outcome.ok) {
       if (idem) await quietly(() => idem.store.complete(idemKey, idem.ttlMs))
       return settler.ack(delivery, attempt)
     }
     const error = outcome.error
+    outcome = undefined
     firstFailureAt ??= Date.now()
     const delayMs = isPermanent(error) ? undefined : config.retry.delayAfter(attempt)
     if (delayMs === undefined) {

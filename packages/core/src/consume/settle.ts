@@ -7,6 +7,10 @@ import type { Logger } from "../logger.ts"
 import type { Delivery, FailureMetadata } from "../transport.ts"
 import type { HandlerEvent, HandlerEventType } from "./events.ts"
 
+const settled = (): boolean => true
+const ack = (d: Delivery): Promise<void> => d.ack()
+const release = (d: Delivery): Promise<void> => d.release()
+
 export class Settler {
   private readonly group: string
   private readonly deadLetters: boolean
@@ -36,30 +40,39 @@ export class Settler {
   /**
    * Settles a delivery; the outcome event is emitted only when the broker took it. A failed
    * settlement (connection lost) leaves the message unacked on the broker, which redelivers it:
-   * that is logged, and no outcome is reported.
+   * that is logged, and no outcome is reported. A promise chain, not an async function, and
+   * `how` takes the delivery rather than closing over it: every message passes here
+   * (bench/FINDINGS.md, the consume path's allocations).
    */
-  async settle(what: string, delivery: Delivery, p: () => Promise<void>, type: HandlerEventType, attempt: number, extra?: { error?: unknown; delayMs?: number }): Promise<boolean> {
+  settle(what: string, delivery: Delivery, how: (delivery: Delivery) => Promise<void>, type: HandlerEventType, attempt: number, extra?: { error?: unknown; delayMs?: number }): Promise<boolean> {
+    let settling: Promise<void>
     try {
-      await p()
+      settling = how(delivery)
     } catch (e) {
+      settling = Promise.reject(e)
+    }
+    const failed = (e: unknown): boolean => {
       const env = delivery.envelope
       this.logger.warn({ group: this.group, routingKey: env.routingKey, id: env.id, error: describeError(e).message }, `omnibus: ${what} failed; the broker will redeliver`)
       return false
     }
-    this.emit(delivery, type, attempt, extra)
-    return true
+    if (this.observers.length === 0) return settling.then(settled, failed)
+    return settling.then(() => {
+      this.emit(delivery, type, attempt, extra)
+      return true
+    }, failed)
   }
 
   ack(delivery: Delivery, attempt: number, type: "handled" | "duplicate" = "handled"): Promise<boolean> {
-    return this.settle("ack", delivery, () => delivery.ack(), type, attempt)
+    return this.settle("ack", delivery, ack, type, attempt)
   }
 
   release(delivery: Delivery): Promise<boolean> {
-    return this.settle("release", delivery, () => delivery.release(), "released", delivery.attempt)
+    return this.settle("release", delivery, release, "released", delivery.attempt)
   }
 
   retry(delivery: Delivery, attempt: number, delayMs: number, firstFailureAt: number, error: unknown): Promise<boolean> {
-    return this.settle("retry", delivery, () => delivery.retry({ delayMs, firstFailureAt }), "retry", attempt, { error, delayMs })
+    return this.settle("retry", delivery, (d) => d.retry({ delayMs, firstFailureAt }), "retry", attempt, { error, delayMs })
   }
 
   /** Dead-letters with failure metadata, or drops (acks) when the subscription has no dead letters. */
@@ -75,7 +88,7 @@ export class Settler {
       group: this.group,
     }
     return this.deadLetters
-      ? this.settle("dead-letter", delivery, () => delivery.deadLetter(failure), "dead-letter", attempt, { error })
-      : this.settle("ack", delivery, () => delivery.ack(), "dropped", attempt, { error })
+      ? this.settle("dead-letter", delivery, (d) => d.deadLetter(failure), "dead-letter", attempt, { error })
+      : this.settle("ack", delivery, ack, "dropped", attempt, { error })
   }
 }
