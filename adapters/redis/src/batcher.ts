@@ -1,6 +1,6 @@
 /**
- * Coalesces calls into one round trip: items added while a send is on the way
- * (and those added in the same turn) go out together as the next send, instead
+ * Coalesces calls: the items added in one turn (and, with inFlight "one",
+ * those added while a send is on the way) go out together as one send, instead
  * of one round trip and one script run per item. The items of one send share
  * its promise (one promise per send, not one per item: acks pass here once per
  * message). Used for acks (consumer.ts), RPC requests and RPC replies (rpc.ts).
@@ -14,6 +14,14 @@ export interface BatcherOptions {
    * "now" right after the current synchronous code (no added latency).
    */
   readonly start: "turn" | "now"
+  /**
+   * "one": items wait while a send is on the way, and go out together when it
+   * returned (RPC frames: fewer, larger calls). "many": what was added goes out
+   * when the turn ends, whether earlier sends returned or not (acks: a consumer
+   * frees a prefetch slot only once its ack returned, so waiting for the ack
+   * before held every message handled meanwhile unsettled for a round trip).
+   */
+  readonly inFlight: "one" | "many"
 }
 
 /** The items of one coming send and the promise they share. */
@@ -53,6 +61,13 @@ export class Batcher<T, R = unknown> {
   }
 
   private async flush(): Promise<void> {
+    if (this.options.inFlight === "many") {
+      const queue = this.queue
+      this.queue = []
+      this.busy = false
+      for (const next of queue) this.send(next.items).then(next.resolve, next.reject)
+      return
+    }
     for (let next = this.queue.shift(); next !== undefined; next = this.queue.shift()) {
       try {
         next.resolve(await this.send(next.items))

@@ -145,7 +145,7 @@ export class StreamConsumer implements Consumption {
     this.free = Math.max(1, spec.prefetch)
     this.refillAt = Math.ceil(this.free / 2)
     this.stream = ctx.keys.group(spec.group)
-    this.acks = new Batcher((ds) => this.sendAcks(ds), { max: ACK_BATCH, start: "turn" })
+    this.acks = new Batcher((ds) => this.sendAcks(ds), { max: ACK_BATCH, start: "turn", inFlight: "many" })
   }
 
   async start(): Promise<void> {

@@ -65,7 +65,7 @@ export class RpcServer implements Consumption {
     this.spec = spec
     this.timing = timing
     this.onRequest = onRequest
-    this.replies = new Batcher((replies) => sendReplies(ctx, replies), { max: RPC_BATCH, start: "now" })
+    this.replies = new Batcher((replies) => sendReplies(ctx, replies), { max: RPC_BATCH, start: "now", inFlight: "one" })
   }
 
   private get servers(): string { return this.ctx.keys.rpcServers(this.spec.method) }
@@ -233,7 +233,7 @@ export class RpcClient {
       const { keys, cmd } = this.ctx
       const servers = keys.rpcServers(method)
       const queue = keys.rpcQueue(method)
-      s = new Batcher((sends) => cmd.omnibusRpcSend(servers, queue, Math.max(...sends.map((x) => x.ttlMs)), ...sends.map((x) => x.frame)), { max: RPC_BATCH, start: "now" })
+      s = new Batcher((sends) => cmd.omnibusRpcSend(servers, queue, Math.max(...sends.map((x) => x.ttlMs)), ...sends.map((x) => x.frame)), { max: RPC_BATCH, start: "now", inFlight: "one" })
       this.senders.set(method, s)
     }
     return s
