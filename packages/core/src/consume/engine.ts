@@ -173,8 +173,11 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
       const entering = gate.enter()
       return entering ? entering.then(() => runFirst(slotted)) : runFirst(slotted)
     }
-    // A turn first: the handler never runs inside the adapter's or a settlement's call.
-    const runTaken = (delivery: Delivery): void => void Promise.resolve(delivery).then(handleThenLeave)
+    // A turn first: the handler never runs inside the adapter's or a settlement's call. The
+    // callback returns nothing, so the turn's promise does not adopt the handling's (two more
+    // reactions per message); a failure there still surfaces as an unhandled rejection.
+    const startTaken = (delivery: Delivery): void => void handleThenLeave(delivery)
+    const runTaken = (delivery: Delivery): void => void Promise.resolve(delivery).then(startTaken)
 
     // A delivery waiting for a permit waits as a queued callback, not as a suspended call with
     // its promises: with a large prefetch most of a read waits there, long enough for all that
