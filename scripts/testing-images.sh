@@ -33,7 +33,7 @@ size_mb() { docker image inspect -f '{{.Size}}' "$1" | awk '{printf "%.0f MB", $
 
 ensure_base() {
   if [ ! -f "$STAMP" ]; then
-    [ -x "$ROOT/scripts/matrix/debian13.sh" ] || { log "no Debian 13 root at $ROOTFS and no scripts/matrix/debian13.sh to make it"; return 1; }
+    [ -f "$ROOT/scripts/matrix/debian13.sh" ] || { log "no Debian 13 root at $ROOTFS and no scripts/matrix/debian13.sh to make it"; return 1; }
     bash "$ROOT/scripts/matrix/debian13.sh" install
   fi
   local want have
