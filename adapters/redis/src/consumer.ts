@@ -242,15 +242,25 @@ export class StreamConsumer implements Consumption {
 
   /** Runs a delivery's settlement once; its slot is freed when the server confirmed it (or refused). */
   async settle(d: StreamDelivery, op: () => Promise<unknown>): Promise<void> {
-    if (d.settled) return
-    if (!this.ctx.isOpen()) throw new BusClosed({ operation: "settle" })
-    d.settled = true
+    const refused = this.begin(d)
+    if (refused) return refused
     try {
       await op()
       if (d.solo) await this.settler.hdel(this.ctx.keys.solo(this.spec.group), d.entryId).catch(() => 0)
     } finally {
       this.forget(d)
     }
+  }
+
+  /**
+   * Marks `d` settled and returns undefined when its settlement may run; else what the
+   * settlement comes to: nothing for one already settled, BusClosed once the bus closed.
+   */
+  private begin(d: StreamDelivery): Promise<void> | undefined {
+    if (d.settled) return SETTLED
+    if (!this.ctx.isOpen()) return Promise.reject(new BusClosed({ operation: "settle" }))
+    d.settled = true
+    return undefined
   }
 
   /** A settled delivery leaves the unsettled set; its prefetch slot is free. */
@@ -268,10 +278,7 @@ export class StreamConsumer implements Consumption {
    */
   ack(d: StreamDelivery): Promise<void> {
     if (d.solo) return this.settle(d, () => this.acks.add(d))
-    if (d.settled) return SETTLED
-    if (!this.ctx.isOpen()) return Promise.reject(new BusClosed({ operation: "settle" }))
-    d.settled = true
-    return this.acks.add(d)
+    return this.begin(d) ?? this.acks.add(d)
   }
 
   private async sendAcks(ds: ReadonlyArray<StreamDelivery>): Promise<void> {

@@ -132,14 +132,15 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
       throw e
     }
 
+    /** Runs a normal (first) delivery once the gate lets it in: now, unless a suspect runs or waits. */
+    const inGate = (slotted: Slotted, run: (slotted: Slotted) => Promise<void>): Promise<void> => {
+      const entering = gate.enter()
+      return entering ? entering.then(() => run(slotted)) : run(slotted)
+    }
+
     const handleHeld = (delivery: Delivery): Promise<void> => {
       const slotted = slot(delivery)
-      let handled: Promise<void>
-      if (delivery.redeliveries > 0) handled = handleSuspect(slotted)
-      else {
-        const entering = gate.enter()
-        handled = entering ? entering.then(() => runNormal(slotted)) : runNormal(slotted)
-      }
+      const handled = delivery.redeliveries > 0 ? handleSuspect(slotted) : inGate(slotted, runNormal)
       return handled.then(undefined, freeAndRethrow(slotted))
     }
 
@@ -169,9 +170,7 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
       })
     const handleThenLeave = (delivery: Delivery): Promise<void> => {
       if (delivery.redeliveries > 0) return handleHeld(delivery).then(leave, leaveAndRethrow)
-      const slotted = slot(delivery)
-      const entering = gate.enter()
-      return entering ? entering.then(() => runFirst(slotted)) : runFirst(slotted)
+      return inGate(slot(delivery), runFirst)
     }
     // A turn first: the handler never runs inside the adapter's or a settlement's call. The
     // callback returns nothing, so the turn's promise does not adopt the handling's (two more

@@ -71,7 +71,7 @@ const runHandler = (config: PipelineConfig, message: Message<unknown>): Promise<
  */
 export const handleDelivery = (config: PipelineConfig, delivery: Delivery, wait: (ms: number) => Promise<void>): Promise<unknown> => {
   const attempt = delivery.attempt
-  if (delivery.redeliveries > 0 || attempt > config.retry.attempts || config.idempotency !== undefined || config.middleware.length > 0) {
+  if (paysBudgetCheck(config, delivery) || config.idempotency !== undefined || config.middleware.length > 0) {
     return handleCarefully(config, delivery, wait)
   }
   let payload: unknown
@@ -92,14 +92,16 @@ export const handleDelivery = (config: PipelineConfig, delivery: Delivery, wait:
   )
 }
 
+/** Only a redelivered or over-attempted delivery pays for the async redelivery budget check. */
+const paysBudgetCheck = (config: PipelineConfig, delivery: Delivery): boolean => delivery.redeliveries > 0 || delivery.attempt > config.retry.attempts
+
 /** The whole pipeline: the redelivery budget, decode, the idempotency claim, the attempts. */
 const handleCarefully = async (config: PipelineConfig, delivery: Delivery, wait: (ms: number) => Promise<void>): Promise<unknown> => {
   const { settler } = config
   const env = delivery.envelope
   const attempt = delivery.attempt
   const firstFailureAt = delivery.firstFailureAt
-  // (only a redelivered or over-attempted delivery pays for the async budget check)
-  if (delivery.redeliveries > 0 || attempt > config.retry.attempts) {
+  if (paysBudgetCheck(config, delivery)) {
     let over: Error | undefined
     try {
       over = await overBudget(delivery, config.retry, config.logger)
