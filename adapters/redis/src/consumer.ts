@@ -113,7 +113,8 @@ export class StreamConsumer implements Consumption {
   private readonly onDelivery: (delivery: Delivery) => void
   private readonly consumer = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`
   readonly stream: string
-  private readonly unsettled = new Map<string, StreamDelivery>()
+  /** Entry ids delivered and not settled yet (their leases are kept alive). Ids only: a handled message waiting for its ack holds nothing else. */
+  private readonly unsettled = new Set<string>()
   private readonly slotFreed = new Signal()
   private free: number
   /**
@@ -122,8 +123,8 @@ export class StreamConsumer implements Consumption {
    * in batches while the other half is still being handled.
    */
   private readonly refillAt: number
-  /** Acks issued in one turn, or while a call is on the way, go out as one ACK script call (XACK + XDEL of every id). */
-  private readonly acks: Batcher<StreamDelivery, void>
+  /** Acks issued in one turn go out as one ACK script call (XACK + XDEL of every entry id). */
+  private readonly acks: Batcher<string, void>
   private stopped = false
   private closed = false
   private blocker: Redis | undefined
@@ -145,7 +146,7 @@ export class StreamConsumer implements Consumption {
     this.free = Math.max(1, spec.prefetch)
     this.refillAt = Math.ceil(this.free / 2)
     this.stream = ctx.keys.group(spec.group)
-    this.acks = new Batcher((ds) => this.sendAcks(ds), { max: ACK_BATCH, start: "turn", inFlight: "many" })
+    this.acks = new Batcher((ids) => this.sendAcks(ids), { max: ACK_BATCH, start: "turn", inFlight: "many" })
   }
 
   async start(): Promise<void> {
@@ -235,7 +236,7 @@ export class StreamConsumer implements Consumption {
       return
     }
     const delivery = new StreamDelivery(this, entryId, parseFields(fields), deliveryCount)
-    this.unsettled.set(entryId, delivery)
+    this.unsettled.add(entryId)
     this.free--
     this.onDelivery(delivery)
   }
@@ -248,7 +249,7 @@ export class StreamConsumer implements Consumption {
       await op()
       if (d.solo) await this.settler.hdel(this.ctx.keys.solo(this.spec.group), d.entryId).catch(() => 0)
     } finally {
-      this.forget(d)
+      this.forget(d.entryId)
     }
   }
 
@@ -264,28 +265,29 @@ export class StreamConsumer implements Consumption {
   }
 
   /** A settled delivery leaves the unsettled set; its prefetch slot is free. */
-  private forget(d: StreamDelivery): void {
-    this.unsettled.delete(d.entryId)
+  private forget(entryId: string): void {
+    this.unsettled.delete(entryId)
     this.free++
     this.slotFreed.notify()
   }
 
   /**
    * settle() for the settlement of nearly every message, without a promise or
-   * closure of its own: it waits on the ACK call's promise, which every delivery
-   * of that call shares, and sendAcks frees the slots. A solo run's delivery
-   * takes settle(), which also clears its run count after the ack.
+   * closure of its own: the ACK call's promise is shared by every entry of that
+   * call, and the batcher holds the entry id, not the delivery (a handled
+   * message waiting for its ack keeps nothing alive but its id). A solo run's
+   * delivery takes settle(), which also clears its run count after the ack.
    */
   ack(d: StreamDelivery): Promise<void> {
-    if (d.solo) return this.settle(d, () => this.acks.add(d))
-    return this.begin(d) ?? this.acks.add(d)
+    if (d.solo) return this.settle(d, () => this.settler.omnibusAck(this.stream, this.spec.group, d.entryId))
+    return this.begin(d) ?? this.acks.add(d.entryId)
   }
 
-  private async sendAcks(ds: ReadonlyArray<StreamDelivery>): Promise<void> {
+  private async sendAcks(ids: ReadonlyArray<string>): Promise<void> {
     try {
-      await this.settler.omnibusAck(this.stream, this.spec.group, ...ds.map((d) => d.entryId))
+      await this.settler.omnibusAck(this.stream, this.spec.group, ...ids)
     } finally {
-      for (const d of ds) if (!d.solo) this.forget(d)
+      for (const id of ids) this.forget(id)
     }
   }
 
@@ -317,7 +319,7 @@ export class StreamConsumer implements Consumption {
 
   private async extendLeases(): Promise<void> {
     if (this.unsettled.size === 0 || !this.ctx.isOpen()) return
-    const ids = [...this.unsettled.keys()]
+    const ids = [...this.unsettled]
     try {
       await this.settler.call("XCLAIM", this.stream, this.spec.group, this.consumer, 0, ...ids, "JUSTID")
     } catch {

@@ -24,6 +24,24 @@ export interface Engine {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** A delivery's concurrency permit, given back once. Apart from the delivery, so what waits for a failure holds the permit and not the message. */
+class Held {
+  private readonly permits: Permits
+  private held = true
+
+  constructor(permits: Permits) {
+    this.permits = permits
+  }
+
+  /** Gives the permit back; later calls do nothing. */
+  free(): void {
+    if (this.held) {
+      this.held = false
+      this.permits.release()
+    }
+  }
+}
+
 /**
  * The same delivery, whose settlements first free its concurrency permit (once). A class, so
  * a delivery costs one object here and not an object with a closure per method.
@@ -33,25 +51,20 @@ class Slotted implements Delivery {
   readonly attempt: number
   readonly redeliveries: number
   readonly firstFailureAt: number | undefined
+  readonly permit: Held
   protected readonly inner: Delivery
-  private readonly permits: Permits
-  private held = true
 
   constructor(inner: Delivery, permits: Permits) {
     this.inner = inner
-    this.permits = permits
+    this.permit = new Held(permits)
     this.envelope = inner.envelope
     this.attempt = inner.attempt
     this.redeliveries = inner.redeliveries
     this.firstFailureAt = inner.firstFailureAt
   }
 
-  /** Gives the permit back; later calls do nothing. */
   free(): void {
-    if (this.held) {
-      this.held = false
-      this.permits.release()
-    }
+    this.permit.free()
   }
 
   ack(): Promise<void> {
@@ -162,12 +175,15 @@ export const makeEngine = (config: EngineConfig): Effect.Effect<Engine> =>
       gate.leave()
       running.leave()
     }
-    const runFirst = (slotted: Slotted): Promise<void> =>
-      handleDelivery(pipeline, slotted, waitOutsideGate).then(leaveBoth, (e: unknown) => {
-        slotted.free()
+    const runFirst = (slotted: Slotted): Promise<void> => {
+      // the failure path closes over the permit only: a handled message waiting for its ack holds nothing of the message here
+      const permit = slotted.permit
+      return handleDelivery(pipeline, slotted, waitOutsideGate).then(leaveBoth, (e: unknown) => {
+        permit.free()
         gate.leave()
         return leaveAndRethrow(e)
       })
+    }
     const handleThenLeave = (delivery: Delivery): Promise<void> => {
       if (delivery.redeliveries > 0) return handleHeld(delivery).then(leave, leaveAndRethrow)
       return inGate(slot(delivery), runFirst)

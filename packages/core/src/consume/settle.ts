@@ -42,7 +42,8 @@ export class Settler {
    * settlement (connection lost) leaves the message unacked on the broker, which redelivers it:
    * that is logged, and no outcome is reported. A promise chain, not an async function, and
    * `how` takes the delivery rather than closing over it: every message passes here
-   * (bench/FINDINGS.md, the consume path's allocations).
+   * (bench/FINDINGS.md, the consume path's allocations). Without observers, nothing waiting
+   * for the broker holds the delivery (its payload), only the id and routing key to log.
    */
   settle(what: string, delivery: Delivery, how: (delivery: Delivery) => Promise<void>, type: HandlerEventType, attempt: number, extra?: { error?: unknown; delayMs?: number }): Promise<boolean> {
     let settling: Promise<void>
@@ -51,16 +52,21 @@ export class Settler {
     } catch (e) {
       settling = Promise.reject(e)
     }
-    const failed = (e: unknown): boolean => {
-      const env = delivery.envelope
-      this.logger.warn({ group: this.group, routingKey: env.routingKey, id: env.id, error: describeError(e).message }, `omnibus: ${what} failed; the broker will redeliver`)
-      return false
-    }
+    const env = delivery.envelope
+    const failed = this.failed(what, env.id, env.routingKey)
     if (this.observers.length === 0) return settling.then(settled, failed)
     return settling.then(() => {
       this.emit(delivery, type, attempt, extra)
       return true
     }, failed)
+  }
+
+  /** What a failed settlement does: logged, the broker redelivers. Its own function, so it closes over two strings. */
+  private failed(what: string, id: string, routingKey: string): (e: unknown) => boolean {
+    return (e) => {
+      this.logger.warn({ group: this.group, routingKey, id, error: describeError(e).message }, `omnibus: ${what} failed; the broker will redeliver`)
+      return false
+    }
   }
 
   ack(delivery: Delivery, attempt: number, type: "handled" | "duplicate" = "handled"): Promise<boolean> {
