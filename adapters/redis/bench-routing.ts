@@ -53,7 +53,7 @@ const route = (rk: (i: number) => string, dedupWindowMs: number, chunkMessages =
 console.log(`redis ${(await client.info("server")).match(/redis_version:(\S+)/)?.[1]}, batch ${BATCH}, 256-byte payload, 10 bindings, median of ${ROUNDS}`)
 await rate("plain pipelined XADD, 1 stream per message", async () => {
   const p = client.pipeline()
-  for (const e of batch(oneMatch)) p.xadd(keys.group(`g${Number(e.routingKey.split(".")[1]!.slice(1))}`), "*", ...toFields(e))
+  for (const e of batch(oneMatch)) p.xadd(keys.group(`g${Number(e.routingKey.split(".")[1]!.slice(1))}`), "*", ...toFields(e, "compact"))
   await p.exec()
 })
 await rate("routing script, 1 message per call, 1 of 10 matches", route(oneMatch, 0, 1))
@@ -61,7 +61,7 @@ await rate(`routing script, ${ROUTE_CHUNK_MESSAGES} per call, 1 of 10 bindings m
 await rate(`routing script, ${ROUTE_CHUNK_MESSAGES} per call, 1 of 10 bindings matches, dedup`, route(oneMatch, 120_000))
 await rate("plain pipelined XADD x10 (fan-out by hand)", async () => {
   const p = client.pipeline()
-  for (const e of batch(oneMatch)) for (let g = 0; g < 10; g++) p.xadd(keys.group(`g${g}`), "*", ...toFields(e))
+  for (const e of batch(oneMatch)) for (let g = 0; g < 10; g++) p.xadd(keys.group(`g${g}`), "*", ...toFields(e, "compact"))
   await p.exec()
 })
 for (let g = 0; g < 10; g++) await client.hset(keys.bindings, `g${g}`, `everything.#`)

@@ -17,6 +17,7 @@ export const redisAdapter: AdapterFactory = {
 registerAdapter(redisAdapter)
 
 export type { RedisTransportOptions } from "./transport.ts"
+export type { EntryLayout } from "./fields.ts"
 export { RedisIdempotencyStore, type RedisIdempotencyStoreOptions } from "./idempotency.ts"
 export { deleteGroups } from "./residue.ts"
 export { topologyReport } from "./topology-report.ts"

@@ -31,14 +31,16 @@ import type { CloudEventsSettings, Envelope } from "@omnibus/core/adapter"
 import type { OnPublishOutcome, PublishOutcome } from "@omnibus/core/adapter"
 import { describe, followCluster, isClusterTransient, whenReady } from "./connection.ts"
 import type { Keys } from "./keys.ts"
-import { toFields } from "./fields.ts"
+import { toFields, type EntryLayout } from "./fields.ts"
 import type { ScriptedRedis } from "./scripts.ts"
 
 export interface PublisherOptions {
   readonly dedupWindowMs: number
   readonly publishTimeoutMs: number
-  /** Entries also carry the HTTP binding's CloudEvents fields (undefined: off). */
+  /** Entries also carry the HTTP binding's CloudEvents fields (undefined: off); they are then written flat. */
   readonly cloudEvents?: CloudEventsSettings | undefined
+  /** How an entry carries its headers (fields.ts); "compact" unless set. */
+  readonly layout?: EntryLayout
   /** Messages per routing call; ROUTE_CHUNK_MESSAGES unless set (bench-routing.ts compares sizes). */
   readonly chunkMessages?: number
   /** Confirm only once this many replicas acknowledged the writes (WAIT; 0 or unset: no wait). */
@@ -67,13 +69,16 @@ interface Chunk {
 }
 
 /** Cuts the entries (in batch order) into chunks, each handed to `send` once complete; an entry in `alone` gets a chunk of its own. */
-const toChunks = (batch: ReadonlyArray<Envelope>, entries: ReadonlyArray<number>, alone: ReadonlySet<number>, maxMessages: number, cloudEvents: CloudEventsSettings | undefined, send: (c: Chunk) => void): Array<Chunk> => {
+const toChunks = (batch: ReadonlyArray<Envelope>, entries: ReadonlyArray<number>, alone: ReadonlySet<number>, maxMessages: number, options: PublisherOptions, send: (c: Chunk) => void): Array<Chunk> => {
   const chunks: Array<Chunk> = []
+  const { cloudEvents } = options
+  // CloudEvents' HTTP binding wants every header as a field of its own
+  const layout = cloudEvents ? "flat" : (options.layout ?? "compact")
   let current: Chunk | undefined
   let bytes = 0
   for (const i of entries) {
     const e = batch[i]!
-    const fields = toFields(e, cloudEvents && cloudEventHeaders(e, "http", cloudEvents))
+    const fields = toFields(e, layout, cloudEvents && cloudEventHeaders(e, "http", cloudEvents))
     const size = e.payload.byteLength
     const solo = alone.has(i)
     if (
@@ -124,12 +129,12 @@ export const publishBatch = async (
     if (waitFor > 0) {
       // WAIT on the same connection, after the scripts (on a cluster the pipeline goes to their slot's primary)
       const pipeline = cmd.pipeline() as unknown as ScriptedRedisPipeline
-      chunks = toChunks(batch, pending, alone, chunkMessages, options.cloudEvents, (c) => pipeline.omnibusRoute(keys.bindings, keys.base, options.dedupWindowMs, ...c.args))
+      chunks = toChunks(batch, pending, alone, chunkMessages, options, (c) => pipeline.omnibusRoute(keys.bindings, keys.base, options.dedupWindowMs, ...c.args))
       pipeline.call("WAIT", waitFor, Math.max(1, Math.min(options.waitTimeoutMs ?? 1_000, remaining)))
       sent = pipeline.exec()
     } else {
       const calls: Array<Promise<[Error | null, unknown]>> = []
-      chunks = toChunks(batch, pending, alone, chunkMessages, options.cloudEvents, (c) => {
+      chunks = toChunks(batch, pending, alone, chunkMessages, options, (c) => {
         calls.push(cmd.omnibusRoute(keys.bindings, keys.base, options.dedupWindowMs, ...c.args).then(
           (r): [null, unknown] => {
             // Each chunk's written messages are confirmed as its call returns, ahead of the later chunks.

@@ -13,6 +13,7 @@ import { describe, guard, openClient, parseRedisUrl, type ConnectionSettings } f
 import { StreamConsumer } from "./consumer.ts"
 import type { AdapterContext } from "./context.ts"
 import { RedisDeadLetters } from "./dead-letters.ts"
+import type { EntryLayout } from "./fields.ts"
 import { Keys } from "./keys.ts"
 import { publishBatch, type PublisherOptions } from "./publisher.ts"
 import { RpcClient, RpcServer } from "./rpc.ts"
@@ -58,6 +59,13 @@ export interface RedisTransportOptions extends TransportOptions {
    * dedupWindowMs 0 the stream gets a second one) until publishTimeoutMs, then fails with PublishFailed.
    */
   readonly waitTimeoutMs?: number
+  /**
+   * How a published stream entry carries its headers (also URL parameter `entryLayout`):
+   * "compact" (default) writes them as one JSON field, `x-omnibus-headers`; "flat" writes a
+   * field per header, for readers that expect one (and for a fleet where versions that read only
+   * that layout still consume). Consumers read both. With `cloudEvents` on, entries are flat.
+   */
+  readonly entryLayout?: EntryLayout
 }
 
 const positive = (options: TransportOptions, name: string, fallback: number, allowZero = false): number => {
@@ -78,6 +86,12 @@ const fromUrl = (options: TransportOptions, query: URLSearchParams, name: string
 const replicas = (options: TransportOptions): number => {
   const v = options["waitReplicas"] ?? 0
   if (typeof v !== "number" || !Number.isInteger(v) || v < 0) throw new InvalidOptions({ option: "waitReplicas", reason: "must be a whole number of replicas (0 = do not wait)" })
+  return v
+}
+
+const layoutOf = (options: TransportOptions): EntryLayout => {
+  const v = options["entryLayout"] ?? "compact"
+  if (v !== "compact" && v !== "flat") throw new InvalidOptions({ option: "entryLayout", reason: 'must be "compact" or "flat"' })
   return v
 }
 
@@ -130,6 +144,7 @@ export class RedisTransport implements Transport {
       publishTimeoutMs: positive(options, "publishTimeoutMs", 30_000),
       waitReplicas: replicas(fromUrl(options, settings.query, "waitReplicas")),
       waitTimeoutMs: positive(fromUrl(options, settings.query, "waitTimeoutMs"), "waitTimeoutMs", 1_000),
+      layout: layoutOf(fromUrl(options, settings.query, "entryLayout")),
     }
     const rpcHeartbeatMs = positive(options, "rpcHeartbeatMs", 1_000)
     const heartbeatMs = positive(options, "heartbeatMs", 5_000, true)

@@ -50,3 +50,33 @@ describe("redis: a foreign entry (no Omnibus metadata) that fails once", () => {
     }
   })
 })
+
+describe("redis: a foreign entry whose x-omnibus-headers field is not a JSON object of strings", () => {
+  it("is handled with the fallbacks of an entry without metadata, its payload and flat fields intact", async () => {
+    const bus = await connect(REDIS_URL, { namespace })
+    const group = `bi-compact-${randomUUID().slice(0, 8)}`
+    try {
+      const seen: Array<{ readonly id: string; readonly routingKey: string; readonly payload: unknown; readonly tenant: string | undefined }> = []
+      await bus.subscribe(`${group}.x`, (m) => {
+        seen.push({ id: m.id, routingKey: m.routingKey, payload: m.payload, tenant: m.headers["tenant"] })
+      }, { group })
+      const own = new Redis(REDIS_URL)
+      let entryIds: Array<string>
+      try {
+        entryIds = [
+          await own.xadd(keys.group(group), "*", "payload", '{"n":1}', "x-omnibus-headers", "not json", "content-type", "application/json", "tenant", "t1"),
+          await own.xadd(keys.group(group), "*", "payload", '{"n":2}', "x-omnibus-headers", '{"x-omnibus-id":7}', "content-type", "application/json"),
+        ].map(String)
+      } finally {
+        own.disconnect()
+      }
+      await eventually(async () => seen.length === 2, 10_000, "2 deliveries")
+      const byN = [...seen].sort((a, b) => (a.payload as { n: number }).n - (b.payload as { n: number }).n)
+      expect(byN.map((s) => s.id)).toEqual(entryIds)
+      expect(byN[0]).toMatchObject({ payload: { n: 1 }, tenant: "t1" })
+      expect(byN[1]).toMatchObject({ payload: { n: 2 } })
+    } finally {
+      await bus.close()
+    }
+  })
+})

@@ -76,16 +76,28 @@ describe("redis batched routing", () => {
     expect(await client.xlen(keys.group("good"))).toBe(300 - 6)
   })
 
-  it("fails only an entry with more fields than the script can pass on", async () => {
+  it("fails only an entry with more fields than the script can pass on (flat layout)", async () => {
     const keys = setup()
     await client.hset(keys.bindings, "g", "h.#")
     const headers = Object.fromEntries(Array.from({ length: 5_000 }, (_, i) => [`h${i}`, "v"]))
     const batch = [envelope("h.x", "before"), envelope("h.x", "huge", { headers }), envelope("h.x", "after")]
-    const outcomes = await publishBatch(client, keys, options(60_000), batch, () => true)
+    const outcomes = await publishBatch(client, keys, { ...options(60_000), layout: "flat" }, batch, () => true)
     expect(outcomes[0]).toEqual({ ok: true })
     expect(outcomes[1]!.ok).toBe(false)
     expect(outcomes[2]).toEqual({ ok: true })
     expect(await payloads(keys, "g")).toEqual(["before", "after"])
+  })
+
+  it("writes an entry with thousands of headers in the compact layout: they are one field", async () => {
+    const keys = setup()
+    await client.hset(keys.bindings, "g", "h.#")
+    const headers = Object.fromEntries(Array.from({ length: 5_000 }, (_, i) => [`h${i}`, "v"]))
+    const outcomes = await publishBatch(client, keys, options(60_000), [envelope("h.x", "huge", { headers })], () => true)
+    expect(outcomes).toEqual([{ ok: true }])
+    const entries = (await client.xrange(keys.group("g"), "-", "+")) as Array<[string, Array<string>]>
+    const fields = entries[0]![1]
+    expect(fields).toHaveLength(4)
+    expect(Object.keys(JSON.parse(fields[3]!) as object).filter((k) => k.startsWith("h"))).toHaveLength(5_000)
   })
 
   it("a call refused as a whole falls back to one call per entry, each with its own outcome", async () => {

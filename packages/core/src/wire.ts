@@ -78,6 +78,8 @@ export const AdapterHeaders = {
   redis: {
     /** The first field of every stream entry: the raw payload. */
     payload: "payload",
+    /** The second field of an entry in the compact layout: every wire header, as one JSON object of strings. */
+    headers: "x-omnibus-headers",
   },
 } as const
 
