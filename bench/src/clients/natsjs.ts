@@ -123,7 +123,7 @@ const SAME_AS_NATS_JS = "its publishes and requests are nats.js's (this contende
 export const natsAckAck = (url: string): Contender => ({
   ...natsRaw(url),
   name: "nats.js-ackack",
-  skips: { publish: SAME_AS_NATS_JS, "publish-batch": SAME_AS_NATS_JS, rpc: SAME_AS_NATS_JS, selective: SAME_AS_NATS_JS, memory: SAME_AS_NATS_JS, import: SAME_AS_NATS_JS },
+  skips: { publish: SAME_AS_NATS_JS, "publish-batch": SAME_AS_NATS_JS, rpc: SAME_AS_NATS_JS, memory: SAME_AS_NATS_JS, import: SAME_AS_NATS_JS },
   notes: "raw nats.js acknowledging with ackAck(), confirmed by the server, as Omnibus's NATS consumer does",
   open: (ns) => NatsSession.open(url, ns, true),
 })
