@@ -279,13 +279,19 @@ export class StreamConsumer implements Consumption {
    * delivery takes settle(), which also clears its run count after the ack.
    */
   ack(d: StreamDelivery): Promise<void> {
-    if (d.solo) return this.settle(d, () => this.settler.omnibusAck(this.stream, this.spec.group, d.entryId))
+    if (d.solo) return this.settle(d, () => this.ackOnServer([d.entryId]))
     return this.begin(d) ?? this.acks.add(d.entryId)
   }
 
+  /** The ACK script (XACK + XDEL) for these entries of the group's stream. */
+  private ackOnServer(ids: ReadonlyArray<string>): Promise<unknown> {
+    return this.settler.omnibusAck(this.stream, this.spec.group, ...ids)
+  }
+
+  /** A batch of acks; their slots are freed once the server answered (or refused). */
   private async sendAcks(ids: ReadonlyArray<string>): Promise<void> {
     try {
-      await this.settler.omnibusAck(this.stream, this.spec.group, ...ids)
+      await this.ackOnServer(ids)
     } finally {
       for (const id of ids) this.forget(id)
     }

@@ -21,7 +21,7 @@ import { AdapterHeaders, failureToHeaders, fromWireHeaders, readCloudEventHeader
 import type { FailureMetadata } from "@omnibus/core/adapter"
 
 export const PAYLOAD_FIELD = AdapterHeaders.redis.payload
-export const HEADERS_FIELD = AdapterHeaders.redis.headers
+const HEADERS_FIELD = AdapterHeaders.redis.headers
 
 /** How a published entry carries its headers (file comment). */
 export type EntryLayout = "compact" | "flat"
