@@ -9,13 +9,16 @@
  * imports from another (`@omnibus/core/adapter` in an adapter) and every
  * dependency stay imports, so each class exists once however many packages a
  * user installs. Dynamic imports (core's `connect` loading the bus) stay lazy
- * as chunks of their own. The source maps point into src/, which is published.
+ * as chunks of their own. What the entries load at once goes into one shared
+ * chunk (`eagerModules`), not one chunk per set of entries that share it:
+ * `import "@omnibus/rabbitmq"` read seven of core's files, now four (bench/FINDINGS.md,
+ * "Core in fewer files"). The source maps point into src/, which is published.
  *
  * Usage (a package's `build` script, from its directory): node ../../scripts/bundle.ts
  */
 import { readdirSync, readFileSync, rmSync, statSync } from "node:fs"
 import { isAbsolute, join } from "node:path"
-import { build } from "rolldown"
+import { build, type ChunkingContext } from "rolldown"
 
 interface Manifest {
   readonly name: string
@@ -59,7 +62,33 @@ const removeJavaScript = (path: string): void => {
   }
 }
 
+/**
+ * The entries an application loads when it starts: a package's main entry,
+ * and core's `./adapter`, which every adapter imports at load. The others
+ * (core's `./effect`, `./testing`) are loaded on purpose and may load more.
+ */
+const STARTUP_ENTRIES = ["index", "adapter"]
+
+/**
+ * The package's own modules that the start-up entries load at once: their
+ * static imports, followed through the package's src/ (dynamic imports, e.g.
+ * core's `connect` loading the bus, stay lazy). The entries stay in their own files.
+ */
+const eagerModules = (input: Record<string, string>, ctx: ChunkingContext): Set<string> => {
+  const src = join(dir, "src")
+  const roots = STARTUP_ENTRIES.flatMap((name) => input[name] ?? [])
+  const seen = new Set<string>()
+  for (let id = roots.pop(); id !== undefined; id = roots.pop()) {
+    if (seen.has(id)) continue
+    seen.add(id)
+    for (const next of ctx.getModuleInfo(id)?.importedIds ?? []) if (next.startsWith(src)) roots.push(next)
+  }
+  for (const entry of Object.values(input)) seen.delete(entry)
+  return seen
+}
+
 const input = entries()
+let eager: Set<string> | undefined
 if (Object.keys(input).length === 0) throw new Error(`${manifest.name}: no entry points in package.json`)
 removeJavaScript(join(dir, "dist"))
 await build({
@@ -76,5 +105,8 @@ await build({
     sourcemapExcludeSources: true, // src/ ships beside dist/
     entryFileNames: "[name].js",
     chunkFileNames: "[name]-[hash].js",
+    codeSplitting: {
+      groups: [{ debugName: "startup", name: (id, ctx) => ((eager ??= eagerModules(input, ctx)).has(id) ? "shared" : null) }],
+    },
   },
 })
