@@ -113,7 +113,7 @@ export const renderMarkdown = (r: Results, charts: ReadonlyArray<string>): strin
     `1. **publish 1-by-1**: ${num(z.publishMessages, 0)} confirmed publishes, ${num(z.window, 0)} outstanding; **publish batch**: \`publishBatch\` of ${num(z.batch, 0)} (raw: one ConfirmChannel write + \`waitForConfirms\`, pipelined XADD, one JetStream PubAck per message, one produce request), one batch at a time. One durable group exists so messages are stored, not dropped.`,
     `2. **end-to-end**: publish (window ${num(z.window, 0)}) while one group consumes and acks (prefetch ${z.e2ePrefetch}, Omnibus concurrency ${z.e2eConcurrency}); rate = consumed ÷ time from the first publish to the last delivery.`,
     `3. **latency**: ${num(z.latencyRate, 0)} msg/s offered for ${z.latencySeconds} s; latency = delivery time − *scheduled* send time (no coordinated omission). One run per contender; the spread is over its three consecutive thirds.`,
-    `4. **RPC**: ${z.rpcInFlight} callers in flight (requests per second, up to ${num(z.rpcRequests, 0)}), then ${z.rpcSerial} requests one at a time for p50/p99. Every contender's request matches its reply by correlation id and has a timeout (bench/src/clients/pending-replies.ts).`,
+    `4. **RPC**: ${z.rpcInFlight} callers in flight (requests per second, up to ${num(z.rpcRequests, 0)}), then ${z.rpcSerial} requests one at a time for p50/p99, after as many one at a time unmeasured (the serial path's warm-up). Every contender's request matches its reply by correlation id and has a timeout (bench/src/clients/pending-replies.ts).`,
     `5. **fan-out**: ${num(z.fanoutMessages, 0)} messages to ${z.fanoutGroups} groups; deliveries per second.`,
     ...(recent
       ? [

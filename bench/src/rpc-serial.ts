@@ -4,7 +4,7 @@
  * repetition move with the machine (on this VM a busy process is woken
  * sooner, so a round trip's time depends on what else runs); here each round
  * gives every contender a fresh session, the bench's warm-up shortened (2,000
- * requests at 64 in flight), then N requests one at a time, and the rounds
+ * requests at 64 in flight, then as many one at a time), then N requests one at a time, and the rounds
  * alternate the contenders. Prints each round's p50 / p90 and this process's
  * CPU per serial request (requester and server both run here), the median of
  * the rounds' p50s, and the ratio to the second contender.
@@ -37,6 +37,7 @@ const measure = async (name: string): Promise<void> => {
   const server = await s.serve()
   let seq = 0
   await Promise.all(Array.from({ length: IN_FLIGHT }, async () => { while (seq < WARM) await s.request!(seq++) }))
+  for (let i = 0; i < WARM; i++) await s.request(seq++) // the serial path's own warm-up, as the bench's
   const lat = new Float64Array(N)
   const cpu0 = process.cpuUsage()
   for (let i = 0; i < N; i++) {
