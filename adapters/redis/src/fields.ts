@@ -113,18 +113,22 @@ export const failureFields = (f: FailureMetadata): Array<string> => Object.entri
  * of the wire headers plus a deadline, then the raw payload.
  */
 export const encodeFrame = (e: Envelope, deadline: number): Buffer => {
-  const head = Buffer.from(JSON.stringify({ h: toWireHeaders(e), d: deadline }), "utf8")
-  const len = Buffer.alloc(4)
-  len.writeUInt32BE(head.length, 0)
-  return Buffer.concat([len, head, Buffer.from(e.payload.buffer, e.payload.byteOffset, e.payload.byteLength)])
+  const head = JSON.stringify({ h: toWireHeaders(e), d: deadline })
+  const headBytes = Buffer.byteLength(head, "utf8")
+  // One buffer written in place: no Buffer per part and no concat (a frame per request and per reply).
+  const frame = Buffer.allocUnsafe(4 + headBytes + e.payload.byteLength)
+  frame.writeUInt32BE(headBytes, 0)
+  frame.write(head, 4, "utf8")
+  frame.set(e.payload, 4 + headBytes)
+  return frame
 }
 
 export const decodeFrame = (frame: Buffer): { readonly envelope: Envelope; readonly deadline: number } | undefined => {
   try {
     const len = frame.readUInt32BE(0)
-    const head = JSON.parse(frame.subarray(4, 4 + len).toString("utf8")) as { h: Record<string, string>; d: number }
-    const body = frame.subarray(4 + len)
-    const payload = new Uint8Array(body.buffer, body.byteOffset, body.byteLength)
+    const head = JSON.parse(frame.toString("utf8", 4, 4 + len)) as { h: Record<string, string>; d: number }
+    const start = 4 + len
+    const payload = new Uint8Array(frame.buffer, frame.byteOffset + start, frame.length - start)
     return { envelope: fromWireHeaders(head.h, payload, { id: "", routingKey: "" }), deadline: head.d }
   } catch {
     return undefined

@@ -243,7 +243,7 @@ export class RpcClient {
     if (this.stopped || !this.ctx.isOpen()) throw new BusClosed({ operation: "request" })
     const method = request.routingKey
     const correlationId = request.correlationId ?? request.id
-    await this.ensureListener()
+    if (this.blocker === undefined) await this.ensureListener() // once: later requests skip the await's turn
     return new Promise<Envelope>((resolve, reject) => {
       // Core holds the deadline (rpc/client.ts) and aborts the signal when it passes;
       // the frame's deadline lets servers skip a request nobody waits for any more.
