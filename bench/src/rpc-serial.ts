@@ -10,6 +10,7 @@
  * the rounds' p50s, and the ratio to the second contender.
  * Run: bash scripts/run.sh node bench/src/rpc-serial.ts <broker> [contenders] [rounds]
  *      e.g. node bench/src/rpc-serial.ts redis omnibus,ioredis 4   (N=3000 by default)
+ *      WARM (2000) and IN_FLIGHT (64) set the warm-up; SERIAL_WARM=0 skips its one-at-a-time half.
  */
 import { randomUUID } from "node:crypto"
 import { load } from "./clients/index.ts"
@@ -21,8 +22,9 @@ const broker = (process.argv[2] ?? "redis") as Broker
 const names = (process.argv[3] ?? "omnibus").split(",")
 const rounds = Number(process.argv[4] ?? 4)
 const N = Number(process.env.N ?? 3_000)
-const WARM = 2_000
-const IN_FLIGHT = 64
+const WARM = Number(process.env.WARM ?? 2_000)
+const IN_FLIGHT = Number(process.env.IN_FLIGHT ?? 64)
+const SERIAL_WARM = process.env.SERIAL_WARM !== "0"
 
 const target = await locate(broker)
 if (!target.available) throw new Error(`rpc-serial: ${broker} unavailable: ${target.reason}`)
@@ -37,7 +39,7 @@ const measure = async (name: string): Promise<void> => {
   const server = await s.serve()
   let seq = 0
   await Promise.all(Array.from({ length: IN_FLIGHT }, async () => { while (seq < WARM) await s.request!(seq++) }))
-  for (let i = 0; i < WARM; i++) await s.request(seq++) // the serial path's own warm-up, as the bench's
+  if (SERIAL_WARM) for (let i = 0; i < WARM; i++) await s.request(seq++) // the serial path's own warm-up, as the bench's
   const lat = new Float64Array(N)
   const cpu0 = process.cpuUsage()
   for (let i = 0; i < N; i++) {
