@@ -20,8 +20,11 @@ const multiFilter = major > 2 || (major === 2 && minor >= 10)
 describe("nativeFilters (nats-server 2.10+ filter_subjects)", () => {
   it("maps patterns to exact subjects, drops covered ones, gives up on partial overlaps and inner #", () => {
     expect(nativeFilters("ev", ["a.b", "c.*"])).toEqual(["ev.a.b", "ev.c.*"])
-    expect(nativeFilters("ev", ["a.#"])).toEqual(["ev.a", "ev.a.>"])
-    expect(nativeFilters("ev", ["a.*", "a.b", "a.#"])).toEqual(["ev.a", "ev.a.>"])
+    // a trailing "#" gets its parent's ">", never an exact subject beside a wildcard on it (topology.ts subjectsOf)
+    expect(nativeFilters("ev", ["a.b.#"])).toEqual(["ev.a.>"])
+    expect(nativeFilters("ev", ["x.y", "a.b.#"])).toEqual(["ev.x.y", "ev.a.>"])
+    expect(nativeFilters("ev", ["a.#"])).toEqual(["ev.>"])
+    expect(nativeFilters("ev", ["a.*", "a.b", "a.#"])).toEqual(["ev.>"])
     expect(nativeFilters("ev", ["#", "a.b"])).toEqual(["ev.>"])
     expect(nativeFilters("ev", ["a.*.c", "a.b.*"])).toBeUndefined()
     expect(nativeFilters("ev", ["a.#.c", "b"])).toBeUndefined()
@@ -69,14 +72,14 @@ if (multiFilter) describe("a group made on nats-server 2.9, served by 2.10+", ()
     const t = await open({ leaseMs: 1_000 })
     const group = unique("upgraded")
     const run = unique("up")
-    const patterns = [`${run}.a.*`, `${run}.b.#`]
+    const patterns = [`${run}.a.*`, `${run}.b.c`]
     // what the adapter declared on 2.9: planFilter's single subject
     await jsm.consumers.add(settings.stream, { durable_name: encodeGroup(group), filter_subject: planFilter(settings.stream, patterns).filter, ack_policy: AckPolicy.Explicit })
     const c = await t.consume({ group, patterns, prefetch: 10, ephemeral: false }, (d) => void d.ack())
     try {
       const info = await jsm.consumers.info(settings.stream, encodeGroup(group))
       expect(info.config.filter_subject ?? "").toBe("")
-      expect(info.config.filter_subjects).toEqual([`${settings.stream}.${run}.a.*`, `${settings.stream}.${run}.b`, `${settings.stream}.${run}.b.>`])
+      expect(info.config.filter_subjects).toEqual([`${settings.stream}.${run}.a.*`, `${settings.stream}.${run}.b.c`])
     } finally {
       await c.stop()
       await c.close()
