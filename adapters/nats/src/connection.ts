@@ -76,8 +76,11 @@ export const retryUntil = async <A>(deadline: number, attempt: (remainingMs: num
 /**
  * A cluster electing its JetStream leaders (a node just died or restarted) answers the JetStream API
  * (account info, stream and consumer info) with a timeout for a few seconds: worth asking again.
+ * A cluster that has just formed can pass every node's /healthz before its meta leader has heard
+ * from enough peers to place a replicated stream ("no suitable peers for placement", seen on
+ * 2.10.27 as the cluster suite started): the same, until the caller's deadline.
  */
-export const electing = (e: unknown): boolean => /timeout/i.test(reasonOf(e))
+export const electing = (e: unknown): boolean => /timeout|no suitable peers/i.test(reasonOf(e))
 
 /**
  * Which server a reconnect dials (nats.js's `reconnectToServer`). Its default is the head of the
