@@ -58,18 +58,18 @@ export const planFilter = (prefix: string, patterns: ReadonlyArray<string>): Fil
 }
 
 /**
- * NATS subjects covering the keys an AMQP pattern matches, or undefined ("#" inside a pattern).
+ * The NATS subject covering the keys an AMQP pattern matches, or undefined ("#" inside a pattern).
  * "a.b.#" matches "a.b" itself and everything below it. The exact pair `a.b` + `a.b.>` loses
  * messages on nats-server 2.10.26 and later (nats-io/nats-server#6824: an exact filter beside a
- * wildcard on the same root; seen here as conformance case 2 missing one of four on 2.10.27), so it
- * gets the one subject `a.>` and the consumer matches the rest (planFilter is never exact with "#").
+ * wildcard on the same root), so it gets the one subject `a.>` and the consumer matches the rest
+ * (planFilter is never exact with "#").
  */
-const subjectsOf = (prefix: string, pattern: string): Array<string> | undefined => {
-  if (pattern === "#") return [`${prefix}.>`]
+const subjectOf = (prefix: string, pattern: string): string | undefined => {
+  if (pattern === "#") return `${prefix}.>`
   const words = pattern.split(".")
   const hashes = words.filter((w) => w === "#").length
-  if (hashes === 0) return [`${prefix}.${pattern}`]
-  if (hashes === 1 && words.at(-1) === "#") return [[prefix, ...words.slice(0, -2), ">"].join(".")]
+  if (hashes === 0) return `${prefix}.${pattern}`
+  if (hashes === 1 && words.at(-1) === "#") return [prefix, ...words.slice(0, -2), ">"].join(".")
   return undefined
 }
 
@@ -100,9 +100,9 @@ const overlap = (a: ReadonlyArray<string>, b: ReadonlyArray<string>): boolean =>
 export const nativeFilters = (prefix: string, patterns: ReadonlyArray<string>): Array<string> | undefined => {
   const all: Array<string> = []
   for (const p of new Set(patterns)) {
-    const s = subjectsOf(prefix, p)
+    const s = subjectOf(prefix, p)
     if (s === undefined) return undefined
-    all.push(...s)
+    all.push(s)
   }
   const split = [...new Set(all)].map((s) => s.split("."))
   const kept = split.filter((s, i) => !split.some((o, j) => j !== i && covers(o, s) && (!covers(s, o) || j < i)))

@@ -20,7 +20,7 @@ const multiFilter = major > 2 || (major === 2 && minor >= 10)
 describe("nativeFilters (nats-server 2.10+ filter_subjects)", () => {
   it("maps patterns to exact subjects, drops covered ones, gives up on partial overlaps and inner #", () => {
     expect(nativeFilters("ev", ["a.b", "c.*"])).toEqual(["ev.a.b", "ev.c.*"])
-    // a trailing "#" gets its parent's ">", never an exact subject beside a wildcard on it (topology.ts subjectsOf)
+    // a trailing "#" gets its parent's ">", never an exact subject beside a wildcard on it (topology.ts subjectOf)
     expect(nativeFilters("ev", ["a.b.#"])).toEqual(["ev.a.>"])
     expect(nativeFilters("ev", ["x.y", "a.b.#"])).toEqual(["ev.x.y", "ev.a.>"])
     expect(nativeFilters("ev", ["a.#"])).toEqual(["ev.>"])

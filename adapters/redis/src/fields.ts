@@ -125,9 +125,8 @@ export const encodeFrame = (e: Envelope, deadline: number): Buffer => {
 
 export const decodeFrame = (frame: Buffer): { readonly envelope: Envelope; readonly deadline: number } | undefined => {
   try {
-    const len = frame.readUInt32BE(0)
-    const head = JSON.parse(frame.toString("utf8", 4, 4 + len)) as { h: Record<string, string>; d: number }
-    const start = 4 + len
+    const start = 4 + frame.readUInt32BE(0)
+    const head = JSON.parse(frame.toString("utf8", 4, start)) as { h: Record<string, string>; d: number }
     const payload = new Uint8Array(frame.buffer, frame.byteOffset + start, frame.length - start)
     return { envelope: fromWireHeaders(head.h, payload, { id: "", routingKey: "" }), deadline: head.d }
   } catch {
