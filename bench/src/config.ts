@@ -6,7 +6,14 @@ export const selectiveType = (k: number): string => `sel.t${String(k).padStart(2
 
 export interface Sizes {
   readonly mode: "full" | "quick"
+  /**
+   * Repetitions of the throughput and RPC workloads (their median is the cell). Five in a full run:
+   * on this machine one 2-second measurement swings ±20 % with the neighbours, and the median of
+   * three still moved a cell by ±0.1 between runs of the same code (bench/FINDINGS.md).
+   */
   readonly reps: number
+  /** Repetitions of the selective workload, at most `reps` (CPU per message varies less than throughput). */
+  readonly selectiveReps: number
   /** Confirmed publishes (one-by-one and batched). */
   readonly publishMessages: number
   readonly window: number
@@ -44,6 +51,7 @@ export const sizes = (quick: boolean, size?: number): Sizes => {
     ? {
         mode: "quick",
         reps: 1,
+        selectiveReps: 1,
         publishMessages: 3_000,
         window: 1_000,
         batch: 1_000,
@@ -71,7 +79,8 @@ export const sizes = (quick: boolean, size?: number): Sizes => {
       }
     : {
         mode: "full",
-        reps: 3,
+        reps: 5,
+        selectiveReps: 3,
         publishMessages: 100_000,
         window: 1_000,
         batch: 1_000,

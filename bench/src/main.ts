@@ -7,9 +7,9 @@
  *                                              [--workloads publish,rpc] [--contenders omnibus,amqplib] [--reps N]
  *                                              [--no-report] [--report]
  *
- * --workloads import measures start-up cost (import of the built packages) and needs no broker;
- * it and the memory workload (whose consumer child loads dist/) build dist/ first when dist/ is
- * missing or older than src/.
+ * Each contender runs in a process of its own (bench/src/runner.ts, started by runners.ts), where
+ * Omnibus loads from the built packages; dist/ is built first when missing or older than src/.
+ * --workloads import measures start-up cost (import of the built packages) and needs no broker.
  *
  * OMNIBUS_BENCH_TRACING=on runs Omnibus with openTelemetry() on a recording SDK (clients/omnibus.ts).
  *
@@ -29,7 +29,8 @@ import { describeMachine, locate, ROOT } from "./env.ts"
 import { spread, type Spread } from "./stats.ts"
 import type { Broker, Kind } from "./types.ts"
 import { brokerVersion } from "./versions.ts"
-import { describeError, runWorkload, WORKLOADS, type Workload } from "./workloads.ts"
+import { describeError, WORKLOADS, type Workload } from "./workloads.ts"
+import { Runners } from "./runners.ts"
 import { ensureBuilt, IMPORT_CONTENDERS, sampleImport } from "./import-cost.ts"
 
 // memory last: its named in-process brokers are never released (adapters/memory/src/broker.ts), so what
@@ -93,6 +94,8 @@ export interface Results {
   readonly finishedAt: string
   readonly durationSeconds: number
   readonly command: string
+  /** Where the contenders ran: each in a process of its own (bench/src/runner.ts); absent in runs before, which ran them all in the bench's process. */
+  readonly isolation?: "process per contender"
   readonly sizes: typeof sizes
   readonly machine: Awaited<ReturnType<typeof describeMachine>>
   readonly brokers: Record<string, { readonly available: boolean; readonly version?: string; readonly reason?: string }>
@@ -107,8 +110,9 @@ const runId = randomBytes(3).toString("hex")
 let nsCounter = 0
 const nextNs = () => `bench-${runId}-${++nsCounter}`
 
-/** Latency runs once per contender (its three windows give the spread); the rest `reps` times. */
-const repsOf = (w: Workload): number => (w === "latency" ? 1 : w === "memory" ? sizes.memoryReps : sizes.reps)
+/** Latency runs once per contender (its three windows give the spread); memory and selective as their sizes say; the rest `reps` times. */
+const repsOf = (w: Workload): number =>
+  w === "latency" ? 1 : w === "memory" ? sizes.memoryReps : w === "selective" ? Math.min(sizes.reps, sizes.selectiveReps) : sizes.reps
 
 const skipOf = (c: { kind: Kind; skips: Readonly<Record<string, string>> }, w: Workload): string | undefined =>
   c.skips[w] ?? (sizes.mode === "quick" && c.kind === "peer" && !QUICK_PEER_WORKLOADS.includes(w) ? "--quick measures the peer on end-to-end and RPC only" : undefined)
@@ -118,11 +122,6 @@ const hardTimeoutOf = (w: Workload): number =>
   w === "selective"
     ? 60_000 + 30_000 + sizes.fillCapMs + (sizes.selectiveMessages / sizes.selectiveRate) * 1000 + 30_000 + 15_000 + 60_000
     : Math.max(sizes.capMs * 3, sizes.fillCapMs + sizes.drainCapMs, sizes.latencySeconds * 1000) + 90_000
-
-const within = <A>(p: Promise<A>, ms: number): Promise<A | "timeout"> => {
-  let t: NodeJS.Timeout | undefined
-  return Promise.race([p, new Promise<"timeout">((r) => (t = setTimeout(() => r("timeout"), ms)))]).finally(() => clearTimeout(t))
-}
 
 const fmt = (m: Record<string, number>): string =>
   Object.entries(m)
@@ -168,8 +167,8 @@ const main = async () => {
   const cells: Array<Cell> = []
   const brokerInfo: Results["brokers"] = {}
   const versions: Record<string, string> = {}
-  // Both load Omnibus from dist/ as users do (import-cost.ts, the memory workload's child).
-  if (workloads.includes("import") || workloads.includes("memory")) ensureBuilt(log)
+  // Every workload loads Omnibus from dist/ as users do (import-cost.ts; runner.ts, where each contender runs).
+  ensureBuilt(log)
   if (workloads.includes("import")) await runImports(cells)
   const brokerWorkloads = workloads.filter((w) => w !== "import")
   for (const broker of brokerWorkloads.length ? brokers : []) {
@@ -185,6 +184,7 @@ const main = async () => {
     log(`${broker}: ${version}`)
     const only = args.contenders?.split(",").map((x) => x.trim())
     const cs = (await contenders(broker, target.url)).filter((c) => !only || only.includes(c.name))
+    const runners = new Runners(broker, target.url, sizes, log)
     for (const workload of brokerWorkloads) {
       const backlogs: Array<number | undefined> = workload === "memory" ? [...sizes.memoryBacklogs] : [undefined]
       for (const backlog of backlogs) {
@@ -196,8 +196,7 @@ const main = async () => {
           for (const c of order) {
             if (skipOf(c, workload)) continue
             const ts = performance.now()
-            const ctx = { broker, url: target.url, sizes, ns: nextNs(), log }
-            const r = await within(runWorkload(workload, c, ctx, backlog), hardTimeoutOf(workload)).catch((e: unknown) => ({ error: describeError(e) }))
+            const r = await runners.run(c.name, workload, nextNs(), backlog, hardTimeoutOf(workload))
             const seconds = (performance.now() - ts) / 1000
             const run: Run =
               r === "timeout"
@@ -215,6 +214,7 @@ const main = async () => {
         for (const c of cs) cells.push(cellOf(broker, workload, backlog, c, runs.get(c.name)!, skipOf(c, workload)))
       }
     }
+    await runners.close()
   }
   const machine = await describeMachine(versions)
   const results: Results = {
@@ -223,6 +223,7 @@ const main = async () => {
     finishedAt: new Date().toISOString(),
     durationSeconds: Math.round((performance.now() - t0) / 1000),
     command: `node bench/src/main.ts ${process.argv.slice(2).join(" ")}`.trim(),
+    isolation: "process per contender",
     sizes,
     machine,
     brokers: brokerInfo,
