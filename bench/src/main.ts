@@ -33,8 +33,8 @@ import { describeError, WORKLOADS, type Workload } from "./workloads.ts"
 import { Runners } from "./runners.ts"
 import { ensureBuilt, IMPORT_CONTENDERS, sampleImport } from "./import-cost.ts"
 
-// memory last: its named in-process brokers are never released (adapters/memory/src/broker.ts), so what
-// its runs leave behind must not sit in this process's heap while the other brokers are measured.
+// The order of the report. Memory's named in-process brokers are never released (adapters/memory/src/broker.ts):
+// what its runs leave behind stays in its contenders' runner processes, which end with its workloads.
 const BROKERS: ReadonlyArray<Broker> = ["rabbitmq", "nats", "redis", "kafka", "memory"]
 
 /** --quick keeps under 3 minutes by measuring the peer framework (≈2.5 s of node start-up and discovery per measurement) on two workloads only. */

@@ -20,6 +20,12 @@ interface Runner {
   stderr: string
 }
 
+/** What a crashed runner printed last that names an error (Node ends with its version and the throw site). */
+const lastError = (stderr: string): string => {
+  const lines = stderr.split("\n").map((l) => l.trim()).filter(Boolean)
+  return lines.findLast((l) => /error|exception|reject/i.test(l)) ?? lines.slice(-3).join(" | ")
+}
+
 const RUNNER = fileURLToPath(new URL("./runner.ts", import.meta.url))
 
 export class Runners {
@@ -58,7 +64,7 @@ export class Runners {
       }
     })
     child.on("exit", (code, signal) => {
-      const error = `runner of ${contender} exited (${signal ?? code}): ${runner.stderr.trim().split("\n").slice(-3).join(" | ")}`
+      const error = `runner of ${contender} exited (${signal ?? code}): ${lastError(runner.stderr)}`
       for (const settle of runner.pending.values()) settle({ error })
       runner.pending.clear()
       ready()
@@ -72,7 +78,7 @@ export class Runners {
   async run(contender: string, workload: Workload, ns: string, backlog: number | undefined, ms: number): Promise<RunOutcome> {
     const runner = this.runners.get(contender) ?? this.start(contender)
     await runner.ready
-    if (runner.child.exitCode !== null || runner.child.signalCode !== null) return { error: `runner of ${contender} did not start: ${runner.stderr.trim().split("\n").slice(-3).join(" | ")}` }
+    if (runner.child.exitCode !== null || runner.child.signalCode !== null) return { error: `runner of ${contender} did not start: ${lastError(runner.stderr)}` }
     const id = ++this.nextId
     let timer: NodeJS.Timeout | undefined
     const outcome = new Promise<RunOutcome>((resolve) => {
