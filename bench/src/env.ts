@@ -3,10 +3,11 @@
  * standard port; Kafka from scripts/kafka.sh's URL file) and what this
  * machine is, for the report.
  */
-import { execFile } from "node:child_process"
+import { execFile, fork, type ChildProcess, type StdioOptions } from "node:child_process"
 import { existsSync, readFileSync } from "node:fs"
 import { cpus, totalmem, release, platform, loadavg } from "node:os"
 import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 import { Socket } from "node:net"
 import { promisify } from "node:util"
 import type { Broker } from "./types.ts"
@@ -26,13 +27,23 @@ export const rabbitmqQueueType = (): "classic" | "quorum" => (process.env.OMNIBU
  * a child that inherited it would type-strip core and the adapter (≈25 MiB more RSS and twice the CPU
  * of their built .js) while the raw clients load plain .js.
  */
+const SOURCE_CONDITION = "--conditions=@omnibus/source"
+
 export const distEnv = (): NodeJS.ProcessEnv => {
   const env = { ...process.env }
-  const rest = (env.NODE_OPTIONS ?? "").split(/\s+/).filter((o) => o && o !== "--conditions=@omnibus/source").join(" ")
+  const rest = (env.NODE_OPTIONS ?? "").split(/\s+/).filter((o) => o && o !== SOURCE_CONDITION).join(" ")
   if (rest) env.NODE_OPTIONS = rest
   else delete env.NODE_OPTIONS
   return env
 }
+
+/** Forks a bench module that loads Omnibus from dist/ (distEnv, and without the condition in execArgv), with gc exposed; `env` is added. */
+export const forkOnDist = (module: URL, env: Readonly<Record<string, string>>, stdio: StdioOptions): ChildProcess =>
+  fork(fileURLToPath(module), [], {
+    execArgv: [...process.execArgv.filter((a) => a !== SOURCE_CONDITION), "--expose-gc"],
+    env: { ...distEnv(), ...env },
+    stdio,
+  })
 
 /** Loopback only: a URL pointing elsewhere is refused. */
 const loopback = (url: string): string => {

@@ -5,8 +5,8 @@
  * Why not in the bench's process: contenders share client libraries (Omnibus's RabbitMQ adapter,
  * amqplib-ids and Moleculer all run amqplib; Omnibus and the ioredis contenders ioredis), and
  * V8 optimizes a library's functions for the shapes of whoever called them first. In one process
- * each contender ran on code another one had trained (bench/FINDINGS.md, "Each contender in its
- * own process"). Here a contender's process keeps its own warm code across repetitions and
+ * each contender ran on code another one had trained (bench/FINDINGS.md, "Each contender in a
+ * process of its own"). Here a contender's process keeps its own warm code across repetitions and
  * workloads, as a user's service does. Omnibus loads from dist/ (env.ts distEnv), as users load it.
  */
 import { load } from "./clients/index.ts"

@@ -3,10 +3,9 @@
  * kept for the broker's workloads, so each contender's code stays warm in its own V8 (runner.ts
  * says why). A run that outlives its hard timeout kills its runner; the next run starts a new one.
  */
-import { fork, type ChildProcess } from "node:child_process"
-import { fileURLToPath } from "node:url"
+import type { ChildProcess } from "node:child_process"
 import type { Sizes } from "./config.ts"
-import { distEnv } from "./env.ts"
+import { forkOnDist } from "./env.ts"
 import type { RunRequest, RunnerMessage, RunnerSpec } from "./runner.ts"
 import type { Broker } from "./types.ts"
 import type { Measurement, Workload } from "./workloads.ts"
@@ -26,7 +25,9 @@ const lastError = (stderr: string): string => {
   return lines.findLast((l) => /error|exception|reject/i.test(l)) ?? lines.slice(-3).join(" | ")
 }
 
-const RUNNER = fileURLToPath(new URL("./runner.ts", import.meta.url))
+const exited = (child: ChildProcess): boolean => child.exitCode !== null || child.signalCode !== null
+
+const RUNNER = new URL("./runner.ts", import.meta.url)
 
 export class Runners {
   private readonly runners = new Map<string, Runner>()
@@ -46,12 +47,8 @@ export class Runners {
 
   private start(contender: string): Runner {
     const spec: RunnerSpec = { broker: this.broker, url: this.url, contender, sizes: this.sizes }
-    // Without the "@omnibus/source" condition: Omnibus from dist/ (main.ts builds it), the raw clients' plain .js beside it.
-    const child = fork(RUNNER, [], {
-      execArgv: [...process.execArgv.filter((a) => a !== "--conditions=@omnibus/source"), "--expose-gc"],
-      env: { ...distEnv(), BENCH_RUNNER: JSON.stringify(spec) },
-      stdio: ["ignore", "inherit", "pipe", "ipc"],
-    })
+    // Omnibus from dist/ (main.ts builds it), the raw clients' plain .js beside it.
+    const child = forkOnDist(RUNNER, { BENCH_RUNNER: JSON.stringify(spec) }, ["ignore", "inherit", "pipe", "ipc"])
     let ready!: () => void
     const runner: Runner = { child, ready: new Promise<void>((r) => (ready = r)), pending: new Map(), stderr: "" }
     child.stderr?.on("data", (d: Buffer) => (runner.stderr = (runner.stderr + d.toString()).slice(-2_000)))
@@ -78,7 +75,7 @@ export class Runners {
   async run(contender: string, workload: Workload, ns: string, backlog: number | undefined, ms: number): Promise<RunOutcome> {
     const runner = this.runners.get(contender) ?? this.start(contender)
     await runner.ready
-    if (runner.child.exitCode !== null || runner.child.signalCode !== null) return { error: `runner of ${contender} did not start: ${lastError(runner.stderr)}` }
+    if (exited(runner.child)) return { error: `runner of ${contender} did not start: ${lastError(runner.stderr)}` }
     const id = ++this.nextId
     let timer: NodeJS.Timeout | undefined
     const outcome = new Promise<RunOutcome>((resolve) => {
@@ -94,13 +91,13 @@ export class Runners {
     return outcome.finally(() => clearTimeout(timer))
   }
 
-  /** Ends every runner: disconnecting lets each exit once its sessions are closed (runner.ts). */
+  /** Ends every runner: a runner exits when the bench disconnects (runner.ts); each run has closed its sessions by then. */
   async close(): Promise<void> {
     await Promise.all(
       [...this.runners.values()].map(
         (r) =>
           new Promise<void>((resolve) => {
-            if (r.child.exitCode !== null || r.child.signalCode !== null) return resolve()
+            if (exited(r.child)) return resolve()
             const kill = setTimeout(() => r.child.kill("SIGKILL"), 15_000)
             r.child.once("exit", () => {
               clearTimeout(kill)

@@ -8,7 +8,7 @@
 import { fork } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { selectiveType, type Sizes } from "./config.ts"
-import { distEnv } from "./env.ts"
+import { forkOnDist } from "./env.ts"
 import { percentile, summarize } from "./stats.ts"
 import { DATA, body, type Body, type Broker, type Contender, type Session } from "./types.ts"
 import type { SelectiveEvent, SelectiveSpec } from "./selective-child.ts"
@@ -298,11 +298,11 @@ export interface ChildReport {
 const runChild = (c: Contender, ctx: Ctx, backlog: number): Promise<ChildReport> =>
   new Promise((resolve) => {
     // On dist/ like the raw clients' plain .js (env.ts distEnv): main.ts builds it first.
-    const child = fork(fileURLToPath(new URL("./child.ts", import.meta.url)), [], {
-      execArgv: [...process.execArgv.filter((a) => a !== "--conditions=@omnibus/source"), "--expose-gc"],
-      env: { ...distEnv(), BENCH_CHILD: JSON.stringify({ broker: ctx.broker, url: ctx.url, contender: c.name, ns: ctx.ns, group: "mem", count: backlog, prefetch: ctx.sizes.memoryPrefetch, capMs: ctx.sizes.drainCapMs }) },
-      stdio: ["ignore", "ignore", "pipe", "ipc"],
-    })
+    const child = forkOnDist(
+      new URL("./child.ts", import.meta.url),
+      { BENCH_CHILD: JSON.stringify({ broker: ctx.broker, url: ctx.url, contender: c.name, ns: ctx.ns, group: "mem", count: backlog, prefetch: ctx.sizes.memoryPrefetch, capMs: ctx.sizes.drainCapMs }) },
+      ["ignore", "ignore", "pipe", "ipc"],
+    )
     let err = ""
     child.stderr?.on("data", (d: Buffer) => (err += d.toString()).slice(-2_000))
     let report: ChildReport | undefined
